@@ -1,0 +1,98 @@
+"""The provider interface every adapter implements, and the normalized values it returns.
+
+The runner only speaks this: create a payment, refund it, subscribe, cancel, retrieve an
+object for the API cross-check, advance the clock where the provider can, and turn a
+signed webhook into a NormalizedEvent. Adding a provider adds a module; it edits no other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+Environment = Literal["test", "live"]
+ObjectKind = Literal["payment", "refund", "subscription"]
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    """One HTTP exchange with the provider, as the reports show it (never a header value)."""
+
+    method: str
+    path: str
+    status: int | None
+    request_id: str | None
+    duration_ms: float
+    idempotent_replay: bool = False
+
+
+@dataclass(frozen=True)
+class ProviderObject:
+    kind: ObjectKind
+    id: str
+    status: str
+    amount: int
+    currency: str
+    environment: str
+    amount_refunded: int = 0
+    payment_id: str | None = None  # a refund's payment; a subscription's latest payment
+    refund_ids: tuple[str, ...] = ()
+    renewals: int = 0
+    failure_code: str | None = None
+    card_last4: str | None = None
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class NormalizedEvent:
+    event_id: str
+    type: str  # the rehearsal's name for the transition, e.g. payment.succeeded
+    provider_type: str  # the provider's own name for it
+    environment: str
+    object: ProviderObject | None  # None for event types the rehearsal does not use
+    created_at: float
+    payload: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+
+class MalformedEvent(ValueError):
+    """A correctly signed body that is not the event shape the contract promises."""
+
+
+class Provider(Protocol):
+    name: str
+    environment: Environment
+    can_advance_clock: bool
+    on_call: Callable[[ApiCall], None] | None
+
+    def resolve_card(self, card: str) -> str:
+        """A plan's card (a test-card name, or a token already resolved from env) to send."""
+        ...
+
+    def create_payment(
+        self, *, idempotency_key: str, amount: int, currency: str, card: str,
+        description: str | None = None,
+    ) -> ProviderObject: ...
+
+    def refund(
+        self, *, idempotency_key: str, payment_id: str, amount: int | None,
+        reason: str | None = None,
+    ) -> ProviderObject: ...
+
+    def subscribe(
+        self, *, idempotency_key: str, amount: int, currency: str, card: str, interval: str,
+    ) -> ProviderObject: ...
+
+    def cancel(self, *, subscription_id: str, reason: str | None = None) -> ProviderObject: ...
+
+    def retrieve(self, kind: ObjectKind, object_id: str) -> ProviderObject: ...
+
+    def advance_clock(self, subscription_id: str) -> bool:
+        """Move the provider's test clock to the subscription's next renewal; False if it can't."""
+        ...
+
+    def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> NormalizedEvent:
+        """Verify the raw body's signature first, then parse; raises SignatureError."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,270 @@
+"""The MintCash adapter: the Provider interface over MintCash's HTTP API (httpx).
+
+Every POST that moves money carries an `externalId` the runner derives from the run and the
+step, so a retry (here, on 429/5xx/network errors, with tenacity) or a resumed run gets the
+original object back instead of moving money twice. The secret key lives only in the
+client's default headers: never in a message, a log line or an ApiCall.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from tenacity import (
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from rehearsal import signatures
+from rehearsal.errors import ProviderError, UsageError
+from rehearsal.providers.base import (
+    ApiCall,
+    Environment,
+    MalformedEvent,
+    NormalizedEvent,
+    ObjectKind,
+    ProviderObject,
+)
+from rehearsal.providers.mintcash import contract as c
+
+if TYPE_CHECKING:
+    from rehearsal.target import TargetConfig
+
+_PATHS: dict[ObjectKind, str] = {
+    "payment": c.PAYMENT,
+    "refund": c.REFUND_ONE,
+    "subscription": c.SUBSCRIPTION,
+}
+
+
+class _Transient(Exception):
+    def __init__(self, status: int | None, request_id: str | None, what: str) -> None:
+        super().__init__(what)
+        self.status = status
+        self.request_id = request_id
+
+
+class MintCash:
+    name = "mintcash"
+
+    def __init__(
+        self,
+        *,
+        api_base: str,
+        secret_key: str,
+        webhook_secrets: list[str],
+        environment: Environment,
+        http_timeout: float = 15.0,
+        attempts: int = 4,
+        backoff: float = 0.25,
+    ) -> None:
+        self.environment: Environment = environment
+        self.can_advance_clock = environment == "test"
+        self.on_call: Callable[[ApiCall], None] | None = None
+        self._webhook_secrets = list(webhook_secrets)
+        self._attempts = attempts
+        self._backoff = backoff
+        self._client = httpx.Client(
+            base_url=api_base.rstrip("/"),
+            headers={c.AUTH_HEADER: f"Bearer {secret_key}", "User-Agent": "rehearsal"},
+            timeout=http_timeout,
+        )
+
+    # --- money ------------------------------------------------------------------------------
+
+    def resolve_card(self, card: str) -> str:
+        if card in c.TEST_CARDS:
+            if self.environment == "live":
+                raise UsageError(
+                    f"test card {card!r} in live mode",
+                    hint="live mode needs your own card: card: env:VARIABLE holding its token",
+                )
+            return c.TEST_CARDS[card].token
+        if card.startswith("pm_"):
+            return card
+        raise UsageError(
+            f"unknown card {card!r} for MintCash",
+            hint=f"test cards: {', '.join(c.TEST_CARDS)}; or env:VARIABLE with a pm_ token",
+        )
+
+    def create_payment(
+        self, *, idempotency_key: str, amount: int, currency: str, card: str,
+        description: str | None = None,
+    ) -> ProviderObject:
+        body = {"externalId": idempotency_key, "amount": amount, "currency": currency,
+                "paymentMethod": card}
+        if description:
+            body["description"] = description
+        return self._object("POST", c.PAYMENTS, body)
+
+    def refund(
+        self, *, idempotency_key: str, payment_id: str, amount: int | None,
+        reason: str | None = None,
+    ) -> ProviderObject:
+        body: dict[str, Any] = {"externalId": idempotency_key, "paymentId": payment_id}
+        if amount is not None:
+            body["amount"] = amount
+        if reason:
+            body["reason"] = reason
+        return self._object("POST", c.REFUND, body)
+
+    def subscribe(
+        self, *, idempotency_key: str, amount: int, currency: str, card: str, interval: str,
+    ) -> ProviderObject:
+        body = {"externalId": idempotency_key, "amount": amount, "currency": currency,
+                "interval": interval, "paymentMethod": card}
+        return self._object("POST", c.SUBSCRIPTIONS, body)
+
+    def cancel(self, *, subscription_id: str, reason: str | None = None) -> ProviderObject:
+        body = {"reason": reason} if reason else {}
+        return self._object("POST", c.CANCEL.format(id=subscription_id), body)
+
+    def retrieve(self, kind: ObjectKind, object_id: str) -> ProviderObject:
+        return self._object("GET", _PATHS[kind].format(id=object_id), None)
+
+    def advance_clock(self, subscription_id: str) -> bool:
+        if not self.can_advance_clock:
+            return False
+        try:
+            self._request("POST", c.ADVANCE.format(id=subscription_id), {})
+        except ProviderError as exc:
+            if exc.status == 404:
+                self.can_advance_clock = False  # this MintCash has no test clock: wait instead
+                return False
+            raise
+        return True
+
+    def close(self) -> None:
+        self._client.close()
+
+    # --- webhooks ---------------------------------------------------------------------------
+
+    def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> NormalizedEvent:
+        lowered = {k.lower(): v for k, v in headers.items()}
+        signatures.verify(
+            lowered.get(c.SIGNATURE_HEADER.lower()), body, self._webhook_secrets,
+            tolerance=c.SIGNATURE_TOLERANCE,
+        )
+        return parse_event(body)
+
+    # --- HTTP -------------------------------------------------------------------------------
+
+    def _object(self, method: str, path: str, body: dict[str, Any] | None) -> ProviderObject:
+        data, request_id = self._request(method, path, body)
+        try:
+            return c.parse_object(data, request_id)
+        except (KeyError, TypeError, ValueError):
+            raise ProviderError(
+                f"MintCash {method} {path} answered with an unexpected body",
+                request_id=request_id,
+            ) from None
+
+    def _request(
+        self, method: str, path: str, body: dict[str, Any] | None
+    ) -> tuple[dict[str, Any], str | None]:
+        retrying = Retrying(
+            stop=stop_after_attempt(self._attempts),
+            wait=wait_exponential_jitter(initial=self._backoff, max=4 * self._backoff + 1),
+            retry=retry_if_exception_type(_Transient),
+            reraise=True,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    return self._once(method, path, body)
+        except _Transient as exc:
+            raise ProviderError(
+                f"MintCash {method} {path} failed after {self._attempts} attempts: {exc}",
+                hint="the provider or the network is failing; the same externalId makes a "
+                "later retry safe",
+                status=exc.status,
+                request_id=exc.request_id,
+            ) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _once(
+        self, method: str, path: str, body: dict[str, Any] | None
+    ) -> tuple[dict[str, Any], str | None]:
+        started = time.perf_counter()
+        try:
+            response = self._client.request(method, path, json=body)
+        except httpx.TransportError as exc:
+            self._observe(method, path, None, None, started)
+            raise _Transient(None, None, f"network error ({exc.__class__.__name__})") from None
+        request_id = response.headers.get(c.REQUEST_ID_HEADER)
+        replay = response.headers.get(c.IDEMPOTENT_REPLAY_HEADER) == "true"
+        self._observe(method, path, response.status_code, request_id, started, replay)
+        if response.status_code == 429 or response.status_code >= 500:
+            raise _Transient(response.status_code, request_id, f"HTTP {response.status_code}")
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if response.status_code >= 400 or not isinstance(data, dict):
+            error = (data or {}).get("error", {}) if isinstance(data, dict) else {}
+            code = str(error.get("code", "")) or None
+            message = str(error.get("message", ""))[:200]
+            raise ProviderError(
+                f"MintCash refused {method} {path}: HTTP {response.status_code}"
+                + (f" {code}" if code else "") + (f": {message}" if message else "")
+                + (f" (request {request_id})" if request_id else ""),
+                status=response.status_code,
+                code=code,
+                request_id=request_id,
+            )
+        return data, request_id
+
+    def _observe(
+        self, method: str, path: str, status: int | None, request_id: str | None,
+        started: float, replay: bool = False,
+    ) -> None:
+        if self.on_call:
+            elapsed = (time.perf_counter() - started) * 1000
+            self.on_call(ApiCall(method, path, status, request_id, elapsed, replay))
+
+
+def parse_event(body: bytes) -> NormalizedEvent:
+    """A verified MintCash event body to a NormalizedEvent; MalformedEvent if it isn't one."""
+    try:
+        payload = json.loads(body)
+        event_id = str(payload["eventId"])
+        event_type = str(payload["type"])
+        environment = str(payload["environment"])
+        created = datetime.fromisoformat(str(payload["createdAt"])).timestamp()
+        data = payload["data"]["object"]
+    except (ValueError, KeyError, TypeError):
+        raise MalformedEvent("not a MintCash event (eventId, type, environment, createdAt, "
+                             "data.object)") from None
+    normalized = c.NORMALIZED_EVENT.get(event_type)
+    obj = None
+    if normalized is not None:
+        try:
+            obj = c.parse_object(data)
+        except (KeyError, TypeError, ValueError):
+            raise MalformedEvent(f"{event_type} carries no valid object") from None
+    return NormalizedEvent(
+        event_id=event_id,
+        type=normalized or event_type,
+        provider_type=event_type,
+        environment=environment,
+        object=obj,
+        created_at=created,
+        payload=payload,
+    )
+
+
+def from_config(config: TargetConfig) -> MintCash:
+    return MintCash(
+        api_base=config.api_base,
+        secret_key=config.secret_key,
+        webhook_secrets=config.webhook_secrets,
+        environment=config.environment,
+        backoff=config.backoff,
+    )

@@ -1,0 +1,102 @@
+"""The MintCash wire contract, in one place: paths, headers, keys, events, cards, shapes.
+
+What the runbook (seed 002) states is marked RUNBOOK; the rest is our choice where the
+runbook is silent, modelled on Stripe, and written down in docs/providers/mintcash.md.
+Both the adapter and the simulator's MintCash dialect import this module, so they cannot
+disagree about the wire format without a test noticing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from rehearsal.providers.base import ObjectKind, ProviderObject
+
+# Keys. RUNBOOK: pk_live_/sk_live_ keys; test keys are sk_test_.
+SECRET_KEY_PREFIX = {"test": "sk_test_", "live": "sk_live_"}
+WEBHOOK_SECRET_PREFIX = "whsec_"
+
+# Headers. RUNBOOK: a requestId on every response. Ours: where it travels, and the rest.
+AUTH_HEADER = "Authorization"  # "Bearer <secret key>"
+REQUEST_ID_HEADER = "X-Request-Id"  # also `requestId` in every JSON body
+IDEMPOTENT_REPLAY_HEADER = "Idempotent-Replayed"  # "true" when an externalId replays
+SIGNATURE_HEADER = "MintCash-Signature"  # t=<unix>,v1=<hex HMAC-SHA256 of "{t}.{body}">
+SIGNATURE_TOLERANCE = 300.0
+
+# Paths. RUNBOOK: POST /payments, POST /subscriptions, POST /refund, each with externalId.
+PAYMENTS = "/payments"
+PAYMENT = "/payments/{id}"
+REFUND = "/refund"
+REFUND_ONE = "/refunds/{id}"
+SUBSCRIPTIONS = "/subscriptions"
+SUBSCRIPTION = "/subscriptions/{id}"
+CANCEL = "/subscriptions/{id}/cancel"
+EVENTS = "/events"
+# Test mode only: move the clock to the subscription's next renewal (modelled on Stripe's
+# test clocks and PayMongo's test_cycle). A MintCash without it answers 404.
+ADVANCE = "/test_helpers/subscriptions/{id}/advance"
+
+# Events. RUNBOOK: payment.succeeded, payment.failed, payment.refunded,
+# subscription.cancelled, and past_due -> cancelled. Ours: created and renewed.
+PAYMENT_SUCCEEDED = "payment.succeeded"
+PAYMENT_FAILED = "payment.failed"
+PAYMENT_REFUNDED = "payment.refunded"  # sent for every refund, full or partial
+SUBSCRIPTION_CREATED = "subscription.created"
+SUBSCRIPTION_RENEWED = "subscription.renewed"
+SUBSCRIPTION_PAST_DUE = "subscription.past_due"
+SUBSCRIPTION_CANCELLED = "subscription.cancelled"
+EVENT_TYPES = (
+    PAYMENT_SUCCEEDED, PAYMENT_FAILED, PAYMENT_REFUNDED, SUBSCRIPTION_CREATED,
+    SUBSCRIPTION_RENEWED, SUBSCRIPTION_PAST_DUE, SUBSCRIPTION_CANCELLED,
+)
+# MintCash's event names are already the rehearsal's normalized names.
+NORMALIZED_EVENT = {t: t for t in EVENT_TYPES}
+
+
+@dataclass(frozen=True)
+class TestCard:
+    token: str
+    number: str  # the simulator's table only; never sent by the adapter, never printed
+    failure_code: str | None  # None: the charge succeeds
+
+
+TEST_CARDS: dict[str, TestCard] = {
+    "visa": TestCard("pm_card_visa", "4242424242424242", None),
+    "mastercard": TestCard("pm_card_mastercard", "5555555555554444", None),
+    "declined": TestCard("pm_card_declined", "4000000000000002", "card_declined"),
+    "insufficient_funds": TestCard(
+        "pm_card_insufficient_funds", "4000000000009995", "insufficient_funds"
+    ),
+}
+
+INTERVALS = ("day", "week", "month", "year")
+
+
+def environment_of_key(secret_key: str) -> str | None:
+    for env, prefix in SECRET_KEY_PREFIX.items():
+        if secret_key.startswith(prefix):
+            return env
+    return None
+
+
+def parse_object(data: Mapping[str, Any], request_id: str | None = None) -> ProviderObject:
+    """A MintCash JSON object (payment, refund or subscription) to a ProviderObject."""
+    kind: ObjectKind = data["object"]
+    card = data.get("card") or {}
+    return ProviderObject(
+        kind=kind,
+        id=str(data["id"]),
+        status=str(data["status"]),
+        amount=int(data["amount"]),
+        currency=str(data.get("currency", "")),
+        environment=str(data.get("environment", "")),
+        amount_refunded=int(data.get("amountRefunded", 0)),
+        payment_id=data.get("paymentId") or data.get("latestPaymentId"),
+        refund_ids=tuple(data.get("refunds", ())),
+        renewals=int(data.get("renewals", 0)),
+        failure_code=data.get("failureCode"),
+        card_last4=card.get("last4"),
+        request_id=request_id,
+    )

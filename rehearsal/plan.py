@@ -151,57 +151,55 @@ class Plan(_Strict):
 
     @model_validator(mode="after")
     def _references(self) -> Plan:
+        """Later steps must refer to earlier ones of the right kind, and add up."""
         problems: list[tuple[tuple[Any, ...], str]] = []
-        seen: dict[str, Any] = {}
+        seen: dict[str, Step] = {}
         refunded: dict[str, int] = {}
-        fully_refunded: set[str] = set()
-        cancelled: set[str] = set()
+        closed: set[str] = set()  # fully refunded charges, cancelled subscriptions
         for i, step in enumerate(self.steps):
+
+            def problem(field: str, msg: str, i: int = i) -> None:
+                problems.append((("steps", i, field), msg))
+
             if step.id in seen:
-                problems.append((("steps", i, "id"), f"duplicate step id {step.id!r}"))
+                problem("id", f"duplicate step id {step.id!r}")
             if isinstance(step, RefundStep):
                 charge = seen.get(step.payment)
                 if not isinstance(charge, ChargeStep):
-                    problems.append(
-                        (("steps", i, "payment"), f"expected the id of an earlier charge step, "
-                         f"got {step.payment!r}")
+                    problem(
+                        "payment",
+                        f"expected the id of an earlier charge step, got {step.payment!r}",
                     )
                 elif charge.expect.event != "payment.succeeded":
-                    problems.append(
-                        (("steps", i, "payment"),
-                         f"step {charge.id!r} does not expect payment.succeeded: nothing to refund")
+                    problem(
+                        "payment",
+                        f"step {charge.id!r} does not expect payment.succeeded: nothing to refund",
                     )
-                elif step.payment in fully_refunded:
-                    problems.append(
-                        (("steps", i, "payment"), f"step {charge.id!r} is already fully refunded")
-                    )
+                elif step.payment in closed:
+                    problem("payment", f"step {charge.id!r} is already fully refunded")
                 else:
-                    total = refunded.get(step.payment, 0) + (step.amount or 0)
-                    if step.amount is None:
-                        fully_refunded.add(step.payment)
-                    elif total > charge.amount:
-                        problems.append(
-                            (("steps", i, "amount"),
-                             f"refunds of {step.payment!r} add up to {total}, more than the "
-                             f"charge of {charge.amount}")
-                        )
-                    elif total == charge.amount:
-                        fully_refunded.add(step.payment)
+                    before = refunded.get(step.payment, 0)
+                    total = charge.amount if step.amount is None else before + step.amount
                     refunded[step.payment] = total
+                    if total > charge.amount:
+                        problem(
+                            "amount",
+                            f"refunds of {step.payment!r} add up to {total}, "
+                            f"more than the charge of {charge.amount}",
+                        )
+                    elif step.amount is None or total == charge.amount:
+                        closed.add(step.payment)
             if isinstance(step, AwaitRenewalStep | CancelStep):
                 sub = seen.get(step.subscription)
                 if not isinstance(sub, SubscribeStep):
-                    problems.append(
-                        (("steps", i, "subscription"),
-                         f"expected the id of an earlier subscribe step, got {step.subscription!r}")
+                    problem(
+                        "subscription",
+                        f"expected the id of an earlier subscribe step, got {step.subscription!r}",
                     )
-                elif step.subscription in cancelled:
-                    problems.append(
-                        (("steps", i, "subscription"),
-                         f"subscription {step.subscription!r} is already cancelled")
-                    )
+                elif step.subscription in closed:
+                    problem("subscription", f"{step.subscription!r} is already cancelled")
                 elif isinstance(step, CancelStep):
-                    cancelled.add(step.subscription)
+                    closed.add(step.subscription)
             seen.setdefault(step.id, step)
         if problems:
             raise _PlanProblems(problems)
@@ -258,7 +256,9 @@ def load_plan(path: Path) -> Plan:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise PlanError(label, [(None, "", f"cannot read the file ({exc.__class__.__name__})")]) from None
+        raise PlanError(
+            label, [(None, "", f"cannot read the file ({exc.__class__.__name__})")]
+        ) from None
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -343,9 +343,14 @@ def _secrets(node: Any, path: str = "") -> list[tuple[int | None, str, str]]:
 
     if isinstance(node, yaml.ScalarNode):
         if isinstance(node.value, str) and _SECRET_LIKE.search(node.value):
-            return [(node.start_mark.line + 1, path,
-                     "looks like an API key or webhook secret; secrets come from the "
-                     "environment, never from plan files")]
+            return [
+                (
+                    node.start_mark.line + 1,
+                    path,
+                    "looks like an API key or webhook secret; secrets come from the "
+                    "environment, never from plan files",
+                )
+            ]
         return []
     found: list[tuple[int | None, str, str]] = []
     if isinstance(node, yaml.MappingNode):

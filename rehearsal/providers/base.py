@@ -70,17 +70,32 @@ class Provider(Protocol):
         ...
 
     def create_payment(
-        self, *, idempotency_key: str, amount: int, currency: str, card: str,
+        self,
+        *,
+        idempotency_key: str,
+        amount: int,
+        currency: str,
+        card: str,
         description: str | None = None,
     ) -> ProviderObject: ...
 
     def refund(
-        self, *, idempotency_key: str, payment_id: str, amount: int | None,
+        self,
+        *,
+        idempotency_key: str,
+        payment_id: str,
+        amount: int | None,
         reason: str | None = None,
     ) -> ProviderObject: ...
 
     def subscribe(
-        self, *, idempotency_key: str, amount: int, currency: str, card: str, interval: str,
+        self,
+        *,
+        idempotency_key: str,
+        amount: int,
+        currency: str,
+        card: str,
+        interval: str,
     ) -> ProviderObject: ...
 
     def cancel(self, *, subscription_id: str, reason: str | None = None) -> ProviderObject: ...

@@ -98,7 +98,9 @@ def add_interval(ts: float, interval: str) -> float:
 class Books:
     """The simulator's state. Thread-safe: one connection, one lock, short transactions."""
 
-    def __init__(self, path: Path | str, render_event: Callable[[str, str, Row, str, float], bytes]):
+    def __init__(
+        self, path: Path | str, render_event: Callable[[str, str, Row, str, float], bytes]
+    ):
         """`render_event(event_id, type, object_row, env, created_at)` gives the wire body."""
         self.path = str(path)
         if self.path != ":memory:":
@@ -106,6 +108,9 @@ class Books:
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
+        # WAL + NORMAL survives a killed process (what crash tests do); only an OS crash
+        # could lose the last transaction, which a simulator can afford.
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
         self._lock = threading.RLock()
@@ -177,8 +182,12 @@ class Books:
     def advance_to_renewal(self, env: str, subscription_id: str) -> Row:
         sub = self.subscription(env, subscription_id)
         if sub["status"] != "active":
-            raise BooksError(400, "invalid_request", "subscription_not_active",
-                             f"subscription {subscription_id} is {sub['status']}")
+            raise BooksError(
+                400,
+                "invalid_request",
+                "subscription_not_active",
+                f"subscription {subscription_id} is {sub['status']}",
+            )
         self.advance_clock(max(0.0, sub["period_end"] - self.now()) + 1)
         return self.subscription(env, subscription_id)
 
@@ -188,19 +197,37 @@ class Books:
         """The stored response for a repeated externalId, or None for a new one."""
         row = self._one(
             "SELECT body_hash, status, response FROM idempotency "
-            "WHERE env = ? AND scope = ? AND external_id = ?", env, scope, external_id)
+            "WHERE env = ? AND scope = ? AND external_id = ?",
+            env,
+            scope,
+            external_id,
+        )
         if row is None:
             return None
         if row["body_hash"] != _hash(body):
-            raise BooksError(409, "idempotency_error", "external_id_reused",
-                             f"externalId {external_id!r} was already used with a different "
-                             "request body; use a new externalId for a new intent")
+            raise BooksError(
+                409,
+                "idempotency_error",
+                "external_id_reused",
+                f"externalId {external_id!r} was already used with a different "
+                "request body; use a new externalId for a new intent",
+            )
         return int(row["status"]), json.loads(row["response"])
 
-    def remember(self, db: sqlite3.Connection, env: str, scope: str, external_id: str,
-                 body: Row, status: int, response: Row) -> None:
-        db.execute("INSERT INTO idempotency VALUES (?, ?, ?, ?, ?, ?)",
-                   (env, scope, external_id, _hash(body), status, json.dumps(response)))
+    def remember(
+        self,
+        db: sqlite3.Connection,
+        env: str,
+        scope: str,
+        external_id: str,
+        body: Row,
+        status: int,
+        response: Row,
+    ) -> None:
+        db.execute(
+            "INSERT INTO idempotency VALUES (?, ?, ?, ?, ?, ?)",
+            (env, scope, external_id, _hash(body), status, json.dumps(response)),
+        )
 
     # --- objects ----------------------------------------------------------------------------
 
@@ -214,8 +241,9 @@ class Books:
         return self._get("subscriptions", env, subscription_id, "subscription")
 
     def refund_ids(self, payment_id: str) -> list[str]:
-        rows = self._all("SELECT id FROM refunds WHERE payment_id = ? ORDER BY created_at, id",
-                         payment_id)
+        rows = self._all(
+            "SELECT id FROM refunds WHERE payment_id = ? ORDER BY created_at, id", payment_id
+        )
         return [r["id"] for r in rows]
 
     def _get(self, table: str, env: str, object_id: str, what: str) -> Row:
@@ -224,70 +252,142 @@ class Books:
             raise BooksError(404, "invalid_request", "resource_missing", f"no {what} {object_id}")
         return row
 
-    def create_payment(self, db: sqlite3.Connection, env: str, *, external_id: str | None,
-                       amount: int, currency: str, card_token: str,
-                       description: str | None = None, subscription_id: str | None = None,
-                       ) -> Row:
+    def create_payment(
+        self,
+        db: sqlite3.Connection,
+        env: str,
+        *,
+        external_id: str | None,
+        amount: int,
+        currency: str,
+        card_token: str,
+        description: str | None = None,
+        subscription_id: str | None = None,
+    ) -> Row:
         card = _card(card_token)
         now = self.now()
         row: Row = {
-            "id": new_id("pay"), "env": env, "external_id": external_id, "amount": amount,
-            "currency": currency, "status": "failed" if card["failure_code"] else "succeeded",
-            "amount_refunded": 0, "failure_code": card["failure_code"],
-            "card_brand": card["brand"], "card_last4": card["last4"],
-            "subscription_id": subscription_id, "description": description, "created_at": now,
+            "id": new_id("pay"),
+            "env": env,
+            "external_id": external_id,
+            "amount": amount,
+            "currency": currency,
+            "status": "failed" if card["failure_code"] else "succeeded",
+            "amount_refunded": 0,
+            "failure_code": card["failure_code"],
+            "card_brand": card["brand"],
+            "card_last4": card["last4"],
+            "subscription_id": subscription_id,
+            "description": description,
+            "created_at": now,
         }
         _insert(db, "payments", row)
         kind = "payment.failed" if row["failure_code"] else "payment.succeeded"
         self._event(db, env, kind, "payment", row)
         return row
 
-    def create_refund(self, db: sqlite3.Connection, env: str, *, external_id: str,
-                      payment_id: str, amount: int | None, reason: str | None) -> Row:
-        payment = db.execute("SELECT * FROM payments WHERE id = ? AND env = ?",
-                             (payment_id, env)).fetchone()
+    def create_refund(
+        self,
+        db: sqlite3.Connection,
+        env: str,
+        *,
+        external_id: str,
+        payment_id: str,
+        amount: int | None,
+        reason: str | None,
+    ) -> Row:
+        payment = db.execute(
+            "SELECT * FROM payments WHERE id = ? AND env = ?", (payment_id, env)
+        ).fetchone()
         if payment is None:
             raise BooksError(404, "invalid_request", "resource_missing", f"no payment {payment_id}")
         payment = dict(payment)
         if payment["status"] == "failed":
-            raise BooksError(400, "invalid_request", "payment_not_refundable",
-                             f"payment {payment_id} failed; there is nothing to refund")
+            raise BooksError(
+                400,
+                "invalid_request",
+                "payment_not_refundable",
+                f"payment {payment_id} failed; there is nothing to refund",
+            )
         left = payment["amount"] - payment["amount_refunded"]
         amount = left if amount is None else amount
         if amount <= 0 or amount > left:
-            raise BooksError(400, "invalid_request", "amount_exceeds_refundable",
-                             f"refund of {amount} exceeds the {left} left to refund on "
-                             f"payment {payment_id}")
-        refund: Row = {"id": new_id("re"), "env": env, "external_id": external_id,
-                       "payment_id": payment_id, "amount": amount, "status": "succeeded",
-                       "reason": reason, "created_at": self.now()}
+            raise BooksError(
+                400,
+                "invalid_request",
+                "amount_exceeds_refundable",
+                f"refund of {amount} exceeds the {left} left to refund on payment {payment_id}",
+            )
+        refund: Row = {
+            "id": new_id("re"),
+            "env": env,
+            "external_id": external_id,
+            "payment_id": payment_id,
+            "amount": amount,
+            "status": "succeeded",
+            "reason": reason,
+            "created_at": self.now(),
+        }
         _insert(db, "refunds", refund)
         payment["amount_refunded"] += amount
         payment["status"] = (
             "refunded" if payment["amount_refunded"] == payment["amount"] else "partially_refunded"
         )
-        db.execute("UPDATE payments SET amount_refunded = ?, status = ? WHERE id = ?",
-                   (payment["amount_refunded"], payment["status"], payment_id))
+        db.execute(
+            "UPDATE payments SET amount_refunded = ?, status = ? WHERE id = ?",
+            (payment["amount_refunded"], payment["status"], payment_id),
+        )
         self._event(db, env, "payment.refunded", "payment", payment)
         return refund
 
-    def create_subscription(self, db: sqlite3.Connection, env: str, *, external_id: str,
-                            amount: int, currency: str, interval: str, card_token: str) -> Row:
+    def create_subscription(
+        self,
+        db: sqlite3.Connection,
+        env: str,
+        *,
+        external_id: str,
+        amount: int,
+        currency: str,
+        interval: str,
+        card_token: str,
+    ) -> Row:
         card = _card(card_token)
         if card["failure_code"]:
-            raise BooksError(402, "card_error", card["failure_code"],
-                             "the card was declined; no subscription was created")
+            raise BooksError(
+                402,
+                "card_error",
+                card["failure_code"],
+                "the card was declined; no subscription was created",
+            )
         now = self.now()
         sub: Row = {
-            "id": new_id("sub"), "env": env, "external_id": external_id, "amount": amount,
-            "currency": currency, "interval": interval, "status": "active",
-            "card_token": card_token, "card_brand": card["brand"], "card_last4": card["last4"],
-            "period_start": now, "period_end": add_interval(now, interval), "renewals": 0,
-            "latest_payment_id": None, "cancel_reason": None, "created_at": now,
+            "id": new_id("sub"),
+            "env": env,
+            "external_id": external_id,
+            "amount": amount,
+            "currency": currency,
+            "interval": interval,
+            "status": "active",
+            "card_token": card_token,
+            "card_brand": card["brand"],
+            "card_last4": card["last4"],
+            "period_start": now,
+            "period_end": add_interval(now, interval),
+            "renewals": 0,
+            "latest_payment_id": None,
+            "cancel_reason": None,
+            "created_at": now,
             "cancelled_at": None,
         }
-        first = self.create_payment(db, env, external_id=None, amount=amount, currency=currency,
-                                    card_token=card_token, subscription_id=sub["id"])
+        first = self.create_payment(
+            db,
+            env,
+            external_id=None,
+            amount=amount,
+            currency=currency,
+            card_token=card_token,
+            subscription_id=sub["id"],
+        )
         sub["latest_payment_id"] = first["id"]
         _insert(db, "subscriptions", sub)
         self._event(db, env, "subscription.created", "subscription", sub)
@@ -299,8 +399,11 @@ class Books:
             if sub["status"] == "cancelled":
                 return sub  # cancelling twice is harmless and sends no second event
             sub.update(status="cancelled", cancelled_at=self.now(), cancel_reason=reason)
-            db.execute("UPDATE subscriptions SET status = ?, cancelled_at = ?, cancel_reason = ? "
-                       "WHERE id = ?", (sub["status"], sub["cancelled_at"], reason, sub["id"]))
+            db.execute(
+                "UPDATE subscriptions SET status = ?, cancelled_at = ?, cancel_reason = ? "
+                "WHERE id = ?",
+                (sub["status"], sub["cancelled_at"], reason, sub["id"]),
+            )
             self._event(db, env, "subscription.cancelled", "subscription", sub)
             return sub
 
@@ -316,16 +419,23 @@ class Books:
         done = 0
         while True:
             with self.tx() as db:
-                row = db.execute("SELECT * FROM subscriptions WHERE status = 'active' AND "
-                                 "period_end <= ? ORDER BY period_end LIMIT 1",
-                                 (self.now(),)).fetchone()
+                row = db.execute(
+                    "SELECT * FROM subscriptions WHERE status = 'active' AND "
+                    "period_end <= ? ORDER BY period_end LIMIT 1",
+                    (self.now(),),
+                ).fetchone()
                 if row is None:
                     return done
                 sub = dict(row)
                 payment = self.create_payment(
-                    db, sub["env"], external_id=None, amount=sub["amount"],
-                    currency=sub["currency"], card_token=sub["card_token"],
-                    subscription_id=sub["id"])
+                    db,
+                    sub["env"],
+                    external_id=None,
+                    amount=sub["amount"],
+                    currency=sub["currency"],
+                    card_token=sub["card_token"],
+                    subscription_id=sub["id"],
+                )
                 sub["latest_payment_id"] = payment["id"]
                 if payment["status"] == "succeeded":
                     sub["renewals"] += 1
@@ -335,45 +445,65 @@ class Books:
                 else:
                     sub["status"] = "past_due"
                     kind = "subscription.past_due"
-                db.execute("UPDATE subscriptions SET renewals = ?, period_start = ?, "
-                           "period_end = ?, status = ?, latest_payment_id = ? WHERE id = ?",
-                           (sub["renewals"], sub["period_start"], sub["period_end"],
-                            sub["status"], sub["latest_payment_id"], sub["id"]))
+                db.execute(
+                    "UPDATE subscriptions SET renewals = ?, period_start = ?, "
+                    "period_end = ?, status = ?, latest_payment_id = ? WHERE id = ?",
+                    (
+                        sub["renewals"],
+                        sub["period_start"],
+                        sub["period_end"],
+                        sub["status"],
+                        sub["latest_payment_id"],
+                        sub["id"],
+                    ),
+                )
                 self._event(db, sub["env"], kind, "subscription", sub)
                 done += 1
 
     # --- events and delivery ----------------------------------------------------------------
 
-    def _event(self, db: sqlite3.Connection, env: str, kind: str, object_kind: str,
-               obj: Row) -> None:
+    def _event(
+        self, db: sqlite3.Connection, env: str, kind: str, object_kind: str, obj: Row
+    ) -> None:
         event_id = new_id("evt")
         created = time.time()
-        db.execute("INSERT INTO events (id, env, type, object_kind, object_id, created_at) "
-                   "VALUES (?, ?, ?, ?, ?, ?)", (event_id, env, kind, object_kind, obj["id"],
-                                                 created))
-        body = self._render_event(event_id, kind, {**obj, "object_kind": object_kind}, env,
-                                  created)
+        db.execute(
+            "INSERT INTO events (id, env, type, object_kind, object_id, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (event_id, env, kind, object_kind, obj["id"], created),
+        )
+        body = self._render_event(event_id, kind, {**obj, "object_kind": object_kind}, env, created)
         for ep in db.execute("SELECT id, events, env FROM endpoints WHERE enabled = 1"):
             wanted = json.loads(ep["events"])
             if (ep["env"] in (None, env)) and ("*" in wanted or kind in wanted):
-                db.execute("INSERT INTO outbox (event_id, endpoint_id, type, payload, next_at) "
-                           "VALUES (?, ?, ?, ?, ?)", (event_id, ep["id"], kind, body, time.time()))
+                db.execute(
+                    "INSERT INTO outbox (event_id, endpoint_id, type, payload, next_at) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (event_id, ep["id"], kind, body, time.time()),
+                )
 
     def events_after(self, env: str, after: str | None, limit: int) -> list[Row]:
         seq = 0
         if after:
             row = self._one("SELECT seq FROM events WHERE id = ?", after)
             seq = row["seq"] if row else 0
-        return self._all("SELECT * FROM events WHERE env = ? AND seq > ? ORDER BY seq LIMIT ?",
-                         env, seq, limit)
+        return self._all(
+            "SELECT * FROM events WHERE env = ? AND seq > ? ORDER BY seq LIMIT ?", env, seq, limit
+        )
 
     def object_row(self, kind: str, object_id: str) -> Row | None:
         table = {"payment": "payments", "refund": "refunds", "subscription": "subscriptions"}[kind]
         return self._one(f"SELECT * FROM {table} WHERE id = ?", object_id)
 
     def add_endpoint(self, url: str, events: list[str], env: str | None) -> Row:
-        row: Row = {"id": new_id("we"), "url": url, "events": json.dumps(events), "env": env,
-                    "created_at": time.time(), "enabled": 1}
+        row: Row = {
+            "id": new_id("we"),
+            "url": url,
+            "events": json.dumps(events),
+            "env": env,
+            "created_at": time.time(),
+            "enabled": 1,
+        }
         with self.tx() as db:
             _insert(db, "endpoints", row)
         return row
@@ -381,8 +511,10 @@ class Books:
     def remove_endpoint(self, endpoint_id: str) -> bool:
         with self.tx() as db:
             cur = db.execute("UPDATE endpoints SET enabled = 0 WHERE id = ?", (endpoint_id,))
-            db.execute("UPDATE outbox SET state = 'cancelled' WHERE endpoint_id = ? AND "
-                       "state = 'pending'", (endpoint_id,))
+            db.execute(
+                "UPDATE outbox SET state = 'cancelled' WHERE endpoint_id = ? AND state = 'pending'",
+                (endpoint_id,),
+            )
             return cur.rowcount > 0
 
     def endpoint_url(self, endpoint_id: str) -> str | None:
@@ -391,38 +523,62 @@ class Books:
 
     def due_deliveries(self, now: float) -> tuple[list[Row], float | None]:
         """Pending deliveries due by `now`, and when the next one after those falls due."""
-        due = self._all("SELECT * FROM outbox WHERE state = 'pending' AND next_at <= ? "
-                        "ORDER BY next_at, seq", now)
-        nxt = self._one("SELECT MIN(next_at) AS t FROM outbox WHERE state = 'pending' "
-                        "AND next_at > ?", now)
+        due = self._all(
+            "SELECT * FROM outbox WHERE state = 'pending' AND next_at <= ? ORDER BY next_at, seq",
+            now,
+        )
+        nxt = self._one(
+            "SELECT MIN(next_at) AS t FROM outbox WHERE state = 'pending' AND next_at > ?", now
+        )
         return due, (nxt["t"] if nxt and nxt["t"] is not None else None)
 
-    def mark_delivery(self, seq: int, *, state: str, attempts: int, next_at: float,
-                      last_status: int | None, held: int = 0) -> None:
+    def mark_delivery(
+        self,
+        seq: int,
+        *,
+        state: str,
+        attempts: int,
+        next_at: float,
+        last_status: int | None,
+        held: int = 0,
+    ) -> None:
         with self.tx() as db:
-            db.execute("UPDATE outbox SET state = ?, attempts = ?, next_at = ?, last_status = ?, "
-                       "held = ? WHERE seq = ?",
-                       (state, attempts, next_at, last_status, held, seq))
+            db.execute(
+                "UPDATE outbox SET state = ?, attempts = ?, next_at = ?, last_status = ?, "
+                "held = ? WHERE seq = ?",
+                (state, attempts, next_at, last_status, held, seq),
+            )
 
     def outbox_row(self, seq: int) -> Row | None:
         return self._one("SELECT * FROM outbox WHERE seq = ?", seq)
 
     def newer_pending(self, row: Row) -> Row | None:
-        return self._one("SELECT * FROM outbox WHERE state = 'pending' AND endpoint_id = ? "
-                         "AND seq > ? ORDER BY seq LIMIT 1", row["endpoint_id"], row["seq"])
+        return self._one(
+            "SELECT * FROM outbox WHERE state = 'pending' AND endpoint_id = ? "
+            "AND seq > ? ORDER BY seq LIMIT 1",
+            row["endpoint_id"],
+            row["seq"],
+        )
 
     def summary(self) -> Row:
         """The books at a glance, for `rehearsal simulator` tests and crash checks."""
         return {
-            "payments": self._all("SELECT id, env, external_id, amount, currency, status, "
-                                  "amount_refunded, subscription_id FROM payments ORDER BY "
-                                  "created_at"),
-            "refunds": self._all("SELECT id, env, external_id, payment_id, amount FROM refunds "
-                                 "ORDER BY created_at"),
-            "subscriptions": self._all("SELECT id, env, external_id, status, renewals "
-                                       "FROM subscriptions ORDER BY created_at"),
-            "outbox": {r["state"]: r["n"] for r in self._all(
-                "SELECT state, COUNT(*) AS n FROM outbox GROUP BY state")},
+            "payments": self._all(
+                "SELECT id, env, external_id, amount, currency, status, "
+                "amount_refunded, subscription_id FROM payments ORDER BY "
+                "created_at"
+            ),
+            "refunds": self._all(
+                "SELECT id, env, external_id, payment_id, amount FROM refunds ORDER BY created_at"
+            ),
+            "subscriptions": self._all(
+                "SELECT id, env, external_id, status, renewals "
+                "FROM subscriptions ORDER BY created_at"
+            ),
+            "outbox": {
+                r["state"]: r["n"]
+                for r in self._all("SELECT state, COUNT(*) AS n FROM outbox GROUP BY state")
+            },
         }
 
 
@@ -439,8 +595,14 @@ def _hash(body: Row) -> str:
 def _card(token: str) -> Row:
     for card in TEST_CARDS.values():
         if token in (card.token, card.number):
-            return {"brand": _BRANDS.get(card.number[0], "card"), "last4": card.number[-4:],
-                    "failure_code": card.failure_code}
-    raise BooksError(400, "invalid_request", "payment_method_invalid",
-                     "unknown payment method; the simulator knows the test cards in "
-                     "docs/providers/mintcash.md")
+            return {
+                "brand": _BRANDS.get(card.number[0], "card"),
+                "last4": card.number[-4:],
+                "failure_code": card.failure_code,
+            }
+    raise BooksError(
+        400,
+        "invalid_request",
+        "payment_method_invalid",
+        "unknown payment method; the simulator knows the test cards in docs/providers/mintcash.md",
+    )

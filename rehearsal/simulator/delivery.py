@@ -103,20 +103,33 @@ class Deliverer:
         kind = row["type"]
         first = row["attempts"] == 0 and not row["held"]
         if first and self.faults.drops(kind):
-            self.books.mark_delivery(row["seq"], state="dropped", attempts=0, next_at=now,
-                                     last_status=None)
+            self.books.mark_delivery(
+                row["seq"], state="dropped", attempts=0, next_at=now, last_status=None
+            )
             return True
         if first and (delay := self.faults.delay_for(kind)) > 0:
-            self.books.mark_delivery(row["seq"], state="pending", attempts=0,
-                                     next_at=now + delay, last_status=None, held=1)
+            self.books.mark_delivery(
+                row["seq"],
+                state="pending",
+                attempts=0,
+                next_at=now + delay,
+                last_status=None,
+                held=1,
+            )
             return True
         if self.faults.reorder and row["attempts"] == 0:
             newer = self.books.newer_pending(row)
             if newer is not None:
                 self._attempt(newer)  # the newer event overtakes this one
             elif not row["held"]:
-                self.books.mark_delivery(row["seq"], state="pending", attempts=0,
-                                         next_at=now + REORDER_WINDOW, last_status=None, held=1)
+                self.books.mark_delivery(
+                    row["seq"],
+                    state="pending",
+                    attempts=0,
+                    next_at=now + REORDER_WINDOW,
+                    last_status=None,
+                    held=1,
+                )
                 return True
         self._attempt(row)
         return True
@@ -124,25 +137,46 @@ class Deliverer:
     def _attempt(self, row: Row) -> None:
         url = self.books.endpoint_url(row["endpoint_id"])
         if url is None:
-            self.books.mark_delivery(row["seq"], state="cancelled", attempts=row["attempts"],
-                                     next_at=time.time(), last_status=None)
+            self.books.mark_delivery(
+                row["seq"],
+                state="cancelled",
+                attempts=row["attempts"],
+                next_at=time.time(),
+                last_status=None,
+            )
             return
         status = self._post(url, row["payload"])
         attempts = row["attempts"] + 1
         if status is not None and 200 <= status < 300:
             if self.faults.duplicates(row["type"]):
                 self._post(url, row["payload"])
-            self.books.mark_delivery(row["seq"], state="delivered", attempts=attempts,
-                                     next_at=time.time(), last_status=status, held=row["held"])
+            self.books.mark_delivery(
+                row["seq"],
+                state="delivered",
+                attempts=attempts,
+                next_at=time.time(),
+                last_status=status,
+                held=row["held"],
+            )
             return
         if attempts > len(SCHEDULE):
-            self.books.mark_delivery(row["seq"], state="failed", attempts=attempts,
-                                     next_at=time.time(), last_status=status)
+            self.books.mark_delivery(
+                row["seq"],
+                state="failed",
+                attempts=attempts,
+                next_at=time.time(),
+                last_status=status,
+            )
             return
         backoff = SCHEDULE[attempts - 1] * self.time_scale
-        self.books.mark_delivery(row["seq"], state="pending", attempts=attempts,
-                                 next_at=time.time() + backoff, last_status=status,
-                                 held=row["held"])
+        self.books.mark_delivery(
+            row["seq"],
+            state="pending",
+            attempts=attempts,
+            next_at=time.time() + backoff,
+            last_status=status,
+            held=row["held"],
+        )
 
     def _post(self, url: str, payload: bytes) -> int | None:
         headers = {"Content-Type": "application/json", "User-Agent": "rehearsal-simulator"}

@@ -20,9 +20,7 @@ import re
 import threading
 from dataclasses import dataclass, field
 
-_FAIL = re.compile(
-    r"^(fail|fail-after|hold):([A-Z]+) (/\S*?)(?:=(\d+(?:\.\d+)?))?(?:x(\d+))?$"
-)
+_FAIL = re.compile(r"^(fail|fail-after|hold):([A-Z]+) (/\S*?)(?:=(\d+(?:\.\d+)?))?(?:x(\d+))?$")
 
 
 class FaultSpecError(ValueError):
@@ -74,8 +72,7 @@ class Faults:
         elif m := _FAIL.match(spec):
             kind, method, path, value, times = m.groups()
             default = {"fail": 503.0, "fail-after": 500.0, "hold": 5.0}[kind]
-            self.api.append(ApiFault(kind, method, path, float(value or default),
-                                     int(times or 1)))
+            self.api.append(ApiFault(kind, method, path, float(value or default), int(times or 1)))
         else:
             raise FaultSpecError(
                 f"unknown fault {spec!r}; expected drop:TYPE, delay:TYPE=S, duplicate:TYPE, "

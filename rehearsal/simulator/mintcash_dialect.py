@@ -32,8 +32,7 @@ MAX_BODY = 64 * 1024
 def iso(ts: float | None) -> str | None:
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z")
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class MintCashDialect:
@@ -46,30 +45,58 @@ class MintCashDialect:
 
     def render(self, kind: str, row: Row) -> Row:
         card = {"brand": row.get("card_brand"), "last4": row.get("card_last4")}
-        common = {"id": row["id"], "object": kind, "externalId": row.get("external_id"),
-                  "environment": row["env"], "createdAt": iso(row["created_at"])}
+        common = {
+            "id": row["id"],
+            "object": kind,
+            "externalId": row.get("external_id"),
+            "environment": row["env"],
+            "createdAt": iso(row["created_at"]),
+        }
         if kind == "payment":
             refunds = self.books.refund_ids(row["id"]) if self.books else []
-            return {**common, "amount": row["amount"], "currency": row["currency"],
-                    "status": row["status"], "amountRefunded": row["amount_refunded"],
-                    "refunds": refunds, "failureCode": row["failure_code"], "card": card,
-                    "subscriptionId": row["subscription_id"],
-                    "description": row["description"]}
+            return {
+                **common,
+                "amount": row["amount"],
+                "currency": row["currency"],
+                "status": row["status"],
+                "amountRefunded": row["amount_refunded"],
+                "refunds": refunds,
+                "failureCode": row["failure_code"],
+                "card": card,
+                "subscriptionId": row["subscription_id"],
+                "description": row["description"],
+            }
         if kind == "refund":
-            return {**common, "paymentId": row["payment_id"], "amount": row["amount"],
-                    "status": row["status"], "reason": row["reason"]}
-        return {**common, "amount": row["amount"], "currency": row["currency"],
-                "interval": row["interval"], "status": row["status"], "card": card,
-                "currentPeriodStart": iso(row["period_start"]),
-                "currentPeriodEnd": iso(row["period_end"]), "renewals": row["renewals"],
-                "latestPaymentId": row["latest_payment_id"],
-                "cancellationReason": row["cancel_reason"],
-                "cancelledAt": iso(row["cancelled_at"])}
+            return {
+                **common,
+                "paymentId": row["payment_id"],
+                "amount": row["amount"],
+                "status": row["status"],
+                "reason": row["reason"],
+            }
+        return {
+            **common,
+            "amount": row["amount"],
+            "currency": row["currency"],
+            "interval": row["interval"],
+            "status": row["status"],
+            "card": card,
+            "currentPeriodStart": iso(row["period_start"]),
+            "currentPeriodEnd": iso(row["period_end"]),
+            "renewals": row["renewals"],
+            "latestPaymentId": row["latest_payment_id"],
+            "cancellationReason": row["cancel_reason"],
+            "cancelledAt": iso(row["cancelled_at"]),
+        }
 
     def render_event(self, event_id: str, kind: str, obj: Row, env: str, created: float) -> bytes:
-        payload = {"eventId": event_id, "type": kind, "environment": env,
-                   "createdAt": iso(created),
-                   "data": {"object": self.render(obj["object_kind"], obj)}}
+        payload = {
+            "eventId": event_id,
+            "type": kind,
+            "environment": env,
+            "createdAt": iso(created),
+            "data": {"object": self.render(obj["object_kind"], obj)},
+        }
         return json.dumps(payload, separators=(",", ":")).encode()
 
     def signature_headers(self, body: bytes) -> dict[str, str]:
@@ -81,27 +108,39 @@ class MintCashDialect:
     def app(self, books: Books, faults: Faults) -> Starlette:
         self.books = books
 
-        def endpoint(handler: Handler, *, control: bool = False
-                     ) -> Callable[[Request], Awaitable[Response]]:
+        def endpoint(
+            handler: Handler, *, control: bool = False
+        ) -> Callable[[Request], Awaitable[Response]]:
             async def run(request: Request) -> Response:
                 request_id = new_id("req")
                 try:
                     env = _authenticate(books, request)
                     body = await _json_body(request)
-                    fault = None if control else faults.take_api_fault(
-                        request.method, request.url.path)
+                    fault = (
+                        None if control else faults.take_api_fault(request.method, request.url.path)
+                    )
                     if fault and fault.kind == "hold":
                         await asyncio.sleep(fault.value)
                     elif fault and fault.kind == "fail":
-                        raise BooksError(int(fault.value), "api_error", "simulated_outage",
-                                         "the simulator was told to fail this call")
+                        raise BooksError(
+                            int(fault.value),
+                            "api_error",
+                            "simulated_outage",
+                            "the simulator was told to fail this call",
+                        )
                     status, data = handler(request, env, body)
                     if fault and fault.kind == "fail-after":
-                        raise BooksError(500, "api_error", "simulated_failure_after_work",
-                                         "the simulator did the work, then failed the answer")
+                        raise BooksError(
+                            500,
+                            "api_error",
+                            "simulated_failure_after_work",
+                            "the simulator did the work, then failed the answer",
+                        )
                 except BooksError as exc:
-                    status, data = exc.status, {"error": {"type": exc.kind, "code": exc.code,
-                                                          "message": exc.message}}
+                    status, data = (
+                        exc.status,
+                        {"error": {"type": exc.kind, "code": exc.code, "message": exc.message}},
+                    )
                 headers = {c.REQUEST_ID_HEADER: request_id}
                 if data.pop("_replayed", False):
                     headers[c.IDEMPOTENT_REPLAY_HEADER] = "true"
@@ -120,28 +159,44 @@ class MintCashDialect:
             Route(c.ADVANCE, endpoint(self._advance), methods=["POST"]),
             Route(c.EVENTS, endpoint(self._events), methods=["GET"]),
             Route("/_sim/info", _info, methods=["GET"]),
-            Route("/_sim/webhook_endpoints", endpoint(self._add_endpoint, control=True),
-                  methods=["POST"]),
-            Route("/_sim/webhook_endpoints/{id}", endpoint(self._remove_endpoint, control=True),
-                  methods=["DELETE"]),
-            Route("/_sim/faults", endpoint(_set_faults(faults), control=True),
-                  methods=["PUT", "GET"]),
-            Route("/_sim/clock/advance", endpoint(self._advance_clock, control=True),
-                  methods=["POST"]),
-            Route("/_sim/books", endpoint(lambda r, e, b: (200, books.summary()), control=True),
-                  methods=["GET"]),
+            Route(
+                "/_sim/webhook_endpoints",
+                endpoint(self._add_endpoint, control=True),
+                methods=["POST"],
+            ),
+            Route(
+                "/_sim/webhook_endpoints/{id}",
+                endpoint(self._remove_endpoint, control=True),
+                methods=["DELETE"],
+            ),
+            Route(
+                "/_sim/faults", endpoint(_set_faults(faults), control=True), methods=["PUT", "GET"]
+            ),
+            Route(
+                "/_sim/clock/advance", endpoint(self._advance_clock, control=True), methods=["POST"]
+            ),
+            Route(
+                "/_sim/books",
+                endpoint(lambda r, e, b: (200, books.summary()), control=True),
+                methods=["GET"],
+            ),
         ]
         return Starlette(routes=routes)
 
     # --- handlers ---------------------------------------------------------------------------
 
-    def _idempotent(self, env: str, scope: str, body: Row,
-                    create: Callable[[Any], tuple[str, Row]]) -> tuple[int, Row]:
+    def _idempotent(
+        self, env: str, scope: str, body: Row, create: Callable[[Any], tuple[str, Row]]
+    ) -> tuple[int, Row]:
         assert self.books is not None
         external_id = body.get("externalId")
         if not isinstance(external_id, str) or not external_id:
-            raise BooksError(400, "invalid_request", "parameter_missing",
-                             "externalId is required on every POST that moves money")
+            raise BooksError(
+                400,
+                "invalid_request",
+                "parameter_missing",
+                "externalId is required on every POST that moves money",
+            )
         with self.books.tx() as db:  # the replay check and the write are one transaction
             replay = self.books.replay(env, scope, external_id, body)
             if replay is not None:
@@ -156,39 +211,87 @@ class MintCashDialect:
         card = _str(body, "paymentMethod")
         assert self.books is not None
         books = self.books
-        return self._idempotent(env, "payments", body, lambda db: ("payment", books.create_payment(
-            db, env, external_id=body["externalId"], amount=amount, currency=currency,
-            card_token=card, description=body.get("description"))))
+        return self._idempotent(
+            env,
+            "payments",
+            body,
+            lambda db: (
+                "payment",
+                books.create_payment(
+                    db,
+                    env,
+                    external_id=body["externalId"],
+                    amount=amount,
+                    currency=currency,
+                    card_token=card,
+                    description=body.get("description"),
+                ),
+            ),
+        )
 
     def _create_refund(self, request: Request, env: str, body: Row) -> tuple[int, Row]:
         payment_id = _str(body, "paymentId")
         amount = _amount(body) if "amount" in body else None
         assert self.books is not None
         books = self.books
-        return self._idempotent(env, "refund", body, lambda db: ("refund", books.create_refund(
-            db, env, external_id=body["externalId"], payment_id=payment_id, amount=amount,
-            reason=body.get("reason"))))
+        return self._idempotent(
+            env,
+            "refund",
+            body,
+            lambda db: (
+                "refund",
+                books.create_refund(
+                    db,
+                    env,
+                    external_id=body["externalId"],
+                    payment_id=payment_id,
+                    amount=amount,
+                    reason=body.get("reason"),
+                ),
+            ),
+        )
 
     def _create_subscription(self, request: Request, env: str, body: Row) -> tuple[int, Row]:
         amount, currency = _amount(body), _currency(body)
         interval = body.get("interval", "month")
         if interval not in c.INTERVALS:
-            raise BooksError(400, "invalid_request", "parameter_invalid",
-                             f"interval must be one of {', '.join(c.INTERVALS)}")
+            raise BooksError(
+                400,
+                "invalid_request",
+                "parameter_invalid",
+                f"interval must be one of {', '.join(c.INTERVALS)}",
+            )
         card = _str(body, "paymentMethod")
         assert self.books is not None
         books = self.books
-        return self._idempotent(env, "subscriptions", body, lambda db: (
-            "subscription", books.create_subscription(
-                db, env, external_id=body["externalId"], amount=amount, currency=currency,
-                interval=interval, card_token=card)))
+        return self._idempotent(
+            env,
+            "subscriptions",
+            body,
+            lambda db: (
+                "subscription",
+                books.create_subscription(
+                    db,
+                    env,
+                    external_id=body["externalId"],
+                    amount=amount,
+                    currency=currency,
+                    interval=interval,
+                    card_token=card,
+                ),
+            ),
+        )
 
     def _get(self, kind: str) -> Handler:
         def get(request: Request, env: str, body: Row) -> tuple[int, Row]:
             assert self.books is not None
-            fetch = {"payment": self.books.payment, "refund": self.books.refund,
-                     "subscription": self.books.subscription}[kind]
+            fetch = {
+                "payment": self.books.payment,
+                "refund": self.books.refund,
+                "subscription": self.books.subscription,
+            }[kind]
             return 200, self.render(kind, fetch(env, request.path_params["id"]))
+
         return get
 
     def _cancel(self, request: Request, env: str, body: Row) -> tuple[int, Row]:
@@ -199,8 +302,9 @@ class MintCashDialect:
     def _advance(self, request: Request, env: str, body: Row) -> tuple[int, Row]:
         assert self.books is not None
         if env != "test":
-            raise BooksError(404, "invalid_request", "not_found",
-                             "test helpers exist only in test mode")
+            raise BooksError(
+                404, "invalid_request", "not_found", "test helpers exist only in test mode"
+            )
         sub = self.books.advance_to_renewal(env, request.path_params["id"])
         return 200, self.render("subscription", sub)
 
@@ -211,9 +315,15 @@ class MintCashDialect:
         events = []
         for ev in rows:
             obj = self.books.object_row(ev["object_kind"], ev["object_id"]) or {}
-            events.append({"eventId": ev["id"], "type": ev["type"], "environment": ev["env"],
-                           "createdAt": iso(ev["created_at"]),
-                           "data": {"object": self.render(ev["object_kind"], obj)}})
+            events.append(
+                {
+                    "eventId": ev["id"],
+                    "type": ev["type"],
+                    "environment": ev["env"],
+                    "createdAt": iso(ev["created_at"]),
+                    "data": {"object": self.render(ev["object_kind"], obj)},
+                }
+            )
         return 200, {"object": "list", "data": events}
 
     def _add_endpoint(self, request: Request, env: str, body: Row) -> tuple[int, Row]:
@@ -234,8 +344,9 @@ class MintCashDialect:
         assert self.books is not None
         seconds = body.get("seconds")
         if not isinstance(seconds, int | float) or seconds < 0:
-            raise BooksError(400, "invalid_request", "parameter_invalid",
-                             "seconds must be a number >= 0")
+            raise BooksError(
+                400, "invalid_request", "parameter_invalid", "seconds must be a number >= 0"
+            )
         self.books.advance_clock(float(seconds))
         return 200, {"now": iso(self.books.now())}
 
@@ -254,6 +365,7 @@ def _set_faults(faults: Faults) -> Handler:
                 raise BooksError(400, "invalid_request", "parameter_invalid", str(exc)) from None
             faults.__dict__.update({k: v for k, v in fresh.__dict__.items() if k != "_lock"})
         return 200, {"faults": faults.specs}
+
     return handler
 
 
@@ -261,8 +373,9 @@ def _authenticate(books: Books, request: Request) -> str:
     scheme, _, key = request.headers.get(c.AUTH_HEADER, "").partition(" ")
     env = books.environment_for_key(key) if scheme == "Bearer" and key else None
     if env is None:
-        raise BooksError(401, "authentication_error", "invalid_api_key",
-                         "missing or unknown API key")
+        raise BooksError(
+            401, "authentication_error", "invalid_api_key", "missing or unknown API key"
+        )
     return env
 
 
@@ -286,16 +399,24 @@ async def _json_body(request: Request) -> Row:
 def _amount(body: Row) -> int:
     amount = body.get("amount")
     if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
-        raise BooksError(400, "invalid_request", "parameter_invalid",
-                         "amount must be a positive integer in minor units")
+        raise BooksError(
+            400,
+            "invalid_request",
+            "parameter_invalid",
+            "amount must be a positive integer in minor units",
+        )
     return amount
 
 
 def _currency(body: Row) -> str:
     currency = body.get("currency")
     if not isinstance(currency, str) or len(currency) != 3 or not currency.isupper():
-        raise BooksError(400, "invalid_request", "parameter_invalid",
-                         "currency must be a three-letter ISO code such as USD")
+        raise BooksError(
+            400,
+            "invalid_request",
+            "parameter_invalid",
+            "currency must be a three-letter ISO code such as USD",
+        )
     return currency
 
 

@@ -31,8 +31,9 @@ class Simulator:
         self.faults = faults or Faults()
         self.books = Books(db_path, self.dialect.render_event)
         self.app = self.dialect.app(self.books, self.faults)
-        self.deliverer = Deliverer(self.books, self.dialect.signature_headers, self.faults,
-                                   time_scale=time_scale)
+        self.deliverer = Deliverer(
+            self.books, self.dialect.signature_headers, self.faults, time_scale=time_scale
+        )
         self.host, self.port = host, port
         self._server: object | None = None
 
@@ -65,8 +66,14 @@ class Simulator:
 
         self.deliverer.start()
         try:
-            uvicorn.run(self.app, host=self.host, port=self.port, log_level="warning",
-                        access_log=False, lifespan="off")
+            uvicorn.run(
+                self.app,
+                host=self.host,
+                port=self.port,
+                log_level="warning",
+                access_log=False,
+                lifespan="off",
+            )
         finally:
             self.deliverer.stop()
             self.books.close()

@@ -95,17 +95,30 @@ class MintCash:
         )
 
     def create_payment(
-        self, *, idempotency_key: str, amount: int, currency: str, card: str,
+        self,
+        *,
+        idempotency_key: str,
+        amount: int,
+        currency: str,
+        card: str,
         description: str | None = None,
     ) -> ProviderObject:
-        body = {"externalId": idempotency_key, "amount": amount, "currency": currency,
-                "paymentMethod": card}
+        body = {
+            "externalId": idempotency_key,
+            "amount": amount,
+            "currency": currency,
+            "paymentMethod": card,
+        }
         if description:
             body["description"] = description
         return self._object("POST", c.PAYMENTS, body)
 
     def refund(
-        self, *, idempotency_key: str, payment_id: str, amount: int | None,
+        self,
+        *,
+        idempotency_key: str,
+        payment_id: str,
+        amount: int | None,
         reason: str | None = None,
     ) -> ProviderObject:
         body: dict[str, Any] = {"externalId": idempotency_key, "paymentId": payment_id}
@@ -116,10 +129,21 @@ class MintCash:
         return self._object("POST", c.REFUND, body)
 
     def subscribe(
-        self, *, idempotency_key: str, amount: int, currency: str, card: str, interval: str,
+        self,
+        *,
+        idempotency_key: str,
+        amount: int,
+        currency: str,
+        card: str,
+        interval: str,
     ) -> ProviderObject:
-        body = {"externalId": idempotency_key, "amount": amount, "currency": currency,
-                "interval": interval, "paymentMethod": card}
+        body = {
+            "externalId": idempotency_key,
+            "amount": amount,
+            "currency": currency,
+            "interval": interval,
+            "paymentMethod": card,
+        }
         return self._object("POST", c.SUBSCRIPTIONS, body)
 
     def cancel(self, *, subscription_id: str, reason: str | None = None) -> ProviderObject:
@@ -149,7 +173,9 @@ class MintCash:
     def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> NormalizedEvent:
         lowered = {k.lower(): v for k, v in headers.items()}
         signatures.verify(
-            lowered.get(c.SIGNATURE_HEADER.lower()), body, self._webhook_secrets,
+            lowered.get(c.SIGNATURE_HEADER.lower()),
+            body,
+            self._webhook_secrets,
             tolerance=c.SIGNATURE_TOLERANCE,
         )
         return parse_event(body)
@@ -213,7 +239,8 @@ class MintCash:
             message = str(error.get("message", ""))[:200]
             raise ProviderError(
                 f"MintCash refused {method} {path}: HTTP {response.status_code}"
-                + (f" {code}" if code else "") + (f": {message}" if message else "")
+                + (f" {code}" if code else "")
+                + (f": {message}" if message else "")
                 + (f" (request {request_id})" if request_id else ""),
                 status=response.status_code,
                 code=code,
@@ -222,8 +249,13 @@ class MintCash:
         return data, request_id
 
     def _observe(
-        self, method: str, path: str, status: int | None, request_id: str | None,
-        started: float, replay: bool = False,
+        self,
+        method: str,
+        path: str,
+        status: int | None,
+        request_id: str | None,
+        started: float,
+        replay: bool = False,
     ) -> None:
         if self.on_call:
             elapsed = (time.perf_counter() - started) * 1000
@@ -240,8 +272,9 @@ def parse_event(body: bytes) -> NormalizedEvent:
         created = datetime.fromisoformat(str(payload["createdAt"])).timestamp()
         data = payload["data"]["object"]
     except (ValueError, KeyError, TypeError):
-        raise MalformedEvent("not a MintCash event (eventId, type, environment, createdAt, "
-                             "data.object)") from None
+        raise MalformedEvent(
+            "not a MintCash event (eventId, type, environment, createdAt, data.object)"
+        ) from None
     normalized = c.NORMALIZED_EVENT.get(event_type)
     obj = None
     if normalized is not None:

@@ -1,0 +1,140 @@
+"""The command line: parse options, call one function, map our exceptions to exit codes.
+
+Heavy imports (httpx, pydantic, uvicorn, starlette) happen inside the commands, so
+`rehearsal --help` stays quick.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import typer
+
+EXIT_CODES = """Exit codes: 0 passed, 1 an assertion failed, 2 usage or plan error,
+3 provider or network error, 4 refused by a safety guard, 130 interrupted."""
+
+app = typer.Typer(
+    name="rehearsal",
+    help="A dress rehearsal of the whole money loop: charge, refund, subscribe, renew, cancel, "
+    "each confirmed by a signed webhook and the provider's API.\n\n" + EXIT_CODES,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+_debug = False
+
+
+def _guard(fn: Callable[[], int]) -> None:
+    """Run a command; turn our errors into one line, a hint, and the exit code."""
+    from rehearsal.errors import RehearsalError
+
+    try:
+        code = fn()
+    except RehearsalError as exc:
+        if _debug:
+            raise
+        print(f"error: {exc.message}", file=sys.stderr)
+        if exc.hint:
+            print(f"hint: {exc.hint}", file=sys.stderr)
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        code = 130
+    raise typer.Exit(code)
+
+
+@app.callback()
+def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks.")) -> None:
+    global _debug
+    _debug = debug
+
+
+@app.command()
+def run(
+    plan: str = typer.Argument(
+        None,
+        help="Plan file, or a built-in plan's name. [default: plans/rehearsal.yaml]",
+        show_default=False,
+    ),
+    provider: str = typer.Option(None, help="Override the plan's provider."),
+    live: bool = typer.Option(
+        False, "--live", help="Live mode: real money. Never falls back to the simulator."
+    ),
+    simulator: bool = typer.Option(False, "--simulator", help="Force the built-in simulator."),
+    timeout_scale: float = typer.Option(1.0, help="Multiply every step's timeout."),
+    report_json: Path = typer.Option(None, help="Write a JSON report of the run here."),
+    state_dir: Path = typer.Option(
+        None,
+        envvar="REHEARSAL_STATE_DIR",
+        help="Where runs and the simulator's books are kept. [default: ~/.local/state/rehearsal]",
+    ),
+    plain: bool = typer.Option(False, "--plain", help="Plain lines instead of a live table."),
+    quiet: bool = typer.Option(False, "--quiet", help="Only failures and the verdict."),
+    cleanup: bool = typer.Option(
+        True, "--cleanup/--no-cleanup", help="Refund and cancel what a failed run created."
+    ),
+    sim_fault: list[str] = typer.Option(
+        [],
+        "--sim-fault",
+        envvar="REHEARSAL_SIM_FAULTS",
+        help="A fault for the embedded simulator, e.g. drop:payment.refunded (repeatable).",
+    ),
+) -> None:
+    """Run a whole plan now. With no provider keys set, against the built-in simulator."""
+    from rehearsal.commands.run import RunArgs
+    from rehearsal.commands.run import run as run_command
+
+    args = RunArgs(
+        plan=plan,
+        provider=provider,
+        live=live,
+        simulator=simulator,
+        timeout_scale=timeout_scale,
+        report_json=report_json,
+        state_dir=state_dir,
+        plain=plain,
+        quiet=quiet,
+        cleanup=cleanup,
+        sim_faults=[f for spec in sim_fault for f in spec.split(",") if f],
+    )
+    _guard(lambda: run_command(args))
+
+
+@app.command("simulator")
+def simulator_command(
+    port: int = typer.Option(8420, help="Port on 127.0.0.1 (0 picks a free one)."),
+    provider: str = typer.Option("mintcash", help="Which provider's API to speak."),
+    db: Path = typer.Option(None, help="The books (SQLite). [default: in the state folder]"),
+    state_dir: Path = typer.Option(None, envvar="REHEARSAL_STATE_DIR", help="State folder."),
+    time_scale: float = typer.Option(1.0, help="Shorten the webhook retry schedule."),
+    fault: list[str] = typer.Option([], "--fault", help="A fault switch (repeatable)."),
+) -> None:
+    """Run the built-in simulator as its own process, for your own webhook handler or tests."""
+    from rehearsal.commands.simulator import serve
+
+    _guard(
+        lambda: serve(
+            port=port,
+            provider=provider,
+            db=db,
+            state_dir=state_dir,
+            time_scale=time_scale,
+            faults=fault,
+        )
+    )
+
+
+@app.command()
+def plans() -> None:
+    """List the built-in plans."""
+    from rehearsal.plan import builtin_plan_names, builtin_plans_dir
+
+    for name in builtin_plan_names():
+        print(f"{name:24} {builtin_plans_dir() / (name + '.yaml')}")
+
+
+def main() -> None:
+    app()

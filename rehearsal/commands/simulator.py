@@ -1,0 +1,49 @@
+"""`rehearsal simulator`: the built-in simulator as its own process.
+
+It prints its base URL, its keys and its webhook secret: they are the simulator's own fake
+credentials, printed so a merchant's handler can be pointed at it. They move no money.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rehearsal.errors import UsageError
+from rehearsal.state import state_dir as default_state_dir
+
+
+def serve(
+    *,
+    port: int,
+    provider: str,
+    db: Path | None,
+    state_dir: Path | None,
+    time_scale: float,
+    faults: list[str],
+) -> int:
+    from rehearsal.simulator.faults import Faults, FaultSpecError
+    from rehearsal.simulator.server import DIALECTS, Simulator
+    from rehearsal.target import env_names
+
+    if provider not in DIALECTS:
+        raise UsageError(
+            f"the simulator does not speak {provider!r}", hint=f"it speaks: {', '.join(DIALECTS)}"
+        )
+    if time_scale <= 0:
+        raise UsageError("--time-scale must be greater than 0")
+    try:
+        parsed = Faults.parse(faults)
+    except FaultSpecError as exc:
+        raise UsageError(str(exc)) from None
+    books = db or default_state_dir(state_dir) / "simulator" / f"{provider}-standalone.sqlite"
+    sim = Simulator(books, dialect=provider, faults=parsed, time_scale=time_scale, port=port)
+    base, key, secret = env_names(provider)
+    url = f"http://127.0.0.1:{port}"
+    print(f"rehearsal simulator ({provider}) on {url}: no real provider, no real money", flush=True)
+    print(f"export {base}={url}")
+    print(f"export {key}={sim.keys.test_secret}")
+    print(f"export {secret}={sim.keys.webhook_secret}")
+    print(f"# live-mode key (for guard tests): {sim.keys.live_secret}")
+    print(f"# books: {books}", flush=True)
+    sim.serve()
+    return 0

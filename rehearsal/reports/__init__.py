@@ -1,0 +1,1 @@
+"""Reports of a run, rendered from the state database (so any stored run can be rendered)."""

@@ -1,0 +1,454 @@
+"""The runner: executes a plan step by step and asserts each transition two ways.
+
+For every money step it writes the intent (idempotency key, amount) to the state database,
+makes the call, then waits, with the step's own deadline, for the signed webhook about
+this run's object, and cross-checks the object through the provider's API. On a timeout it
+asks the API whether the state was reached, so "the webhook was lost" and "the transition
+never happened" read differently. When a run does not pass, it refunds what it charged and
+cancels what it subscribed (unless told not to), and reports what it did.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from rehearsal.errors import (
+    AssertionFailed,
+    Interrupted,
+    ProviderError,
+    RehearsalError,
+    UsageError,
+)
+from rehearsal.plan import (
+    AwaitRenewalStep,
+    CancelStep,
+    ChargeStep,
+    ManualStep,
+    Plan,
+    RefundStep,
+    Step,
+    SubscribeStep,
+)
+from rehearsal.providers.base import ApiCall, NormalizedEvent, ObjectKind, Provider, ProviderObject
+from rehearsal.receiver import EventHub
+from rehearsal.run_events import (
+    ApiCalled,
+    Compensated,
+    Listener,
+    RunFinished,
+    StepFailed,
+    StepPassed,
+    StepSkipped,
+    StepStarted,
+    WebhookArrived,
+)
+from rehearsal.state import StateDB
+
+DEFAULT_STATUS = {
+    "payment.succeeded": "succeeded",
+    "payment.failed": "failed",
+    "subscription.created": "active",
+    "subscription.renewed": "active",
+    "subscription.cancelled": "cancelled",
+}
+
+Check = Callable[[ProviderObject], str | None]
+
+
+def new_run_id() -> str:
+    return f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+
+
+@dataclass
+class Options:
+    timeout_scale: float = 1.0
+    cleanup: bool = True
+    confirm_manual: Callable[[ManualStep], bool] | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    verdict: str
+    exit_code: int
+    message: str | None
+
+
+class Runner:
+    def __init__(
+        self,
+        plan: Plan,
+        provider: Provider,
+        hub: EventHub,
+        store: StateDB,
+        run_id: str,
+        emit: Listener,
+        options: Options,
+    ) -> None:
+        self.plan, self.provider, self.hub, self.store = plan, provider, hub, store
+        self.run_id, self.emit, self.options = run_id, emit, options
+        self.payments: dict[str, ProviderObject] = {}  # charge step id -> latest payment
+        self.refunded: dict[str, int] = {}
+        self.subscriptions: dict[str, ProviderObject] = {}
+        self._step: str | None = None
+        self._began = time.monotonic()
+        provider.on_call = self._on_call
+
+    # --- the run ----------------------------------------------------------------------------
+
+    def preflight(self) -> None:
+        """Refuse, before any money moves, what would stop the run halfway."""
+        for step in self.plan.steps:
+            if isinstance(step, ChargeStep | SubscribeStep):
+                self._card(step.card)
+            if isinstance(step, ManualStep) and self.options.confirm_manual is None:
+                raise UsageError(
+                    f"step {step.id!r} is a manual checkpoint and needs an operator",
+                    hint="run this plan in a terminal, or use a plan without manual steps",
+                )
+
+    def run(self) -> Outcome:
+        started = time.monotonic()
+        outcome = Outcome("passed", 0, None)
+        remaining = list(self.plan.steps)
+        try:
+            self.preflight()
+            while remaining:
+                self._run_step(remaining[0])
+                remaining.pop(0)
+        except KeyboardInterrupt:
+            outcome = Outcome("interrupted", Interrupted.exit_code, "interrupted")
+        except RehearsalError as exc:
+            verdict = "failed" if isinstance(exc, AssertionFailed) else "error"
+            outcome = Outcome(verdict, exc.exit_code, exc.message)
+            if self._step is not None:
+                self.emit(StepFailed(self._step, time.monotonic() - self._began, exc.message))
+                self.store.update_step(self.run_id, self._step, state="failed", message=exc.message)
+        failed_step, self._step = self._step, None
+        for step in remaining if outcome.verdict != "passed" else []:
+            if step.id == failed_step:
+                continue
+            self.emit(StepSkipped(step.id, "an earlier step did not pass"))
+            self.store.update_step(self.run_id, step.id, state="skipped")
+        if outcome.verdict != "passed" and self.options.cleanup:
+            self.compensate()
+        self.store.finish_run(self.run_id, outcome.verdict)
+        self.emit(
+            RunFinished(
+                self.run_id,
+                outcome.verdict,
+                time.monotonic() - started,
+                outcome.exit_code,
+                outcome.message,
+            )
+        )
+        return outcome
+
+    def _run_step(self, step: Step) -> None:
+        self._step = step.id
+        self._began = began = time.monotonic()
+        timeout = None if isinstance(step, ManualStep) else step.expect.within * self.scale
+        self.emit(StepStarted(step.id, step.action, timeout, self._describe(step)))
+        if isinstance(step, ManualStep):
+            confirm = self.options.confirm_manual
+            assert confirm is not None  # preflight refused the run otherwise
+            if not confirm(step):
+                raise AssertionFailed(
+                    f"step {step.id!r}: the operator did not confirm: {step.instructions}"
+                )
+            self.store.update_step(
+                self.run_id,
+                step.id,
+                state="passed",
+                confirmed_at=time.time(),
+                confirmed_by="operator",
+            )
+            self.emit(StepPassed(step.id, time.monotonic() - began, None, None, "operator"))
+            return
+        obj, event = self._money_step(step)
+        self.store.update_step(
+            self.run_id,
+            step.id,
+            state="passed",
+            confirmed_at=time.time(),
+            confirmed_by="webhook+api",
+            event_id=event.event_id,
+            status=obj.status,
+        )
+        self.emit(StepPassed(step.id, time.monotonic() - began, obj.id, obj.status, "webhook+api"))
+        self._step = None
+
+    @property
+    def scale(self) -> float:
+        return self.options.timeout_scale
+
+    # --- money steps ------------------------------------------------------------------------
+
+    def _money_step(self, step: Step) -> tuple[ProviderObject, NormalizedEvent]:
+        key = f"rh-{self.run_id}-{step.id}"
+        if isinstance(step, ChargeStep):
+            card = self._card(step.card)
+            self._intent(step.id, key, step.amount)
+            called = time.time()
+            obj = self.provider.create_payment(
+                idempotency_key=key,
+                amount=step.amount,
+                currency=step.currency or self.plan.currency,
+                card=card,
+            )
+            self._called(step.id, obj)
+            self.payments[step.id] = obj
+            event, final = self._await(
+                step, "payment", obj.id, called, self._payment_check(step, step.amount, 0)
+            )
+            self.payments[step.id] = final
+            return final, event
+        if isinstance(step, RefundStep):
+            payment = self.payments[step.payment]
+            left = payment.amount - self.refunded.get(step.payment, 0)
+            amount = step.amount or left
+            self._intent(step.id, key, amount)
+            called = time.time()
+            refund = self.provider.refund(
+                idempotency_key=key, payment_id=payment.id, amount=step.amount, reason=step.reason
+            )
+            self._called(step.id, refund)
+            self.refunded[step.payment] = self.refunded.get(step.payment, 0) + amount
+            total = self.refunded[step.payment]
+            event, final = self._await(
+                step,
+                "payment",
+                payment.id,
+                called,
+                self._payment_check(step, payment.amount, total),
+                lambda e: e.object is not None and refund.id in e.object.refund_ids,
+            )
+            self.payments[step.payment] = final
+            return final, event
+        if isinstance(step, SubscribeStep):
+            card = self._card(step.card)
+            self._intent(step.id, key, step.amount)
+            called = time.time()
+            sub = self.provider.subscribe(
+                idempotency_key=key,
+                amount=step.amount,
+                currency=step.currency or self.plan.currency,
+                card=card,
+                interval=step.interval,
+            )
+            self._called(step.id, sub)
+            self.subscriptions[step.id] = sub
+            event, final = self._await(
+                step, "subscription", sub.id, called, self._status_check(step, step.amount)
+            )
+            self.subscriptions[step.id] = final
+            return final, event
+        if isinstance(step, AwaitRenewalStep):
+            sub = self.subscriptions[step.subscription]
+            before = sub.renewals
+            self._intent(step.id, None, sub.amount)
+            called = time.time()
+            if step.advance_clock and self.provider.can_advance_clock:
+                self.provider.advance_clock(sub.id)
+            event, final = self._await(
+                step,
+                "subscription",
+                sub.id,
+                called,
+                self._status_check(step, sub.amount),
+                lambda e: e.object is not None and e.object.renewals > before,
+            )
+            self.subscriptions[step.subscription] = final
+            return final, event
+        assert isinstance(step, CancelStep)
+        sub = self.subscriptions[step.subscription]
+        self._intent(step.id, None, None)
+        called = time.time()
+        cancelled = self.provider.cancel(subscription_id=sub.id, reason=step.reason)
+        self._called(step.id, cancelled)
+        self.subscriptions[step.subscription] = cancelled
+        event, final = self._await(
+            step, "subscription", sub.id, called, self._status_check(step, sub.amount)
+        )
+        self.subscriptions[step.subscription] = final
+        return final, event
+
+    def _await(
+        self,
+        step: Step,
+        kind: ObjectKind,
+        object_id: str,
+        called: float,
+        check: Check,
+        extra: Callable[[NormalizedEvent], bool] | None = None,
+    ) -> tuple[NormalizedEvent, ProviderObject]:
+        assert not isinstance(step, ManualStep)
+        expected = step.expect.event
+        within = step.expect.within * self.scale
+
+        def match(e: NormalizedEvent) -> bool:
+            return (
+                e.type == expected
+                and e.object is not None
+                and e.object.id == object_id
+                and (extra is None or extra(e))
+            )
+
+        got = self.hub.wait_for(match, time.monotonic() + max(0.0, called + within - time.time()))
+        if got is None:
+            api = self.provider.retrieve(kind, object_id)
+            problem = check(api)
+            verdict = (
+                f"the API shows {kind} {object_id} as {api.status!r}: the state was "
+                "reached but the webhook never arrived (lost or not delivered)"
+                if problem is None
+                else f"the API shows {problem}: the transition did not happen"
+            )
+            raise AssertionFailed(
+                f"step {step.id!r}: no {expected} webhook for {object_id} within {within:g}s; "
+                f"{verdict}"
+            )
+        arrived, event = got
+        latency = max(0.0, (arrived - called) * 1000)
+        self.emit(WebhookArrived(step.id, event.type, event.event_id, object_id, latency))
+        self.store.update_step(self.run_id, step.id, event_id=event.event_id, latency_ms=latency)
+        assert event.object is not None
+        if problem := check(event.object):
+            raise AssertionFailed(
+                f"step {step.id!r}: the {expected} webhook for {object_id} shows {problem}"
+            )
+        api = self.provider.retrieve(kind, object_id)
+        if problem := check(api):
+            raise AssertionFailed(
+                f"step {step.id!r}: the webhook said {expected} but the API shows {problem}"
+            )
+        return event, api
+
+    def _payment_check(self, step: ChargeStep | RefundStep, amount: int, refunded: int) -> Check:
+        expected = (
+            step.expect.status
+            or DEFAULT_STATUS.get(step.expect.event)
+            or ("refunded" if refunded >= amount else "partially_refunded")
+        )
+
+        def check(obj: ProviderObject) -> str | None:
+            if obj.status != expected:
+                return f"{obj.kind} {obj.id} with status {obj.status!r} (expected {expected!r})"
+            if obj.amount != amount:
+                return f"{obj.kind} {obj.id} with amount {obj.amount} (expected {amount})"
+            if obj.amount_refunded != refunded:
+                return (
+                    f"{obj.kind} {obj.id} with {obj.amount_refunded} refunded (expected {refunded})"
+                )
+            return None
+
+        return check
+
+    def _status_check(
+        self, step: SubscribeStep | AwaitRenewalStep | CancelStep, amount: int
+    ) -> Check:
+        expected = step.expect.status or DEFAULT_STATUS.get(step.expect.event, "active")
+
+        def check(obj: ProviderObject) -> str | None:
+            if obj.status != expected:
+                return f"{obj.kind} {obj.id} with status {obj.status!r} (expected {expected!r})"
+            if obj.amount != amount:
+                return f"{obj.kind} {obj.id} with amount {obj.amount} (expected {amount})"
+            return None
+
+        return check
+
+    # --- ledger and helpers -----------------------------------------------------------------
+
+    def _intent(self, step_id: str, key: str | None, amount: int | None) -> None:
+        """Written before the call that moves money."""
+        self.store.update_step(
+            self.run_id,
+            step_id,
+            state="calling",
+            idempotency_key=key,
+            amount=amount,
+            called_at=time.time(),
+        )
+
+    def _called(self, step_id: str, obj: ProviderObject) -> None:
+        self.store.update_step(
+            self.run_id,
+            step_id,
+            state="awaiting",
+            object_kind=obj.kind,
+            object_id=obj.id,
+            status=obj.status,
+            request_id=obj.request_id,
+        )
+
+    def _on_call(self, call: ApiCall) -> None:
+        self.store.record_call(self.run_id, self._step, call)
+        self.emit(ApiCalled(self._step, call))
+
+    def _card(self, card: str | None) -> str:
+        name = card or self.plan.card
+        if name.startswith("env:"):
+            var = name.removeprefix("env:")
+            value = os.environ.get(var)
+            if not value:
+                raise UsageError(
+                    f"the plan's card comes from ${var}, which is not set",
+                    hint=f"export {var} with the payment method token of your card",
+                )
+            return self.provider.resolve_card(value)
+        return self.provider.resolve_card(name)
+
+    def _describe(self, step: Step) -> str:
+        cur = self.plan.currency
+
+        def card(c: str | None) -> str:
+            c = c or self.plan.card
+            return f"card from ${c.removeprefix('env:')}" if c.startswith("env:") else f"{c} card"
+
+        if isinstance(step, ChargeStep):
+            return f"charge {step.amount} {step.currency or cur} on the {card(step.card)}"
+        if isinstance(step, RefundStep):
+            return f"refund {step.amount if step.amount else 'the rest'} of {step.payment!r}"
+        if isinstance(step, SubscribeStep):
+            return f"subscribe {step.amount} {step.currency or cur} per {step.interval}"
+        if isinstance(step, AwaitRenewalStep):
+            return f"await the renewal of {step.subscription!r}"
+        if isinstance(step, CancelStep):
+            return f"cancel {step.subscription!r}"
+        return step.instructions
+
+    # --- compensation -----------------------------------------------------------------------
+
+    def compensate(self) -> None:
+        """Refund what this run charged and cancel what it subscribed; report each."""
+        self._step = None
+        for step_id, payment in self.payments.items():
+            if payment.status not in ("succeeded", "partially_refunded"):
+                continue
+            try:
+                current = self.provider.retrieve("payment", payment.id)
+                left = current.amount - current.amount_refunded
+                if left <= 0:
+                    continue
+                self.provider.refund(
+                    idempotency_key=f"rh-{self.run_id}-{step_id}-compensate",
+                    payment_id=payment.id,
+                    amount=left,
+                    reason="rehearsal compensation",
+                )
+                self.emit(Compensated("refund", payment.id, left, "done"))
+            except ProviderError as exc:
+                self.emit(Compensated("refund", payment.id, None, f"failed: {exc.message}"))
+        for sub in self.subscriptions.values():
+            if sub.status == "cancelled":
+                continue
+            try:
+                self.provider.cancel(subscription_id=sub.id, reason="rehearsal compensation")
+                self.emit(Compensated("cancel", sub.id, None, "done"))
+            except ProviderError as exc:
+                self.emit(Compensated("cancel", sub.id, None, f"failed: {exc.message}"))

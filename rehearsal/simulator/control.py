@@ -1,0 +1,57 @@
+"""A client for the simulator's own control routes (`/_sim/...`), for a simulator running
+elsewhere (`rehearsal simulator`) or embedded: register webhook endpoints, set faults,
+read the books. Not part of any provider's API.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+
+class SimulatorControl:
+    def __init__(self, base_url: str, secret_key: str) -> None:
+        self._client = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            headers={"Authorization": f"Bearer {secret_key}"},
+            timeout=10.0,
+        )
+
+    @staticmethod
+    def is_simulator(base_url: str) -> bool:
+        """True when `base_url` answers as a rehearsal simulator (loopback hosts only)."""
+        host = httpx.URL(base_url).host
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            return False
+        try:
+            r = httpx.get(base_url.rstrip("/") + "/_sim/info", timeout=2.0)
+            return r.status_code == 200 and r.json().get("simulator") == "rehearsal"
+        except (httpx.HTTPError, ValueError):
+            return False
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        r = self._client.request(method, path, json=body)
+        r.raise_for_status()
+        return r.json()
+
+    def register_webhook(self, url: str, events: list[str], environment: str | None) -> str:
+        data = self._call(
+            "POST",
+            "/_sim/webhook_endpoints",
+            {"url": url, "events": events, "environment": environment},
+        )
+        return str(data["id"])
+
+    def remove_webhook(self, endpoint_id: str) -> None:
+        self._call("DELETE", f"/_sim/webhook_endpoints/{endpoint_id}")
+
+    def set_faults(self, specs: list[str]) -> list[str]:
+        return list(self._call("PUT", "/_sim/faults", {"faults": specs})["faults"])
+
+    def books(self) -> dict[str, Any]:
+        data: dict[str, Any] = self._call("GET", "/_sim/books")
+        return data
+
+    def close(self) -> None:
+        self._client.close()

@@ -1,0 +1,202 @@
+"""The state database: runs, their steps, API calls and webhook deliveries, in SQLite (WAL).
+
+A step's intent (its idempotency key and amount) is written before the call that moves
+money, and its result after; every verified delivery is stored before the receiver answers.
+This file never holds a secret: keys and webhook secrets stay in the environment, and the
+payloads stored are the provider's event bodies (card brand and last four digits at most).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from rehearsal.providers.base import ApiCall, NormalizedEvent
+
+STATE_DB = "rehearsal.sqlite"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+  id TEXT PRIMARY KEY, plan TEXT NOT NULL, plan_path TEXT NOT NULL, provider TEXT NOT NULL,
+  environment TEXT NOT NULL, target TEXT NOT NULL, started_at REAL NOT NULL,
+  ended_at REAL, verdict TEXT);
+CREATE TABLE IF NOT EXISTS steps (
+  run_id TEXT NOT NULL, step_id TEXT NOT NULL, position INTEGER NOT NULL,
+  action TEXT NOT NULL, state TEXT NOT NULL, idempotency_key TEXT, amount INTEGER,
+  object_kind TEXT, object_id TEXT, status TEXT, request_id TEXT, called_at REAL,
+  confirmed_at REAL, confirmed_by TEXT, event_id TEXT, latency_ms REAL, message TEXT,
+  PRIMARY KEY (run_id, step_id));
+CREATE TABLE IF NOT EXISTS api_calls (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, step_id TEXT,
+  method TEXT NOT NULL, path TEXT NOT NULL, status INTEGER, request_id TEXT,
+  duration_ms REAL NOT NULL, replayed INTEGER NOT NULL, at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS deliveries (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, event_id TEXT,
+  type TEXT, provider_type TEXT, object_id TEXT, environment TEXT, verdict TEXT NOT NULL,
+  reason TEXT, duplicates INTEGER NOT NULL DEFAULT 0, payload TEXT, received_at REAL NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS deliveries_event ON deliveries (run_id, event_id)
+  WHERE event_id IS NOT NULL;
+"""
+
+
+def state_dir(option: Path | None = None) -> Path:
+    """--state-dir, else REHEARSAL_STATE_DIR, else $XDG_STATE_HOME/rehearsal."""
+    if option is not None:
+        return option
+    if env := os.environ.get("REHEARSAL_STATE_DIR"):
+        return Path(env)
+    xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(xdg) / "rehearsal"
+
+
+class StateDB:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(_SCHEMA)
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _exec(self, sql: str, *args: Any) -> sqlite3.Cursor:
+        with self._lock:
+            return self._db.execute(sql, args)
+
+    def _rows(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(r) for r in self._db.execute(sql, args).fetchall()]
+
+    # --- runs and steps ---------------------------------------------------------------------
+
+    def create_run(
+        self,
+        run_id: str,
+        *,
+        plan: str,
+        plan_path: str,
+        provider: str,
+        environment: str,
+        target: str,
+        steps: list[tuple[str, str]],
+    ) -> None:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute(
+                "INSERT INTO runs (id, plan, plan_path, provider, environment, "
+                "target, started_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (run_id, plan, plan_path, provider, environment, target, time.time()),
+            )
+            self._db.executemany(
+                "INSERT INTO steps (run_id, step_id, position, action, state) "
+                "VALUES (?, ?, ?, ?, 'pending')",
+                [(run_id, sid, i, action) for i, (sid, action) in enumerate(steps)],
+            )
+            self._db.execute("COMMIT")
+
+    def finish_run(self, run_id: str, verdict: str) -> None:
+        self._exec(
+            "UPDATE runs SET ended_at = ?, verdict = ? WHERE id = ?", time.time(), verdict, run_id
+        )
+
+    def update_step(self, run_id: str, step_id: str, **fields: Any) -> None:
+        cols = ", ".join(f"{k} = ?" for k in fields)
+        self._exec(
+            f"UPDATE steps SET {cols} WHERE run_id = ? AND step_id = ?",
+            *fields.values(),
+            run_id,
+            step_id,
+        )
+
+    def run(self, run_id: str) -> dict[str, Any] | None:
+        rows = self._rows("SELECT * FROM runs WHERE id = ?", run_id)
+        return rows[0] if rows else None
+
+    def steps(self, run_id: str) -> list[dict[str, Any]]:
+        return self._rows("SELECT * FROM steps WHERE run_id = ? ORDER BY position", run_id)
+
+    # --- calls and deliveries ---------------------------------------------------------------
+
+    def record_call(self, run_id: str, step_id: str | None, call: ApiCall) -> None:
+        self._exec(
+            "INSERT INTO api_calls (run_id, step_id, method, path, status, request_id, "
+            "duration_ms, replayed, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            run_id,
+            step_id,
+            call.method,
+            call.path,
+            call.status,
+            call.request_id,
+            call.duration_ms,
+            int(call.idempotent_replay),
+            time.time(),
+        )
+
+    def record_delivery(
+        self, run_id: str, event: NormalizedEvent | None, *, verdict: str, reason: str | None = None
+    ) -> bool:
+        """Store a delivery; for a verified event seen before, count a duplicate instead.
+
+        Returns True when the event is new.
+        """
+        now = time.time()
+        if event is None:
+            self._exec(
+                "INSERT INTO deliveries (run_id, verdict, reason, received_at) VALUES (?, ?, ?, ?)",
+                run_id,
+                verdict,
+                reason,
+                now,
+            )
+            return False
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                seen = self._db.execute(
+                    "SELECT seq FROM deliveries WHERE run_id = ? AND event_id = ?",
+                    (run_id, event.event_id),
+                ).fetchone()
+                if seen is not None:
+                    self._db.execute(
+                        "UPDATE deliveries SET duplicates = duplicates + 1 WHERE seq = ?",
+                        (seen["seq"],),
+                    )
+                else:
+                    self._db.execute(
+                        "INSERT INTO deliveries (run_id, event_id, type, provider_type, "
+                        "object_id, environment, verdict, reason, payload, received_at) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            run_id,
+                            event.event_id,
+                            event.type,
+                            event.provider_type,
+                            event.object.id if event.object else None,
+                            event.environment,
+                            verdict,
+                            reason,
+                            json.dumps(dict(event.payload)),
+                            now,
+                        ),
+                    )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return seen is None
+
+    def deliveries(self, run_id: str) -> list[dict[str, Any]]:
+        return self._rows("SELECT * FROM deliveries WHERE run_id = ? ORDER BY seq", run_id)
+
+    def calls(self, run_id: str) -> list[dict[str, Any]]:
+        return self._rows("SELECT * FROM api_calls WHERE run_id = ? ORDER BY seq", run_id)

@@ -1,0 +1,177 @@
+"""Choosing what to rehearse against: the provider itself, a standalone simulator, or the
+simulator embedded in this process.
+
+A provider's base URL and keys come from the environment (`MINTCASH_API_BASE`,
+`MINTCASH_SECRET_KEY`, `MINTCASH_WEBHOOK_SECRET`). With none set, test mode uses the
+embedded simulator and says so. `--simulator` forces it. `--live` never falls back to it,
+and key prefixes must match the mode. Secrets are read here and handed to the adapter; they
+are never printed, stored or put in a message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from rehearsal.errors import SafetyRefusal, UsageError
+
+if TYPE_CHECKING:
+    from rehearsal.providers.base import Provider
+    from rehearsal.simulator.control import SimulatorControl
+    from rehearsal.simulator.server import Simulator
+
+EMBEDDED_TIME_SCALE = 0.01  # the embedded simulator's retry schedule, 100x shorter
+
+
+@dataclass(frozen=True)
+class TargetConfig:
+    provider: str
+    api_base: str
+    secret_key: str = field(repr=False)
+    webhook_secrets: list[str] = field(repr=False)
+    environment: Literal["test", "live"]
+    backoff: float = 0.25
+
+
+@dataclass
+class Target:
+    config: TargetConfig
+    provider: Provider
+    description: str  # what the operator is told: never a key
+    simulated: bool
+    simulator: Simulator | None = None  # the embedded one, when this process runs it
+    control: SimulatorControl | None = None  # any simulator's control routes
+    _webhooks: list[str] = field(default_factory=list)
+
+    def register_webhook(self, url: str, events: list[str]) -> bool:
+        """Register the receiver where the target allows it; False if it must be done by hand."""
+        if self.control is None:
+            return False
+        self._webhooks.append(self.control.register_webhook(url, events, self.config.environment))
+        return True
+
+    def close(self) -> None:
+        if self.control is not None:
+            for endpoint_id in self._webhooks:
+                with contextlib.suppress(Exception):
+                    self.control.remove_webhook(endpoint_id)
+            self.control.close()
+        self.provider.close()
+        if self.simulator is not None:
+            self.simulator.stop()
+
+
+def env_names(provider: str) -> tuple[str, str, str]:
+    p = provider.upper()
+    return f"{p}_API_BASE", f"{p}_SECRET_KEY", f"{p}_WEBHOOK_SECRET"
+
+
+def open_target(
+    provider: str,
+    *,
+    live: bool,
+    force_simulator: bool,
+    state_dir: Path,
+    sim_faults: list[str] | None = None,
+) -> Target:
+    from rehearsal import providers
+
+    if provider not in providers.names():
+        providers.create(provider, None)  # type: ignore[arg-type]  # raises the usage error
+    names = env_names(provider)
+    values = [os.environ.get(n, "") for n in names]
+    if live and force_simulator:
+        raise UsageError(
+            "--live and --simulator exclude each other",
+            hint="the simulator moves no money; live mode is for the real provider",
+        )
+    if force_simulator or (not live and not any(values)):
+        return _embedded(provider, state_dir, sim_faults or [])
+    missing = [n for n, v in zip(names, values, strict=True) if not v]
+    if missing:
+        raise UsageError(
+            f"{', '.join(missing)} not set",
+            hint=f"set all of {', '.join(names)} to rehearse against {provider}, or none of "
+            "them to use the built-in simulator",
+        )
+    api_base, secret_key, webhook_secret = values
+    environment: Literal["test", "live"] = "live" if live else "test"
+    _check_key_mode(provider, secret_key, environment)
+    config = TargetConfig(provider, api_base, secret_key, webhook_secret.split(","), environment)
+    from rehearsal.simulator.control import SimulatorControl
+
+    if SimulatorControl.is_simulator(api_base):
+        return Target(
+            config,
+            providers.create(provider, config),
+            f"the rehearsal simulator at {api_base} (no real money)",
+            True,
+            control=SimulatorControl(api_base, secret_key),
+        )
+    if live:
+        raise UsageError(
+            "live mode is not available in this version",
+            hint="it needs the arming step and a public webhook URL (a tunnel); until then "
+            "rehearse in test mode or against the simulator",
+        )
+    raise UsageError(
+        f"{provider} at {api_base} cannot reach a receiver on 127.0.0.1",
+        hint="a public webhook URL (a tunnel) is needed for a remote provider; until then "
+        "point the variables at `rehearsal simulator`",
+    )
+
+
+def _check_key_mode(provider: str, secret_key: str, environment: str) -> None:
+    if provider != "mintcash":
+        return
+    from rehearsal.providers.mintcash.contract import environment_of_key
+
+    key_env = environment_of_key(secret_key)
+    if key_env is None:
+        raise UsageError(
+            "the MintCash secret key has an unknown prefix",
+            hint="expected sk_test_… (test mode) or sk_live_… (with --live)",
+        )
+    if key_env != environment:
+        raise SafetyRefusal(
+            f"a {key_env} key in {environment} mode",
+            hint="test keys only in test mode; live keys only with --live",
+        )
+
+
+def _embedded(provider: str, state_dir: Path, faults: list[str]) -> Target:
+    from rehearsal import providers
+    from rehearsal.simulator.control import SimulatorControl
+    from rehearsal.simulator.faults import Faults, FaultSpecError
+    from rehearsal.simulator.server import DIALECTS, Simulator
+
+    if provider not in DIALECTS:
+        raise UsageError(
+            f"the simulator does not speak {provider} yet", hint=f"it speaks: {', '.join(DIALECTS)}"
+        )
+    try:
+        parsed = Faults.parse(faults)
+    except FaultSpecError as exc:
+        raise UsageError(str(exc)) from None
+    sim = Simulator(
+        state_dir / "simulator" / f"{provider}.sqlite",
+        dialect=provider,
+        faults=parsed,
+        time_scale=EMBEDDED_TIME_SCALE,
+    )
+    base = sim.start()
+    keys = sim.keys
+    config = TargetConfig(
+        provider, base, keys.test_secret, [keys.webhook_secret], "test", backoff=0.05
+    )
+    return Target(
+        config,
+        providers.create(provider, config),
+        f"the built-in simulator at {base} (no real provider, no real money)",
+        True,
+        simulator=sim,
+        control=SimulatorControl(base, keys.test_secret),
+    )

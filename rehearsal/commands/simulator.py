@@ -6,6 +6,8 @@ credentials, printed so a merchant's handler can be pointed at it. They move no 
 
 from __future__ import annotations
 
+import signal
+import threading
 from pathlib import Path
 
 from rehearsal.errors import UsageError
@@ -37,13 +39,19 @@ def serve(
         raise UsageError(str(exc)) from None
     books = db or default_state_dir(state_dir) / "simulator" / f"{provider}-standalone.sqlite"
     sim = Simulator(books, dialect=provider, faults=parsed, time_scale=time_scale, port=port)
+    url = sim.start()
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
     base, key, secret = env_names(provider)
-    url = f"http://127.0.0.1:{port}"
-    print(f"rehearsal simulator ({provider}) on {url}: no real provider, no real money", flush=True)
+    print(f"rehearsal simulator ({provider}) on {url}: no real provider, no real money")
     print(f"export {base}={url}")
     print(f"export {key}={sim.keys.test_secret}")
     print(f"export {secret}={sim.keys.webhook_secret}")
     print(f"# live-mode key (for guard tests): {sim.keys.live_secret}")
     print(f"# books: {books}", flush=True)
-    sim.serve()
+    try:
+        stop.wait()
+    finally:
+        sim.stop()
     return 0

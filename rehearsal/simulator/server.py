@@ -1,7 +1,7 @@
 """The simulator as a running thing: books + dialect app + deliverer + an HTTP server.
 
-`Simulator(...).start()` runs it in this process on 127.0.0.1 (the embedded simulator);
-`serve()` runs it in the foreground as its own process (`rehearsal simulator`).
+`Simulator(...).start()` runs it on 127.0.0.1 in background threads: embedded in a
+rehearsal, or as its own process (`rehearsal simulator`, which then waits for a signal).
 """
 
 from __future__ import annotations
@@ -59,21 +59,3 @@ class Simulator:
             self._server.stop()
         self.deliverer.stop()
         self.books.close()
-
-    def serve(self, on_ready: object = None) -> None:
-        """Run in the foreground until SIGINT/SIGTERM (uvicorn handles the signals)."""
-        import uvicorn
-
-        self.deliverer.start()
-        try:
-            uvicorn.run(
-                self.app,
-                host=self.host,
-                port=self.port,
-                log_level="warning",
-                access_log=False,
-                lifespan="off",
-            )
-        finally:
-            self.deliverer.stop()
-            self.books.close()

@@ -60,6 +60,10 @@ class ServerThread:
         self.port = self._server.servers[0].sockets[0].getsockname()[1]
         return self
 
+    def request_stop(self) -> None:
+        """Ask the server to stop without waiting: several servers then stop in parallel."""
+        self._server.should_exit = True
+
     def stop(self) -> None:
         self._server.should_exit = True
         if self._thread.is_alive():

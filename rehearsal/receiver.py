@@ -157,6 +157,10 @@ class Receiver:
         self._server = ServerThread(self.app(), name="receiver").start()
         return self.url
 
+    def request_stop(self) -> None:
+        if self._server is not None:
+            self._server.request_stop()
+
     def stop(self) -> None:
         if self._server is not None:
             self._server.stop()

@@ -93,8 +93,10 @@ def run(args: RunArgs) -> int:
         if hasattr(view, "stop"):
             view.stop()
         if receiver is not None:
-            receiver.stop()
+            receiver.request_stop()  # stops alongside the simulator in target.close()
         target.close()
+        if receiver is not None:
+            receiver.stop()
         store.close()
 
 

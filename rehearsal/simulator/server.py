@@ -56,6 +56,8 @@ class Simulator:
         from rehearsal.httpserver import ServerThread
 
         if isinstance(self._server, ServerThread):
+            self._server.request_stop()
+        self.deliverer.stop()  # meanwhile the server winds down
+        if isinstance(self._server, ServerThread):
             self._server.stop()
-        self.deliverer.stop()
         self.books.close()

@@ -26,6 +26,7 @@ class StepStarted:
     action: str
     timeout: float | None
     detail: str
+    expects: str | None = None  # the event the step waits for
 
 
 @dataclass(frozen=True)

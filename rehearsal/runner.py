@@ -152,7 +152,8 @@ class Runner:
         self._step = step.id
         self._began = began = time.monotonic()
         timeout = None if isinstance(step, ManualStep) else step.expect.within * self.scale
-        self.emit(StepStarted(step.id, step.action, timeout, self._describe(step)))
+        expects = None if isinstance(step, ManualStep) else step.expect.event
+        self.emit(StepStarted(step.id, step.action, timeout, self._describe(step), expects))
         if isinstance(step, ManualStep):
             confirm = self.options.confirm_manual
             assert confirm is not None  # preflight refused the run otherwise

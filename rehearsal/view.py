@@ -85,6 +85,7 @@ class _Row:
     state: str = "pending"
     detail: str = ""
     timeout: float | None = None
+    expects: str | None = None
     started: float | None = None
     elapsed: float | None = None
     note: str = ""
@@ -108,24 +109,21 @@ class RichView:
     def _table(self) -> Any:
         from rich.table import Table
 
+        wide = self.console.width >= 120
         table = Table(title=self.header, title_justify="left", expand=False)
-        for col in ("", "step", "what", "elapsed", "timeout", "result"):
+        for col in ["", "step", "transition", *(["what"] if wide else []), "time", "result"]:
             table.add_column(col)
         now = time.monotonic()
         for r in self.rows.values():
-            elapsed = (
-                r.elapsed if r.elapsed is not None else (now - r.started if r.started else None)
-            )
+            elapsed = r.elapsed
+            if elapsed is None and r.started:
+                elapsed = now - r.started
+            timing = f"{elapsed:.2f}s" if elapsed is not None else ""
+            if r.timeout:
+                timing += f" / {r.timeout:g}s"
             style = {"passed": "green", "failed": "red", "running": "yellow"}.get(r.state, "dim")
-            table.add_row(
-                MARK[r.state],
-                r.step_id,
-                r.detail,
-                f"{elapsed:.2f}s" if elapsed is not None else "",
-                f"{r.timeout:g}s" if r.timeout else "",
-                r.note,
-                style=style,
-            )
+            cells = [MARK[r.state], r.step_id, r.expects or r.action]
+            table.add_row(*cells, *([r.detail] if wide else []), timing, r.note, style=style)
         return table
 
     def __call__(self, ev: RunEvent) -> None:
@@ -145,12 +143,8 @@ class RichView:
             self._live.start()
         elif isinstance(ev, StepStarted):
             r = self.rows[ev.step_id]
-            r.state, r.detail, r.timeout, r.started = (
-                "running",
-                ev.detail,
-                ev.timeout,
-                time.monotonic(),
-            )
+            r.state, r.detail, r.timeout = "running", ev.detail, ev.timeout
+            r.expects, r.started = ev.expects, time.monotonic()
         elif isinstance(ev, ApiCalled) and ev.step_id in self.rows:
             self.rows[
                 ev.step_id

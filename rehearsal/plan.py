@@ -9,6 +9,7 @@ Plans never hold secrets or card numbers: cards are test-card names or `env:VAR`
 
 from __future__ import annotations
 
+import math
 import re
 from importlib import resources
 from pathlib import Path
@@ -31,6 +32,21 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 _SECRET_LIKE = re.compile(r"\b(?:sk|rk)_(?:test|live)_\w+|\bwhsec_\w+")
 _PAN_LIKE = re.compile(r"^\d[\d \-]{10,21}\d$")
+_PAN_IN_TEXT = re.compile(r"(?<![\d-])\d(?:[ \-]?\d){12,18}(?![\d-])")
+
+
+def _luhn(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch) * (2 if i % 2 else 1)
+        total += d - 9 if d > 9 else d
+    return total % 10 == 0
+
+
+def _has_card_number(text: str) -> bool:
+    return any(_luhn(re.sub(r"\D", "", m.group())) for m in _PAN_IN_TEXT.finditer(text))
+
+
 _STEP_ID = r"^[a-z][a-z0-9_]{0,39}$"
 
 
@@ -44,8 +60,8 @@ def parse_duration(value: Any) -> float:
         seconds = float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
     else:
         raise ValueError("expected a duration such as 10, 10s, 5m, 2h or 1d")
-    if seconds <= 0:
-        raise ValueError("expected a duration greater than zero")
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError("expected a finite duration greater than zero")
     return seconds
 
 
@@ -84,7 +100,7 @@ class _Step(_Strict):
 
 class ChargeStep(_Step):
     action: Literal["charge"]
-    amount: int = Field(gt=0, description="minor units (cents, centavos)")
+    amount: int = Field(gt=0, strict=True, description="minor units (cents, centavos)")
     currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
     card: str | None = None
     expect: Expect = Expect(event="payment.succeeded")
@@ -95,14 +111,14 @@ class ChargeStep(_Step):
 class RefundStep(_Step):
     action: Literal["refund"]
     payment: str = Field(pattern=_STEP_ID, description="id of the charge step to refund")
-    amount: int | None = Field(default=None, gt=0, description="absent: what is left")
+    amount: int | None = Field(default=None, gt=0, strict=True, description="absent: what is left")
     reason: str | None = None
     expect: Expect = Expect(event="payment.refunded")
 
 
 class SubscribeStep(_Step):
     action: Literal["subscribe"]
-    amount: int = Field(gt=0)
+    amount: int = Field(gt=0, strict=True)
     currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
     card: str | None = None
     interval: Literal["day", "week", "month", "year"] = "month"
@@ -281,9 +297,16 @@ def load_plan(path: Path) -> Plan:
                 for loc, msg in ctx_error.problems:
                     found.append((*_locate(root, data, loc), msg))
                 continue
-            line, field = _locate(root, data, err["loc"])
+            loc = err["loc"]
+            if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+                loc = (*loc, "action")
+            line, field = _locate(root, data, loc)
             msg = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
+            if err["type"] == "union_tag_invalid":
+                msg = f"unknown action; expected one of: {', '.join(sorted(_step_actions()))}"
+            elif err["type"] == "union_tag_not_found":
+                msg = "required field is missing"
+            elif err["type"] == "extra_forbidden":
                 msg = "unknown field"
             elif err["type"] == "missing":
                 msg = "required field is missing"
@@ -339,10 +362,12 @@ def _duplicate_keys(node: Any, path: str = "") -> list[tuple[int | None, str, st
 
 
 def _secrets(node: Any, path: str = "") -> list[tuple[int | None, str, str]]:
+    """Anything that looks like a key, a webhook secret or a card number; never echoed."""
     import yaml
 
     if isinstance(node, yaml.ScalarNode):
-        if isinstance(node.value, str) and _SECRET_LIKE.search(node.value):
+        value = str(node.value)
+        if _SECRET_LIKE.search(value):
             return [
                 (
                     node.start_mark.line + 1,
@@ -351,10 +376,23 @@ def _secrets(node: Any, path: str = "") -> list[tuple[int | None, str, str]]:
                     "environment, never from plan files",
                 )
             ]
+        if _has_card_number(value):
+            return [
+                (
+                    node.start_mark.line + 1,
+                    path,
+                    "card numbers never go in plan files; use a test-card name "
+                    "(visa, declined, insufficient_funds) or env:VARIABLE",
+                )
+            ]
         return []
     found: list[tuple[int | None, str, str]] = []
     if isinstance(node, yaml.MappingNode):
         for k, v in node.value:
+            key_problems = _secrets(k, path or "(top level)")
+            if key_problems:
+                found += [(line, path, f"a key {msg}") for line, _, msg in key_problems]
+                continue
             found += _secrets(v, f"{path}.{k.value}" if path else str(k.value))
     elif isinstance(node, yaml.SequenceNode):
         for i, v in enumerate(node.value):

@@ -137,21 +137,12 @@ def test_parse_duration_refuses(value: object) -> None:
         parse_duration(value)
 
 
-@pytest.mark.xfail(
-    reason="BUG: plan.py parse_duration accepts float nan/inf (YAML .nan/.inf): nan "
-    "passes `seconds <= 0`, inf later overflows threading.Condition.wait",
-    strict=True,
-)
 @pytest.mark.parametrize("value", [math.nan, math.inf], ids=["nan", "inf"])
 def test_parse_duration_refuses_nan_and_inf(value: float) -> None:
     with pytest.raises(ValueError):
         parse_duration(value)
 
 
-@pytest.mark.xfail(
-    reason="BUG: plan.py parse_duration/Expect.within: `within: .nan` in a plan loads",
-    strict=True,
-)
 def test_nan_within_in_plan_is_refused(tmp_path: Path) -> None:
     path = _write(
         tmp_path,
@@ -185,8 +176,11 @@ def test_resolve_prefers_an_existing_local_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (tmp_path / "plans").mkdir()
-    local = _write(tmp_path / "plans", "name: local\nsteps: [{id: m, action: manual, "
-                   "instructions: do it}]\n", name="rehearsal.yaml")
+    local = _write(
+        tmp_path / "plans",
+        "name: local\nsteps: [{id: m, action: manual, instructions: do it}]\n",
+        name="rehearsal.yaml",
+    )
     monkeypatch.chdir(tmp_path)
     path = resolve_plan_path("plans/rehearsal.yaml")
     assert path.resolve() == local.resolve()
@@ -194,8 +188,9 @@ def test_resolve_prefers_an_existing_local_file(
 
 
 def test_resolve_returns_a_given_path(tmp_path: Path) -> None:
-    mine = _write(tmp_path, "name: mine\nsteps: [{id: c, action: charge, amount: 1}]\n",
-                  name="my-plan.yaml")
+    mine = _write(
+        tmp_path, "name: mine\nsteps: [{id: c, action: charge, amount: 1}]\n", name="my-plan.yaml"
+    )
     assert resolve_plan_path(str(mine)) == mine
 
 
@@ -753,11 +748,6 @@ def test_unknown_action_is_refused_near_the_step(tmp_path: Path) -> None:
     assert "charge" in message  # the expected tags are listed
 
 
-@pytest.mark.xfail(
-    reason="BUG: plan.py _locate: an unknown action is reported at the step's first line "
-    "with field 'steps[0]', not at the `action:` line with field 'steps[0].action'",
-    strict=True,
-)
 def test_unknown_action_names_the_action_line_and_field(tmp_path: Path) -> None:
     path = _write(
         tmp_path,
@@ -885,8 +875,12 @@ def test_card_number_is_refused_and_not_echoed(
     err = _plan_error(path)
     _assert_problem(err, _line_of(path, marker), field, "")
     shown = str(err) + repr(err.problems)
-    for number in ("4242424242424242", "4242 4242 4242 4242", "4242-4242-4242-4242",
-                   "4000000000000002"):
+    for number in (
+        "4242424242424242",
+        "4242 4242 4242 4242",
+        "4242-4242-4242-4242",
+        "4000000000000002",
+    ):
         assert number not in shown
     assert "42424242" not in shown
 
@@ -897,11 +891,6 @@ def test_quoted_card_number_message_says_why(tmp_path: Path) -> None:
     assert "card numbers never go in plan files" in str(err)
 
 
-@pytest.mark.xfail(
-    reason="BUG: plan.py: _PAN_LIKE is only checked on `card` fields; a card number in any "
-    "other field (e.g. description) loads, though plans must never hold card numbers",
-    strict=True,
-)
 def test_card_number_in_description_is_refused(tmp_path: Path) -> None:
     path = _write(
         tmp_path,
@@ -917,11 +906,6 @@ def test_card_number_in_description_is_refused(tmp_path: Path) -> None:
     _plan_error(path)
 
 
-@pytest.mark.xfail(
-    reason="BUG: plan.py load_plan: pydantic's union_tag_invalid message echoes the value, "
-    "so a card number given as `action:` is printed in the error text",
-    strict=True,
-)
 def test_card_number_as_action_is_not_echoed(tmp_path: Path) -> None:
     path = _write(
         tmp_path,
@@ -1055,11 +1039,6 @@ def test_secret_is_refused_and_not_echoed(
     assert secret.split("_", 2)[-1] not in shown
 
 
-@pytest.mark.xfail(
-    reason="BUG: plan.py _secrets scans only values, not mapping keys; a secret used as a "
-    "field name is echoed in the error's field path ('steps[0].sk_live_abc123')",
-    strict=True,
-)
 def test_secret_as_field_name_is_not_echoed(tmp_path: Path) -> None:
     path = _write(
         tmp_path,
@@ -1076,11 +1055,6 @@ def test_secret_as_field_name_is_not_echoed(tmp_path: Path) -> None:
     assert "sk_live_abc123" not in str(err)
 
 
-@pytest.mark.xfail(
-    reason="BUG: plan.py: amount is lax-coerced, so `amount: true` (a YAML boolean) loads "
-    "as a 1-cent charge instead of a wrong-type error",
-    strict=True,
-)
 def test_boolean_amount_is_a_wrong_type(tmp_path: Path) -> None:
     path = _write(
         tmp_path,
@@ -1169,8 +1143,9 @@ def test_refund_after_exact_partials_is_refused(tmp_path: Path) -> None:
         """,
     )
     err = _plan_error(path)
-    _assert_problem(err, _line_of(path, "payment: charge", 3), "steps[3].payment",
-                    "already fully refunded")
+    _assert_problem(
+        err, _line_of(path, "payment: charge", 3), "steps[3].payment", "already fully refunded"
+    )
 
 
 def test_defaults_and_durations_in_a_valid_plan(tmp_path: Path) -> None:

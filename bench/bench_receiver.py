@@ -57,12 +57,19 @@ SENDER = textwrap.dedent("""
 
 def burst(url: str, events: int, concurrency: int) -> dict[str, float]:
     root = str(Path(__file__).resolve().parent.parent)
-    out = subprocess.run([sys.executable, "-c", SENDER, url, str(events), str(concurrency),
-                          root, SECRET], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", SENDER, url, str(events), str(concurrency), root, SECRET],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     data = json.loads(out.stdout)
     lat = sorted(data["lat"])
-    return {"median": statistics.median(lat), "p99": lat[int(len(lat) * 0.99) - 1],
-            "rate": len(lat) / data["wall"]}
+    return {
+        "median": statistics.median(lat),
+        "p99": lat[int(len(lat) * 0.99) - 1],
+        "rate": len(lat) / data["wall"],
+    }
 
 
 def main() -> None:
@@ -81,10 +88,13 @@ def main() -> None:
 
     bare = ServerThread(Starlette(routes=[Route("/hook", ok, methods=["POST"])])).start()
     store = StateDB(Path(tempfile.mkdtemp()) / "rehearsal.sqlite")
-    adapter = MintCash(api_base="http://127.0.0.1:9", secret_key="sk_test_bench",
-                       webhook_secrets=[SECRET], environment="test")
-    receiver = Receiver(adapter.verify_webhook, environment="test", store=store,
-                        run_id="bench")
+    adapter = MintCash(
+        api_base="http://127.0.0.1:9",
+        secret_key="sk_test_bench",
+        webhook_secrets=[SECRET],
+        environment="test",
+    )
+    receiver = Receiver(adapter.verify_webhook, environment="test", store=store, run_id="bench")
     url = receiver.start()
     try:
         base = burst(f"{bare.url}/hook", args.events, args.concurrency)
@@ -93,13 +103,17 @@ def main() -> None:
         receiver.stop()
         bare.stop()
     assert receiver.counts["accepted"] == args.events, receiver.counts
-    print(f"{args.events} signed webhooks, {args.concurrency} keep-alive connections, "
-          "from a second process on loopback")
+    print(
+        f"{args.events} signed webhooks, {args.concurrency} keep-alive connections, "
+        "from a second process on loopback"
+    )
     print(f"{'endpoint':34} {'median ms':>10} {'p99 ms':>8} {'events/s':>9}")
     for name, r in (("bare Starlette 200 (baseline)", base), ("rehearsal receiver", real)):
         print(f"{name:34} {r['median']:10.2f} {r['p99']:8.2f} {r['rate']:9.0f}")
-    print(f"receiver / baseline: median x{real['median'] / base['median']:.2f}, "
-          f"p99 x{real['p99'] / base['p99']:.2f}")
+    print(
+        f"receiver / baseline: median x{real['median'] / base['median']:.2f}, "
+        f"p99 x{real['p99'] / base['p99']:.2f}"
+    )
 
 
 if __name__ == "__main__":

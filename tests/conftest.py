@@ -36,9 +36,13 @@ def sim_url(sim: Simulator) -> str:
 @pytest.fixture
 def mintcash(sim: Simulator, sim_url: str) -> Iterator[MintCash]:
     """The MintCash adapter pointed at the simulator, in test mode."""
-    adapter = MintCash(api_base=sim_url, secret_key=sim.keys.test_secret,
-                       webhook_secrets=[sim.keys.webhook_secret], environment="test",
-                       backoff=0.01)
+    adapter = MintCash(
+        api_base=sim_url,
+        secret_key=sim.keys.test_secret,
+        webhook_secrets=[sim.keys.webhook_secret],
+        environment="test",
+        backoff=0.01,
+    )
     yield adapter
     adapter.close()
 
@@ -50,19 +54,39 @@ def store(tmp_path: Path) -> Iterator[StateDB]:
     db.close()
 
 
-def event_body(event_type: str = "payment.succeeded", *, event_id: str = "evt_fixture_1",
-               environment: str = "test", obj: dict[str, Any] | None = None) -> bytes:
+def event_body(
+    event_type: str = "payment.succeeded",
+    *,
+    event_id: str = "evt_fixture_1",
+    environment: str = "test",
+    obj: dict[str, Any] | None = None,
+) -> bytes:
     """A MintCash event body as the contract describes it."""
-    obj = obj or {"id": "pay_fixture", "object": "payment", "amount": 500, "currency": "USD",
-                  "status": "succeeded", "amountRefunded": 0, "refunds": [],
-                  "environment": environment}
-    payload = {"eventId": event_id, "type": event_type, "environment": environment,
-               "createdAt": "2026-11-23T10:00:00.000Z", "data": {"object": obj}}
+    obj = obj or {
+        "id": "pay_fixture",
+        "object": "payment",
+        "amount": 500,
+        "currency": "USD",
+        "status": "succeeded",
+        "amountRefunded": 0,
+        "refunds": [],
+        "environment": environment,
+    }
+    payload = {
+        "eventId": event_id,
+        "type": event_type,
+        "environment": environment,
+        "createdAt": "2026-11-23T10:00:00.000Z",
+        "data": {"object": obj},
+    }
     return json.dumps(payload, separators=(",", ":")).encode()
 
 
-def signed_headers(body: bytes, secret: str = WEBHOOK_SECRET,
-                   timestamp: int | None = None) -> dict[str, str]:
+def signed_headers(
+    body: bytes, secret: str = WEBHOOK_SECRET, timestamp: int | None = None
+) -> dict[str, str]:
     t = int(time.time()) if timestamp is None else timestamp
-    return {contract.SIGNATURE_HEADER: signatures.sign(secret, body, t),
-            "Content-Type": "application/json"}
+    return {
+        contract.SIGNATURE_HEADER: signatures.sign(secret, body, t),
+        "Content-Type": "application/json",
+    }

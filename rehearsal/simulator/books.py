@@ -49,7 +49,7 @@ CREATE TABLE IF NOT EXISTS idempotency (
 CREATE TABLE IF NOT EXISTS events (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL, env TEXT NOT NULL,
   type TEXT NOT NULL, object_kind TEXT NOT NULL, object_id TEXT NOT NULL,
-  created_at REAL NOT NULL);
+  created_at REAL NOT NULL, payload BLOB);
 CREATE TABLE IF NOT EXISTS endpoints (
   id TEXT PRIMARY KEY, url TEXT NOT NULL, events TEXT NOT NULL, env TEXT,
   created_at REAL NOT NULL, enabled INTEGER NOT NULL DEFAULT 1);
@@ -113,6 +113,9 @@ class Books:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
+        columns = {r[1] for r in self._db.execute("PRAGMA table_info(events)")}
+        if "payload" not in columns:  # books written by 0.1.0 before events kept their body
+            self._db.execute("ALTER TABLE events ADD COLUMN payload BLOB")
         self._lock = threading.RLock()
         self._render_event = render_event
         self.on_enqueue: Callable[[], None] = lambda: None
@@ -467,12 +470,13 @@ class Books:
     ) -> None:
         event_id = new_id("evt")
         created = time.time()
-        db.execute(
-            "INSERT INTO events (id, env, type, object_kind, object_id, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (event_id, env, kind, object_kind, obj["id"], created),
-        )
         body = self._render_event(event_id, kind, {**obj, "object_kind": object_kind}, env, created)
+        # The body is kept as sent: GET /events shows the object as it was at the event.
+        db.execute(
+            "INSERT INTO events (id, env, type, object_kind, object_id, created_at, payload) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (event_id, env, kind, object_kind, obj["id"], created, body),
+        )
         for ep in db.execute("SELECT id, events, env FROM endpoints WHERE enabled = 1"):
             wanted = json.loads(ep["events"])
             if (ep["env"] in (None, env)) and ("*" in wanted or kind in wanted):
@@ -485,8 +489,10 @@ class Books:
     def events_after(self, env: str, after: str | None, limit: int) -> list[Row]:
         seq = 0
         if after:
-            row = self._one("SELECT seq FROM events WHERE id = ?", after)
-            seq = row["seq"] if row else 0
+            row = self._one("SELECT seq FROM events WHERE id = ? AND env = ?", after, env)
+            if row is None:
+                raise BooksError(404, "invalid_request", "resource_missing", f"no event {after}")
+            seq = row["seq"]
         return self._all(
             "SELECT * FROM events WHERE env = ? AND seq > ? ORDER BY seq LIMIT ?", env, seq, limit
         )

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -181,7 +182,27 @@ class MintCashDialect:
                 methods=["GET"],
             ),
         ]
-        return Starlette(routes=routes)
+
+        async def http_error(request: Request, exc: Exception) -> Response:
+            status = getattr(exc, "status_code", 500)
+            request_id = new_id("req")
+            code = {404: "not_found", 405: "method_not_allowed"}.get(status, "api_error")
+            return JSONResponse(
+                {
+                    "error": {
+                        "type": "invalid_request" if status < 500 else "api_error",
+                        "code": code,
+                        "message": f"HTTP {status}",
+                    },
+                    "requestId": request_id,
+                },
+                status,
+                headers={c.REQUEST_ID_HEADER: request_id},
+            )
+
+        return Starlette(
+            routes=routes, exception_handlers={HTTPException: http_error, Exception: http_error}
+        )
 
     # --- handlers ---------------------------------------------------------------------------
 
@@ -310,20 +331,16 @@ class MintCashDialect:
 
     def _events(self, request: Request, env: str, body: Row) -> tuple[int, Row]:
         assert self.books is not None
-        limit = min(int(request.query_params.get("limit", "100")), 100)
-        rows = self.books.events_after(env, request.query_params.get("after"), limit)
-        events = []
-        for ev in rows:
-            obj = self.books.object_row(ev["object_kind"], ev["object_id"]) or {}
-            events.append(
-                {
-                    "eventId": ev["id"],
-                    "type": ev["type"],
-                    "environment": ev["env"],
-                    "createdAt": iso(ev["created_at"]),
-                    "data": {"object": self.render(ev["object_kind"], obj)},
-                }
+        raw = request.query_params.get("limit", "100")
+        if not raw.isdigit() or not 1 <= int(raw) <= 100:
+            raise BooksError(
+                400,
+                "invalid_request",
+                "parameter_invalid",
+                "limit must be an integer from 1 to 100",
             )
+        rows = self.books.events_after(env, request.query_params.get("after"), int(raw))
+        events = [json.loads(ev["payload"]) for ev in rows]
         return 200, {"object": "list", "data": events}
 
     def _add_endpoint(self, request: Request, env: str, body: Row) -> tuple[int, Row]:
@@ -359,6 +376,13 @@ def _set_faults(faults: Faults) -> Handler:
     def handler(request: Request, env: str, body: Row) -> tuple[int, Row]:
         if request.method == "PUT":
             specs = body.get("faults", [])
+            if not isinstance(specs, list) or not all(isinstance(x, str) for x in specs):
+                raise BooksError(
+                    400,
+                    "invalid_request",
+                    "parameter_invalid",
+                    "faults must be a list of fault specs (strings)",
+                )
             try:
                 fresh = Faults.parse([str(s) for s in specs])
             except FaultSpecError as exc:

@@ -19,7 +19,8 @@ from tenacity import (
     Retrying,
     retry_if_exception_type,
     stop_after_attempt,
-    wait_exponential_jitter,
+    wait_exponential,
+    wait_random,
 )
 
 from rehearsal import signatures
@@ -197,7 +198,8 @@ class MintCash:
     ) -> tuple[dict[str, Any], str | None]:
         retrying = Retrying(
             stop=stop_after_attempt(self._attempts),
-            wait=wait_exponential_jitter(initial=self._backoff, max=4 * self._backoff + 1),
+            wait=wait_exponential(multiplier=self._backoff, max=8 * self._backoff)
+            + wait_random(0, self._backoff),
             retry=retry_if_exception_type(_Transient),
             reraise=True,
         )

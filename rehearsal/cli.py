@@ -129,6 +129,41 @@ def simulator_command(
 
 
 @app.command()
+def runs(
+    state_dir: Path = typer.Option(None, envvar="REHEARSAL_STATE_DIR", help="State folder."),
+) -> None:
+    """List runs, newest first, with what each left outstanding."""
+    from rehearsal.commands import ledger
+
+    _guard(lambda: ledger.runs(state_dir))
+
+
+@app.command()
+def status(
+    run_id: str = typer.Argument(
+        None, help="A run id. [default: the latest run]", show_default=False
+    ),
+    as_json: bool = typer.Option(False, "--json", help="The same, as JSON for scripts."),
+    state_dir: Path = typer.Option(None, envvar="REHEARSAL_STATE_DIR", help="State folder."),
+) -> None:
+    """Where a run stands: each step, and the money charged, refunded and outstanding."""
+    from rehearsal.commands import ledger
+
+    _guard(lambda: ledger.status(run_id, state_dir, as_json))
+
+
+@app.command()
+def cleanup(
+    run_id: str = typer.Argument(..., help="The run to settle."),
+    state_dir: Path = typer.Option(None, envvar="REHEARSAL_STATE_DIR", help="State folder."),
+) -> None:
+    """Refund what a run charged and cancel what it subscribed, confirmed through the API."""
+    from rehearsal.commands import ledger
+
+    _guard(lambda: ledger.cleanup(run_id, state_dir, plain=True))
+
+
+@app.command()
 def plans() -> None:
     """List the built-in plans."""
     from rehearsal.plan import builtin_plan_names, builtin_plans_dir

@@ -20,7 +20,6 @@ from datetime import datetime
 from rehearsal.errors import (
     AssertionFailed,
     Interrupted,
-    ProviderError,
     RehearsalError,
     UsageError,
 )
@@ -38,7 +37,6 @@ from rehearsal.providers.base import ApiCall, NormalizedEvent, ObjectKind, Provi
 from rehearsal.receiver import EventHub
 from rehearsal.run_events import (
     ApiCalled,
-    Compensated,
     Listener,
     RunFinished,
     StepFailed,
@@ -426,30 +424,8 @@ class Runner:
     # --- compensation -----------------------------------------------------------------------
 
     def compensate(self) -> None:
-        """Refund what this run charged and cancel what it subscribed; report each."""
+        """Refund what this run charged and cancel what it subscribed, from the ledger."""
+        from rehearsal.cleanup import compensate
+
         self._step = None
-        for step_id, payment in self.payments.items():
-            if payment.status not in ("succeeded", "partially_refunded"):
-                continue
-            try:
-                current = self.provider.retrieve("payment", payment.id)
-                left = current.amount - current.amount_refunded
-                if left <= 0:
-                    continue
-                self.provider.refund(
-                    idempotency_key=f"rh-{self.run_id}-{step_id}-compensate",
-                    payment_id=payment.id,
-                    amount=left,
-                    reason="rehearsal compensation",
-                )
-                self.emit(Compensated("refund", payment.id, left, "done"))
-            except ProviderError as exc:
-                self.emit(Compensated("refund", payment.id, None, f"failed: {exc.message}"))
-        for sub in self.subscriptions.values():
-            if sub.status == "cancelled":
-                continue
-            try:
-                self.provider.cancel(subscription_id=sub.id, reason="rehearsal compensation")
-                self.emit(Compensated("cancel", sub.id, None, "done"))
-            except ProviderError as exc:
-                self.emit(Compensated("cancel", sub.id, None, f"failed: {exc.message}"))
+        compensate(self.run_id, self.provider, self.store, self.emit)

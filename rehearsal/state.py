@@ -41,7 +41,14 @@ CREATE TABLE IF NOT EXISTS deliveries (
   reason TEXT, duplicates INTEGER NOT NULL DEFAULT 0, payload TEXT, received_at REAL NOT NULL);
 CREATE UNIQUE INDEX IF NOT EXISTS deliveries_event ON deliveries (run_id, event_id)
   WHERE event_id IS NOT NULL;
+CREATE TABLE IF NOT EXISTS compensations (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, step_id TEXT NOT NULL,
+  action TEXT NOT NULL, object_id TEXT NOT NULL, amount INTEGER, idempotency_key TEXT,
+  state TEXT NOT NULL, request_id TEXT, message TEXT, at REAL NOT NULL);
 """
+
+# Columns added after the first release of a table: (table, column, declaration).
+_ADDED = [("runs", "target_kind", "TEXT NOT NULL DEFAULT 'embedded'"), ("runs", "api_base", "TEXT")]
 
 
 def state_dir(option: Path | None = None) -> Path:
@@ -63,6 +70,9 @@ class StateDB:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
+        for table, column, decl in _ADDED:
+            if column not in {r[1] for r in self._db.execute(f"PRAGMA table_info({table})")}:
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -89,13 +99,25 @@ class StateDB:
         environment: str,
         target: str,
         steps: list[tuple[str, str]],
+        target_kind: str = "embedded",
+        api_base: str | None = None,
     ) -> None:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute(
                 "INSERT INTO runs (id, plan, plan_path, provider, environment, "
-                "target, started_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (run_id, plan, plan_path, provider, environment, target, time.time()),
+                "target, started_at, target_kind, api_base) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run_id,
+                    plan,
+                    plan_path,
+                    provider,
+                    environment,
+                    target,
+                    time.time(),
+                    target_kind,
+                    api_base,
+                ),
             )
             self._db.executemany(
                 "INSERT INTO steps (run_id, step_id, position, action, state) "
@@ -200,3 +222,47 @@ class StateDB:
 
     def calls(self, run_id: str) -> list[dict[str, Any]]:
         return self._rows("SELECT * FROM api_calls WHERE run_id = ? ORDER BY seq", run_id)
+
+    def runs(self, limit: int = 50) -> list[dict[str, Any]]:
+        return self._rows("SELECT * FROM runs ORDER BY started_at DESC LIMIT ?", limit)
+
+    # --- compensation -----------------------------------------------------------------------
+
+    def compensation_intent(
+        self,
+        run_id: str,
+        step_id: str,
+        action: str,
+        object_id: str,
+        amount: int | None,
+        key: str | None,
+    ) -> int:
+        """Written before the refund or cancel call; returns the row to settle."""
+        cur = self._exec(
+            "INSERT INTO compensations (run_id, step_id, action, object_id, "
+            "amount, idempotency_key, state, at) VALUES (?, ?, ?, ?, ?, ?, "
+            "'intent', ?)",
+            run_id,
+            step_id,
+            action,
+            object_id,
+            amount,
+            key,
+            time.time(),
+        )
+        return int(cur.lastrowid or 0)
+
+    def compensation_result(
+        self, seq: int, state: str, request_id: str | None = None, message: str | None = None
+    ) -> None:
+        self._exec(
+            "UPDATE compensations SET state = ?, request_id = ?, message = ?, at = ? WHERE seq = ?",
+            state,
+            request_id,
+            message,
+            time.time(),
+            seq,
+        )
+
+    def compensations(self, run_id: str) -> list[dict[str, Any]]:
+        return self._rows("SELECT * FROM compensations WHERE run_id = ? ORDER BY seq", run_id)

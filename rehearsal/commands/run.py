@@ -71,6 +71,8 @@ def run(args: RunArgs) -> int:
             provider=provider,
             environment=target.config.environment,
             target=target.description,
+            target_kind="embedded" if target.simulator is not None else "env",
+            api_base=None if target.simulator is not None else target.config.api_base,
             steps=list(steps),
         )
         view(

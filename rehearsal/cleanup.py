@@ -1,0 +1,144 @@
+"""Settling a run's money from its ledger: refund what it charged, cancel what it subscribed.
+
+Driven by the state database, not by memory, so it works in the process that failed, after
+a crash, or days later (`rehearsal cleanup RUN`). Each refund or cancel is written as an
+intent before the call, with a deterministic idempotency key (a repeated cleanup re-sends
+the same key), and confirmed afterwards through the provider's API.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rehearsal.errors import ProviderError
+from rehearsal.providers.base import Provider
+from rehearsal.run_events import Compensated, Listener
+from rehearsal.state import StateDB
+
+REASON = "rehearsal cleanup"
+
+
+def compensate(run_id: str, provider: Provider, store: StateDB, emit: Listener) -> bool:
+    """Refund and cancel what `run_id` left open. True when nothing is left outstanding."""
+    settled = True
+    for step in store.steps(run_id):
+        if step["action"] == "charge":
+            settled = _refund_rest(run_id, step, provider, store, emit) and settled
+        elif step["action"] == "subscribe":
+            settled = _cancel(run_id, step, provider, store, emit) and settled
+    return settled
+
+
+def _unknown(step: dict[str, Any], emit: Listener, what: str) -> bool:
+    """An intent with no answer: the call may or may not have reached the provider."""
+    if step["state"] == "calling" and not step["object_id"]:
+        emit(
+            Compensated(
+                what,
+                f"({step['step_id']}: {step['idempotency_key']})",
+                step["amount"],
+                "unresolved: the call's outcome is unknown; resume "
+                "the run to replay it with the same key, then clean up",
+            )
+        )
+        return False
+    return True
+
+
+def _refund_rest(
+    run_id: str, step: dict[str, Any], provider: Provider, store: StateDB, emit: Listener
+) -> bool:
+    if not step["object_id"]:
+        return _unknown(step, emit, "refund")
+    payment_id = step["object_id"]
+    try:
+        current = provider.retrieve("payment", payment_id)
+    except ProviderError as exc:
+        emit(Compensated("refund", payment_id, None, f"failed: {exc.message}"))
+        return False
+    left = current.amount - current.amount_refunded
+    if current.status == "failed" or left <= 0:
+        return True
+    key = f"rh-{run_id}-{step['step_id']}-cleanup-{left}"
+    seq = store.compensation_intent(run_id, step["step_id"], "refund", payment_id, left, key)
+    try:
+        refund = provider.refund(
+            idempotency_key=key, payment_id=payment_id, amount=left, reason=REASON
+        )
+        after = provider.retrieve("payment", payment_id)
+    except ProviderError as exc:
+        store.compensation_result(seq, "failed", exc.request_id, exc.message)
+        emit(Compensated("refund", payment_id, left, f"failed: {exc.message}"))
+        return False
+    if after.amount_refunded < after.amount:
+        message = f"the API shows {after.amount_refunded} of {after.amount} refunded"
+        store.compensation_result(seq, "failed", refund.request_id, message)
+        emit(Compensated("refund", payment_id, left, f"failed: {message}"))
+        return False
+    store.compensation_result(seq, "done", refund.request_id)
+    emit(Compensated("refund", payment_id, left, "done, confirmed through the API"))
+    return True
+
+
+def _cancel(
+    run_id: str, step: dict[str, Any], provider: Provider, store: StateDB, emit: Listener
+) -> bool:
+    if not step["object_id"]:
+        return _unknown(step, emit, "cancel")
+    sub_id = step["object_id"]
+    try:
+        if provider.retrieve("subscription", sub_id).status == "cancelled":
+            return True
+        seq = store.compensation_intent(run_id, step["step_id"], "cancel", sub_id, None, None)
+        cancelled = provider.cancel(subscription_id=sub_id, reason=REASON)
+    except ProviderError as exc:
+        emit(Compensated("cancel", sub_id, None, f"failed: {exc.message}"))
+        return False
+    ok = cancelled.status == "cancelled"
+    store.compensation_result(
+        seq,
+        "done" if ok else "failed",
+        cancelled.request_id,
+        None if ok else f"status {cancelled.status!r}",
+    )
+    emit(
+        Compensated(
+            "cancel",
+            sub_id,
+            None,
+            "done, confirmed through the API" if ok else f"failed: status {cancelled.status!r}",
+        )
+    )
+    return ok
+
+
+def money(store: StateDB, run_id: str) -> dict[str, Any]:
+    """Where a run's money stands, from the ledger alone (no API call)."""
+    steps = store.steps(run_id)
+    comps = [c for c in store.compensations(run_id) if c["state"] == "done"]
+    charged = sum(
+        s["amount"] or 0
+        for s in steps
+        if s["action"] == "charge" and s["object_id"] and s["status"] != "failed"
+    )
+    refunded = sum(s["amount"] or 0 for s in steps if s["action"] == "refund" and s["object_id"])
+    refunded += sum(c["amount"] or 0 for c in comps if c["action"] == "refund")
+    cancelled = {s["object_id"] for s in steps if s["action"] == "cancel" and s["object_id"]}
+    cancelled |= {c["object_id"] for c in comps if c["action"] == "cancel"}
+    active = [
+        s["object_id"]
+        for s in steps
+        if s["action"] == "subscribe" and s["object_id"] and s["object_id"] not in cancelled
+    ]
+    unknown = [
+        {"step": s["step_id"], "idempotency_key": s["idempotency_key"], "amount": s["amount"]}
+        for s in steps
+        if s["action"] in ("charge", "subscribe") and s["state"] == "calling" and not s["object_id"]
+    ]
+    return {
+        "charged": charged,
+        "refunded": refunded,
+        "outstanding": charged - refunded,
+        "active_subscriptions": active,
+        "unknown_outcomes": unknown,
+    }

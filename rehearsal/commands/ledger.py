@@ -1,0 +1,163 @@
+"""`rehearsal runs`, `rehearsal status [RUN]` and `rehearsal cleanup RUN`: the ledger's view
+of past runs, and settling what a run left open.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from rehearsal.errors import UsageError
+from rehearsal.state import STATE_DB, StateDB, state_dir
+
+
+def _open(folder: Path | None) -> StateDB:
+    path = state_dir(folder) / STATE_DB
+    if not path.exists():
+        raise UsageError(
+            f"no runs yet in {path.parent}", hint="run `rehearsal run`, or pass --state-dir"
+        )
+    return StateDB(path)
+
+
+def _run(store: StateDB, run_id: str | None) -> dict[str, Any]:
+    if run_id is None:
+        latest = store.runs(limit=1)
+        if not latest:
+            raise UsageError("no runs yet")
+        return latest[0]
+    run = store.run(run_id)
+    if run is None:
+        raise UsageError(f"no run {run_id!r}", hint="`rehearsal runs` lists them")
+    return run
+
+
+def _when(ts: float | None) -> str:
+    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
+
+
+def runs(folder: Path | None) -> int:
+    from rehearsal.cleanup import money
+
+    store = _open(folder)
+    try:
+        print(f"{'run':24} {'started':19} {'plan':22} {'env':5} {'verdict':11} outstanding")
+        for r in store.runs():
+            m = money(store, r["id"])
+            open_ = f"{m['outstanding']}" + (
+                f" + {len(m['active_subscriptions'])} subscription(s)"
+                if m["active_subscriptions"]
+                else ""
+            )
+            print(
+                f"{r['id']:24} {_when(r['started_at']):19} {r['plan'][:22]:22} "
+                f"{r['environment']:5} {r['verdict'] or 'running':11} {open_}"
+            )
+    finally:
+        store.close()
+    return 0
+
+
+def status(run_id: str | None, folder: Path | None, as_json: bool) -> int:
+    from rehearsal.cleanup import money
+
+    store = _open(folder)
+    try:
+        run = _run(store, run_id)
+        steps = store.steps(run["id"])
+        doc = {
+            "run_id": run["id"],
+            "plan": run["plan"],
+            "provider": run["provider"],
+            "environment": run["environment"],
+            "verdict": run["verdict"],
+            "started_at": run["started_at"],
+            "ended_at": run["ended_at"],
+            "steps": [
+                {
+                    "id": s["step_id"],
+                    "action": s["action"],
+                    "state": s["state"],
+                    "object_id": s["object_id"],
+                    "status": s["status"],
+                    "amount": s["amount"],
+                    "idempotency_key": s["idempotency_key"],
+                    "confirmed_by": s["confirmed_by"],
+                    "message": s["message"],
+                }
+                for s in steps
+            ],
+            "compensations": [
+                {
+                    k: c[k]
+                    for k in ("action", "object_id", "amount", "state", "request_id", "message")
+                }
+                for c in store.compensations(run["id"])
+            ],
+            "money": money(store, run["id"]),
+        }
+    finally:
+        store.close()
+    if as_json:
+        json.dump(doc, sys.stdout, indent=2)
+        print()
+        return 0
+    print(
+        f"run {doc['run_id']}: {doc['plan']}, {doc['provider']} {doc['environment']}, "
+        f"{doc['verdict'] or 'not finished'}"
+    )
+    for s in doc["steps"]:
+        obj = f" {s['object_id']} {s['status']}" if s["object_id"] else ""
+        print(f"  {s['state']:9} {s['id']:18} {s['action']:14}{obj}")
+    for c in doc["compensations"]:
+        print(f"  cleanup   {c['action']} {c['object_id']} {c['amount'] or ''} {c['state']}")
+    m = doc["money"]
+    print(
+        f"money: charged {m['charged']}, refunded {m['refunded']}, outstanding "
+        f"{m['outstanding']}; active subscriptions: "
+        f"{', '.join(m['active_subscriptions']) or 'none'}"
+    )
+    for u in m["unknown_outcomes"]:
+        print(f"  unknown outcome: step {u['step']} (key {u['idempotency_key']})")
+    if m["outstanding"] or m["active_subscriptions"] or m["unknown_outcomes"]:
+        print(f"settle with: rehearsal cleanup {doc['run_id']}")
+    return 0
+
+
+def cleanup(run_id: str, folder: Path | None, plain: bool) -> int:
+    from rehearsal.cleanup import compensate
+    from rehearsal.target import open_target
+    from rehearsal.view import PlainView
+
+    store = _open(folder)
+    try:
+        run = _run(store, run_id)
+        embedded = run["target_kind"] == "embedded"
+        target = open_target(
+            run["provider"],
+            live=run["environment"] == "live",
+            force_simulator=embedded,
+            state_dir=state_dir(folder),
+        )
+        try:
+            if not embedded and target.config.api_base != run["api_base"]:
+                raise UsageError(
+                    f"run {run['id']} was made against {run['api_base']}, not "
+                    f"{target.config.api_base}",
+                    hint="point the provider's environment at the account the run used",
+                )
+            view = PlainView()
+            target.provider.on_call = None
+            settled = compensate(run["id"], target.provider, store, view)
+        finally:
+            target.close()
+        print(
+            f"run {run['id']}: "
+            + ("nothing outstanding" if settled else "something is still outstanding; see above")
+        )
+        return 0 if settled else 1
+    finally:
+        store.close()

@@ -1,0 +1,94 @@
+"""`rehearsal runs`, `status` and `cleanup`: the ledger of a run, read and settled later,
+in separate processes, against the embedded simulator whose books live in the state folder.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+from tests.e2e.test_run_cli import rehearsal
+
+
+def books(state: Path, sql: str) -> list[tuple[object, ...]]:
+    with sqlite3.connect(state / "simulator" / "mintcash.sqlite") as db:
+        return db.execute(sql).fetchall()
+
+
+def test_a_failed_run_left_open_is_settled_by_cleanup_in_a_later_process(tmp_path: Path) -> None:
+    state = tmp_path / "s"
+    failed = rehearsal(
+        "run",
+        "--no-cleanup",
+        "--sim-fault",
+        "drop:subscription.renewed",
+        "--timeout-scale",
+        "0.02",
+        state=state,
+        cwd=tmp_path,
+    )
+    assert failed.returncode == 1
+    assert books(state, "SELECT status FROM subscriptions") == [("active",)]
+
+    status = rehearsal("status", "--json", state=state, cwd=tmp_path)
+    assert status.returncode == 0, status.stderr
+    doc = json.loads(status.stdout)
+    run_id = doc["run_id"]
+    assert [s["state"] for s in doc["steps"]] == ["passed", "passed", "passed", "failed", "skipped"]
+    assert doc["money"]["charged"] == 500 and doc["money"]["outstanding"] == 0
+    assert len(doc["money"]["active_subscriptions"]) == 1
+    assert doc["steps"][0]["idempotency_key"] == f"rh-{run_id}-charge"
+
+    listing = rehearsal("runs", state=state, cwd=tmp_path)
+    assert run_id in listing.stdout and "1 subscription(s)" in listing.stdout
+
+    cleaned = rehearsal("cleanup", run_id, state=state, cwd=tmp_path)
+    assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
+    assert "cancel" in cleaned.stdout and "nothing outstanding" in cleaned.stdout
+    assert books(state, "SELECT status FROM subscriptions") == [("cancelled",)]
+
+    after = json.loads(rehearsal("status", run_id, "--json", state=state, cwd=tmp_path).stdout)
+    assert after["money"]["active_subscriptions"] == []
+    assert [c["state"] for c in after["compensations"]] == ["done"]
+
+    again = rehearsal("cleanup", run_id, state=state, cwd=tmp_path)  # idempotent
+    assert again.returncode == 0
+    assert "compensation" not in again.stdout
+
+
+def test_cleanup_refunds_what_a_failed_run_charged(tmp_path: Path) -> None:
+    state = tmp_path / "s"
+    failed = rehearsal(
+        "run",
+        "--no-cleanup",
+        "--sim-fault",
+        "fail:POST /refund=503x9",
+        "--timeout-scale",
+        "0.05",
+        state=state,
+        cwd=tmp_path,
+    )
+    assert failed.returncode == 3, failed.stdout + failed.stderr  # provider error
+    run_id = json.loads(rehearsal("status", "--json", state=state, cwd=tmp_path).stdout)["run_id"]
+    assert books(state, "SELECT amount_refunded FROM payments") == [(0,)]
+
+    cleaned = rehearsal("cleanup", run_id, state=state, cwd=tmp_path)
+    assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
+    assert books(state, "SELECT status, amount_refunded FROM payments") == [("refunded", 500)]
+    doc = json.loads(rehearsal("status", run_id, "--json", state=state, cwd=tmp_path).stdout)
+    assert doc["money"] == {
+        "charged": 500,
+        "refunded": 500,
+        "outstanding": 0,
+        "active_subscriptions": [],
+        "unknown_outcomes": [],
+    }
+
+
+def test_status_and_cleanup_errors_exit_2(tmp_path: Path) -> None:
+    assert rehearsal("status", state=tmp_path / "none", cwd=tmp_path).returncode == 2
+    rehearsal("run", "declined-card", state=tmp_path / "s", cwd=tmp_path)
+    result = rehearsal("cleanup", "no-such-run", state=tmp_path / "s", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "rehearsal runs" in result.stderr

@@ -12,10 +12,15 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
+import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from types import FrameType
 
 from rehearsal.errors import (
     AssertionFailed,
@@ -120,6 +125,8 @@ class Runner:
                 remaining.pop(0)
         except KeyboardInterrupt:
             outcome = Outcome("interrupted", Interrupted.exit_code, "interrupted")
+            if self._step is not None:
+                self.store.update_step(self.run_id, self._step, state="interrupted")
         except RehearsalError as exc:
             verdict = "failed" if isinstance(exc, AssertionFailed) else "error"
             outcome = Outcome(verdict, exc.exit_code, exc.message)
@@ -428,4 +435,30 @@ class Runner:
         from rehearsal.cleanup import compensate
 
         self._step = None
-        compensate(self.run_id, self.provider, self.store, self.emit)
+        with _signals_deferred():
+            compensate(self.run_id, self.provider, self.store, self.emit)
+
+
+@contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """While cleanup runs, a further Ctrl-C or SIGTERM is noted, not obeyed: each refund or
+    cancel is short, bounded by HTTP timeouts, and written to the ledger before it is sent.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def note(signum: int, frame: FrameType | None) -> None:
+        print(
+            "cleanup in progress: refunding and cancelling what this run created; it "
+            "stops by itself (`rehearsal cleanup RUN` can finish it later)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    previous = {s: signal.signal(s, note) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)

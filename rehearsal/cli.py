@@ -74,6 +74,15 @@ def run(
     ),
     plain: bool = typer.Option(False, "--plain", help="Plain lines instead of a live table."),
     quiet: bool = typer.Option(False, "--quiet", help="Only failures and the verdict."),
+    yes: bool = typer.Option(
+        False,
+        "--yes",
+        help="Live mode without a terminal: arm with "
+        "REHEARSAL_LIVE_CONFIRM=<provider>:<most the run can charge>.",
+    ),
+    max_amount: int = typer.Option(
+        None, help="Live mode: cap on any one movement (minor units). [default: 1000]"
+    ),
     cleanup: bool = typer.Option(
         True, "--cleanup/--no-cleanup", help="Refund and cancel what a failed run created."
     ),
@@ -99,6 +108,8 @@ def run(
         plain=plain,
         quiet=quiet,
         cleanup=cleanup,
+        yes=yes,
+        max_amount=max_amount,
         sim_faults=[f for spec in sim_fault for f in spec.split(",") if f],
     )
     _guard(lambda: run_command(args))

@@ -161,6 +161,9 @@ class Plan(_Strict):
     provider: str = Field(default="mintcash", pattern=r"^[a-z][a-z0-9_]*$")
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
     card: str = "visa"
+    max_amount: int | None = Field(
+        default=None, gt=0, strict=True, description="live mode: the cap on any one movement"
+    )
     steps: list[Step] = Field(min_length=1)
 
     _check_card = field_validator("card")(lambda cls, v: _card(v))

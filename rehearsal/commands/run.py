@@ -25,6 +25,8 @@ class RunArgs:
     plain: bool = False
     quiet: bool = False
     cleanup: bool = True
+    yes: bool = False
+    max_amount: int | None = None
     sim_faults: list[str] = field(default_factory=list)
 
 
@@ -34,6 +36,11 @@ def run(args: RunArgs) -> int:
     from rehearsal.runner import Options, Runner, new_run_id
     from rehearsal.target import open_target
 
+    if args.live and args.simulator:
+        raise UsageError(
+            "--live and --simulator exclude each other",
+            hint="the simulator moves no money; live mode is for the real provider",
+        )
     if args.timeout_scale <= 0:
         raise UsageError("--timeout-scale must be greater than 0")
     path = resolve_plan_path(args.plan)
@@ -42,6 +49,10 @@ def run(args: RunArgs) -> int:
     folder = state_dir(args.state_dir)
     store = StateDB(folder / STATE_DB)
     _sigterm_as_interrupt()
+    if args.live:
+        from rehearsal.guards import arm
+
+        arm(plan, provider, "as set in the environment", yes=args.yes, cap=args.max_amount)
     target = open_target(
         provider,
         live=args.live,

@@ -140,6 +140,77 @@ def simulator_command(
 
 
 @app.command()
+def start(
+    plan: str = typer.Argument(
+        None, help="Plan file, or a built-in plan's name.", show_default=False
+    ),
+    provider: str = typer.Option(None, help="Override the plan's provider."),
+    live: bool = typer.Option(False, "--live", help="Live mode: real money."),
+    simulator: bool = typer.Option(False, "--simulator", help="Force the built-in simulator."),
+    timeout_scale: float = typer.Option(1.0, help="Multiply every step's timeout."),
+    yes: bool = typer.Option(False, "--yes", help="Arm live mode without a terminal."),
+    max_amount: int = typer.Option(None, help="Live mode: cap on any one movement."),
+    state_dir: Path = typer.Option(None, envvar="REHEARSAL_STATE_DIR", help="State folder."),
+) -> None:
+    """Create a run and print its id; no money moves until `step` or `resume`."""
+    from rehearsal.commands.run import RunArgs
+    from rehearsal.commands.run import start as start_command
+
+    args = RunArgs(
+        plan=plan,
+        provider=provider,
+        live=live,
+        simulator=simulator,
+        timeout_scale=timeout_scale,
+        state_dir=state_dir,
+        yes=yes,
+        max_amount=max_amount,
+    )
+    _guard(lambda: (start_command(args), 0)[1])
+
+
+@app.command()
+def step(
+    run_id: str = typer.Argument(..., help="The run."),
+    step_id: str = typer.Argument(
+        None, help="Run up to and including this step. [default: the next step]", show_default=False
+    ),
+    state_dir: Path = typer.Option(None, envvar="REHEARSAL_STATE_DIR", help="State folder."),
+    plain: bool = typer.Option(False, "--plain", help="Plain lines instead of a live table."),
+    cleanup: bool = typer.Option(
+        True,
+        "--cleanup/--no-cleanup",
+        help="Refund and cancel what the run created if a step fails.",
+    ),
+) -> None:
+    """Run the next step of a run (or every step up to a named one), then pause."""
+    from rehearsal.commands.run import RunArgs, next_step, resume
+
+    args = RunArgs(state_dir=state_dir, plain=plain, cleanup=cleanup)
+    _guard(lambda: resume(run_id, args, stop_after=step_id or next_step(run_id, args)))
+
+
+@app.command()
+def resume(
+    run_id: str = typer.Argument(..., help="The run."),
+    state_dir: Path = typer.Option(None, envvar="REHEARSAL_STATE_DIR", help="State folder."),
+    plain: bool = typer.Option(False, "--plain", help="Plain lines instead of a live table."),
+    cleanup: bool = typer.Option(
+        True,
+        "--cleanup/--no-cleanup",
+        help="Refund and cancel what the run created if a step fails.",
+    ),
+    report_json: Path = typer.Option(None, help="Write a JSON report of the run here."),
+) -> None:
+    """Carry a run on from wherever it stopped (after a crash too) to its end."""
+    from rehearsal.commands.run import RunArgs
+    from rehearsal.commands.run import resume as resume_command
+
+    args = RunArgs(state_dir=state_dir, plain=plain, cleanup=cleanup, report_json=report_json)
+    _guard(lambda: resume_command(run_id, args))
+
+
+@app.command()
 def runs(
     state_dir: Path = typer.Option(None, envvar="REHEARSAL_STATE_DIR", help="State folder."),
 ) -> None:

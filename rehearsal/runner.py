@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from types import FrameType
+from typing import Any
 
 from rehearsal.errors import (
     AssertionFailed,
@@ -51,6 +52,8 @@ from rehearsal.run_events import (
     WebhookArrived,
 )
 from rehearsal.state import StateDB
+
+RESUME_GRACE = 1.0  # seconds a resumed step waits for a retried webhook the API already confirms
 
 DEFAULT_STATUS = {
     "payment.succeeded": "succeeded",
@@ -86,7 +89,7 @@ class Runner:
         self,
         plan: Plan,
         provider: Provider,
-        hub: EventHub,
+        hub: EventHub | None,
         store: StateDB,
         run_id: str,
         emit: Listener,
@@ -99,6 +102,8 @@ class Runner:
         self.subscriptions: dict[str, ProviderObject] = {}
         self._step: str | None = None
         self._began = time.monotonic()
+        self._resumed: set[str] = set()
+        self._baselines: dict[str, int | None] = {}
         provider.on_call = self._on_call
 
     # --- the run ----------------------------------------------------------------------------
@@ -114,15 +119,32 @@ class Runner:
                     hint="run this plan in a terminal, or use a plan without manual steps",
                 )
 
-    def run(self) -> Outcome:
+    def run(self, stop_after: str | None = None) -> Outcome:
+        """Run the steps not yet passed (all of them in a new run), or up to `stop_after`."""
         started = time.monotonic()
         outcome = Outcome("passed", 0, None)
-        remaining = list(self.plan.steps)
+        ledger = {s["step_id"]: s for s in self.store.steps(self.run_id)}
+        remaining = [s for s in self.plan.steps if ledger[s.id]["state"] != "passed"]
+        # Steps a previous process began: no process was listening for their webhooks.
+        self._resumed = {s.id for s in remaining if ledger[s.id]["state"] != "pending"}
+        self._baselines = {k: v["baseline"] for k, v in ledger.items()}
         try:
             self.preflight()
+            self._restore(ledger)
             while remaining:
-                self._run_step(remaining[0])
-                remaining.pop(0)
+                step = remaining.pop(0)
+                self._run_step(step)
+                if step.id == stop_after and remaining:
+                    self.emit(
+                        RunFinished(
+                            self.run_id,
+                            "paused",
+                            time.monotonic() - started,
+                            0,
+                            f"paused after {step.id!r}; next: {remaining[0].id!r}",
+                        )
+                    )
+                    return Outcome("paused", 0, None)
         except KeyboardInterrupt:
             outcome = Outcome("interrupted", Interrupted.exit_code, "interrupted")
             if self._step is not None:
@@ -133,10 +155,8 @@ class Runner:
             if self._step is not None:
                 self.emit(StepFailed(self._step, time.monotonic() - self._began, exc.message))
                 self.store.update_step(self.run_id, self._step, state="failed", message=exc.message)
-        failed_step, self._step = self._step, None
+        self._step = None
         for step in remaining if outcome.verdict != "passed" else []:
-            if step.id == failed_step:
-                continue
             self.emit(StepSkipped(step.id, "an earlier step did not pass"))
             self.store.update_step(self.run_id, step.id, state="skipped")
         if outcome.verdict != "passed" and self.options.cleanup:
@@ -153,7 +173,23 @@ class Runner:
         )
         return outcome
 
+    def _restore(self, ledger: dict[str, dict[str, Any]]) -> None:
+        """Rebuild what earlier steps produced from the ledger and the provider's API."""
+        for step in self.plan.steps:
+            row = ledger[step.id]
+            if row["state"] != "passed":
+                continue
+            if isinstance(step, ChargeStep):
+                self.payments[step.id] = self.provider.retrieve("payment", row["object_id"])
+            elif isinstance(step, RefundStep):
+                self.refunded[step.payment] = self.refunded.get(step.payment, 0) + row["amount"]
+            elif isinstance(step, SubscribeStep):
+                self.subscriptions[step.id] = self.provider.retrieve(
+                    "subscription", row["object_id"]
+                )
+
     def _run_step(self, step: Step) -> None:
+        _failpoint("before-step", step.id)
         self._step = step.id
         self._began = began = time.monotonic()
         timeout = None if isinstance(step, ManualStep) else step.expect.within * self.scale
@@ -176,16 +212,17 @@ class Runner:
             self.emit(StepPassed(step.id, time.monotonic() - began, None, None, "operator"))
             return
         obj, event = self._money_step(step)
+        by = "webhook+api" if event is not None else "api"  # api only: a finding, see _await
         self.store.update_step(
             self.run_id,
             step.id,
             state="passed",
             confirmed_at=time.time(),
-            confirmed_by="webhook+api",
-            event_id=event.event_id,
+            confirmed_by=by,
+            event_id=event.event_id if event else None,
             status=obj.status,
         )
-        self.emit(StepPassed(step.id, time.monotonic() - began, obj.id, obj.status, "webhook+api"))
+        self.emit(StepPassed(step.id, time.monotonic() - began, obj.id, obj.status, by))
         self._step = None
 
     @property
@@ -194,7 +231,7 @@ class Runner:
 
     # --- money steps ------------------------------------------------------------------------
 
-    def _money_step(self, step: Step) -> tuple[ProviderObject, NormalizedEvent]:
+    def _money_step(self, step: Step) -> tuple[ProviderObject, NormalizedEvent | None]:
         key = f"rh-{self.run_id}-{step.id}"
         if isinstance(step, ChargeStep):
             card = self._card(step.card)
@@ -255,10 +292,16 @@ class Runner:
             return final, event
         if isinstance(step, AwaitRenewalStep):
             sub = self.subscriptions[step.subscription]
-            before = sub.renewals
+            before = self._baselines.get(step.id)
+            if before is None:
+                before = sub.renewals
             self._intent(step.id, None, sub.amount)
+            self.store.update_step(self.run_id, step.id, baseline=before)
             called = time.time()
-            if step.advance_clock and self.provider.can_advance_clock:
+            renewed = step.id in self._resumed and (
+                self.provider.retrieve("subscription", sub.id).renewals > before
+            )
+            if step.advance_clock and self.provider.can_advance_clock and not renewed:
                 self.provider.advance_clock(sub.id)
             event, final = self._await(
                 step,
@@ -291,7 +334,7 @@ class Runner:
         called: float,
         check: Check,
         extra: Callable[[NormalizedEvent], bool] | None = None,
-    ) -> tuple[NormalizedEvent, ProviderObject]:
+    ) -> tuple[NormalizedEvent | None, ProviderObject]:
         assert not isinstance(step, ManualStep)
         expected = step.expect.event
         within = step.expect.within * self.scale
@@ -304,10 +347,19 @@ class Runner:
                 and (extra is None or extra(e))
             )
 
+        assert self.hub is not None, "a runner that waits needs a receiver's hub"
+        if step.id in self._resumed and check(self.provider.retrieve(kind, object_id)) is None:
+            # Resumed, and the API already shows the transition: its webhook went to a process
+            # that is gone. Give a retried delivery a short grace, not the whole deadline.
+            within = min(within, RESUME_GRACE * self.scale)
         got = self.hub.wait_for(match, time.monotonic() + max(0.0, called + within - time.time()))
         if got is None:
             api = self.provider.retrieve(kind, object_id)
             problem = check(api)
+            if problem is None and step.id in self._resumed:
+                # This step began in a process that is gone; its webhook may have come while
+                # nobody listened. The API confirms the transition; the report says "api".
+                return None, api
             verdict = (
                 f"the API shows {kind} {object_id} as {api.status!r}: the state was "
                 "reached but the webhook never arrived (lost or not delivered)"
@@ -380,8 +432,10 @@ class Runner:
             amount=amount,
             called_at=time.time(),
         )
+        _failpoint("after-intent", step_id)
 
     def _called(self, step_id: str, obj: ProviderObject) -> None:
+        _failpoint("after-call", step_id)  # the provider acted; the ledger does not know yet
         self.store.update_step(
             self.run_id,
             step_id,
@@ -462,3 +516,10 @@ def _signals_deferred() -> Iterator[None]:
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+
+
+def _failpoint(where: str, step_id: str) -> None:
+    """Testing only: REHEARSAL_FAILPOINT=<where>:<step> kills this process (SIGKILL) there,
+    so crash tests hit exact points: before-step, after-intent, after-call."""
+    if os.environ.get("REHEARSAL_FAILPOINT") == f"{where}:{step_id}":
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -48,7 +48,13 @@ CREATE TABLE IF NOT EXISTS compensations (
 """
 
 # Columns added after the first release of a table: (table, column, declaration).
-_ADDED = [("runs", "target_kind", "TEXT NOT NULL DEFAULT 'embedded'"), ("runs", "api_base", "TEXT")]
+_ADDED = [
+    ("runs", "target_kind", "TEXT NOT NULL DEFAULT 'embedded'"),
+    ("runs", "api_base", "TEXT"),
+    ("runs", "plan_json", "TEXT"),  # the validated plan, so a resume does not need the file
+    ("runs", "timeout_scale", "REAL NOT NULL DEFAULT 1.0"),
+    ("steps", "baseline", "INTEGER"),  # renewals counted before an await_renewal step
+]
 
 
 def state_dir(option: Path | None = None) -> Path:
@@ -101,12 +107,15 @@ class StateDB:
         steps: list[tuple[str, str]],
         target_kind: str = "embedded",
         api_base: str | None = None,
+        plan_json: str | None = None,
+        timeout_scale: float = 1.0,
     ) -> None:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute(
                 "INSERT INTO runs (id, plan, plan_path, provider, environment, "
-                "target, started_at, target_kind, api_base) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "target, started_at, target_kind, api_base, plan_json, timeout_scale) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     run_id,
                     plan,
@@ -117,6 +126,8 @@ class StateDB:
                     time.time(),
                     target_kind,
                     api_base,
+                    plan_json,
+                    timeout_scale,
                 ),
             )
             self._db.executemany(

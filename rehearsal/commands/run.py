@@ -1,4 +1,5 @@
-"""`rehearsal run`: a whole plan at once, against the provider or the simulator."""
+"""`rehearsal run`, `start`, `step` and `resume`: a plan at once, or step by step across
+processes (and days), against the provider or the simulator. The ledger carries the run."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from types import FrameType
 
 from rehearsal.errors import UsageError
 from rehearsal.plan import ManualStep, load_plan, resolve_plan_path
+from rehearsal.runner import Options
 from rehearsal.state import STATE_DB, StateDB, state_dir
 
 
@@ -31,9 +33,14 @@ class RunArgs:
 
 
 def run(args: RunArgs) -> int:
-    from rehearsal.receiver import Receiver
-    from rehearsal.run_events import RunStarted
-    from rehearsal.runner import Options, Runner, new_run_id
+    """A whole plan, now: `start` and `resume` in one process."""
+    run_id = start(args, announce=False)
+    return resume(run_id, args)
+
+
+def start(args: RunArgs, announce: bool = True) -> str:
+    """Validate, arm (live), record the run with its plan; no money moves. Returns its id."""
+    from rehearsal.runner import Runner, new_run_id
     from rehearsal.target import open_target
 
     if args.live and args.simulator:
@@ -47,8 +54,6 @@ def run(args: RunArgs) -> int:
     plan = load_plan(path)
     provider = args.provider or plan.provider
     folder = state_dir(args.state_dir)
-    store = StateDB(folder / STATE_DB)
-    _sigterm_as_interrupt()
     if args.live:
         from rehearsal.guards import arm
 
@@ -60,21 +65,11 @@ def run(args: RunArgs) -> int:
         state_dir=folder,
         sim_faults=args.sim_faults,
     )
-    receiver: Receiver | None = None
-    view = _view(args)
+    store = StateDB(folder / STATE_DB)
     try:
         run_id = new_run_id()
-        events = sorted({s.expect.event for s in plan.money_steps()})  # type: ignore[union-attr]
-        receiver = Receiver(
-            target.provider.verify_webhook,
-            environment=target.config.environment,
-            store=store,
-            run_id=run_id,
-        )
-        url = receiver.start()
-        if not target.register_webhook(url, events):
-            raise UsageError(f"register this webhook URL with {provider} first: {url}")
-        steps = tuple((s.id, s.action) for s in plan.steps)
+        options = Options(confirm_manual=_confirm if sys.stdin.isatty() else None)
+        Runner(plan, target.provider, None, store, run_id, lambda e: None, options).preflight()
         store.create_run(
             run_id,
             plan=plan.name,
@@ -84,19 +79,85 @@ def run(args: RunArgs) -> int:
             target=target.description,
             target_kind="embedded" if target.simulator is not None else "env",
             api_base=None if target.simulator is not None else target.config.api_base,
-            steps=list(steps),
+            steps=[(s.id, s.action) for s in plan.steps],
+            plan_json=plan.model_dump_json(),
+            timeout_scale=args.timeout_scale,
         )
+    finally:
+        target.close()
+        store.close()
+    if announce:
+        print(run_id)
+    return run_id
+
+
+def resume(run_id: str, args: RunArgs, stop_after: str | None = None) -> int:
+    """Carry a run on from where it stopped (after a crash too), to the end or `stop_after`."""
+    from rehearsal.plan import Plan
+    from rehearsal.receiver import Receiver
+    from rehearsal.run_events import RunStarted
+    from rehearsal.runner import Runner
+    from rehearsal.target import open_target
+
+    folder = state_dir(args.state_dir)
+    store = StateDB(folder / STATE_DB)
+    try:
+        run = store.run(run_id)
+        if run is None or not run["plan_json"]:
+            raise UsageError(f"no resumable run {run_id!r}", hint="`rehearsal runs` lists them")
+        if run["verdict"] is not None:
+            raise UsageError(
+                f"run {run_id} already ended: {run['verdict']}",
+                hint=f"`rehearsal status {run_id}`; start a new run to rehearse again",
+            )
+        plan = Plan.model_validate_json(run["plan_json"])
+        if stop_after is not None and stop_after not in {s.id for s in plan.steps}:
+            raise UsageError(f"run {run_id} has no step {stop_after!r}")
+        embedded = run["target_kind"] == "embedded"
+        _sigterm_as_interrupt()
+        target = open_target(
+            run["provider"],
+            live=run["environment"] == "live",
+            force_simulator=embedded,
+            state_dir=folder,
+            sim_faults=args.sim_faults,
+        )
+    except BaseException:
+        store.close()
+        raise
+    receiver: Receiver | None = None
+    view = _view(args)
+    try:
+        if not embedded and target.config.api_base != run["api_base"]:
+            raise UsageError(
+                f"run {run_id} was made against {run['api_base']}, not {target.config.api_base}"
+            )
+        events = sorted({s.expect.event for s in plan.money_steps()})  # type: ignore[union-attr]
+        receiver = Receiver(
+            target.provider.verify_webhook,
+            environment=target.config.environment,
+            store=store,
+            run_id=run_id,
+        )
+        for row in store.deliveries(run_id):  # what earlier processes of this run received
+            if row["verdict"] == "accepted" and row["payload"]:
+                receiver.hub.publish(target.provider.parse_event(row["payload"].encode()))
+        url = receiver.start()
+        if not target.register_webhook(url, events):
+            raise UsageError(f"register this webhook URL with {run['provider']} first: {url}")
+        steps = tuple((s.id, s.action) for s in plan.steps)
         view(
             RunStarted(
-                run_id, plan.name, provider, target.config.environment, target.description, steps
+                run_id, plan.name, run["provider"], run["environment"], target.description, steps
             )
         )
         options = Options(
-            timeout_scale=args.timeout_scale,
+            timeout_scale=run["timeout_scale"],
             cleanup=args.cleanup,
             confirm_manual=_confirm if sys.stdin.isatty() else None,
         )
-        outcome = Runner(plan, target.provider, receiver.hub, store, run_id, view, options).run()
+        runner = Runner(plan, target.provider, receiver.hub, store, run_id, view, options)
+        outcome = runner.run(stop_after=stop_after)
         if args.report_json:
             from rehearsal.reports import json_report
 
@@ -111,6 +172,18 @@ def run(args: RunArgs) -> int:
         if receiver is not None:
             receiver.stop()
         store.close()
+
+
+def next_step(run_id: str, args: RunArgs) -> str:
+    """The first step of the run that has not passed."""
+    store = StateDB(state_dir(args.state_dir) / STATE_DB)
+    try:
+        for row in store.steps(run_id):
+            if row["state"] != "passed":
+                return str(row["step_id"])
+    finally:
+        store.close()
+    raise UsageError(f"run {run_id!r} has no step left to run", hint=f"`rehearsal status {run_id}`")
 
 
 def _view(args: RunArgs):  # type: ignore[no-untyped-def]

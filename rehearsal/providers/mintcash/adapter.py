@@ -171,6 +171,9 @@ class MintCash:
 
     # --- webhooks ---------------------------------------------------------------------------
 
+    def parse_event(self, body: bytes) -> NormalizedEvent:
+        return parse_event(body)
+
     def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> NormalizedEvent:
         lowered = {k.lower(): v for k, v in headers.items()}
         signatures.verify(

@@ -1,0 +1,111 @@
+"""Kill the CLI with SIGKILL at every step boundary and around every money-moving call;
+after `rehearsal resume`, the simulator's own books must show exactly one charge, refunded
+in full, and no active subscription.
+
+Crash points come from REHEARSAL_FAILPOINT (the runner SIGKILLs itself there):
+  before-step:S   a step boundary, before step S starts
+  after-intent:S  the ledger holds S's intent; the call has not been sent
+  after-call:S    the provider acted and answered; the ledger does not know yet
+A held call (the standalone simulator's `hold` fault) covers a kill while the call is open.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.test_run_cli import rehearsal
+
+STEPS = ["charge", "refund", "subscribe", "renewal", "cancel"]
+POINTS = (
+    [("before-step", s) for s in STEPS]
+    + [("after-intent", s) for s in STEPS]
+    + [("after-call", s) for s in ("charge", "refund", "subscribe", "cancel")]
+)
+
+
+def latest_run(state: Path) -> str:
+    with sqlite3.connect(state / "rehearsal.sqlite") as db:
+        (run_id,) = db.execute("SELECT id FROM runs ORDER BY started_at DESC LIMIT 1").fetchone()
+    return str(run_id)
+
+
+def assert_settled(payments: list[tuple[object, ...]], subs: list[tuple[object, ...]]) -> None:
+    assert payments == [(500, "refunded", 500)], payments  # one charge, refunded in full
+    assert subs in ([], [("cancelled",)]), subs  # nothing left active
+
+
+@pytest.mark.parametrize(("point", "step"), POINTS, ids=[f"{p}:{s}" for p, s in POINTS])
+def test_sigkill_then_resume_settles_the_books(tmp_path: Path, point: str, step: str) -> None:
+    state = tmp_path / "s"
+    crashed = rehearsal(
+        "run", state=state, cwd=tmp_path, env={"REHEARSAL_FAILPOINT": f"{point}:{step}"}
+    )
+    assert crashed.returncode == -signal.SIGKILL, crashed.stdout + crashed.stderr
+    run_id = latest_run(state)
+
+    resumed = rehearsal("resume", run_id, state=state, cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "PASSED" in resumed.stdout
+
+    with sqlite3.connect(state / "simulator" / "mintcash.sqlite") as db:
+        payments = db.execute(
+            "SELECT amount, status, amount_refunded FROM payments WHERE subscription_id IS NULL"
+        ).fetchall()
+        subs = db.execute("SELECT status FROM subscriptions").fetchall()
+    assert_settled(payments, subs)
+    from rehearsal.cleanup import money
+    from rehearsal.state import StateDB
+
+    store = StateDB(state / "rehearsal.sqlite")
+    try:
+        assert store.run(run_id)["verdict"] == "passed"  # type: ignore[index]
+        assert money(store, run_id)["outstanding"] == 0
+        assert money(store, run_id)["active_subscriptions"] == []
+    finally:
+        store.close()
+
+
+def test_kill_while_the_charge_call_is_held_open(
+    tmp_path: Path, standalone: dict[str, str]
+) -> None:
+    base = standalone["MINTCASH_API_BASE"]
+    auth = {"Authorization": f"Bearer {standalone['MINTCASH_SECRET_KEY']}"}
+    httpx.put(
+        f"{base}/_sim/faults", json={"faults": ["hold:POST /payments=1.5"]}, headers=auth
+    ).raise_for_status()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MINTCASH_", "REHEARSAL_"))}
+    env.update({k: v for k, v in standalone.items() if k.startswith("MINTCASH_")})
+    env.update(REHEARSAL_STATE_DIR=str(tmp_path / "s"), NO_COLOR="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rehearsal", "run", "--plain"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:  # the charge step has begun: its POST is now held open
+        if "▶ charge" in line:
+            break
+    proc.kill()
+    proc.wait(timeout=10)
+    run_id = latest_run(tmp_path / "s")
+
+    resumed = rehearsal("resume", run_id, state=tmp_path / "s", cwd=tmp_path, env=standalone)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    books = httpx.get(f"{base}/_sim/books", headers=auth).json()
+    payments = [
+        (p["amount"], p["status"], p["amount_refunded"])
+        for p in books["payments"]
+        if p["subscription_id"] is None
+    ]
+    assert_settled(payments, [(s["status"],) for s in books["subscriptions"]])

@@ -159,7 +159,7 @@ def test_manual_plan_without_terminal_refuses_before_money_moves(tmp_path: Path)
         env={"REHEARSAL_CARD_TOKEN": "pm_card_visa"},
     )
     assert result.returncode == 2
-    assert "manual checkpoint" in result.stdout
+    assert "manual checkpoint" in result.stdout + result.stderr
     with sqlite3.connect(state / "simulator" / "mintcash.sqlite") as db:
         assert db.execute("SELECT COUNT(*) FROM payments").fetchone() == (0,)
 

@@ -25,7 +25,9 @@ def compensate(run_id: str, provider: Provider, store: StateDB, emit: Listener) 
         if step["action"] == "charge":
             settled = _refund_rest(run_id, step, provider, store, emit) and settled
         elif step["action"] == "subscribe":
+            # Cancel first, so no renewal charges after the refunds.
             settled = _cancel(run_id, step, provider, store, emit) and settled
+            settled = _subscription_payments(run_id, step, provider, store, emit) and settled
     return settled
 
 
@@ -50,17 +52,29 @@ def _refund_rest(
 ) -> bool:
     if not step["object_id"]:
         return _unknown(step, emit, "refund")
-    payment_id = step["object_id"]
+    return _refund(run_id, step["step_id"], step["object_id"], "refund", provider, store, emit)
+
+
+def _refund(
+    run_id: str,
+    step_id: str,
+    payment_id: str,
+    action: str,
+    provider: Provider,
+    store: StateDB,
+    emit: Listener,
+) -> bool:
+    """Refund what is left of one payment; `action` says whose payment it is in the ledger."""
     try:
         current = provider.retrieve("payment", payment_id)
     except ProviderError as exc:
-        emit(Compensated("refund", payment_id, None, f"failed: {exc.message}"))
+        emit(Compensated(action, payment_id, None, f"failed: {exc.message}"))
         return False
     left = current.amount - current.amount_refunded
     if current.status == "failed" or left <= 0:
         return True
-    key = f"rh-{run_id}-{step['step_id']}-cleanup-{left}"
-    seq = store.compensation_intent(run_id, step["step_id"], "refund", payment_id, left, key)
+    key = f"rh-{run_id}-{step_id}-cleanup-{payment_id}-{left}"
+    seq = store.compensation_intent(run_id, step_id, action, payment_id, left, key)
     try:
         refund = provider.refund(
             idempotency_key=key, payment_id=payment_id, amount=left, reason=REASON
@@ -68,16 +82,51 @@ def _refund_rest(
         after = provider.retrieve("payment", payment_id)
     except ProviderError as exc:
         store.compensation_result(seq, "failed", exc.request_id, exc.message)
-        emit(Compensated("refund", payment_id, left, f"failed: {exc.message}"))
+        emit(Compensated(action, payment_id, left, f"failed: {exc.message}"))
         return False
     if after.amount_refunded < after.amount:
         message = f"the API shows {after.amount_refunded} of {after.amount} refunded"
         store.compensation_result(seq, "failed", refund.request_id, message)
-        emit(Compensated("refund", payment_id, left, f"failed: {message}"))
+        emit(Compensated(action, payment_id, left, f"failed: {message}"))
         return False
     store.compensation_result(seq, "done", refund.request_id)
-    emit(Compensated("refund", payment_id, left, "done, confirmed through the API"))
+    emit(Compensated(action, payment_id, left, "done, confirmed through the API"))
     return True
+
+
+def _subscription_payments(
+    run_id: str, step: dict[str, Any], provider: Provider, store: StateDB, emit: Listener
+) -> bool:
+    """The subscription's own charges (first period, renewals) are this run's money too."""
+    if not step["object_id"]:
+        return True  # _cancel reports the unknown outcome
+    try:
+        payments = provider.subscription_payments(step["object_id"])
+    except ProviderError as exc:
+        emit(
+            Compensated(
+                "refund_subscription_payment",
+                step["object_id"],
+                None,
+                f"failed to list its payments: {exc.message}",
+            )
+        )
+        return False
+    settled = True
+    for payment in payments:
+        settled = (
+            _refund(
+                run_id,
+                step["step_id"],
+                payment.id,
+                "refund_subscription_payment",
+                provider,
+                store,
+                emit,
+            )
+            and settled
+        )
+    return settled
 
 
 def _cancel(
@@ -123,6 +172,9 @@ def money(store: StateDB, run_id: str) -> dict[str, Any]:
     )
     refunded = sum(s["amount"] or 0 for s in steps if s["action"] == "refund" and s["object_id"])
     refunded += sum(c["amount"] or 0 for c in comps if c["action"] == "refund")
+    subscription_refunds = sum(
+        c["amount"] or 0 for c in comps if c["action"] == "refund_subscription_payment"
+    )
     cancelled = {s["object_id"] for s in steps if s["action"] == "cancel" and s["object_id"]}
     cancelled |= {c["object_id"] for c in comps if c["action"] == "cancel"}
     active = [
@@ -140,5 +192,6 @@ def money(store: StateDB, run_id: str) -> dict[str, Any]:
         "refunded": refunded,
         "outstanding": charged - refunded,
         "active_subscriptions": active,
+        "subscription_payments_refunded": subscription_refunds,
         "unknown_outcomes": unknown,
     }

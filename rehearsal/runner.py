@@ -159,7 +159,9 @@ class Runner:
         for step in remaining if outcome.verdict != "passed" else []:
             self.emit(StepSkipped(step.id, "an earlier step did not pass"))
             self.store.update_step(self.run_id, step.id, state="skipped")
-        if outcome.verdict != "passed" and self.options.cleanup:
+        if self.options.cleanup:
+            # Failed: undo what the run created. Passed: settle what the plan's own steps do
+            # not return (a subscription's first period and renewals). Never strand money.
             self.compensate()
         self.store.finish_run(self.run_id, outcome.verdict)
         self.emit(

@@ -408,7 +408,7 @@ def test_error_responses_carry_a_request_id(
     assert_request_id(r)
 
 
-@pytest.mark.parametrize(("method", "path"), [("GET", "/no_such_route"), ("GET", "/payments")])
+@pytest.mark.parametrize(("method", "path"), [("GET", "/no_such_route"), ("DELETE", "/payments")])
 def test_unrouted_requests_carry_a_request_id(
     shared_api: httpx.Client, method: str, path: str
 ) -> None:

@@ -102,6 +102,10 @@ class Provider(Protocol):
 
     def retrieve(self, kind: ObjectKind, object_id: str) -> ProviderObject: ...
 
+    def subscription_payments(self, subscription_id: str) -> list[ProviderObject]:
+        """The payments a subscription made (first period, renewals), for cleanup."""
+        ...
+
     def advance_clock(self, subscription_id: str) -> bool:
         """Move the provider's test clock to the subscription's next renewal; False if it can't."""
         ...

@@ -243,6 +243,14 @@ class Books:
     def subscription(self, env: str, subscription_id: str) -> Row:
         return self._get("subscriptions", env, subscription_id, "subscription")
 
+    def subscription_payments(self, env: str, subscription_id: str) -> list[Row]:
+        self.subscription(env, subscription_id)  # 404 for an unknown subscription
+        return self._all(
+            "SELECT * FROM payments WHERE env = ? AND subscription_id = ? ORDER BY created_at, id",
+            env,
+            subscription_id,
+        )
+
     def refund_ids(self, payment_id: str) -> list[str]:
         rows = self._all(
             "SELECT id FROM refunds WHERE payment_id = ? ORDER BY created_at, id", payment_id

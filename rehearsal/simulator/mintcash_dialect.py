@@ -151,6 +151,7 @@ class MintCashDialect:
 
         routes = [
             Route(c.PAYMENTS, endpoint(self._create_payment), methods=["POST"]),
+            Route(c.PAYMENTS, endpoint(self._list_payments), methods=["GET"]),
             Route(c.PAYMENT, endpoint(self._get("payment")), methods=["GET"]),
             Route(c.REFUND, endpoint(self._create_refund), methods=["POST"]),
             Route(c.REFUND_ONE, endpoint(self._get("refund")), methods=["GET"]),
@@ -314,6 +315,19 @@ class MintCashDialect:
             return 200, self.render(kind, fetch(env, request.path_params["id"]))
 
         return get
+
+    def _list_payments(self, request: Request, env: str, body: Row) -> tuple[int, Row]:
+        assert self.books is not None
+        sub_id = request.query_params.get("subscriptionId")
+        if not sub_id:
+            raise BooksError(
+                400,
+                "invalid_request",
+                "parameter_missing",
+                "subscriptionId is required to list payments",
+            )
+        rows = self.books.subscription_payments(env, sub_id)
+        return 200, {"object": "list", "data": [self.render("payment", r) for r in rows]}
 
     def _cancel(self, request: Request, env: str, body: Row) -> tuple[int, Row]:
         assert self.books is not None

@@ -60,7 +60,12 @@ def test_sigkill_then_resume_settles_the_books(tmp_path: Path, point: str, step:
             "SELECT amount, status, amount_refunded FROM payments WHERE subscription_id IS NULL"
         ).fetchall()
         subs = db.execute("SELECT status FROM subscriptions").fetchall()
+        unrefunded = db.execute(
+            "SELECT COUNT(*) FROM payments WHERE subscription_id IS NOT "
+            "NULL AND amount_refunded < amount"
+        ).fetchone()
     assert_settled(payments, subs)
+    assert unrefunded == (0,)  # the subscription's own payments are refunded too
     from rehearsal.cleanup import money
     from rehearsal.state import StateDB
 

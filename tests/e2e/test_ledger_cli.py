@@ -50,7 +50,14 @@ def test_a_failed_run_left_open_is_settled_by_cleanup_in_a_later_process(tmp_pat
 
     after = json.loads(rehearsal("status", run_id, "--json", state=state, cwd=tmp_path).stdout)
     assert after["money"]["active_subscriptions"] == []
-    assert [c["state"] for c in after["compensations"]] == ["done"]
+    # Cancelled first, then its payments refunded: the first period and the renewal that
+    # happened (only its webhook was dropped).
+    assert [(c["action"], c["state"]) for c in after["compensations"]] == [
+        ("cancel", "done"),
+        ("refund_subscription_payment", "done"),
+        ("refund_subscription_payment", "done"),
+    ]
+    assert after["money"]["subscription_payments_refunded"] == 600
 
     again = rehearsal("cleanup", run_id, state=state, cwd=tmp_path)  # idempotent
     assert again.returncode == 0
@@ -83,6 +90,7 @@ def test_cleanup_refunds_what_a_failed_run_charged(tmp_path: Path) -> None:
         "outstanding": 0,
         "active_subscriptions": [],
         "unknown_outcomes": [],
+        "subscription_payments_refunded": 0,
     }
 
 

@@ -65,6 +65,13 @@ def test_default_run_passes_every_transition_from_any_folder(tmp_path: Path) -> 
     assert charge["idempotency_key"].startswith("rh-")
     assert charge["calls"][0]["request_id"].startswith("req_")
 
+    # Nothing stays charged: the subscription's first period and renewal are refunded too.
+    with sqlite3.connect(state / "simulator" / "mintcash.sqlite") as db:
+        assert db.execute(
+            "SELECT amount, amount_refunded FROM payments WHERE subscription_id IS NOT NULL"
+        ).fetchall() == [(300, 300), (300, 300)]
+    assert "refund_subscription_payment 300" in out
+
     # The simulator's own keys never reach the output, the report or the state database.
     secrets = sim_keys(state)
     assert len(secrets) == 3

@@ -154,6 +154,16 @@ class MintCash:
     def retrieve(self, kind: ObjectKind, object_id: str) -> ProviderObject:
         return self._object("GET", _PATHS[kind].format(id=object_id), None)
 
+    def subscription_payments(self, subscription_id: str) -> list[ProviderObject]:
+        path = f"{c.PAYMENTS}?subscriptionId={subscription_id}"
+        data, request_id = self._request("GET", path, None)
+        try:
+            return [c.parse_object(item, request_id) for item in data["data"]]
+        except (KeyError, TypeError, ValueError):
+            raise ProviderError(
+                f"MintCash GET {path} answered with an unexpected body", request_id=request_id
+            ) from None
+
     def advance_clock(self, subscription_id: str) -> bool:
         if not self.can_advance_clock:
             return False

@@ -26,7 +26,7 @@ SIGNATURE_HEADER = "MintCash-Signature"  # t=<unix>,v1=<hex HMAC-SHA256 of "{t}.
 SIGNATURE_TOLERANCE = 300.0
 
 # Paths. RUNBOOK: POST /payments, POST /subscriptions, POST /refund, each with externalId.
-PAYMENTS = "/payments"
+PAYMENTS = "/payments"  # POST creates; GET ?subscriptionId= lists a subscription's payments
 PAYMENT = "/payments/{id}"
 REFUND = "/refund"
 REFUND_ONE = "/refunds/{id}"

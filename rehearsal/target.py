@@ -79,8 +79,7 @@ def open_target(
 ) -> Target:
     from rehearsal import providers
 
-    if provider not in providers.names():
-        providers.create(provider, None)  # type: ignore[arg-type]  # raises the usage error
+    providers.require(provider)
     names = env_names(provider)
     values = [os.environ.get(n, "") for n in names]
     if live and force_simulator:

@@ -8,11 +8,15 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from rehearsal.errors import UsageError
 from rehearsal.plan import ManualStep, load_plan, resolve_plan_path
 from rehearsal.runner import Options
 from rehearsal.state import STATE_DB, StateDB, state_dir
+
+if TYPE_CHECKING:
+    from rehearsal.target import Target
 
 
 @dataclass
@@ -33,13 +37,21 @@ class RunArgs:
 
 
 def run(args: RunArgs) -> int:
-    """A whole plan, now: `start` and `resume` in one process."""
-    run_id = start(args, announce=False)
-    return resume(run_id, args)
+    """A whole plan, now: `start` and `resume` in one process, on one open target."""
+    run_id, target = _create(args)
+    return resume(run_id, args, target=target)
 
 
-def start(args: RunArgs, announce: bool = True) -> str:
-    """Validate, arm (live), record the run with its plan; no money moves. Returns its id."""
+def start(args: RunArgs) -> str:
+    """Validate, arm (live), record the run with its plan; no money moves. Prints its id."""
+    run_id, target = _create(args)
+    target.close()
+    print(run_id)
+    return run_id
+
+
+def _create(args: RunArgs) -> tuple[str, Target]:
+    """Record a new run; returns its id and the target, open (the caller closes it)."""
     from rehearsal.runner import Runner, new_run_id
     from rehearsal.target import open_target
 
@@ -83,15 +95,17 @@ def start(args: RunArgs, announce: bool = True) -> str:
             plan_json=plan.model_dump_json(),
             timeout_scale=args.timeout_scale,
         )
-    finally:
+    except BaseException:
         target.close()
+        raise
+    finally:
         store.close()
-    if announce:
-        print(run_id)
-    return run_id
+    return run_id, target
 
 
-def resume(run_id: str, args: RunArgs, stop_after: str | None = None) -> int:
+def resume(
+    run_id: str, args: RunArgs, stop_after: str | None = None, target: Target | None = None
+) -> int:
     """Carry a run on from where it stopped (after a crash too), to the end or `stop_after`."""
     from rehearsal.plan import Plan
     from rehearsal.receiver import Receiver
@@ -115,14 +129,17 @@ def resume(run_id: str, args: RunArgs, stop_after: str | None = None) -> int:
             raise UsageError(f"run {run_id} has no step {stop_after!r}")
         embedded = run["target_kind"] == "embedded"
         _sigterm_as_interrupt()
-        target = open_target(
-            run["provider"],
-            live=run["environment"] == "live",
-            force_simulator=embedded,
-            state_dir=folder,
-            sim_faults=args.sim_faults,
-        )
+        if target is None:
+            target = open_target(
+                run["provider"],
+                live=run["environment"] == "live",
+                force_simulator=embedded,
+                state_dir=folder,
+                sim_faults=args.sim_faults,
+            )
     except BaseException:
+        if target is not None:
+            target.close()
         store.close()
         raise
     receiver: Receiver | None = None

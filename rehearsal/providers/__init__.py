@@ -21,12 +21,16 @@ def names() -> list[str]:
     return sorted(REGISTRY)
 
 
-def create(name: str, config: TargetConfig) -> Provider:
-    try:
-        module_name, factory = REGISTRY[name].split(":")
-    except KeyError:
+def require(name: str) -> None:
+    """Refuse an unknown provider name with the list of known ones."""
+    if name not in REGISTRY:
         raise UsageError(
             f"unknown provider {name!r}", hint=f"known providers: {', '.join(names())}"
-        ) from None
+        )
+
+
+def create(name: str, config: TargetConfig) -> Provider:
+    require(name)
+    module_name, factory = REGISTRY[name].split(":")
     provider: Provider = getattr(import_module(module_name), factory)(config)
     return provider

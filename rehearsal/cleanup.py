@@ -8,27 +8,106 @@ the same key), and confirmed afterwards through the provider's API.
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from typing import Any, Literal
 
 from rehearsal.errors import ProviderError
-from rehearsal.providers.base import Provider
+from rehearsal.providers.base import KeyLookupUnsupported, Provider
 from rehearsal.run_events import Compensated, Listener
 from rehearsal.state import StateDB
 
 REASON = "rehearsal cleanup"
+LOOKUP_POLL = 0.25  # seconds between lookups of a call that may still be in flight
+UNRESOLVED = (
+    "unresolved: the call's outcome is unknown and the provider cannot look it up by key; "
+    "resume the run to replay it with the same key, then clean up"
+)
 
 
-def compensate(run_id: str, provider: Provider, store: StateDB, emit: Listener) -> bool:
-    """Refund and cancel what `run_id` left open. True when nothing is left outstanding."""
+def compensate(
+    run_id: str,
+    provider: Provider,
+    store: StateDB,
+    emit: Listener,
+    in_flight_window: float = 0.0,
+) -> bool:
+    """Refund and cancel what `run_id` left open. True when nothing is left outstanding.
+
+    A step whose call got no answer (a crash, a timeout) is first looked up by its
+    idempotency key. `in_flight_window` is how long after the call it could still land at
+    the provider; a lookup that finds nothing waits that long before it concludes.
+    """
     settled = True
     for step in store.steps(run_id):
+        if step["action"] not in ("charge", "subscribe"):
+            continue
+        if not step["object_id"] and step["state"] == "calling":
+            found = _look_up(run_id, step, provider, store, emit, in_flight_window)
+            if found is False:
+                settled = False
+                continue
+            step = store.step(run_id, step["step_id"])
         if step["action"] == "charge":
             settled = _refund_rest(run_id, step, provider, store, emit) and settled
-        elif step["action"] == "subscribe":
+        else:
             # Cancel first, so no renewal charges after the refunds.
             settled = _cancel(run_id, step, provider, store, emit) and settled
             settled = _subscription_payments(run_id, step, provider, store, emit) and settled
     return settled
+
+
+def _look_up(
+    run_id: str,
+    step: dict[str, Any],
+    provider: Provider,
+    store: StateDB,
+    emit: Listener,
+    window: float,
+) -> bool | None:
+    """Settle an intent with no recorded answer by asking the provider what its key made.
+
+    Returns True when the object was found and adopted into the ledger, None when no call
+    with that key landed (nothing to settle), False when the outcome stays unknown.
+    """
+    kind: Literal["payment", "subscription"] = (
+        "payment" if step["action"] == "charge" else "subscription"
+    )
+    key = step["idempotency_key"]
+    label = f"({step['step_id']}: {key})"
+    if key is None:  # pragma: no cover - every money step records its key
+        return False
+    deadline = (step["called_at"] or time.time()) + window
+    try:
+        while True:
+            found = provider.find_by_idempotency_key(kind, key)
+            if found is not None or time.time() >= deadline:
+                break
+            time.sleep(min(LOOKUP_POLL, max(0.0, deadline - time.time())))
+    except KeyLookupUnsupported:
+        emit(Compensated("look_up", label, step["amount"], UNRESOLVED))
+        return False
+    except ProviderError as exc:
+        emit(Compensated("look_up", label, step["amount"], f"failed: {exc.message}"))
+        return False
+    if found is None:
+        seq = store.compensation_intent(
+            run_id, step["step_id"], "look_up", key, step["amount"], key
+        )
+        message = f"no {kind} was made with key {key}: the call never reached {provider.name}"
+        store.compensation_result(seq, "done", None, message)
+        emit(Compensated("look_up", label, step["amount"], f"done: {message}"))
+        return None
+    store.update_step(
+        run_id,
+        step["step_id"],
+        object_kind=found.kind,
+        object_id=found.id,
+        status=found.status,
+        request_id=found.request_id,
+        message=f"its answer was lost; found by its key {key}",
+    )
+    emit(Compensated("look_up", found.id, step["amount"], f"found by its key {key}"))
+    return True
 
 
 def _unknown(step: dict[str, Any], emit: Listener, what: str) -> bool:
@@ -36,11 +115,7 @@ def _unknown(step: dict[str, Any], emit: Listener, what: str) -> bool:
     if step["state"] == "calling" and not step["object_id"]:
         emit(
             Compensated(
-                what,
-                f"({step['step_id']}: {step['idempotency_key']})",
-                step["amount"],
-                "unresolved: the call's outcome is unknown; resume "
-                "the run to replay it with the same key, then clean up",
+                what, f"({step['step_id']}: {step['idempotency_key']})", step["amount"], UNRESOLVED
             )
         )
         return False
@@ -182,10 +257,14 @@ def money(store: StateDB, run_id: str) -> dict[str, Any]:
         for s in steps
         if s["action"] == "subscribe" and s["object_id"] and s["object_id"] not in cancelled
     ]
+    never_landed = {c["step_id"] for c in comps if c["action"] == "look_up"}
     unknown = [
         {"step": s["step_id"], "idempotency_key": s["idempotency_key"], "amount": s["amount"]}
         for s in steps
-        if s["action"] in ("charge", "subscribe") and s["state"] == "calling" and not s["object_id"]
+        if s["action"] in ("charge", "subscribe")
+        and s["state"] == "calling"
+        and not s["object_id"]
+        and s["step_id"] not in never_landed
     ]
     return {
         "charged": charged,

@@ -75,6 +75,7 @@ class Options:
     timeout_scale: float = 1.0
     cleanup: bool = True
     confirm_manual: Callable[[ManualStep], bool] | None = None
+    in_flight_window: float = 0.0  # see Target.in_flight_window
 
 
 @dataclass(frozen=True)
@@ -492,7 +493,9 @@ class Runner:
 
         self._step = None
         with _signals_deferred():
-            compensate(self.run_id, self.provider, self.store, self.emit)
+            compensate(
+                self.run_id, self.provider, self.store, self.emit, self.options.in_flight_window
+            )
 
 
 @contextmanager

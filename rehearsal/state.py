@@ -158,6 +158,11 @@ class StateDB:
     def steps(self, run_id: str) -> list[dict[str, Any]]:
         return self._rows("SELECT * FROM steps WHERE run_id = ? ORDER BY position", run_id)
 
+    def step(self, run_id: str, step_id: str) -> dict[str, Any]:
+        return self._rows("SELECT * FROM steps WHERE run_id = ? AND step_id = ?", run_id, step_id)[
+            0
+        ]
+
     # --- calls and deliveries ---------------------------------------------------------------
 
     def record_call(self, run_id: str, step_id: str | None, call: ApiCall) -> None:

@@ -34,6 +34,7 @@ class TargetConfig:
     webhook_secrets: list[str] = field(repr=False)
     environment: Literal["test", "live"]
     backoff: float = 0.25
+    http_timeout: float = 15.0
 
 
 @dataclass
@@ -45,6 +46,13 @@ class Target:
     simulator: Simulator | None = None  # the embedded one, when this process runs it
     control: SimulatorControl | None = None  # any simulator's control routes
     _webhooks: list[str] = field(default_factory=list)
+
+    @property
+    def in_flight_window(self) -> float:
+        """How long after it was sent a call with no answer could still land: the client's
+        timeout, or nothing for the embedded simulator, which died with the process that
+        sent it."""
+        return 0.0 if self.simulator is not None else self.config.http_timeout
 
     def register_webhook(self, url: str, events: list[str]) -> bool:
         """Register the receiver where the target allows it; False if it must be done by hand."""

@@ -132,6 +132,45 @@ def test_subscribe_advance_cancel(
     assert len(control.books()["payments"]) == 2
 
 
+def test_find_by_idempotency_key_says_what_a_key_made_and_nothing_else(
+    mintcash: MintCash, calls: list[ApiCall], control: SimulatorControl
+) -> None:
+    paid_key, sub_key, unused = key(), key(), key()
+    payment = pay(mintcash, paid_key, amount=700)
+    sub = mintcash.subscribe(
+        idempotency_key=sub_key, amount=900, currency="USD", card="pm_card_visa", interval="month"
+    )
+    found = mintcash.find_by_idempotency_key("payment", paid_key)
+    assert found is not None and (found.id, found.amount) == (payment.id, 700)
+    assert found.request_id and found.request_id.startswith("req_")
+    found_sub = mintcash.find_by_idempotency_key("subscription", sub_key)
+    assert found_sub is not None and found_sub.id == sub.id
+    assert mintcash.find_by_idempotency_key("payment", unused) is None
+    assert mintcash.find_by_idempotency_key("subscription", paid_key) is None  # kinds apart
+    assert mintcash.find_by_idempotency_key("payment", sub_key) is None
+    assert calls[-1].method == "GET" and calls[-1].path.startswith(contract.PAYMENTS + "?")
+    # A lookup moves no money: the books still hold one payment and one subscription's.
+    assert len(control.books()["payments"]) == 2
+
+
+def test_a_lookup_in_the_other_environment_finds_nothing(
+    sim: Simulator, sim_url: str, mintcash: MintCash
+) -> None:
+    used = key()
+    pay(mintcash, used)
+    live = MintCash(
+        api_base=sim_url,
+        secret_key=sim.keys.live_secret,
+        webhook_secrets=[sim.keys.webhook_secret],
+        environment="live",
+        backoff=0.01,
+    )
+    try:
+        assert live.find_by_idempotency_key("payment", used) is None
+    finally:
+        live.close()
+
+
 def test_advance_clock_in_live_mode_makes_no_call(sim: Simulator, sim_url: str) -> None:
     live = MintCash(
         api_base=sim_url,

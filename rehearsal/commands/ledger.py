@@ -151,7 +151,9 @@ def cleanup(run_id: str, folder: Path | None, plain: bool) -> int:
                 )
             view = PlainView()
             target.provider.on_call = None
-            settled = compensate(run["id"], target.provider, store, view)
+            settled = compensate(
+                run["id"], target.provider, store, view, target.in_flight_window
+            )
         finally:
             target.close()
         print(

@@ -172,6 +172,7 @@ def resume(
             timeout_scale=run["timeout_scale"],
             cleanup=args.cleanup,
             confirm_manual=_confirm if sys.stdin.isatty() else None,
+            in_flight_window=target.in_flight_window,
         )
         runner = Runner(plan, target.provider, receiver.hub, store, run_id, view, options)
         outcome = runner.run(stop_after=stop_after)

@@ -59,6 +59,10 @@ class MalformedEvent(ValueError):
     """A correctly signed body that is not the event shape the contract promises."""
 
 
+class KeyLookupUnsupported(Exception):
+    """The provider cannot say what a call with a given idempotency key created."""
+
+
 class Provider(Protocol):
     name: str
     environment: Environment
@@ -104,6 +108,13 @@ class Provider(Protocol):
 
     def subscription_payments(self, subscription_id: str) -> list[ProviderObject]:
         """The payments a subscription made (first period, renewals), for cleanup."""
+        ...
+
+    def find_by_idempotency_key(
+        self, kind: Literal["payment", "subscription"], key: str
+    ) -> ProviderObject | None:
+        """What a creating call sent with `key` made, or None if no such call landed.
+        Raises KeyLookupUnsupported where the provider offers no such lookup."""
         ...
 
     def advance_clock(self, subscription_id: str) -> bool:

@@ -251,6 +251,13 @@ class Books:
             subscription_id,
         )
 
+    def by_external_id(self, env: str, kind: str, external_id: str) -> Row | None:
+        """The payment or subscription created under `external_id`, if any call landed."""
+        table = {"payment": "payments", "subscription": "subscriptions"}[kind]
+        return self._one(
+            f"SELECT * FROM {table} WHERE env = ? AND external_id = ?", env, external_id
+        )
+
     def refund_ids(self, payment_id: str) -> list[str]:
         rows = self._all(
             "SELECT id FROM refunds WHERE payment_id = ? ORDER BY created_at, id", payment_id
@@ -528,6 +535,14 @@ class Books:
             db.execute(
                 "UPDATE outbox SET state = 'cancelled' WHERE endpoint_id = ? AND state = 'pending'",
                 (endpoint_id,),
+            )
+            return cur.rowcount > 0
+
+    def repoint_endpoint(self, endpoint_id: str, url: str) -> bool:
+        """Send an enabled endpoint's pending and future deliveries to `url` instead."""
+        with self.tx() as db:
+            cur = db.execute(
+                "UPDATE endpoints SET url = ? WHERE id = ? AND enabled = 1", (url, endpoint_id)
             )
             return cur.rowcount > 0
 

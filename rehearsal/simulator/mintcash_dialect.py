@@ -156,6 +156,7 @@ class MintCashDialect:
             Route(c.REFUND, endpoint(self._create_refund), methods=["POST"]),
             Route(c.REFUND_ONE, endpoint(self._get("refund")), methods=["GET"]),
             Route(c.SUBSCRIPTIONS, endpoint(self._create_subscription), methods=["POST"]),
+            Route(c.SUBSCRIPTIONS, endpoint(self._list_subscriptions), methods=["GET"]),
             Route(c.SUBSCRIPTION, endpoint(self._get("subscription")), methods=["GET"]),
             Route(c.CANCEL, endpoint(self._cancel), methods=["POST"]),
             Route(c.ADVANCE, endpoint(self._advance), methods=["POST"]),
@@ -170,6 +171,11 @@ class MintCashDialect:
                 "/_sim/webhook_endpoints/{id}",
                 endpoint(self._remove_endpoint, control=True),
                 methods=["DELETE"],
+            ),
+            Route(
+                "/_sim/webhook_endpoints/{id}",
+                endpoint(self._repoint_endpoint, control=True),
+                methods=["PATCH"],
             ),
             Route(
                 "/_sim/faults", endpoint(_set_faults(faults), control=True), methods=["PUT", "GET"]
@@ -318,16 +324,34 @@ class MintCashDialect:
 
     def _list_payments(self, request: Request, env: str, body: Row) -> tuple[int, Row]:
         assert self.books is not None
+        if "externalId" in request.query_params:
+            return self._by_external_id(request, env, "payment")
         sub_id = request.query_params.get("subscriptionId")
         if not sub_id:
             raise BooksError(
                 400,
                 "invalid_request",
                 "parameter_missing",
-                "subscriptionId is required to list payments",
+                "subscriptionId or externalId is required to list payments",
             )
         rows = self.books.subscription_payments(env, sub_id)
         return 200, {"object": "list", "data": [self.render("payment", r) for r in rows]}
+
+    def _list_subscriptions(self, request: Request, env: str, body: Row) -> tuple[int, Row]:
+        if "externalId" not in request.query_params:
+            raise BooksError(
+                400,
+                "invalid_request",
+                "parameter_missing",
+                "externalId is required to list subscriptions",
+            )
+        return self._by_external_id(request, env, "subscription")
+
+    def _by_external_id(self, request: Request, env: str, kind: str) -> tuple[int, Row]:
+        """What a POST with this externalId created: a list of one, or empty if none landed."""
+        assert self.books is not None
+        row = self.books.by_external_id(env, kind, request.query_params["externalId"])
+        return 200, {"object": "list", "data": [self.render(kind, row)] if row else []}
 
     def _cancel(self, request: Request, env: str, body: Row) -> tuple[int, Row]:
         assert self.books is not None
@@ -370,6 +394,16 @@ class MintCashDialect:
         assert self.books is not None
         removed = self.books.remove_endpoint(request.path_params["id"])
         return 200, {"id": request.path_params["id"], "removed": removed}
+
+    def _repoint_endpoint(self, request: Request, env: str, body: Row) -> tuple[int, Row]:
+        assert self.books is not None
+        url = _str(body, "url")
+        if not url.startswith(("http://", "https://")):
+            raise BooksError(400, "invalid_request", "parameter_invalid", "url must be http(s)")
+        if not self.books.repoint_endpoint(request.path_params["id"], url):
+            raise BooksError(404, "invalid_request", "not_found", "no such enabled endpoint")
+        self.books.on_enqueue()  # wake the deliverer: due retries go to the new URL now
+        return 200, {"id": request.path_params["id"], "url": url}
 
     def _advance_clock(self, request: Request, env: str, body: Row) -> tuple[int, Row]:
         assert self.books is not None

@@ -12,7 +12,8 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import quote
 
 import httpx
 from tenacity import (
@@ -163,6 +164,20 @@ class MintCash:
             raise ProviderError(
                 f"MintCash GET {path} answered with an unexpected body", request_id=request_id
             ) from None
+
+    def find_by_idempotency_key(
+        self, kind: Literal["payment", "subscription"], key: str
+    ) -> ProviderObject | None:
+        base = c.PAYMENTS if kind == "payment" else c.SUBSCRIPTIONS
+        path = f"{base}?externalId={quote(key, safe='')}"
+        data, request_id = self._request("GET", path, None)
+        try:
+            found = [c.parse_object(item, request_id) for item in data["data"]]
+        except (KeyError, TypeError, ValueError):
+            raise ProviderError(
+                f"MintCash GET {path} answered with an unexpected body", request_id=request_id
+            ) from None
+        return found[0] if found else None
 
     def advance_clock(self, subscription_id: str) -> bool:
         if not self.can_advance_clock:
@@ -315,4 +330,5 @@ def from_config(config: TargetConfig) -> MintCash:
         webhook_secrets=config.webhook_secrets,
         environment=config.environment,
         backoff=config.backoff,
+        http_timeout=config.http_timeout,
     )

@@ -1,0 +1,1 @@
+"""PayMongo: the Provider protocol over PayMongo's JSON:API (api.paymongo.com/v1)."""

@@ -9,19 +9,26 @@ the same key), and confirmed afterwards through the provider's API.
 from __future__ import annotations
 
 import time
-from typing import Any, Literal
+from typing import Any
 
 from rehearsal.errors import ProviderError
-from rehearsal.providers.base import KeyLookupUnsupported, Provider
+from rehearsal.providers.base import KeyedKind, KeyLookupUnsupported, Provider
 from rehearsal.run_events import Compensated, Listener
 from rehearsal.state import StateDB
 
 REASON = "rehearsal cleanup"
 LOOKUP_POLL = 0.25  # seconds between lookups of a call that may still be in flight
 UNRESOLVED = (
-    "unresolved: the call's outcome is unknown and the provider cannot look it up by key; "
+    "unresolved: the call's answer was lost and the provider cannot look it up by its key; "
     "resume the run to replay it with the same key, then clean up"
 )
+
+
+LOOKUP_KIND: dict[str, KeyedKind] = {
+    "charge": "payment",
+    "refund": "refund",
+    "subscribe": "subscription",
+}
 
 
 def compensate(
@@ -33,27 +40,32 @@ def compensate(
 ) -> bool:
     """Refund and cancel what `run_id` left open. True when nothing is left outstanding.
 
-    A step whose call got no answer (a crash, a timeout) is first looked up by its
-    idempotency key. `in_flight_window` is how long after the call it could still land at
-    the provider; a lookup that finds nothing waits that long before it concludes.
+    First, each call that got no answer (a crash, a timeout) is looked up by its
+    idempotency key: `in_flight_window` is how long after it was sent it could still land
+    at the provider, and a lookup that finds nothing waits that long before concluding.
+    Then what the run charged is refunded and what it subscribed is cancelled.
     """
     settled = True
     for step in store.steps(run_id):
-        if step["action"] not in ("charge", "subscribe"):
-            continue
-        if not step["object_id"] and step["state"] == "calling":
-            found = _look_up(run_id, step, provider, store, emit, in_flight_window)
-            if found is False:
-                settled = False
-                continue
-            step = store.step(run_id, step["step_id"])
+        if _answer_lost(step):
+            settled = _look_up(run_id, step, provider, store, emit, in_flight_window) and settled
+    for step in store.steps(run_id):
+        if not step["object_id"]:
+            continue  # never made, or still unknown (reported above)
         if step["action"] == "charge":
-            settled = _refund_rest(run_id, step, provider, store, emit) and settled
-        else:
+            settled = (
+                _refund(run_id, step["step_id"], step["object_id"], "refund", provider, store, emit)
+                and settled
+            )
+        elif step["action"] == "subscribe":
             # Cancel first, so no renewal charges after the refunds.
             settled = _cancel(run_id, step, provider, store, emit) and settled
             settled = _subscription_payments(run_id, step, provider, store, emit) and settled
     return settled
+
+
+def _answer_lost(step: dict[str, Any]) -> bool:
+    return step["action"] in LOOKUP_KIND and step["state"] == "calling" and not step["object_id"]
 
 
 def _look_up(
@@ -63,19 +75,14 @@ def _look_up(
     store: StateDB,
     emit: Listener,
     window: float,
-) -> bool | None:
-    """Settle an intent with no recorded answer by asking the provider what its key made.
+) -> bool:
+    """Settle what a call with no recorded answer did, by asking what its key made.
 
-    Returns True when the object was found and adopted into the ledger, None when no call
-    with that key landed (nothing to settle), False when the outcome stays unknown.
+    Found: the object is adopted into the ledger. Not found once the call can no longer
+    land: recorded as never made. False when the outcome stays unknown.
     """
-    kind: Literal["payment", "subscription"] = (
-        "payment" if step["action"] == "charge" else "subscription"
-    )
-    key = step["idempotency_key"]
-    label = f"({step['step_id']}: {key})"
-    if key is None:  # pragma: no cover - every money step records its key
-        return False
+    kind, key, step_id = LOOKUP_KIND[step["action"]], step["idempotency_key"], step["step_id"]
+    label = f"({step_id}: {key})"
     deadline = (step["called_at"] or time.time()) + window
     try:
         while True:
@@ -90,16 +97,14 @@ def _look_up(
         emit(Compensated("look_up", label, step["amount"], f"failed: {exc.message}"))
         return False
     if found is None:
-        seq = store.compensation_intent(
-            run_id, step["step_id"], "look_up", key, step["amount"], key
-        )
+        seq = store.compensation_intent(run_id, step_id, "look_up", key, step["amount"], key)
         message = f"no {kind} was made with key {key}: the call never reached {provider.name}"
         store.compensation_result(seq, "done", None, message)
         emit(Compensated("look_up", label, step["amount"], f"done: {message}"))
-        return None
+        return True
     store.update_step(
         run_id,
-        step["step_id"],
+        step_id,
         object_kind=found.kind,
         object_id=found.id,
         status=found.status,
@@ -108,26 +113,6 @@ def _look_up(
     )
     emit(Compensated("look_up", found.id, step["amount"], f"found by its key {key}"))
     return True
-
-
-def _unknown(step: dict[str, Any], emit: Listener, what: str) -> bool:
-    """An intent with no answer: the call may or may not have reached the provider."""
-    if step["state"] == "calling" and not step["object_id"]:
-        emit(
-            Compensated(
-                what, f"({step['step_id']}: {step['idempotency_key']})", step["amount"], UNRESOLVED
-            )
-        )
-        return False
-    return True
-
-
-def _refund_rest(
-    run_id: str, step: dict[str, Any], provider: Provider, store: StateDB, emit: Listener
-) -> bool:
-    if not step["object_id"]:
-        return _unknown(step, emit, "refund")
-    return _refund(run_id, step["step_id"], step["object_id"], "refund", provider, store, emit)
 
 
 def _refund(
@@ -173,8 +158,6 @@ def _subscription_payments(
     run_id: str, step: dict[str, Any], provider: Provider, store: StateDB, emit: Listener
 ) -> bool:
     """The subscription's own charges (first period, renewals) are this run's money too."""
-    if not step["object_id"]:
-        return True  # _cancel reports the unknown outcome
     try:
         payments = provider.subscription_payments(step["object_id"])
     except ProviderError as exc:
@@ -207,8 +190,6 @@ def _subscription_payments(
 def _cancel(
     run_id: str, step: dict[str, Any], provider: Provider, store: StateDB, emit: Listener
 ) -> bool:
-    if not step["object_id"]:
-        return _unknown(step, emit, "cancel")
     sub_id = step["object_id"]
     try:
         if provider.retrieve("subscription", sub_id).status == "cancelled":
@@ -261,7 +242,7 @@ def money(store: StateDB, run_id: str) -> dict[str, Any]:
     unknown = [
         {"step": s["step_id"], "idempotency_key": s["idempotency_key"], "amount": s["amount"]}
         for s in steps
-        if s["action"] in ("charge", "subscribe")
+        if s["action"] in LOOKUP_KIND
         and s["state"] == "calling"
         and not s["object_id"]
         and s["step_id"] not in never_landed

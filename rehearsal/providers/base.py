@@ -11,8 +11,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from rehearsal.errors import ProviderError
+
 Environment = Literal["test", "live"]
 ObjectKind = Literal["payment", "refund", "subscription"]
+KeyedKind = Literal["payment", "refund", "subscription"]  # made by a call with a key
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,12 @@ class KeyLookupUnsupported(Exception):
     """The provider cannot say what a call with a given idempotency key created."""
 
 
+class FeatureUnavailable(ProviderError):
+    """The provider refuses this in this mode or on this account, as it documents (PayMongo:
+    refunds of test-mode payments; subscriptions before PayMongo enables them). A plan may
+    expect it; otherwise it is a provider error like any other."""
+
+
 class Provider(Protocol):
     name: str
     environment: Environment
@@ -110,9 +119,7 @@ class Provider(Protocol):
         """The payments a subscription made (first period, renewals), for cleanup."""
         ...
 
-    def find_by_idempotency_key(
-        self, kind: Literal["payment", "subscription"], key: str
-    ) -> ProviderObject | None:
+    def find_by_idempotency_key(self, kind: KeyedKind, key: str) -> ProviderObject | None:
         """What a creating call sent with `key` made, or None if no such call landed.
         Raises KeyLookupUnsupported where the provider offers no such lookup."""
         ...

@@ -252,8 +252,8 @@ class Books:
         )
 
     def by_external_id(self, env: str, kind: str, external_id: str) -> Row | None:
-        """The payment or subscription created under `external_id`, if any call landed."""
-        table = {"payment": "payments", "subscription": "subscriptions"}[kind]
+        """The object created under `external_id`, if any call with it landed."""
+        table = {"payment": "payments", "refund": "refunds", "subscription": "subscriptions"}[kind]
         return self._one(
             f"SELECT * FROM {table} WHERE env = ? AND external_id = ?", env, external_id
         )

@@ -90,6 +90,14 @@ class Faults:
                     return ApiFault(fault.kind, fault.method, fault.path, fault.value, 1)
         return None
 
+    def api_faults_left(self) -> list[dict[str, object]]:
+        """Each API fault and how many matching calls it still applies to (0: all taken)."""
+        with self._lock:
+            return [
+                {"kind": f.kind, "method": f.method, "path": f.path, "left": f.times}
+                for f in self.api
+            ]
+
     @staticmethod
     def _hit(names: set[str] | dict[str, float], event_type: str) -> bool:
         return event_type in names or "*" in names

@@ -154,6 +154,7 @@ class MintCashDialect:
             Route(c.PAYMENTS, endpoint(self._list_payments), methods=["GET"]),
             Route(c.PAYMENT, endpoint(self._get("payment")), methods=["GET"]),
             Route(c.REFUND, endpoint(self._create_refund), methods=["POST"]),
+            Route(c.REFUNDS, endpoint(self._list_refunds), methods=["GET"]),
             Route(c.REFUND_ONE, endpoint(self._get("refund")), methods=["GET"]),
             Route(c.SUBSCRIPTIONS, endpoint(self._create_subscription), methods=["POST"]),
             Route(c.SUBSCRIPTIONS, endpoint(self._list_subscriptions), methods=["GET"]),
@@ -338,18 +339,21 @@ class MintCashDialect:
         return 200, {"object": "list", "data": [self.render("payment", r) for r in rows]}
 
     def _list_subscriptions(self, request: Request, env: str, body: Row) -> tuple[int, Row]:
-        if "externalId" not in request.query_params:
-            raise BooksError(
-                400,
-                "invalid_request",
-                "parameter_missing",
-                "externalId is required to list subscriptions",
-            )
         return self._by_external_id(request, env, "subscription")
+
+    def _list_refunds(self, request: Request, env: str, body: Row) -> tuple[int, Row]:
+        return self._by_external_id(request, env, "refund")
 
     def _by_external_id(self, request: Request, env: str, kind: str) -> tuple[int, Row]:
         """What a POST with this externalId created: a list of one, or empty if none landed."""
         assert self.books is not None
+        if not request.query_params.get("externalId"):
+            raise BooksError(
+                400,
+                "invalid_request",
+                "parameter_missing",
+                f"externalId is required to list {kind}s",
+            )
         row = self.books.by_external_id(env, kind, request.query_params["externalId"])
         return 200, {"object": "list", "data": [self.render(kind, row)] if row else []}
 
@@ -436,7 +440,7 @@ def _set_faults(faults: Faults) -> Handler:
             except FaultSpecError as exc:
                 raise BooksError(400, "invalid_request", "parameter_invalid", str(exc)) from None
             faults.__dict__.update({k: v for k, v in fresh.__dict__.items() if k != "_lock"})
-        return 200, {"faults": faults.specs}
+        return 200, {"faults": faults.specs, "api_faults": faults.api_faults_left()}
 
     return handler
 

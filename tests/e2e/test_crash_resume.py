@@ -11,11 +11,13 @@ A held call (the standalone simulator's `hold` fault) covers a kill while the ca
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -114,3 +116,99 @@ def test_kill_while_the_charge_call_is_held_open(
         if p["subscription_id"] is None
     ]
     assert_settled(payments, [(s["status"],) for s in books["subscriptions"]])
+
+
+# --- or settled by `rehearsal cleanup`, without running the rest of the plan ----------------
+
+CLEANUP_POINTS = [
+    ("after-intent", "charge"),  # the charge was never sent: nothing to refund
+    ("after-call", "charge"),  # charged, answer lost: found by its key, refunded
+    ("after-call", "refund"),
+    ("after-intent", "subscribe"),
+    ("after-call", "subscribe"),  # subscribed, answer lost: found by its key, cancelled
+    ("before-step", "cancel"),
+]
+
+
+def simulator_books(state: Path) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]], int]:
+    with sqlite3.connect(state / "simulator" / "mintcash.sqlite") as db:
+        payments = db.execute(
+            "SELECT amount, status, amount_refunded FROM payments WHERE subscription_id IS NULL"
+        ).fetchall()
+        subs = db.execute("SELECT status FROM subscriptions").fetchall()
+        (unrefunded,) = db.execute(
+            "SELECT COUNT(*) FROM payments WHERE amount_refunded < amount AND status != 'failed'"
+        ).fetchone()
+    return payments, subs, int(unrefunded)
+
+
+@pytest.mark.parametrize(
+    ("point", "step"), CLEANUP_POINTS, ids=[f"{p}:{s}" for p, s in CLEANUP_POINTS]
+)
+def test_sigkill_then_cleanup_settles_the_books(tmp_path: Path, point: str, step: str) -> None:
+    state = tmp_path / "s"
+    crashed = rehearsal(
+        "run", state=state, cwd=tmp_path, env={"REHEARSAL_FAILPOINT": f"{point}:{step}"}
+    )
+    assert crashed.returncode == -signal.SIGKILL, crashed.stdout + crashed.stderr
+    run_id = latest_run(state)
+
+    cleaned = rehearsal("cleanup", run_id, state=state, cwd=tmp_path)
+    assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
+    assert "nothing outstanding" in cleaned.stdout
+    payments, subs, unrefunded = simulator_books(state)
+    if (point, step) == ("after-intent", "charge"):
+        assert payments == []  # the call never left: cleanup made no charge of its own
+        assert "never reached mintcash" in cleaned.stdout
+    else:
+        assert payments == [(500, "refunded", 500)], payments
+    if (point, step) == ("after-call", "subscribe"):
+        assert "found by its key" in cleaned.stdout
+    assert all(s == ("cancelled",) for s in subs), subs
+    assert unrefunded == 0
+    status = rehearsal("status", run_id, "--json", state=state, cwd=tmp_path)
+    money = json.loads(status.stdout)["money"]
+    assert (money["outstanding"], money["active_subscriptions"], money["unknown_outcomes"]) == (
+        0,
+        [],
+        [],
+    ), money
+
+
+def test_cleanup_waits_for_a_held_charge_to_land_then_refunds_it(
+    tmp_path: Path, standalone: dict[str, str]
+) -> None:
+    """A call still open at the provider when its sender died lands later: cleanup must not
+    conclude "never charged" before the client's timeout has passed."""
+    base = standalone["MINTCASH_API_BASE"]
+    auth = {"Authorization": f"Bearer {standalone['MINTCASH_SECRET_KEY']}"}
+    httpx.put(
+        f"{base}/_sim/faults", json={"faults": ["hold:POST /payments=1.5"]}, headers=auth
+    ).raise_for_status()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MINTCASH_", "REHEARSAL_"))}
+    env.update({k: v for k, v in standalone.items() if k.startswith("MINTCASH_")})
+    env.update(REHEARSAL_STATE_DIR=str(tmp_path / "s"), NO_COLOR="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rehearsal", "run", "--plain"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while httpx.get(f"{base}/_sim/faults", headers=auth).json()["api_faults"][0]["left"]:
+        assert time.monotonic() < deadline and proc.poll() is None, "the charge was never sent"
+    proc.kill()  # the POST is now held open inside the simulator
+    proc.wait(timeout=10)
+    assert proc.stdout is not None
+    proc.stdout.close()
+    run_id = latest_run(tmp_path / "s")
+
+    cleaned = rehearsal("cleanup", run_id, state=tmp_path / "s", cwd=tmp_path, env=standalone)
+    assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
+    assert "found by its key" in cleaned.stdout
+    books = httpx.get(f"{base}/_sim/books", headers=auth).json()
+    assert [(p["amount"], p["status"], p["amount_refunded"]) for p in books["payments"]] == [
+        (500, "refunded", 500)
+    ]

@@ -12,7 +12,7 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import httpx
@@ -29,6 +29,7 @@ from rehearsal.errors import ProviderError, UsageError
 from rehearsal.providers.base import (
     ApiCall,
     Environment,
+    KeyedKind,
     MalformedEvent,
     NormalizedEvent,
     ObjectKind,
@@ -165,10 +166,8 @@ class MintCash:
                 f"MintCash GET {path} answered with an unexpected body", request_id=request_id
             ) from None
 
-    def find_by_idempotency_key(
-        self, kind: Literal["payment", "subscription"], key: str
-    ) -> ProviderObject | None:
-        base = c.PAYMENTS if kind == "payment" else c.SUBSCRIPTIONS
+    def find_by_idempotency_key(self, kind: KeyedKind, key: str) -> ProviderObject | None:
+        base = {"payment": c.PAYMENTS, "refund": c.REFUNDS, "subscription": c.SUBSCRIPTIONS}[kind]
         path = f"{base}?externalId={quote(key, safe='')}"
         data, request_id = self._request("GET", path, None)
         try:

@@ -27,11 +27,12 @@ SIGNATURE_TOLERANCE = 300.0
 
 # Paths. RUNBOOK: POST /payments, POST /subscriptions, POST /refund, each with externalId.
 PAYMENTS = "/payments"  # POST creates; GET ?subscriptionId= lists a subscription's payments
-# GET /payments?externalId=K and GET /subscriptions?externalId=K: what a POST with that
+# GET /payments, /refunds and /subscriptions ?externalId=K: what a POST with that
 # externalId created (a list of one), or an empty list if no such call landed. Ours: cleanup
 # uses it to settle a call whose answer was lost, without sending the call again.
 PAYMENT = "/payments/{id}"
 REFUND = "/refund"
+REFUNDS = "/refunds"  # GET ?externalId= only
 REFUND_ONE = "/refunds/{id}"
 SUBSCRIPTIONS = "/subscriptions"
 SUBSCRIPTION = "/subscriptions/{id}"

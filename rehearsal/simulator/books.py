@@ -119,6 +119,8 @@ class Books:
         self._lock = threading.RLock()
         self._render_event = render_event
         self.on_enqueue: Callable[[], None] = lambda: None
+        # A dialect whose provider has its own test cards replaces this (PayMongo's does).
+        self.resolve_card: Callable[[str], Row] = _card
         self.keys = self._keys()
 
     # --- plumbing ---------------------------------------------------------------------------
@@ -282,7 +284,7 @@ class Books:
         description: str | None = None,
         subscription_id: str | None = None,
     ) -> Row:
-        card = _card(card_token)
+        card = self.resolve_card(card_token)
         now = self.now()
         row: Row = {
             "id": new_id("pay"),
@@ -369,7 +371,7 @@ class Books:
         interval: str,
         card_token: str,
     ) -> Row:
-        card = _card(card_token)
+        card = self.resolve_card(card_token)
         if card["failure_code"]:
             raise BooksError(
                 402,
@@ -479,6 +481,12 @@ class Books:
                 done += 1
 
     # --- events and delivery ----------------------------------------------------------------
+
+    def record_event(
+        self, db: sqlite3.Connection, env: str, kind: str, object_kind: str, obj: Row
+    ) -> None:
+        """Queue an event a dialect's own resources caused, in the caller's transaction."""
+        self._event(db, env, kind, object_kind, obj)
 
     def _event(
         self, db: sqlite3.Connection, env: str, kind: str, object_kind: str, obj: Row

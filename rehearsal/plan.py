@@ -164,6 +164,12 @@ class Plan(_Strict):
     max_amount: int | None = Field(
         default=None, gt=0, strict=True, description="live mode: the cap on any one movement"
     )
+    tunnel: Literal["none", "ngrok", "cloudflared"] | None = Field(
+        default=None, description="the public path for webhooks; --tunnel and $REHEARSAL_TUNNEL win"
+    )
+    tunnel_domain: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9.-]+$", description="ngrok: a reserved or dev domain"
+    )
     steps: list[Step] = Field(min_length=1)
 
     _check_card = field_validator("card")(lambda cls, v: _card(v))

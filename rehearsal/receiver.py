@@ -20,6 +20,7 @@ from typing import Any
 from rehearsal.providers.base import MalformedEvent, NormalizedEvent
 from rehearsal.signatures import SignatureError
 from rehearsal.state import StateDB
+from rehearsal.tunnels.probe import PROBE_HEADER, ProbeBox
 
 MAX_BODY = 256 * 1024  # bytes; provider events are a few KiB
 
@@ -82,6 +83,7 @@ class Receiver:
         self.max_body = max_body
         self.hub = EventHub()
         self.token = secrets.token_urlsafe(24)  # the path is unguessable
+        self.probes = ProbeBox()  # the tunnel probe: answered, never stored or published
         self.counts = {"accepted": 0, "duplicate": 0, "rejected": 0, "ignored": 0}
         self._server: Any = None
 
@@ -103,6 +105,9 @@ class Receiver:
         async def receive(request: Request) -> JSONResponse:
             if not hmac.compare_digest(request.path_params["token"], self.token):
                 return JSONResponse({"error": "not found"}, 404)
+            if PROBE_HEADER.lower() in request.headers:
+                status, answer = self.probes.answer(request.headers)
+                return JSONResponse(answer, status)
             length = request.headers.get("content-length")
             if length is not None and (not length.isdigit() or int(length) > self.max_body):
                 status, answer = self._reject("body too large", 413)
@@ -151,10 +156,10 @@ class Receiver:
         self.store.record_delivery(self.run_id, None, verdict="rejected", reason=reason)
         return status, {"error": reason.split(":")[0]}
 
-    def start(self) -> str:
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         from rehearsal.httpserver import ServerThread
 
-        self._server = ServerThread(self.app(), name="receiver").start()
+        self._server = ServerThread(self.app(), host=host, port=port, name="receiver").start()
         return self.url
 
     def request_stop(self) -> None:

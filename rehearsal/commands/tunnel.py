@@ -1,0 +1,165 @@
+"""`rehearsal tunnel`: the receiver and a tunnel alone, for a team clicking through a
+provider's dashboard. It prints the public webhook URL (and ngrok's inspection page), proves
+the path with the signed probe, shows each delivery as it arrives (verified when the
+provider's webhook secret is in the environment; the body is never parsed before that),
+and ends the tunnel on Ctrl-C or SIGTERM with exit 0. It moves no money and stores nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from types import FrameType
+from typing import Any
+
+from rehearsal.errors import UsageError
+
+MAX_BODY = 256 * 1024
+WATCH_EVERY = 15.0  # seconds between checks that the tunnel still forwards
+
+
+@dataclass(frozen=True)
+class TunnelArgs:
+    tunnel: str | None = None
+    public_url: str | None = None
+    listen: str | None = None
+    ngrok_domain: str | None = None
+    provider: str = "mintcash"
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+class DeliveryLog:
+    """A receiver that only shows what arrives: same unguessable path, same probe."""
+
+    def __init__(self, describe: Callable[[Mapping[str, str], bytes], str]) -> None:
+        import secrets
+
+        from rehearsal.tunnels.probe import ProbeBox
+
+        self.describe = describe
+        self.token = secrets.token_urlsafe(24)
+        self.probes = ProbeBox()
+        self.count = 0
+        self._server: Any = None
+
+    @property
+    def path(self) -> str:
+        return f"/webhooks/{self.token}"
+
+    @property
+    def url(self) -> str:
+        return f"{self._server.url}{self.path}"
+
+    def app(self) -> Any:
+        import hmac
+
+        from starlette.applications import Starlette
+        from starlette.requests import Request
+        from starlette.responses import JSONResponse
+        from starlette.routing import Route
+
+        from rehearsal.tunnels.probe import PROBE_HEADER
+
+        async def receive(request: Request) -> JSONResponse:
+            if not hmac.compare_digest(request.path_params["token"], self.token):
+                return JSONResponse({"error": "not found"}, 404)
+            if PROBE_HEADER.lower() in request.headers:
+                status, answer = self.probes.answer(request.headers)
+                return JSONResponse(answer, status)
+            body = bytearray()
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > MAX_BODY:
+                    _say(f"[{_now()}] delivery refused: body over {MAX_BODY} bytes")
+                    return JSONResponse({"error": "body too large"}, 413)
+            self.count += 1
+            _say(f"[{_now()}] delivery {self.count}: {self.describe(request.headers, bytes(body))}")
+            return JSONResponse({"received": True}, 200)
+
+        return Starlette(routes=[Route("/webhooks/{token}", receive, methods=["POST"])])
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        from rehearsal.httpserver import ServerThread
+
+        self._server = ServerThread(self.app(), host=host, port=port, name="receiver").start()
+        return self.url
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+
+
+def _now() -> str:
+    return datetime.now().strftime("%H:%M:%S")
+
+
+def _describer(provider: str) -> Callable[[Mapping[str, str], bytes], str]:
+    from rehearsal import providers
+    from rehearsal.target import TargetConfig, env_names
+
+    providers.require(provider)
+    secret_var = env_names(provider)[2]
+    secret = os.environ.get(secret_var)
+    if not secret:
+        return lambda h, b: f"{len(b)} bytes, signature not checked (set {secret_var})"
+    config = TargetConfig(provider, "http://127.0.0.1:9", "", secret.split(","), "test")
+    adapter = providers.create(provider, config)
+
+    def describe(headers: Mapping[str, str], body: bytes) -> str:
+        try:
+            event = adapter.verify_webhook(headers, body)
+        except Exception as exc:  # SignatureError, MalformedEvent: say which, not the body
+            return f"{len(body)} bytes, REJECTED: {exc}"
+        obj = f" {event.object.id}" if event.object is not None else ""
+        return f"{event.type} {event.event_id}{obj}, signature ok ({event.environment})"
+
+    return describe
+
+
+def serve(args: TunnelArgs) -> int:
+    from rehearsal.tunnels import TunnelError, TunnelSpec, choose
+    from rehearsal.tunnels.session import TunnelSession
+
+    spec = choose(
+        args.tunnel, public_url=args.public_url, listen=args.listen, domain=args.ngrok_domain
+    )
+    if spec is None:
+        raise UsageError(
+            "which tunnel? none was chosen",
+            hint="--tunnel ngrok|cloudflared (or REHEARSAL_TUNNEL), or --public-url URL "
+            "--listen HOST:PORT",
+        )
+    assert isinstance(spec, TunnelSpec)
+    log = DeliveryLog(_describer(args.provider))
+    stop = threading.Event()
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    session = TunnelSession(spec, log, register=lambda url: False, say=_say)
+    try:
+        url = session.open()
+        _say(f"webhook URL: {url}")
+        session.prove()
+        _say("waiting for deliveries; Ctrl-C to stop")
+        while not stop.wait(WATCH_EVERY):
+            assert session.tunnel is not None
+            if not session.tunnel.alive():
+                raise TunnelError(f"the {spec.mode} process has ended: the URL is dead")
+        _say(f"stopping: {log.count} deliveries received")
+        return 0
+    finally:
+        session.close()
+        log.stop()
+        for s, h in previous.items():
+            signal.signal(s, h)
+        sys.stdout.flush()

@@ -1,0 +1,103 @@
+"""The end-to-end probe: proof that the public URL reaches this run's receiver.
+
+A probe is a POST to the public webhook URL carrying `X-Rehearsal-Probe` (a fresh nonce)
+and an HMAC-SHA256 over "<timestamp>.<nonce>" with a random per-run secret that never leaves
+this process. It cannot pass for a provider event: the receiver answers it before any
+provider verification, never stores it, never publishes it. It passes only when the
+receiver itself records the nonce: a relay that answers 200 without forwarding fails.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from collections.abc import Mapping
+
+from rehearsal.tunnels import TunnelError
+
+PROBE_HEADER = "X-Rehearsal-Probe"
+SIGNATURE_HEADER = "X-Rehearsal-Probe-Signature"
+TOLERANCE = 300  # seconds
+
+
+class ProbeBox:
+    """The receiver's side: checks probes and records their arrival; the sender waits on it."""
+
+    def __init__(self) -> None:
+        self._secret = secrets.token_bytes(32)
+        self._cond = threading.Condition()
+        self._arrived: dict[str, float] = {}
+        self.rejected = 0
+
+    def sign(self, nonce: str, timestamp: int) -> str:
+        mac = hmac.new(self._secret, f"{timestamp}.{nonce}".encode(), hashlib.sha256)
+        return f"t={timestamp},v1={mac.hexdigest()}"
+
+    def headers(self) -> tuple[str, dict[str, str]]:
+        nonce = secrets.token_hex(16)
+        return nonce, {
+            PROBE_HEADER: nonce,
+            SIGNATURE_HEADER: self.sign(nonce, int(time.time())),
+            "Content-Type": "application/json",
+            "User-Agent": "rehearsal-probe",
+            "ngrok-skip-browser-warning": "1",  # the free plan's interstitial, for browsers
+        }
+
+    def answer(self, headers: Mapping[str, str]) -> tuple[int, dict[str, str]]:
+        """What the receiver answers a request that carries the probe header."""
+        nonce = headers.get(PROBE_HEADER.lower()) or headers.get(PROBE_HEADER) or ""
+        given = headers.get(SIGNATURE_HEADER.lower()) or headers.get(SIGNATURE_HEADER) or ""
+        try:
+            stamp = int(given.split(",", 1)[0].removeprefix("t="))
+        except ValueError:
+            stamp = 0
+        fresh = abs(time.time() - stamp) <= TOLERANCE
+        if not (nonce and fresh and hmac.compare_digest(given, self.sign(nonce, stamp))):
+            with self._cond:
+                self.rejected += 1
+            return 400, {"error": "probe signature"}
+        with self._cond:
+            self._arrived[nonce] = time.monotonic()
+            self._cond.notify_all()
+        return 200, {"probe": "received"}
+
+    def wait(self, nonce: str, deadline: float) -> float | None:
+        """Arrival time (monotonic) of `nonce`, or None at `deadline` (monotonic)."""
+        with self._cond:
+            while nonce not in self._arrived:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                self._cond.wait(remaining)
+            return self._arrived[nonce]
+
+
+def send_probe(url: str, box: ProbeBox, *, within: float, shown: str) -> float:
+    """POST a probe to `url`; seconds until the receiver had it. TunnelError otherwise.
+
+    `shown` is how the URL appears in messages (without the receiver's secret path).
+    """
+    import httpx
+
+    nonce, headers = box.headers()
+    began = time.monotonic()
+    deadline = began + within
+    answer = "no answer"
+    try:
+        r = httpx.post(url, headers=headers, content=b"{}", timeout=within)
+        answer = f"HTTP {r.status_code}"
+    except httpx.HTTPError as exc:
+        answer = type(exc).__name__
+        deadline = min(deadline, time.monotonic() + 0.2)  # nothing left in flight to arrive
+    arrived = box.wait(nonce, deadline)
+    if arrived is None:
+        raise TunnelError(
+            f"the tunnel probe did not reach the receiver within {within:g}s "
+            f"(sent to {shown}: {answer}); the path from the internet is broken",
+            hint="no money was moved; check the tunnel (or your proxy's forwarding to "
+            "--listen), then run again",
+        )
+    return arrived - began

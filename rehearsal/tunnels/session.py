@@ -1,0 +1,155 @@
+"""A run's public path: receiver + tunnel + registration + probe, opened before money moves,
+watched during long waits, always closed.
+
+`TunnelSession.open()` starts the receiver (on --listen or a free loopback port), opens the
+tunnel in front of it, and registers `public URL + receiver path` where the target can;
+`prove()` sends the signed probe; `watch()` is the runner's callback during long waits: a
+dead tunnel is reported as such, reopened once (re-registered, re-probed), or the run
+stops with a TunnelError (exit 3) and compensation runs as for any error. `close()` ends
+the tunnel process whatever happened.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from rehearsal.errors import UsageError
+from rehearsal.tunnels import Tunnel, TunnelError, TunnelSpec, open_tunnel
+from rehearsal.tunnels.probe import ProbeBox, send_probe
+
+PROBE_WITHIN = 10.0  # seconds for a probe to reach the receiver
+WATCH_EVERY = 15.0  # seconds between re-probes during a long wait
+
+Register = Callable[[str], bool]  # public webhook URL -> False when it is registered by hand
+
+
+def _stderr(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+class TunnelSession:
+    def __init__(
+        self,
+        spec: TunnelSpec,
+        receiver: Any,  # rehearsal.receiver.Receiver (start(host, port), path, probes)
+        *,
+        register: Register,
+        say: Callable[[str], None] = _stderr,
+        probe_within: float = PROBE_WITHIN,
+    ) -> None:
+        self.spec = spec
+        self.receiver = receiver
+        self.register = register
+        self.say = say
+        self.probe_within = probe_within
+        self.tunnel: Tunnel | None = None
+        self.registered = False
+        self.reconnected = False
+
+    @property
+    def probes(self) -> ProbeBox:
+        box: ProbeBox = self.receiver.probes
+        return box
+
+    @property
+    def webhook_url(self) -> str:
+        assert self.tunnel is not None
+        return f"{self.tunnel.public_url}{self.receiver.path}"
+
+    @property
+    def shown_url(self) -> str:
+        """The webhook URL as messages show it: the secret path token left out."""
+        assert self.tunnel is not None
+        return f"{self.tunnel.public_url}/webhooks/…"
+
+    def open(self) -> str:
+        host, port = self.spec.listen or ("127.0.0.1", 0)
+        local = self.receiver.start(host=host, port=port)
+        local_base = local[: -len(self.receiver.path)]
+        self.tunnel = open_tunnel(self.spec, local_base)
+        t = self.tunnel
+        if t.mode != "none":
+            self.say(f"tunnel: {t.mode} {t.public_url} → receiver {local_base}")
+        if t.inspect_url:
+            self.say(f"tunnel: inspect deliveries at {t.inspect_url}")
+        self.registered = self.register(self.webhook_url)
+        return self.webhook_url
+
+    def prove(self) -> float:
+        seconds = send_probe(
+            self.webhook_url, self.probes, within=self.probe_within, shown=self.shown_url
+        )
+        if self.tunnel is not None and self.tunnel.mode != "none":
+            self.say(f"tunnel: probe reached the receiver in {seconds * 1000:.0f} ms")
+        return seconds
+
+    def watch(self) -> None:
+        """Called during long waits: is the path still there? Reconnect once, else stop."""
+        t = self.tunnel
+        assert t is not None
+        problem = None if t.alive() else f"the {t.mode} process (pid {t.pid}) has ended"
+        if problem is None:
+            try:
+                send_probe(
+                    self.webhook_url, self.probes, within=self.probe_within, shown=self.shown_url
+                )
+                return
+            except TunnelError as exc:
+                problem = exc.message
+        self.say(f"tunnel: DEAD: {problem}")
+        if self.reconnected or t.mode in ("none", "public-url"):
+            raise TunnelError(
+                f"the tunnel ({self.spec.describe}) stopped forwarding webhooks: {problem}; "
+                "this is a tunnel failure, not a payment failure",
+                hint="what the run created is compensated through the API; fix the tunnel "
+                "and run again",
+            )
+        self.reconnected = True
+        old = t.public_url
+        t.close()
+        self.say(f"tunnel: reconnecting {t.mode} once")
+        local_base = self.receiver.url[: -len(self.receiver.path)]
+        try:
+            self.tunnel = open_tunnel(self.spec, local_base)
+        except TunnelError as exc:
+            self.tunnel = t  # closed; close() again is harmless
+            raise TunnelError(
+                f"the tunnel ({self.spec.describe}) died and could not be reopened: "
+                f"{exc.message}; this is a tunnel failure, not a payment failure"
+            ) from None
+        if self.tunnel.public_url != old and not self.register(self.webhook_url):
+            raise TunnelError(
+                f"the tunnel came back at a new URL ({self.tunnel.public_url}) and this "
+                "provider's webhook URL is registered by hand",
+                hint="use a stable URL (--tunnel ngrok with NGROK_DOMAIN, or --public-url)",
+            )
+        self.prove()
+        self.say(f"tunnel: reconnected at {self.tunnel.public_url}")
+
+    def close(self) -> None:
+        if self.tunnel is not None:
+            self.tunnel.close()
+
+
+def resolve(spec: TunnelSpec | None, *, simulated: bool, provider: str) -> TunnelSpec:
+    """The default when nothing chose a tunnel: none for a simulator, else a clear refusal."""
+    if spec is not None:
+        if spec.mode == "none" and not simulated:
+            raise UsageError(
+                f"--tunnel none cannot work with {provider}: it cannot reach 127.0.0.1",
+                hint=NEED_TUNNEL,
+            )
+        return spec
+    if simulated:
+        return TunnelSpec("none")
+    raise UsageError(
+        f"{provider} needs a public webhook URL to reach the receiver", hint=NEED_TUNNEL
+    )
+
+
+NEED_TUNNEL = (
+    "choose one with --tunnel ngrok|cloudflared (or REHEARSAL_TUNNEL, or `tunnel:` in the "
+    "plan), or --public-url URL --listen HOST:PORT for your own proxy"
+)

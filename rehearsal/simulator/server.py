@@ -12,8 +12,12 @@ from rehearsal.simulator.books import Books, Keys
 from rehearsal.simulator.delivery import Deliverer
 from rehearsal.simulator.faults import Faults
 from rehearsal.simulator.mintcash_dialect import MintCashDialect
+from rehearsal.simulator.paymongo_dialect import PayMongoDialect
 
-DIALECTS = {"mintcash": MintCashDialect}
+DIALECTS: dict[str, type[MintCashDialect] | type[PayMongoDialect]] = {
+    "mintcash": MintCashDialect,
+    "paymongo": PayMongoDialect,
+}
 
 
 class Simulator:

@@ -1,0 +1,539 @@
+"""The PayMongo adapter: the Provider protocol over PayMongo's JSON:API (httpx + tenacity).
+
+A charge is three calls (Payment Intent, Payment Method, attach) and a subscription five
+(plan, customer, subscription, then a Payment Method attached to its first invoice's
+intent). Each creating POST carries an `Idempotency-Key` derived from the run and step
+(`<key>.intent`, `<key>.method`, ...), and a retry of a 429/5xx re-sends the same key, so a
+retried or resumed call gets PayMongo's saved answer instead of moving money twice. When an
+intent needs 3-D Secure, the operator is shown the redirect URL (on_authorize) and the
+intent is polled until it leaves `awaiting_next_action`, within a deadline. The secret key
+lives only in the client's auth; the webhook secret only in memory. Messages carry
+PayMongo's error code and detail, never a key, a header or a raw body.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Mapping
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from tenacity import (
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+    wait_random,
+)
+
+from rehearsal.errors import ProviderError, UsageError
+from rehearsal.providers.base import (
+    ApiCall,
+    Environment,
+    FeatureUnavailable,
+    KeyLookupUnsupported,
+    MalformedEvent,
+    NormalizedEvent,
+    ObjectKind,
+    ProviderObject,
+)
+from rehearsal.providers.paymongo import contract as c
+from rehearsal.providers.paymongo import signature
+
+if TYPE_CHECKING:
+    from rehearsal.target import TargetConfig
+
+Authorize = Callable[[str, str], None]  # (redirect URL, what it authorizes)
+
+# Refund refusals that are about the request, not about test mode (PayMongo's refund errors,
+# https://developers.paymongo.com/docs/refund-errors): these stay plain errors.
+_REQUEST_ERRORS = {
+    "parameter_invalid",
+    "parameter_above_maximum",
+    "parameter_below_minimum",
+    "parameter_required",
+    "resource_not_found",
+    "livemode_mismatched",
+    "resource_failed_state",
+    "resource_disputed_state",
+    "resource_pending_state",
+    "resource_processing_state",
+    "allowed_date_exceeded",
+    "available_balance_insufficient",
+}
+RETURN_URL = "https://example.com/rehearsal/3ds-complete"  # the customer's browser only
+
+
+class _Transient(Exception):
+    def __init__(self, status: int | None, what: str) -> None:
+        super().__init__(what)
+        self.status = status
+
+
+class PayMongo:
+    name = "paymongo"
+
+    def __init__(
+        self,
+        *,
+        api_base: str,
+        secret_key: str,
+        webhook_secrets: list[str],
+        environment: Environment,
+        http_timeout: float = 15.0,
+        attempts: int = 4,
+        backoff: float = 0.25,
+        authorize_timeout: float = 600.0,
+        poll_interval: float = 1.0,
+        on_authorize: Authorize | None = None,
+    ) -> None:
+        self.environment: Environment = environment
+        self.can_advance_clock = environment == "test"
+        self.on_call: Callable[[ApiCall], None] | None = None
+        self.on_authorize = on_authorize
+        self.authorize_timeout = authorize_timeout
+        self.poll_interval = poll_interval
+        self._webhook_secrets = [s for s in webhook_secrets if s]
+        self._webhooks: list[str] = []
+        self._attempts = attempts
+        self._backoff = backoff
+        self._client = httpx.Client(
+            base_url=api_base.rstrip("/"),
+            auth=(secret_key, ""),  # Basic base64("sk_…:"), as PayMongo's curl examples
+            headers={"User-Agent": "rehearsal", "Accept": "application/json"},
+            timeout=http_timeout,
+        )
+
+    # --- cards ------------------------------------------------------------------------------
+
+    def resolve_card(self, card: str) -> str:
+        if card in c.TEST_CARDS:
+            if self.environment == "live":
+                raise UsageError(
+                    f"test card {card!r} in live mode",
+                    hint="live mode needs a real card: card: env:VARIABLE holding a PayMongo "
+                    "payment method id (pm_…) made with your public key",
+                )
+            return f"test:{card}"
+        if card.startswith("pm_"):
+            return card
+        raise UsageError(
+            f"unknown card {card!r} for PayMongo",
+            hint=f"test cards: {', '.join(c.TEST_CARDS)}; or env:VARIABLE with a pm_ id",
+        )
+
+    def _payment_method(self, key: str, card: str) -> str:
+        if not card.startswith("test:"):
+            return card
+        test = c.TEST_CARDS[card.removeprefix("test:")]
+        body = c.envelope(
+            {
+                "type": "card",
+                "details": {
+                    "card_number": test.number,
+                    "exp_month": 12,
+                    "exp_year": date.today().year + 3,
+                    "cvc": "123",
+                },
+                "billing": {"name": "Rehearsal Run", "email": "rehearsal@example.com"},
+            }
+        )
+        pm_id, _, _ = c.resource(self._post(c.PAYMENT_METHODS, body, f"{key}.method"))
+        return pm_id
+
+    # --- money ------------------------------------------------------------------------------
+
+    def create_payment(
+        self,
+        *,
+        idempotency_key: str,
+        amount: int,
+        currency: str,
+        card: str,
+        description: str | None = None,
+    ) -> ProviderObject:
+        attributes: dict[str, Any] = {
+            "amount": amount,
+            "currency": currency,
+            "payment_method_allowed": ["card"],
+            "payment_method_options": {"card": {"request_three_d_secure": "automatic"}},
+            "description": description or "rehearsal charge",
+            "metadata": {"rehearsal_key": idempotency_key},
+        }
+        intent = self._post(c.PAYMENT_INTENTS, c.envelope(attributes), f"{idempotency_key}.intent")
+        intent_id, _, _ = c.resource(intent)
+        return self._pay_intent(idempotency_key, intent_id, card)
+
+    def _pay_intent(self, key: str, intent_id: str, card: str) -> ProviderObject:
+        """Attach the card to an intent, see 3-D Secure through, and return its payment."""
+        pm_id = self._payment_method(key, card)
+        body = c.envelope({"payment_method": pm_id, "return_url": RETURN_URL})
+        attached = self._post(c.ATTACH.format(id=intent_id), body, f"{key}.attach")
+        _, _, a = c.resource(attached)
+        if a.get("status") in (c.THREE_DS_STATUS, "processing"):
+            a = self._await_intent(intent_id, a)
+        return self._intent_payment(intent_id, a)
+
+    def _await_intent(self, intent_id: str, a: dict[str, Any]) -> dict[str, Any]:
+        if a.get("status") == c.THREE_DS_STATUS:
+            url = ((a.get("next_action") or {}).get("redirect") or {}).get("url")
+            if not url:
+                raise ProviderError(f"PayMongo intent {intent_id} awaits an action with no URL")
+            if self.on_authorize is None:
+                raise UsageError(
+                    f"PayMongo intent {intent_id} needs 3-D Secure authorization by an operator",
+                    hint="run in a terminal, where the URL is shown to open in a browser",
+                )
+            self.on_authorize(url, f"payment intent {intent_id}")
+        deadline = time.monotonic() + self.authorize_timeout
+        while a.get("status") in (c.THREE_DS_STATUS, "processing"):
+            if time.monotonic() >= deadline:
+                raise ProviderError(
+                    f"PayMongo intent {intent_id} was not authorized within "
+                    f"{self.authorize_timeout:g}s (status {a.get('status')!r})",
+                    hint="open the URL shown and authorize, then resume the run",
+                )
+            time.sleep(self.poll_interval)  # the poll interval, not a wait for a condition
+            _, _, a = c.resource(self._get(c.PAYMENT_INTENT.format(id=intent_id)))
+        return a
+
+    def _intent_payment(self, intent_id: str, a: Mapping[str, Any]) -> ProviderObject:
+        payments = [p for p in a.get("payments") or [] if isinstance(p, Mapping)]
+        if not payments:
+            error = a.get("last_payment_error") or {}
+            code = error.get("sub_code") or error.get("code") if isinstance(error, Mapping) else ""
+            raise ProviderError(
+                f"PayMongo intent {intent_id} is {a.get('status')!r} with no payment"
+                + (f" ({code})" if code else ""),
+                code=str(code) or None,
+            )
+        payment = payments[-1]
+        return c.parse_payment(str(payment["id"]), payment["attributes"])
+
+    def refund(
+        self,
+        *,
+        idempotency_key: str,
+        payment_id: str,
+        amount: int | None,
+        reason: str | None = None,
+    ) -> ProviderObject:
+        if amount is None:
+            current = self.retrieve("payment", payment_id)
+            amount = current.amount - current.amount_refunded
+        attributes: dict[str, Any] = {
+            "amount": amount,
+            "payment_id": payment_id,
+            "reason": reason if reason in c.REFUND_REASONS else "requested_by_customer",
+        }
+        if reason and reason not in c.REFUND_REASONS:
+            attributes["notes"] = reason[:255]
+        try:
+            body = self._post(c.REFUNDS, c.envelope(attributes), idempotency_key)
+        except ProviderError as exc:
+            if self.environment == "test" and exc.status == 400 and exc.code not in _REQUEST_ERRORS:
+                answer = exc.message.split(": ", 1)[-1]
+                raise FeatureUnavailable(
+                    f"PayMongo refuses this refund in test mode ({answer})",
+                    hint="PayMongo documents that only live transactions can be refunded",
+                    status=exc.status,
+                    code=exc.code,
+                ) from None
+            raise
+        refund_id, _, a = c.resource(body)
+        return c.parse_refund(refund_id, a)
+
+    def subscribe(
+        self,
+        *,
+        idempotency_key: str,
+        amount: int,
+        currency: str,
+        card: str,
+        interval: str,
+    ) -> ProviderObject:
+        if interval not in c.INTERVALS:
+            raise UsageError(
+                f"PayMongo plans have no {interval!r} interval",
+                hint=f"use one of {', '.join(c.INTERVALS)}",
+            )
+        key = idempotency_key
+        try:
+            plan_id = self._create_plan(key, amount, currency, c.INTERVALS[interval])
+            customer = c.envelope(
+                {
+                    "first_name": "Rehearsal",
+                    "last_name": "Run",
+                    "email": "rehearsal@example.com",
+                    "phone": "+639170000000",
+                    "default_device": "email",
+                }
+            )
+            customer_id, _, _ = c.resource(self._post(c.CUSTOMERS, customer, f"{key}.customer"))
+            body = c.envelope({"customer_id": customer_id, "plan_id": plan_id})
+            sub_id, _, a = c.resource(self._post(c.SUBSCRIPTIONS, body, f"{key}.subscription"))
+        except ProviderError as exc:
+            if exc.status in (400, 403) and "configur" in exc.message.lower():
+                answer = exc.message.split(": ", 1)[-1]
+                raise FeatureUnavailable(
+                    f"PayMongo has not enabled subscriptions on this account ({answer})",
+                    hint="ask PayMongo (support@paymongo.com) to configure Subscriptions; the "
+                    "subscription steps stop here, and what this run charged is cleaned up",
+                    status=exc.status,
+                    code=exc.code,
+                ) from None
+            raise
+        invoice = a.get("latest_invoice") or {}
+        intent = invoice.get("payment_intent") or {}
+        if invoice.get("status") != "paid" and intent.get("id"):
+            self._pay_intent(f"{key}.invoice", str(intent["id"]), card)
+        return self.retrieve("subscription", sub_id)
+
+    def _create_plan(self, key: str, amount: int, currency: str, interval: str) -> str:
+        body = c.envelope(
+            {
+                "name": "rehearsal plan",
+                "description": "a dress rehearsal's subscription",
+                "amount": amount,
+                "currency": currency,
+                "interval": interval,
+                "interval_count": 1,
+            }
+        )
+        try:
+            plan = self._post(c.PLANS, body, f"{key}.plan")
+        except ProviderError as exc:
+            if exc.status != 404:
+                raise
+            plan = self._post(c.PLANS_FALLBACK, body, f"{key}.plan")
+        plan_id, _, _ = c.resource(plan)
+        return plan_id
+
+    def cancel(self, *, subscription_id: str, reason: str | None = None) -> ProviderObject:
+        why = reason if reason in c.CANCELLATION_REASONS else "other"
+        body = c.envelope({"cancellation_reason": why})
+        sub_id, _, a = c.resource(self._post(c.CANCEL.format(id=subscription_id), body, None))
+        return c.parse_subscription(sub_id, a)
+
+    def retrieve(self, kind: ObjectKind, object_id: str) -> ProviderObject:
+        if kind == "payment":
+            _, _, a = c.resource(self._get(c.PAYMENT.format(id=object_id)))
+            return c.parse_payment(object_id, a)
+        if kind == "refund":
+            _, _, a = c.resource(self._get(c.REFUND.format(id=object_id)))
+            return c.parse_refund(object_id, a)
+        _, _, a = c.resource(self._get(c.SUBSCRIPTION.format(id=object_id)))
+        return c.parse_subscription(object_id, a)
+
+    def subscription_payments(self, subscription_id: str) -> list[ProviderObject]:
+        listing = self._get(f"{c.INVOICES}?subscription_id={subscription_id}")
+        payments: list[ProviderObject] = []
+        for invoice in listing.get("data") or []:
+            a = invoice.get("attributes") or {}
+            intent_id = (a.get("payment_intent") or {}).get("id")
+            if a.get("status") != "paid" or not intent_id:
+                continue
+            _, _, intent = c.resource(self._get(c.PAYMENT_INTENT.format(id=intent_id)))
+            for p in intent.get("payments") or []:
+                payment = c.parse_payment(str(p["id"]), p["attributes"])
+                if payment.status != "failed":
+                    payments.append(payment)
+        return payments
+
+    def find_by_idempotency_key(self, kind: str, key: str) -> ProviderObject | None:
+        raise KeyLookupUnsupported("PayMongo has no lookup by Idempotency-Key")
+
+    def advance_clock(self, subscription_id: str) -> bool:
+        if not self.can_advance_clock:
+            return False
+        try:
+            self._post(c.TEST_CYCLE.format(id=subscription_id), c.envelope({}), None)
+        except ProviderError as exc:
+            if exc.status == 404:
+                self.can_advance_clock = False
+                return False
+            raise
+        return True
+
+    # --- webhooks ---------------------------------------------------------------------------
+
+    def register_webhook(self, url: str, events: list[str]) -> str:
+        """Register `url` for exactly the PayMongo events behind `events` (the rehearsal's
+        names); keep the returned secret in memory only. Disabled again by close()."""
+        names = sorted({p for e in events for p in c.PROVIDER_EVENTS.get(e, [e])})
+        digest = hashlib.sha256(json.dumps([url, names]).encode()).hexdigest()[:32]
+        body = self._post(
+            c.WEBHOOKS, c.envelope({"url": url, "events": names}), f"rh-webhook-{digest}"
+        )
+        webhook_id, _, a = c.resource(body)
+        secret = a.get("secret_key")
+        if not isinstance(secret, str) or not secret:
+            raise ProviderError(f"PayMongo webhook {webhook_id} came back without its secret")
+        self._webhook_secrets.append(secret)
+        self._webhooks.append(webhook_id)
+        return webhook_id
+
+    def disable_webhooks(self) -> None:
+        while self._webhooks:
+            self._post(c.WEBHOOK_DISABLE.format(id=self._webhooks[-1]), None, None)
+            self._webhooks.pop()
+
+    def parse_event(self, body: bytes) -> NormalizedEvent:
+        return parse_event(body)
+
+    def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> NormalizedEvent:
+        lowered = {k.lower(): v for k, v in headers.items()}
+        signature.verify(
+            lowered.get(signature.HEADER.lower()),
+            body,
+            self._webhook_secrets,
+            environment=self.environment,
+        )
+        return parse_event(body)
+
+    def close(self) -> None:
+        try:
+            self.disable_webhooks()
+        except ProviderError:
+            pass  # the operator sees the webhook in PayMongo's dashboard; nothing moves money
+        finally:
+            self._client.close()
+
+    # --- HTTP -------------------------------------------------------------------------------
+
+    def _get(self, path: str) -> dict[str, Any]:
+        return self._request("GET", path, None, None)
+
+    def _post(self, path: str, body: dict[str, Any] | None, key: str | None) -> dict[str, Any]:
+        if key is not None and len(key) > c.MAX_IDEMPOTENCY_KEY:
+            key = hashlib.sha256(key.encode()).hexdigest()
+        return self._request("POST", path, body, key)
+
+    def _request(
+        self, method: str, path: str, body: dict[str, Any] | None, key: str | None
+    ) -> dict[str, Any]:
+        retrying = Retrying(
+            stop=stop_after_attempt(self._attempts),
+            wait=wait_exponential(multiplier=self._backoff, max=8 * self._backoff)
+            + wait_random(0, self._backoff),
+            retry=retry_if_exception_type(_Transient),
+            reraise=True,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    return self._once(method, path, body, key)
+        except _Transient as exc:
+            raise ProviderError(
+                f"PayMongo {method} {_route(path)} failed after {self._attempts} attempts: {exc}",
+                hint="PayMongo or the network is failing; the same Idempotency-Key makes a "
+                "later retry safe",
+                status=exc.status,
+            ) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _once(
+        self, method: str, path: str, body: dict[str, Any] | None, key: str | None
+    ) -> dict[str, Any]:
+        headers = {c.IDEMPOTENCY_HEADER: key} if key else {}
+        started = time.perf_counter()
+        try:
+            response = self._client.request(method, path, json=body, headers=headers)
+        except httpx.TransportError as exc:
+            self._observe(method, path, None, started)
+            raise _Transient(None, f"network error ({exc.__class__.__name__})") from None
+        self._observe(method, path, response.status_code, started)
+        status = response.status_code
+        if status == 429 or status >= 500:
+            raise _Transient(status, f"HTTP {status}")
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if status >= 400 or not isinstance(data, dict):
+            raise _refusal(method, path, status, data)
+        return data
+
+    def _observe(self, method: str, path: str, status: int | None, started: float) -> None:
+        if self.on_call:
+            elapsed = (time.perf_counter() - started) * 1000
+            self.on_call(ApiCall(method, _route(path), status, None, elapsed))
+
+
+def _route(path: str) -> str:
+    return path.split("?", 1)[0]
+
+
+def _refusal(method: str, path: str, status: int, data: Any) -> ProviderError:
+    """PayMongo's errors array as one line for the operator: codes, details, fields."""
+    errors = c.errors_of(data)
+    parts = []
+    for error in errors[:3]:
+        code = str(error.get("code") or "")
+        detail = str(error.get("detail") or "")[:200]
+        source = error.get("source") or {}
+        field = source.get("pointer") or source.get("attribute") if isinstance(source, dict) else ""
+        parts.append(
+            code + (f": {detail}" if detail else "") + (f" (field {field})" if field else "")
+        )
+    first = str(errors[0].get("code")) if errors and errors[0].get("code") else None
+    message = f"PayMongo refused {method} {_route(path)}: HTTP {status}"
+    if parts:
+        message += " " + "; ".join(parts)
+    return ProviderError(message, status=status, code=first)
+
+
+def parse_event(body: bytes) -> NormalizedEvent:
+    """A verified PayMongo event body to a NormalizedEvent; MalformedEvent if it isn't one."""
+    try:
+        payload = json.loads(body)
+        event = payload["data"]
+        event_id = str(event["id"])
+        attributes = event["attributes"]
+        event_type = str(attributes["type"])
+        environment = "live" if attributes["livemode"] else "test"
+        created = float(attributes.get("created_at") or 0)
+        data = attributes["data"]
+    except (ValueError, KeyError, TypeError):
+        raise MalformedEvent(
+            "not a PayMongo event (data.id, data.attributes.type, livemode, data)"
+        ) from None
+    obj: ProviderObject | None = None
+    try:
+        kind, a = str(data["type"]), data["attributes"]
+        if kind == "payment":
+            obj = c.parse_payment(str(data["id"]), a)
+        elif kind == "subscription":
+            obj = c.parse_subscription(str(data["id"]), a)
+        elif kind == "invoice":
+            obj = c.parse_invoice_as_subscription(a)
+        elif kind == "refund":
+            obj = c.parse_refund(str(data["id"]), a)
+    except (KeyError, TypeError, ValueError):
+        raise MalformedEvent(f"{event_type} carries no valid {data.get('type')}") from None
+    return NormalizedEvent(
+        event_id=event_id,
+        type=c.normalized_type(event_type, obj),
+        provider_type=event_type,
+        environment=environment,
+        object=obj,
+        created_at=created,
+        payload=payload,
+    )
+
+
+def from_config(config: TargetConfig) -> PayMongo:
+    from rehearsal.providers.paymongo.authorize import prompt_operator
+
+    return PayMongo(
+        api_base=config.api_base,
+        secret_key=config.secret_key,
+        webhook_secrets=config.webhook_secrets,
+        environment=config.environment,
+        backoff=config.backoff,
+        http_timeout=config.http_timeout,
+        on_authorize=prompt_operator,
+    )

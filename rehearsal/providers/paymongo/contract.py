@@ -1,0 +1,216 @@
+"""PayMongo's wire contract, in one place: paths, keys, event names, test cards, shapes.
+
+Each fact carries its source in docs/providers/paymongo.md; what PayMongo does not document
+is marked ASSUMED there and here. Both the adapter and the simulator's PayMongo dialect
+import this module; tests check both against the examples in PayMongo's documentation
+(tests/fixtures/paymongo/), so the two cannot agree on something PayMongo does not do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from rehearsal.providers.base import ProviderObject
+
+API_BASE = "https://api.paymongo.com"
+SECRET_KEY_PREFIX = {"test": "sk_test_", "live": "sk_live_"}
+PUBLIC_KEY_PREFIX = {"test": "pk_test_", "live": "pk_live_"}
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+MAX_IDEMPOTENCY_KEY = 255
+
+# Paths (all under /v1).
+PAYMENT_INTENTS = "/v1/payment_intents"
+PAYMENT_INTENT = "/v1/payment_intents/{id}"
+ATTACH = "/v1/payment_intents/{id}/attach"
+PAYMENT_METHODS = "/v1/payment_methods"
+PAYMENT = "/v1/payments/{id}"
+REFUNDS = "/v1/refunds"
+REFUND = "/v1/refunds/{id}"
+PLANS = "/v1/plans"  # PayMongo's guide; third-party code uses the fallback below
+PLANS_FALLBACK = "/v1/subscriptions/plans"
+CUSTOMERS = "/v1/customers"
+SUBSCRIPTIONS = "/v1/subscriptions"
+SUBSCRIPTION = "/v1/subscriptions/{id}"
+CANCEL = "/v1/subscriptions/{id}/cancel"
+TEST_CYCLE = "/v1/subscriptions/{id}/test_cycle"
+INVOICES = "/v1/invoices"  # ASSUMED: ?subscription_id= filters a subscription's invoices
+WEBHOOKS = "/v1/webhooks"
+WEBHOOK = "/v1/webhooks/{id}"
+WEBHOOK_DISABLE = "/v1/webhooks/{id}/disable"
+
+# PayMongo's event names -> the rehearsal's transitions. subscription.updated is mapped by
+# status in normalized_type(); PayMongo documents no cancellation event.
+NORMALIZED_EVENT = {
+    "payment.paid": "payment.succeeded",
+    "payment.failed": "payment.failed",
+    "payment.refunded": "payment.refunded",
+    "payment.refund.updated": "payment.refund_updated",
+    "subscription.activated": "subscription.created",  # ASSUMED: third-party lists only
+    "subscription.invoice.paid": "subscription.renewed",
+    "subscription.past_due": "subscription.past_due",
+}
+# What to subscribe a webhook to for each transition a plan waits for.
+PROVIDER_EVENTS = {
+    "payment.succeeded": ["payment.paid"],
+    "payment.failed": ["payment.failed"],
+    "payment.refunded": ["payment.refunded", "payment.refund.updated"],
+    "subscription.created": ["subscription.activated"],
+    "subscription.renewed": ["subscription.invoice.paid"],
+    "subscription.past_due": ["subscription.past_due"],
+    "subscription.cancelled": ["subscription.updated"],
+}
+
+# PayMongo statuses -> the rehearsal's (plans read the same across providers).
+PAYMENT_STATUS = {"paid": "succeeded"}
+INTERVALS = {"week": "weekly", "month": "monthly", "year": "yearly"}
+CANCELLATION_REASONS = ("too_expensive", "missing_features", "switched_service", "unused", "other")
+REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer", "others")
+MIN_AMOUNT = 2000  # centavos: "amount must be at least 2000." (error-handling example)
+THREE_DS_STATUS = "awaiting_next_action"
+
+
+@dataclass(frozen=True)
+class TestCard:
+    number: str  # PayMongo's published test numbers; sent to PayMongo only in test mode
+    three_ds: str  # "none", "required", "optional"
+    failure_code: str | None  # the payment's sub_code when it fails; None: it succeeds
+
+
+# https://developers.paymongo.com/docs/payment-acceptance-testing and .../testing
+TEST_CARDS: dict[str, TestCard] = {
+    "visa": TestCard("4343434343434345", "none", None),
+    "visa_debit": TestCard("4571736000000075", "none", None),
+    "mastercard": TestCard("5555444444444457", "none", None),
+    "visa_3ds": TestCard("4120000000000007", "required", None),
+    "mastercard_3ds": TestCard("5123000000000001", "optional", None),
+    "declined": TestCard("4111111111111111", "none", "generic_decline"),
+    "insufficient_funds": TestCard("5100000000000198", "none", "insufficient_funds"),
+    "expired_card": TestCard("4200000000000018", "none", "card_expired"),
+    "declined_after_3ds": TestCard("5234000000000106", "required", "generic_decline"),
+}
+TEST_CARD_BY_NUMBER = {card.number: card for card in TEST_CARDS.values()}
+
+
+def environment_of_key(key: str, prefixes: Mapping[str, str] = SECRET_KEY_PREFIX) -> str | None:
+    for env, prefix in prefixes.items():
+        if key.startswith(prefix):
+            return env
+    return None
+
+
+def envelope(attributes: Mapping[str, Any]) -> dict[str, Any]:
+    """A request body: PayMongo wraps every attribute set in {"data": {"attributes": ...}}."""
+    return {"data": {"attributes": dict(attributes)}}
+
+
+def resource(body: Mapping[str, Any]) -> tuple[str, str, dict[str, Any]]:
+    """(id, type, attributes) of a `{"data": {"id", "type", "attributes"}}` answer."""
+    data = body["data"]
+    return str(data["id"]), str(data["type"]), dict(data["attributes"])
+
+
+def environment(attributes: Mapping[str, Any]) -> str:
+    return "live" if attributes.get("livemode") else "test"
+
+
+def billed_period(due_date: str | None) -> int:
+    """A subscription's billing period as a number that grows with each cycle: the days from
+    1970-01-01 to the invoice's due date. PayMongo keeps no renewal count; the rehearsal only
+    compares these (a renewal is a paid invoice due later than the last one)."""
+    if not due_date:
+        return 0
+    return (date.fromisoformat(due_date[:10]) - date(1970, 1, 1)).days
+
+
+def parse_payment(
+    payment_id: str, a: Mapping[str, Any], request_id: str | None = None
+) -> ProviderObject:
+    refunds = [r for r in a.get("refunds") or [] if isinstance(r, Mapping)]
+    refunded = 0
+    ids: list[str] = []
+    for refund in refunds:
+        attrs = refund.get("attributes", refund)
+        ids.append(str(refund.get("id")))
+        if attrs.get("status") in ("succeeded", "pending", "processing"):
+            refunded += int(attrs.get("amount", 0))
+    source = a.get("source") or {}
+    status = str(a["status"])
+    return ProviderObject(
+        kind="payment",
+        id=payment_id,
+        status=PAYMENT_STATUS.get(status, status),
+        amount=int(a["amount"]),
+        currency=str(a.get("currency", "")),
+        environment=environment(a),
+        amount_refunded=refunded,
+        refund_ids=tuple(ids),
+        failure_code=a.get("sub_code") or a.get("failed_code"),
+        card_last4=source.get("last4") if isinstance(source, Mapping) else None,
+        request_id=request_id,
+    )
+
+
+def parse_refund(
+    refund_id: str, a: Mapping[str, Any], request_id: str | None = None
+) -> ProviderObject:
+    return ProviderObject(
+        kind="refund",
+        id=refund_id,
+        status=str(a["status"]),
+        amount=int(a["amount"]),
+        currency=str(a.get("currency", "")),
+        environment=environment(a),
+        payment_id=a.get("payment_id"),
+        request_id=request_id,
+    )
+
+
+def parse_subscription(
+    subscription_id: str, a: Mapping[str, Any], request_id: str | None = None
+) -> ProviderObject:
+    plan = a.get("plan") or {}
+    invoice = a.get("latest_invoice") or {}
+    paid = invoice.get("status") == "paid"
+    return ProviderObject(
+        kind="subscription",
+        id=subscription_id,
+        status=str(a["status"]),
+        amount=int(plan.get("amount", 0)),
+        currency=str(plan.get("currency", "")),
+        environment=environment(a),
+        renewals=billed_period(invoice.get("due_date")) if paid else 0,
+        request_id=request_id,
+    )
+
+
+def parse_invoice_as_subscription(a: Mapping[str, Any]) -> ProviderObject:
+    """A paid invoice, seen as the subscription it renews (for subscription.invoice.paid)."""
+    sub = a["subscription"]
+    status = str(sub.get("status") or "active")
+    return ProviderObject(
+        kind="subscription",
+        id=str(sub["id"]),
+        status=status,
+        amount=int(a["amount"]),
+        currency=str(a.get("currency", "")),
+        environment=environment(a),
+        renewals=billed_period(a.get("due_date")) if a.get("status") == "paid" else 0,
+    )
+
+
+def normalized_type(event_type: str, obj: ProviderObject | None) -> str:
+    if event_type == "subscription.updated":
+        if obj is not None and obj.status == "cancelled":
+            return "subscription.cancelled"
+        return "subscription.updated"
+    return NORMALIZED_EVENT.get(event_type, event_type)
+
+
+def errors_of(body: Any) -> list[dict[str, Any]]:
+    """PayMongo's `{"errors": [{code, detail, source}]}`, or [] when the body is not that."""
+    if isinstance(body, Mapping) and isinstance(body.get("errors"), list):
+        return [e for e in body["errors"] if isinstance(e, Mapping)]  # type: ignore[misc]
+    return []

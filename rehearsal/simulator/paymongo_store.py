@@ -1,0 +1,529 @@
+"""The PayMongo dialect's own resources on the simulator's books, and how they render.
+
+PayMongo charges through Payment Intents, Payment Methods and attach, and bills
+subscriptions through plans, customers and invoices; the books keep payments, refunds and
+subscriptions. This module keeps the rest (intents, methods, plans, customers, webhooks)
+in tables of the same SQLite file and renders everything as PayMongo's JSON:API resources
+(`{"id", "type", "attributes"}`). Card numbers are never stored: a method keeps its brand,
+last four digits and the test card's behaviour. Invoices are not stored either: each paid
+subscription payment is one, keyed by its intent.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+from datetime import UTC, datetime
+from typing import Any
+
+from rehearsal.providers.paymongo import contract as c
+from rehearsal.simulator.books import Books, Row, add_interval, new_id
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS pm_intents (
+  id TEXT PRIMARY KEY, env TEXT NOT NULL, amount INTEGER NOT NULL, currency TEXT NOT NULL,
+  status TEXT NOT NULL, description TEXT, metadata TEXT, method_id TEXT,
+  payment_ids TEXT NOT NULL DEFAULT '[]', subscription_id TEXT, last_error TEXT,
+  three_ds_token TEXT, return_url TEXT, created_at REAL NOT NULL, updated_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS pm_methods (
+  id TEXT PRIMARY KEY, env TEXT NOT NULL, brand TEXT NOT NULL, last4 TEXT NOT NULL,
+  three_ds TEXT NOT NULL, failure_code TEXT, exp_month INTEGER, exp_year INTEGER,
+  billing TEXT, created_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS pm_plans (
+  id TEXT PRIMARY KEY, env TEXT NOT NULL, name TEXT NOT NULL, description TEXT,
+  amount INTEGER NOT NULL, currency TEXT NOT NULL, interval TEXT NOT NULL,
+  interval_count INTEGER NOT NULL, cycle_count INTEGER, created_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS pm_customers (
+  id TEXT PRIMARY KEY, env TEXT NOT NULL, first_name TEXT, last_name TEXT, email TEXT,
+  phone TEXT, default_device TEXT, created_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS pm_subscriptions (
+  id TEXT PRIMARY KEY, plan_id TEXT NOT NULL, customer_id TEXT NOT NULL,
+  intent_id TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS pm_webhooks (
+  id TEXT PRIMARY KEY, env TEXT NOT NULL, endpoint_id TEXT NOT NULL, url TEXT NOT NULL,
+  events TEXT NOT NULL, status TEXT NOT NULL, created_at REAL NOT NULL,
+  updated_at REAL NOT NULL);
+"""
+
+# PayMongo's webhook event names -> the books' event kinds (endpoints filter on those).
+BOOKS_KIND = {
+    "payment.paid": "payment.succeeded",
+    "payment.failed": "payment.failed",
+    "payment.refunded": "payment.refunded",
+    "subscription.activated": "subscription.created",
+    "subscription.invoice.paid": "subscription.renewed",
+    "subscription.past_due": "subscription.past_due",
+    "subscription.updated": "subscription.cancelled",
+}
+PAYMONGO_EVENT = {v: k for k, v in BOOKS_KIND.items()}
+KNOWN_EVENTS = {*BOOKS_KIND, "payment.refund.updated", "payment_intent.succeeded"}
+BOOKS_INTERVAL = {"weekly": "week", "monthly": "month", "yearly": "year"}
+_STATUS = {"succeeded": "paid"}
+
+
+def day(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).date().isoformat()
+
+
+def secs(ts: float | None) -> int | None:
+    return None if ts is None else int(ts)
+
+
+def resource(kind: str, object_id: str, attributes: Row) -> Row:
+    return {"id": object_id, "type": kind, "attributes": attributes}
+
+
+class Store:
+    def __init__(self, books: Books) -> None:
+        self.books = books
+        with books.tx() as db:
+            for statement in _statements():
+                db.execute(statement)
+
+    # --- reads ------------------------------------------------------------------------------
+
+    def one(self, table: str, env: str, object_id: str) -> Row | None:
+        return self.books._one(f"SELECT * FROM {table} WHERE id = ? AND env = ?", object_id, env)
+
+    def intent_for_payment(self, payment: Row) -> str:
+        row = self.books._one(
+            "SELECT id FROM pm_intents WHERE payment_ids LIKE ?", f'%"{payment["id"]}"%'
+        )
+        return str(row["id"]) if row else "pi_" + payment["id"].removeprefix("pay_")
+
+    def subscription_extra(self, subscription_id: str) -> Row | None:
+        return self.books._one("SELECT * FROM pm_subscriptions WHERE id = ?", subscription_id)
+
+    # --- rendering --------------------------------------------------------------------------
+
+    def payment(self, row: Row) -> Row:
+        refunds = self.books._all(
+            "SELECT * FROM refunds WHERE payment_id = ? ORDER BY created_at, id", row["id"]
+        )
+        failed = row["status"] == "failed"
+        return resource(
+            "payment",
+            row["id"],
+            {
+                "amount": row["amount"],
+                "currency": row["currency"],
+                "description": row["description"],
+                "fee": 0,
+                "net_amount": row["amount"],
+                "livemode": row["env"] == "live",
+                "status": _STATUS.get(row["status"], row["status"]),
+                "payment_intent_id": self.intent_for_payment(row),
+                "refunds": [self.refund(r) for r in refunds],
+                "source": {
+                    "id": "card_" + row["id"].removeprefix("pay_"),
+                    "type": "card",
+                    "brand": row["card_brand"],
+                    "country": "PH",
+                    "last4": row["card_last4"],
+                },
+                "failed_code": row["failure_code"] if failed else None,
+                "failed_message": "The card was declined." if failed else None,
+                "sub_code": row["failure_code"] if failed else None,
+                "paid_at": None if failed else secs(row["created_at"]),
+                "created_at": secs(row["created_at"]),
+                "updated_at": secs(row["created_at"]),
+            },
+        )
+
+    def refund(self, row: Row) -> Row:
+        payment = self.books._one("SELECT currency FROM payments WHERE id = ?", row["payment_id"])
+        return resource(
+            "refund",
+            row["id"],
+            {
+                "amount": row["amount"],
+                "currency": payment["currency"] if payment else "PHP",
+                "livemode": row["env"] == "live",
+                "notes": None,
+                "payment_id": row["payment_id"],
+                "payout_id": None,
+                "reason": row["reason"],
+                "status": row["status"],
+                "created_at": secs(row["created_at"]),
+                "updated_at": secs(row["created_at"]),
+            },
+        )
+
+    def intent(self, row: Row, base_url: str = "") -> Row:
+        payments = [self.books._one("SELECT * FROM payments WHERE id = ?", p) for p in _ids(row)]
+        next_action = None
+        if row["status"] == c.THREE_DS_STATUS:
+            next_action = {
+                "type": "redirect",
+                "redirect": {
+                    "url": f"{base_url}/_sim/paymongo/3ds/{row['id']}/{row['three_ds_token']}",
+                    "return_url": row["return_url"],
+                },
+            }
+        return resource(
+            "payment_intent",
+            row["id"],
+            {
+                "amount": row["amount"],
+                "capture_type": "automatic",
+                "client_key": f"{row['id']}_client_{row['id'][-8:]}",
+                "currency": row["currency"],
+                "description": row["description"],
+                "livemode": row["env"] == "live",
+                "statement_descriptor": "rehearsal",
+                "status": row["status"],
+                "last_payment_error": json.loads(row["last_error"]) if row["last_error"] else None,
+                "payment_method_allowed": ["card"],
+                "payments": [self.payment(p) for p in payments if p],
+                "next_action": next_action,
+                "payment_method_options": {"card": {"request_three_d_secure": "automatic"}},
+                "metadata": json.loads(row["metadata"]) if row["metadata"] else None,
+                "setup_future_usage": None,
+                "created_at": secs(row["created_at"]),
+                "updated_at": secs(row["updated_at"]),
+            },
+        )
+
+    def derived_intent(self, env: str, intent_id: str) -> Row | None:
+        """A renewal's intent: the books charged the subscription's card off-session."""
+        payment = self.books._one(
+            "SELECT * FROM payments WHERE id = ? AND env = ?",
+            "pay_" + intent_id.removeprefix("pi_"),
+            env,
+        )
+        if payment is None:
+            return None
+        status = "succeeded" if payment["status"] != "failed" else "awaiting_payment_method"
+        return {
+            "id": intent_id,
+            "env": env,
+            "amount": payment["amount"],
+            "currency": payment["currency"],
+            "status": status,
+            "description": "subscription renewal",
+            "metadata": None,
+            "payment_ids": json.dumps([payment["id"]]),
+            "last_error": None,
+            "three_ds_token": None,
+            "return_url": None,
+            "created_at": payment["created_at"],
+            "updated_at": payment["created_at"],
+        }
+
+    def method(self, row: Row) -> Row:
+        return resource(
+            "payment_method",
+            row["id"],
+            {
+                "type": "card",
+                "billing": json.loads(row["billing"]) if row["billing"] else None,
+                "details": {
+                    "last4": row["last4"],
+                    "exp_month": row["exp_month"],
+                    "exp_year": row["exp_year"],
+                },
+                "livemode": row["env"] == "live",
+                "metadata": None,
+                "created_at": secs(row["created_at"]),
+                "updated_at": secs(row["created_at"]),
+            },
+        )
+
+    def plan(self, row: Row) -> Row:
+        return resource(
+            "plan",
+            row["id"],
+            {
+                "amount": row["amount"],
+                "currency": row["currency"],
+                "cycle_count": row["cycle_count"],
+                "description": row["description"],
+                "interval": row["interval"],
+                "interval_count": row["interval_count"],
+                "livemode": row["env"] == "live",
+                "name": row["name"],
+                "metadata": None,
+                "created_at": secs(row["created_at"]),
+                "updated_at": secs(row["created_at"]),
+            },
+        )
+
+    def customer(self, row: Row) -> Row:
+        keys = ("first_name", "last_name", "email", "phone", "default_device")
+        return resource(
+            "customer",
+            row["id"],
+            {
+                **{k: row[k] for k in keys},
+                "livemode": row["env"] == "live",
+                "created_at": secs(row["created_at"]),
+                "updated_at": secs(row["created_at"]),
+            },
+        )
+
+    def _plan_summary(self, plan_id: str) -> Row:
+        plan = self.books._one("SELECT * FROM pm_plans WHERE id = ?", plan_id)
+        if plan is None:
+            return {}
+        keys = ("amount", "currency", "cycle_count", "description", "interval", "name")
+        return {"id": plan["id"], **{k: plan[k] for k in keys}, "interval_count": 1}
+
+    def invoices(self, sub: Row) -> list[Row]:
+        """A subscription's invoices, oldest first: one per payment, or its open first one."""
+        extra = self.subscription_extra(sub["id"]) or {}
+        payments = self.books._all(
+            "SELECT * FROM payments WHERE subscription_id = ? ORDER BY created_at, id", sub["id"]
+        )
+        rows = []
+        first = extra.get("intent_id")
+        for p in payments:
+            intent_id = self.intent_for_payment(p)
+            if intent_id == first:
+                continue  # the first invoice is rendered from its intent below
+            status = "paid" if p["status"] != "failed" else "open"
+            rows.append((p["created_at"], intent_id, p["amount"], status))
+        if first:
+            intent = self.books._one("SELECT * FROM pm_intents WHERE id = ?", first)
+            if intent is not None:
+                status = "paid" if intent["status"] == "succeeded" else "open"
+                paid_at = intent["updated_at"] if status == "paid" else sub["created_at"]
+                rows.append((paid_at, first, intent["amount"], status))
+        rows.sort(key=lambda r: (r[0], r[1]))
+        return [self.invoice(sub, *r) for r in rows]
+
+    def invoice(self, sub: Row, due: float, intent_id: str, amount: int, status: str) -> Row:
+        extra = self.subscription_extra(sub["id"]) or {}
+        intent = self.books._one("SELECT status FROM pm_intents WHERE id = ?", intent_id)
+        intent_status = intent["status"] if intent else "succeeded"
+        return resource(
+            "invoice",
+            "inv_" + intent_id.removeprefix("pi_"),
+            {
+                "amount": amount,
+                "currency": sub["currency"],
+                "customer_id": extra.get("customer_id"),
+                "description": "rehearsal plan",
+                "due_date": day(due),
+                "livemode": sub["env"] == "live",
+                "line_items": [],
+                "payment_intent": {"id": intent_id, "status": intent_status},
+                "subscription": {
+                    "id": sub["id"],
+                    "status": sub["status"],
+                    "plan": self._plan_summary(extra.get("plan_id", "")),
+                },
+                "status": status,
+                "created_at": secs(due),
+                "updated_at": secs(due),
+            },
+        )
+
+    def subscription(self, sub: Row) -> Row:
+        extra = self.subscription_extra(sub["id"]) or {}
+        invoices = self.invoices(sub)
+        latest = invoices[-1] if invoices else None
+        latest_attrs = latest["attributes"] if latest else {}
+        active = sub["status"] in ("active", "past_due", "unpaid")
+        return resource(
+            "subscription",
+            sub["id"],
+            {
+                "anchor_date": day(sub["created_at"]),
+                "cancellation_reason": sub["cancel_reason"],
+                "customer_id": extra.get("customer_id"),
+                "default_customer_payment_method_id": None,
+                "latest_invoice": {
+                    "id": latest["id"],
+                    "amount": latest_attrs["amount"],
+                    "currency": latest_attrs["currency"],
+                    "due_date": latest_attrs["due_date"],
+                    "payment_intent": latest_attrs["payment_intent"],
+                    "status": latest_attrs["status"],
+                }
+                if latest
+                else None,
+                "livemode": sub["env"] == "live",
+                "next_billing_schedule": day(sub["period_end"]) if active else None,
+                "plan": self._plan_summary(extra.get("plan_id", "")),
+                "setup_intent": None,
+                "status": sub["status"],
+                "cancelled_at": secs(sub["cancelled_at"]),
+                "created_at": secs(sub["created_at"]),
+                "updated_at": secs(sub["created_at"]),
+            },
+        )
+
+    def webhook(self, row: Row, secret: str) -> Row:
+        return resource(
+            "webhook",
+            row["id"],
+            {
+                "events": json.loads(row["events"]),
+                "livemode": row["env"] == "live",
+                "secret_key": secret,
+                "status": row["status"],
+                "disabled_reason": "disabled_by_merchant" if row["status"] == "disabled" else None,
+                "url": row["url"],
+                "created_at": secs(row["created_at"]),
+                "updated_at": secs(row["updated_at"]),
+            },
+        )
+
+    def event_data(self, kind: str, obj: Row) -> Row:
+        """What an event of the books' `kind` carries: a payment, a subscription or, for a
+        paid subscription payment, its invoice."""
+        if obj["object_kind"] == "payment":
+            return self.payment(obj)
+        if kind == "subscription.renewed":
+            payment = self.books._one(
+                "SELECT * FROM payments WHERE id = ?", obj["latest_payment_id"]
+            )
+            if payment is not None:
+                intent_id = self.intent_for_payment(payment)
+                return self.invoice(obj, payment["created_at"], intent_id, obj["amount"], "paid")
+        return self.subscription(obj)
+
+    # --- writes (inside a books transaction) -------------------------------------------------
+
+    def new_intent(
+        self,
+        db: sqlite3.Connection,
+        env: str,
+        *,
+        amount: int,
+        currency: str,
+        description: str | None,
+        metadata: Any,
+        subscription_id: str | None = None,
+    ) -> Row:
+        now = self.books.now()
+        row: Row = {
+            "id": new_id("pi"),
+            "env": env,
+            "amount": amount,
+            "currency": currency,
+            "status": "awaiting_payment_method",
+            "description": description,
+            "metadata": json.dumps(metadata) if metadata else None,
+            "method_id": None,
+            "payment_ids": "[]",
+            "subscription_id": subscription_id,
+            "last_error": None,
+            "three_ds_token": None,
+            "return_url": None,
+            "created_at": now,
+            "updated_at": now,
+        }
+        _insert(db, "pm_intents", row)
+        return row
+
+    def charge_intent(self, db: sqlite3.Connection, intent: Row, method: Row) -> Row:
+        """Charge the intent's card now (no authentication left to do); update the intent,
+        and activate its subscription when this pays a first invoice."""
+        payment = self.books.create_payment(
+            db,
+            intent["env"],
+            external_id=None,
+            amount=intent["amount"],
+            currency=intent["currency"],
+            card_token=method["id"],
+            description=intent["description"],
+            subscription_id=intent["subscription_id"],
+        )
+        ids = [*_ids(intent), payment["id"]]
+        if payment["status"] == "failed":
+            error = {
+                "failed_code": "payment_failed",
+                "failed_message": "The card was declined.",
+                "sub_code": payment["failure_code"],
+                "payment_method": method["id"],
+            }
+            status, last_error = "awaiting_payment_method", json.dumps(error)
+        else:
+            status, last_error = "succeeded", None
+        intent.update(status=status, payment_ids=json.dumps(ids), last_error=last_error)
+        intent.update(updated_at=self.books.now(), three_ds_token=None)
+        self.save_intent(db, intent)
+        if status == "succeeded" and intent["subscription_id"]:
+            self._activate(db, intent["subscription_id"], method, payment)
+        return intent
+
+    def require_3ds(self, db: sqlite3.Connection, intent: Row, return_url: str | None) -> Row:
+        intent.update(
+            status=c.THREE_DS_STATUS,
+            three_ds_token=secrets.token_urlsafe(16),
+            return_url=return_url,
+            updated_at=self.books.now(),
+        )
+        self.save_intent(db, intent)
+        return intent
+
+    def fail_3ds(self, db: sqlite3.Connection, intent: Row) -> Row:
+        error = {"failed_code": "authentication_failed", "sub_code": "authentication_failed"}
+        intent.update(
+            status="awaiting_payment_method",
+            last_error=json.dumps(error),
+            three_ds_token=None,
+            updated_at=self.books.now(),
+        )
+        self.save_intent(db, intent)
+        return intent
+
+    def save_intent(self, db: sqlite3.Connection, intent: Row) -> None:
+        cols = [k for k in intent if k != "id"]
+        db.execute(
+            f"UPDATE pm_intents SET {', '.join(f'{k} = ?' for k in cols)} WHERE id = ?",
+            (*[intent[k] for k in cols], intent["id"]),
+        )
+
+    def _activate(self, db: sqlite3.Connection, sub_id: str, method: Row, payment: Row) -> None:
+        row = db.execute("SELECT * FROM subscriptions WHERE id = ?", (sub_id,)).fetchone()
+        if row is None or row["status"] != "incomplete":
+            return
+        sub = dict(row)
+        now = self.books.now()
+        sub.update(
+            status="active",
+            card_token=method["id"],
+            card_brand=method["brand"],
+            card_last4=method["last4"],
+            period_start=now,
+            period_end=add_interval(now, sub["interval"]),
+            latest_payment_id=payment["id"],
+        )
+        db.execute(
+            "UPDATE subscriptions SET status = ?, card_token = ?, card_brand = ?, "
+            "card_last4 = ?, period_start = ?, period_end = ?, latest_payment_id = ? "
+            "WHERE id = ?",
+            (
+                sub["status"],
+                sub["card_token"],
+                sub["card_brand"],
+                sub["card_last4"],
+                sub["period_start"],
+                sub["period_end"],
+                sub["latest_payment_id"],
+                sub_id,
+            ),
+        )
+        self.books.record_event(db, sub["env"], "subscription.renewed", "subscription", sub)
+        self.books.record_event(db, sub["env"], "subscription.created", "subscription", sub)
+
+
+def _ids(intent: Row) -> list[str]:
+    return list(json.loads(intent.get("payment_ids") or "[]"))
+
+
+def _statements() -> list[str]:
+    return [s.strip() for s in SCHEMA.split(";") if s.strip()]
+
+
+def insert(db: sqlite3.Connection, table: str, row: Row) -> None:
+    _insert(db, table, row)
+
+
+def _insert(db: sqlite3.Connection, table: str, row: Row) -> None:
+    cols = ", ".join(row)
+    marks = ", ".join("?" for _ in row)
+    db.execute(f"INSERT INTO {table} ({cols}) VALUES ({marks})", tuple(row.values()))

@@ -54,6 +54,13 @@ _ADDED = [
     ("runs", "plan_json", "TEXT"),  # the validated plan, so a resume does not need the file
     ("runs", "timeout_scale", "REAL NOT NULL DEFAULT 1.0"),
     ("steps", "baseline", "INTEGER"),  # renewals counted before an await_renewal step
+    ("runs", "exit_code", "INTEGER"),  # the reports: the outcome's exit code and message
+    ("runs", "message", "TEXT"),
+    ("steps", "started_at", "REAL"),  # the reports: when the step began and ended
+    ("steps", "ended_at", "REAL"),
+    ("steps", "deadline_at", "REAL"),  # when the step stopped waiting for its webhook
+    ("steps", "awaited_object", "TEXT"),  # the object its webhook is about (a refund's payment)
+    ("runs", "webhook_endpoint", "TEXT"),  # the simulator endpoint kept across a paused run
 ]
 
 
@@ -137,9 +144,16 @@ class StateDB:
             )
             self._db.execute("COMMIT")
 
-    def finish_run(self, run_id: str, verdict: str) -> None:
+    def finish_run(
+        self, run_id: str, verdict: str, exit_code: int | None = None, message: str | None = None
+    ) -> None:
         self._exec(
-            "UPDATE runs SET ended_at = ?, verdict = ? WHERE id = ?", time.time(), verdict, run_id
+            "UPDATE runs SET ended_at = ?, verdict = ?, exit_code = ?, message = ? WHERE id = ?",
+            time.time(),
+            verdict,
+            exit_code,
+            message,
+            run_id,
         )
 
     def update_step(self, run_id: str, step_id: str, **fields: Any) -> None:
@@ -159,9 +173,11 @@ class StateDB:
         return self._rows("SELECT * FROM steps WHERE run_id = ? ORDER BY position", run_id)
 
     def step(self, run_id: str, step_id: str) -> dict[str, Any]:
-        return self._rows("SELECT * FROM steps WHERE run_id = ? AND step_id = ?", run_id, step_id)[
-            0
-        ]
+        rows = self._rows("SELECT * FROM steps WHERE run_id = ? AND step_id = ?", run_id, step_id)
+        return rows[0]
+
+    def set_webhook_endpoint(self, run_id: str, endpoint_id: str | None) -> None:
+        self._exec("UPDATE runs SET webhook_endpoint = ? WHERE id = ?", endpoint_id, run_id)
 
     # --- calls and deliveries ---------------------------------------------------------------
 

@@ -45,7 +45,8 @@ class Target:
     simulated: bool
     simulator: Simulator | None = None  # the embedded one, when this process runs it
     control: SimulatorControl | None = None  # any simulator's control routes
-    _webhooks: list[str] = field(default_factory=list)
+    webhook_endpoint: str | None = None  # the run's endpoint; a resumed run re-points it
+    keep_webhook: bool = False  # a paused run: the provider's retries wait for the next process
 
     @property
     def in_flight_window(self) -> float:
@@ -55,17 +56,25 @@ class Target:
         return 0.0 if self.simulator is not None else self.config.http_timeout
 
     def register_webhook(self, url: str, events: list[str]) -> bool:
-        """Register the receiver where the target allows it; False if it must be done by hand."""
+        """Register the receiver where the target allows it; False if it must be done by hand.
+
+        The run's endpoint, if it still exists, is re-pointed rather than replaced, so the
+        deliveries the provider is still retrying reach this receiver.
+        """
         if self.control is None:
             return False
-        self._webhooks.append(self.control.register_webhook(url, events, self.config.environment))
+        if self.webhook_endpoint and self.control.repoint_webhook(self.webhook_endpoint, url):
+            return True
+        self.webhook_endpoint = self.control.register_webhook(
+            url, events, self.config.environment
+        )
         return True
 
     def close(self) -> None:
         if self.control is not None:
-            for endpoint_id in self._webhooks:
+            if self.webhook_endpoint and not self.keep_webhook:
                 with contextlib.suppress(Exception):
-                    self.control.remove_webhook(endpoint_id)
+                    self.control.remove_webhook(self.webhook_endpoint)
             self.control.close()
         self.provider.close()
         if self.simulator is not None:
@@ -84,7 +93,10 @@ def open_target(
     force_simulator: bool,
     state_dir: Path,
     sim_faults: list[str] | None = None,
+    public_path: bool = False,
 ) -> Target:
+    """`public_path`: a tunnel or --public-url was chosen, so a remote provider can reach
+    the receiver (test mode only)."""
     from rehearsal import providers
 
     providers.require(provider)
@@ -120,14 +132,21 @@ def open_target(
         )
     if live:
         raise UsageError(
-            "live mode is not available in this version",
-            hint="it needs the arming step and a public webhook URL (a tunnel); until then "
-            "rehearse in test mode or against the simulator",
+            f"live mode against {provider} is not available in this version",
+            hint="the tunnels are proven only against the simulator so far; rehearse in "
+            "test mode (with --tunnel) or against the simulator",
+        )
+    if public_path:
+        return Target(
+            config,
+            providers.create(provider, config),
+            f"{provider} at {api_base} (test mode, webhooks through a public URL)",
+            False,
         )
     raise UsageError(
         f"{provider} at {api_base} cannot reach a receiver on 127.0.0.1",
-        hint="a public webhook URL (a tunnel) is needed for a remote provider; until then "
-        "point the variables at `rehearsal simulator`",
+        hint="choose a public webhook path: --tunnel ngrok|cloudflared (or REHEARSAL_TUNNEL), "
+        "or --public-url URL --listen HOST:PORT",
     )
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from rehearsal.errors import UsageError
+from rehearsal.runlock import RunLock
 from rehearsal.state import STATE_DB, StateDB, state_dir
 
 
@@ -133,8 +134,11 @@ def cleanup(run_id: str, folder: Path | None, plain: bool) -> int:
     from rehearsal.view import PlainView
 
     store = _open(folder)
+    lock: RunLock | None = None
     try:
         run = _run(store, run_id)
+        lock = RunLock(state_dir(folder), run["id"])
+        lock.acquire()  # not while another process is moving this run's money
         embedded = run["target_kind"] == "embedded"
         target = open_target(
             run["provider"],
@@ -151,15 +155,25 @@ def cleanup(run_id: str, folder: Path | None, plain: bool) -> int:
                 )
             view = PlainView()
             target.provider.on_call = None
-            settled = compensate(
-                run["id"], target.provider, store, view, target.in_flight_window
-            )
+            settled = compensate(run["id"], target.provider, store, view, target.in_flight_window)
+            target.webhook_endpoint = run["webhook_endpoint"]  # removed at close
         finally:
             target.close()
+        ended = settled and run["verdict"] is None  # settled money ends a paused or crashed run
+        if ended:
+            store.finish_run(run["id"], "cleaned-up")
+            store.set_webhook_endpoint(run["id"], None)
         print(
             f"run {run['id']}: "
             + ("nothing outstanding" if settled else "something is still outstanding; see above")
+            + (
+                " (the run is ended; start a new one to rehearse again)"
+                if ended
+                else ""
+            )
         )
         return 0 if settled else 1
     finally:
+        if lock is not None:
+            lock.release()
         store.close()

@@ -107,6 +107,22 @@ def resume(
     run_id: str, args: RunArgs, stop_after: str | None = None, target: Target | None = None
 ) -> int:
     """Carry a run on from where it stopped (after a crash too), to the end or `stop_after`."""
+    from rehearsal.runlock import RunLock
+
+    lock = RunLock(state_dir(args.state_dir), run_id)  # one process moves a run at a time
+    try:
+        lock.acquire()
+    except BaseException:
+        if target is not None:
+            target.close()
+        raise
+    try:
+        return _resume(run_id, args, stop_after, target)
+    finally:
+        lock.release()
+
+
+def _resume(run_id: str, args: RunArgs, stop_after: str | None, target: Target | None) -> int:
     from rehearsal.plan import Plan
     from rehearsal.receiver import Receiver
     from rehearsal.run_events import RunStarted
@@ -160,8 +176,10 @@ def resume(
             if row["verdict"] == "accepted" and row["payload"]:
                 receiver.hub.publish(target.provider.parse_event(row["payload"].encode()))
         url = receiver.start()
+        target.webhook_endpoint = run["webhook_endpoint"]  # a paused run's: re-pointed
         if not target.register_webhook(url, events):
             raise UsageError(f"register this webhook URL with {run['provider']} first: {url}")
+        store.set_webhook_endpoint(run_id, target.webhook_endpoint)
         steps = tuple((s.id, s.action) for s in plan.steps)
         view(
             RunStarted(
@@ -176,6 +194,9 @@ def resume(
         )
         runner = Runner(plan, target.provider, receiver.hub, store, run_id, view, options)
         outcome = runner.run(stop_after=stop_after)
+        # Paused, not ended: keep the endpoint so the provider's retries of what happens
+        # meanwhile reach the next `step` or `resume`, which re-points it at its receiver.
+        target.keep_webhook = (store.run(run_id) or {}).get("verdict") is None
         if args.report_json:
             from rehearsal.reports import json_report
 

@@ -612,6 +612,9 @@ class Books:
                 "SELECT id, env, external_id, status, renewals "
                 "FROM subscriptions ORDER BY created_at"
             ),
+            "endpoints": self._all(
+                "SELECT id, url, events, env, enabled FROM endpoints ORDER BY created_at"
+            ),
             "outbox": {
                 r["state"]: r["n"]
                 for r in self._all("SELECT state, COUNT(*) AS n FROM outbox GROUP BY state")

@@ -43,6 +43,14 @@ class SimulatorControl:
         )
         return str(data["id"])
 
+    def repoint_webhook(self, endpoint_id: str, url: str) -> bool:
+        """Send an endpoint's pending retries and future events to `url`; False if it is gone."""
+        r = self._client.patch(f"/_sim/webhook_endpoints/{endpoint_id}", json={"url": url})
+        if r.status_code == 404:
+            return False
+        r.raise_for_status()
+        return True
+
     def remove_webhook(self, endpoint_id: str) -> None:
         self._call("DELETE", f"/_sim/webhook_endpoints/{endpoint_id}")
 

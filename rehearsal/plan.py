@@ -75,6 +75,9 @@ class Expect(_Strict):
     event: str = Field(pattern=r"^[a-z_]+\.[a-z_]+$")
     within: float = 10.0
     status: str | None = None  # the object's status through the API; derived when absent
+    # optional: the provider may send no event for this (PayMongo documents none for a
+    # cancellation); the step then passes on the API's word, and says so (confirmed by api).
+    webhook: Literal["required", "optional"] = "required"
 
     @field_validator("within", mode="before")
     @classmethod
@@ -113,6 +116,9 @@ class RefundStep(_Step):
     payment: str = Field(pattern=_STEP_ID, description="id of the charge step to refund")
     amount: int | None = Field(default=None, gt=0, strict=True, description="absent: what is left")
     reason: str | None = None
+    # PayMongo refunds only live payments: in test mode its refusal is the expected finding,
+    # reported and skipped; in live mode (or where refunds work) the step runs as usual.
+    unavailable_in_test: bool = False
     expect: Expect = Expect(event="payment.refunded")
 
 

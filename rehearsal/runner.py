@@ -39,7 +39,14 @@ from rehearsal.plan import (
     Step,
     SubscribeStep,
 )
-from rehearsal.providers.base import ApiCall, NormalizedEvent, ObjectKind, Provider, ProviderObject
+from rehearsal.providers.base import (
+    ApiCall,
+    FeatureUnavailable,
+    NormalizedEvent,
+    ObjectKind,
+    Provider,
+    ProviderObject,
+)
 from rehearsal.receiver import EventHub
 from rehearsal.run_events import (
     ApiCalled,
@@ -54,6 +61,7 @@ from rehearsal.run_events import (
 from rehearsal.state import StateDB
 
 RESUME_GRACE = 1.0  # seconds a resumed step waits for a retried webhook the API already confirms
+API_POLL = 0.5  # seconds between API checks while an optional webhook may still come
 
 DEFAULT_STATUS = {
     "payment.succeeded": "succeeded",
@@ -214,7 +222,12 @@ class Runner:
             )
             self.emit(StepPassed(step.id, time.monotonic() - began, None, None, "operator"))
             return
-        obj, event = self._money_step(step)
+        try:
+            obj, event = self._money_step(step)
+        except FeatureUnavailable as exc:
+            if not self._expected_unavailable(step, exc):
+                raise
+            return
         by = "webhook+api" if event is not None else "api"  # api only: a finding, see _await
         self.store.update_step(
             self.run_id,
@@ -355,6 +368,12 @@ class Runner:
             # Resumed, and the API already shows the transition: its webhook went to a process
             # that is gone. Give a retried delivery a short grace, not the whole deadline.
             within = min(within, RESUME_GRACE * self.scale)
+        if step.expect.webhook == "optional":
+            # The provider may send no event for this (PayMongo: cancellation). Take the
+            # webhook if it comes, else the API's word as soon as it shows the transition.
+            confirmed = self._poll_api(kind, object_id, check, match, called + within)
+            if confirmed is not None:
+                return None, confirmed
         got = self.hub.wait_for(match, time.monotonic() + max(0.0, called + within - time.time()))
         if got is None:
             api = self.provider.retrieve(kind, object_id)
@@ -388,6 +407,48 @@ class Runner:
                 f"step {step.id!r}: the webhook said {expected} but the API shows {problem}"
             )
         return event, api
+
+    def _poll_api(
+        self,
+        kind: ObjectKind,
+        object_id: str,
+        check: Check,
+        match: Callable[[NormalizedEvent], bool],
+        deadline: float,
+    ) -> ProviderObject | None:
+        """The object once the API shows the transition; None when a matching webhook came
+        first, or at the deadline (`deadline` on the time.time() clock)."""
+        assert self.hub is not None
+        while True:
+            left = deadline - time.time()
+            if self.hub.wait_for(match, time.monotonic() + min(API_POLL, left)) is not None:
+                return None  # the webhook came: the usual path checks it
+            api = self.provider.retrieve(kind, object_id)
+            if check(api) is None:
+                return api
+            if left <= API_POLL:
+                return None
+
+    def _expected_unavailable(self, step: Step, exc: FeatureUnavailable) -> bool:
+        """A refund the plan marks `unavailable_in_test`, refused in test mode as the
+        provider documents: a finding to report, not a failure."""
+        if not (
+            isinstance(step, RefundStep)
+            and step.unavailable_in_test
+            and self.provider.environment == "test"
+        ):
+            return False
+        reason = f"unavailable in test mode, as the plan expects: {exc.message}"
+        self.store.update_step(
+            self.run_id,
+            step.id,
+            state="skipped",
+            confirmed_by="expected-unavailable",
+            message=reason,
+        )
+        self.emit(StepSkipped(step.id, reason))
+        self._step = None
+        return True
 
     def _payment_check(self, step: ChargeStep | RefundStep, amount: int, refunded: int) -> Check:
         expected = (

@@ -81,6 +81,18 @@ class Target:
             self.simulator.stop()
 
 
+# Where a provider needs less than all three variables: PayMongo's API base has a default
+# (PAYMONGO_API_BASE points it at a standalone simulator), and its webhook secret comes from
+# registering the webhook through its API, not from the environment.
+DEFAULT_API_BASE = {"paymongo": "https://api.paymongo.com"}
+SECRET_FROM_REGISTRATION = {"paymongo"}
+
+
+def _optional(provider: str, names: tuple[str, str, str]) -> set[str]:
+    optional = {names[0]} if provider in DEFAULT_API_BASE else set()
+    return optional | ({names[2]} if provider in SECRET_FROM_REGISTRATION else set())
+
+
 def env_names(provider: str) -> tuple[str, str, str]:
     p = provider.upper()
     return f"{p}_API_BASE", f"{p}_SECRET_KEY", f"{p}_WEBHOOK_SECRET"
@@ -109,14 +121,17 @@ def open_target(
         )
     if force_simulator or (not live and not any(values)):
         return _embedded(provider, state_dir, sim_faults or [])
-    missing = [n for n, v in zip(names, values, strict=True) if not v]
+    optional = _optional(provider, names)
+    missing = [n for n, v in zip(names, values, strict=True) if not v and n not in optional]
     if missing:
         raise UsageError(
             f"{', '.join(missing)} not set",
-            hint=f"set all of {', '.join(names)} to rehearse against {provider}, or none of "
+            hint=f"set {', '.join(n for n in names if n not in optional)} to rehearse "
+            f"against {provider}, or none of "
             "them to use the built-in simulator",
         )
     api_base, secret_key, webhook_secret = values
+    api_base = api_base or DEFAULT_API_BASE.get(provider, "")
     environment: Literal["test", "live"] = "live" if live else "test"
     _check_key_mode(provider, secret_key, environment)
     config = TargetConfig(provider, api_base, secret_key, webhook_secret.split(","), environment)
@@ -151,6 +166,9 @@ def open_target(
 
 
 def _check_key_mode(provider: str, secret_key: str, environment: str) -> None:
+    if provider == "paymongo":
+        _check_paymongo_keys(secret_key, environment)
+        return
     if provider != "mintcash":
         return
     from rehearsal.providers.mintcash.contract import environment_of_key
@@ -166,6 +184,25 @@ def _check_key_mode(provider: str, secret_key: str, environment: str) -> None:
             f"a {key_env} key in {environment} mode",
             hint="test keys only in test mode; live keys only with --live",
         )
+
+
+def _check_paymongo_keys(secret_key: str, environment: str) -> None:
+    """PAYMONGO_SECRET_KEY (and PAYMONGO_PUBLIC_KEY, where set) must be of this mode."""
+    from rehearsal.providers.paymongo import contract
+
+    keys = [("PAYMONGO_SECRET_KEY", secret_key, contract.SECRET_KEY_PREFIX)]
+    if public := os.environ.get("PAYMONGO_PUBLIC_KEY", ""):
+        keys.append(("PAYMONGO_PUBLIC_KEY", public, contract.PUBLIC_KEY_PREFIX))
+    for name, key, prefixes in keys:
+        key_env = contract.environment_of_key(key, prefixes)
+        if key_env is None:
+            expected = " or ".join(f"{p}…" for p in prefixes.values())
+            raise UsageError(f"{name} has an unknown prefix", hint=f"expected {expected}")
+        if key_env != environment:
+            raise SafetyRefusal(
+                f"{name} is a {key_env} key, in {environment} mode",
+                hint="test keys only in test mode; live keys only with --live",
+            )
 
 
 def _embedded(provider: str, state_dir: Path, faults: list[str]) -> Target:

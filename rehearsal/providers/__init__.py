@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 # name -> "module:factory"; a factory takes a TargetConfig and returns a Provider.
 REGISTRY: dict[str, str] = {
     "mintcash": "rehearsal.providers.mintcash.adapter:from_config",
+    "paymongo": "rehearsal.providers.paymongo.adapter:from_config",
 }
 
 

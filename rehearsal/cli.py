@@ -53,6 +53,24 @@ def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks."))
     _debug = debug
 
 
+# The public path for webhooks (rehearsal/tunnels), shared by run, start, step and resume.
+_TUNNEL = typer.Option(
+    None,
+    "--tunnel",
+    help="none | ngrok | cloudflared: how a provider reaches the receiver. [env "
+    "REHEARSAL_TUNNEL, or the plan's tunnel:; default: none for the simulator]",
+    show_default=False,
+)
+_PUBLIC_URL = typer.Option(
+    None, envvar="REHEARSAL_PUBLIC_URL", help="Your own proxy's public URL (with --listen)."
+)
+_LISTEN = typer.Option(
+    None, envvar="REHEARSAL_LISTEN", help="HOST:PORT the receiver binds, where your proxy forwards."
+)
+_NGROK_DOMAIN = typer.Option(None, help="ngrok: your reserved domain. [env NGROK_DOMAIN]")
+_PROBE_EVERY = typer.Option(15.0, help="Seconds between tunnel re-probes during long waits.")
+
+
 @app.command()
 def run(
     plan: str = typer.Argument(
@@ -92,6 +110,11 @@ def run(
         envvar="REHEARSAL_SIM_FAULTS",
         help="A fault for the embedded simulator, e.g. drop:payment.refunded (repeatable).",
     ),
+    tunnel: str = _TUNNEL,
+    public_url: str = _PUBLIC_URL,
+    listen: str = _LISTEN,
+    ngrok_domain: str = _NGROK_DOMAIN,
+    probe_every: float = _PROBE_EVERY,
 ) -> None:
     """Run a whole plan now. With no provider keys set, against the built-in simulator."""
     from rehearsal.commands.run import RunArgs
@@ -111,6 +134,11 @@ def run(
         yes=yes,
         max_amount=max_amount,
         sim_faults=[f for spec in sim_fault for f in spec.split(",") if f],
+        tunnel=tunnel,
+        public_url=public_url,
+        listen=listen,
+        ngrok_domain=ngrok_domain,
+        probe_every=probe_every,
     )
     _guard(lambda: run_command(args))
 
@@ -151,6 +179,9 @@ def start(
     yes: bool = typer.Option(False, "--yes", help="Arm live mode without a terminal."),
     max_amount: int = typer.Option(None, help="Live mode: cap on any one movement."),
     state_dir: Path = typer.Option(None, envvar="REHEARSAL_STATE_DIR", help="State folder."),
+    tunnel: str = _TUNNEL,
+    public_url: str = _PUBLIC_URL,
+    listen: str = _LISTEN,
 ) -> None:
     """Create a run and print its id; no money moves until `step` or `resume`."""
     from rehearsal.commands.run import RunArgs
@@ -165,6 +196,9 @@ def start(
         state_dir=state_dir,
         yes=yes,
         max_amount=max_amount,
+        tunnel=tunnel,
+        public_url=public_url,
+        listen=listen,
     )
     _guard(lambda: (start_command(args), 0)[1])
 
@@ -182,11 +216,25 @@ def step(
         "--cleanup/--no-cleanup",
         help="Refund and cancel what the run created if a step fails.",
     ),
+    tunnel: str = _TUNNEL,
+    public_url: str = _PUBLIC_URL,
+    listen: str = _LISTEN,
+    ngrok_domain: str = _NGROK_DOMAIN,
+    probe_every: float = _PROBE_EVERY,
 ) -> None:
     """Run the next step of a run (or every step up to a named one), then pause."""
     from rehearsal.commands.run import RunArgs, next_step, resume
 
-    args = RunArgs(state_dir=state_dir, plain=plain, cleanup=cleanup)
+    args = RunArgs(
+        state_dir=state_dir,
+        plain=plain,
+        cleanup=cleanup,
+        tunnel=tunnel,
+        public_url=public_url,
+        listen=listen,
+        ngrok_domain=ngrok_domain,
+        probe_every=probe_every,
+    )
     _guard(lambda: resume(run_id, args, stop_after=step_id or next_step(run_id, args)))
 
 
@@ -201,12 +249,27 @@ def resume(
         help="Refund and cancel what the run created if a step fails.",
     ),
     report_json: Path = typer.Option(None, help="Write a JSON report of the run here."),
+    tunnel: str = _TUNNEL,
+    public_url: str = _PUBLIC_URL,
+    listen: str = _LISTEN,
+    ngrok_domain: str = _NGROK_DOMAIN,
+    probe_every: float = _PROBE_EVERY,
 ) -> None:
     """Carry a run on from wherever it stopped (after a crash too) to its end."""
     from rehearsal.commands.run import RunArgs
     from rehearsal.commands.run import resume as resume_command
 
-    args = RunArgs(state_dir=state_dir, plain=plain, cleanup=cleanup, report_json=report_json)
+    args = RunArgs(
+        state_dir=state_dir,
+        plain=plain,
+        cleanup=cleanup,
+        report_json=report_json,
+        tunnel=tunnel,
+        public_url=public_url,
+        listen=listen,
+        ngrok_domain=ngrok_domain,
+        probe_every=probe_every,
+    )
     _guard(lambda: resume_command(run_id, args))
 
 
@@ -243,6 +306,24 @@ def cleanup(
     from rehearsal.commands import ledger
 
     _guard(lambda: ledger.cleanup(run_id, state_dir, plain=True))
+
+
+@app.command("tunnel")
+def tunnel_command(
+    tunnel: str = _TUNNEL,
+    public_url: str = _PUBLIC_URL,
+    listen: str = _LISTEN,
+    ngrok_domain: str = _NGROK_DOMAIN,
+    provider: str = typer.Option(
+        "mintcash", help="Whose signatures to check (with <PROVIDER>_WEBHOOK_SECRET set)."
+    ),
+) -> None:
+    """Open the receiver and a tunnel alone: print the public URL, show deliveries as they
+    arrive, until Ctrl-C or SIGTERM (exit 0)."""
+    from rehearsal.commands.tunnel import TunnelArgs, serve
+
+    args = TunnelArgs(tunnel, public_url, listen, ngrok_domain, provider)
+    _guard(lambda: serve(args))
 
 
 @app.command()

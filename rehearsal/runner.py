@@ -84,6 +84,10 @@ class Options:
     cleanup: bool = True
     confirm_manual: Callable[[ManualStep], bool] | None = None
     in_flight_window: float = 0.0  # see Target.in_flight_window
+    # Called every `watch_every` seconds of a long webhook wait: the tunnel's re-probe. It
+    # raises (a TunnelError) when the path to the receiver is gone for good.
+    watch: Callable[[], None] | None = None
+    watch_every: float = 15.0
 
 
 @dataclass(frozen=True)
@@ -374,7 +378,7 @@ class Runner:
             confirmed = self._poll_api(kind, object_id, check, match, called + within)
             if confirmed is not None:
                 return None, confirmed
-        got = self.hub.wait_for(match, time.monotonic() + max(0.0, called + within - time.time()))
+        got = self._wait(match, time.monotonic() + max(0.0, called + within - time.time()))
         if got is None:
             api = self.provider.retrieve(kind, object_id)
             problem = check(api)
@@ -449,6 +453,19 @@ class Runner:
         self.emit(StepSkipped(step.id, reason))
         self._step = None
         return True
+
+    def _wait(
+        self, match: Callable[[NormalizedEvent], bool], deadline: float
+    ) -> tuple[float, NormalizedEvent] | None:
+        """The hub's wait, cut into `watch_every` slices with the watch called between them."""
+        assert self.hub is not None
+        watch, every = self.options.watch, self.options.watch_every
+        while True:
+            until = deadline if watch is None else min(deadline, time.monotonic() + every)
+            got = self.hub.wait_for(match, until)
+            if got is not None or until >= deadline or watch is None:
+                return got
+            watch()
 
     def _payment_check(self, step: ChargeStep | RefundStep, amount: int, refunded: int) -> Check:
         expected = (

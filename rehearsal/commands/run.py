@@ -11,12 +11,14 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from rehearsal.errors import UsageError
-from rehearsal.plan import ManualStep, load_plan, resolve_plan_path
+from rehearsal.plan import ManualStep, Plan, load_plan, resolve_plan_path
 from rehearsal.runner import Options
 from rehearsal.state import STATE_DB, StateDB, state_dir
 
 if TYPE_CHECKING:
     from rehearsal.target import Target
+    from rehearsal.tunnels import TunnelSpec
+    from rehearsal.tunnels.session import TunnelSession
 
 
 @dataclass
@@ -34,6 +36,11 @@ class RunArgs:
     yes: bool = False
     max_amount: int | None = None
     sim_faults: list[str] = field(default_factory=list)
+    tunnel: str | None = None  # none | ngrok | cloudflared | public-url (see rehearsal.tunnels)
+    public_url: str | None = None
+    listen: str | None = None
+    ngrok_domain: str | None = None
+    probe_every: float = 15.0  # seconds between tunnel re-probes during a long wait
 
 
 def run(args: RunArgs) -> int:
@@ -76,6 +83,7 @@ def _create(args: RunArgs) -> tuple[str, Target]:
         force_simulator=args.simulator,
         state_dir=folder,
         sim_faults=args.sim_faults,
+        public_path=_public_path(_tunnel(args, plan)),
     )
     store = StateDB(folder / STATE_DB)
     try:
@@ -123,11 +131,11 @@ def resume(
 
 
 def _resume(run_id: str, args: RunArgs, stop_after: str | None, target: Target | None) -> int:
-    from rehearsal.plan import Plan
     from rehearsal.receiver import Receiver
     from rehearsal.run_events import RunStarted
     from rehearsal.runner import Runner
     from rehearsal.target import open_target
+    from rehearsal.tunnels.session import TunnelSession, probe_deadline, resolve
 
     folder = state_dir(args.state_dir)
     store = StateDB(folder / STATE_DB)
@@ -144,6 +152,7 @@ def _resume(run_id: str, args: RunArgs, stop_after: str | None, target: Target |
         if stop_after is not None and stop_after not in {s.id for s in plan.steps}:
             raise UsageError(f"run {run_id} has no step {stop_after!r}")
         embedded = run["target_kind"] == "embedded"
+        spec = _tunnel(args, plan)
         _sigterm_as_interrupt()
         if target is None:
             target = open_target(
@@ -152,6 +161,7 @@ def _resume(run_id: str, args: RunArgs, stop_after: str | None, target: Target |
                 force_simulator=embedded,
                 state_dir=folder,
                 sim_faults=args.sim_faults,
+                public_path=_public_path(spec),
             )
     except BaseException:
         if target is not None:
@@ -159,6 +169,7 @@ def _resume(run_id: str, args: RunArgs, stop_after: str | None, target: Target |
         store.close()
         raise
     receiver: Receiver | None = None
+    session: TunnelSession | None = None
     view = _view(args)
     try:
         if not embedded and target.config.api_base != run["api_base"]:
@@ -175,11 +186,17 @@ def _resume(run_id: str, args: RunArgs, stop_after: str | None, target: Target |
         for row in store.deliveries(run_id):  # what earlier processes of this run received
             if row["verdict"] == "accepted" and row["payload"]:
                 receiver.hub.publish(target.provider.parse_event(row["payload"].encode()))
-        url = receiver.start()
-        target.webhook_endpoint = run["webhook_endpoint"]  # a paused run's: re-pointed
-        if not target.register_webhook(url, events):
-            raise UsageError(f"register this webhook URL with {run['provider']} first: {url}")
+        session = TunnelSession(
+            resolve(spec, simulated=target.simulated, provider=run["provider"]),
+            receiver,
+            register=lambda url: target.register_webhook(url, events),
+            probe_within=probe_deadline(run["timeout_scale"]),
+        )
+        url = session.open()
         store.set_webhook_endpoint(run_id, target.webhook_endpoint)
+        if not session.registered:  # by hand (MintCash's account manager): the probe checks
+            print(f"register this webhook URL with {run['provider']}: {url}", file=sys.stderr)
+        session.prove()  # before any money moves: TunnelError (exit 3) if the path is broken
         steps = tuple((s.id, s.action) for s in plan.steps)
         view(
             RunStarted(
@@ -191,6 +208,8 @@ def _resume(run_id: str, args: RunArgs, stop_after: str | None, target: Target |
             cleanup=args.cleanup,
             confirm_manual=_confirm if sys.stdin.isatty() else None,
             in_flight_window=target.in_flight_window,
+            watch=None if session.spec.mode == "none" else session.watch,
+            watch_every=args.probe_every,
         )
         runner = Runner(plan, target.provider, receiver.hub, store, run_id, view, options)
         outcome = runner.run(stop_after=stop_after)
@@ -207,10 +226,30 @@ def _resume(run_id: str, args: RunArgs, stop_after: str | None, target: Target |
             view.stop()
         if receiver is not None:
             receiver.request_stop()  # stops alongside the simulator in target.close()
-        target.close()
-        if receiver is not None:
-            receiver.stop()
-        store.close()
+        try:
+            target.close()  # removes the registered webhooks while the tunnel still stands
+        finally:
+            if session is not None:
+                session.close()  # the tunnel process never outlives the run
+            if receiver is not None:
+                receiver.stop()
+            store.close()
+
+
+def _tunnel(args: RunArgs, plan: Plan) -> TunnelSpec | None:
+    from rehearsal.tunnels import choose
+
+    return choose(
+        args.tunnel,
+        public_url=args.public_url,
+        listen=args.listen,
+        plan=plan.tunnel,
+        domain=args.ngrok_domain or plan.tunnel_domain,
+    )
+
+
+def _public_path(spec: TunnelSpec | None) -> bool:
+    return spec is not None and spec.mode != "none"
 
 
 def next_step(run_id: str, args: RunArgs) -> str:

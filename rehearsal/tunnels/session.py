@@ -133,6 +133,11 @@ class TunnelSession:
             self.tunnel.close()
 
 
+def probe_deadline(timeout_scale: float) -> float:
+    """The probe's deadline follows --timeout-scale (like every step's), within reason."""
+    return min(30.0, max(0.5, PROBE_WITHIN * timeout_scale))
+
+
 def resolve(spec: TunnelSpec | None, *, simulated: bool, provider: str) -> TunnelSpec:
     """The default when nothing chose a tunnel: none for a simulator, else a clear refusal."""
     if spec is not None:

@@ -1,0 +1,134 @@
+"""JUnit XML of a run: one test case per transition, so CI shows a failure by its name.
+
+Rendered from the JSON report (not from the database directly), so the formats agree. The
+shape is the one CI systems read (Jenkins, GitLab, GitHub test reporters): <testsuites> →
+<testsuite> → <testcase classname name time> with <failure>, <error> or <skipped>.
+A failed assertion is a <failure>; a provider, network or usage error, or an interrupt, is
+an <error>; a step that never ran is <skipped>.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from typing import Any
+
+
+def _name(step: dict[str, Any]) -> str:
+    """`refund: payment.refunded`: the step and the transition it asserts."""
+    expected = step["expected_event"]
+    return f"{step['id']}: {expected['type']}" if expected else f"{step['id']}: {step['action']}"
+
+
+def _details(step: dict[str, Any]) -> str:
+    lines = []
+    for c in step["calls"]:
+        lines.append(
+            f"{c['method']} {c['path']} -> {c['status'] or 'no answer'} "
+            f"({c['request_id'] or 'no request id'}, {c['duration_ms']:.0f} ms)"
+        )
+    e = step["expected_event"]
+    if e:
+        if e["arrived_at"]:
+            late = ", after the deadline" if e["after_deadline"] else ""
+            lines.append(
+                f"webhook {e['type']} {e['event_id']} for {e['object_id']} arrived "
+                f"{e['latency_ms']:.0f} ms after the call{late}; signature {e['signature']}; "
+                f"{e['delivery_attempts']} delivery attempt(s)"
+            )
+        else:
+            lines.append(
+                f"webhook {e['type']} for {e['object_id'] or 'the object'}: none counted "
+                f"(deadline {e['deadline'] or 'not reached'})"
+            )
+    if step["confirmed_by"]:
+        lines.append(f"confirmed by {step['confirmed_by']}")
+    return "\n".join(lines)
+
+
+def render(doc: dict[str, Any]) -> str:
+    steps = doc["steps"]
+    classname = f"rehearsal.{doc['provider']}.{doc['plan']}"
+    run_error = doc["verdict"] in ("error", "interrupted")
+    failures = errors = skipped = 0
+    suite = ET.Element("testsuite")
+    props = ET.SubElement(suite, "properties")
+    for key in ("run_id", "provider", "environment", "target", "verdict", "exit_code"):
+        ET.SubElement(props, "property", name=key, value=str(doc[key]))
+    for step in steps:
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            classname=classname,
+            name=_name(step),
+            time=f"{step['duration_s'] or 0:.3f}",
+        )
+        status = step["status"]
+        message = step["message"] or ""
+        if status == "failed":
+            tag = "error" if run_error else "failure"
+            if run_error:
+                errors += 1
+            else:
+                failures += 1
+            el = ET.SubElement(
+                case, tag, message=message, type="error" if run_error else "AssertionFailed"
+            )
+            el.text = message + "\n\n" + _details(step)
+        elif status == "interrupted":
+            errors += 1
+            el = ET.SubElement(case, "error", message="interrupted", type="Interrupted")
+            el.text = _details(step)
+        elif status in ("skipped", "pending"):
+            skipped += 1
+            why = "an earlier step did not pass" if status == "skipped" else "not run yet"
+            ET.SubElement(case, "skipped", message=why)
+        elif status != "passed":  # began in a process that is gone; resume to finish it
+            errors += 1
+            el = ET.SubElement(case, "error", message=f"unfinished: {status}", type="Unfinished")
+            el.text = _details(step)
+        out = _details(step) if status == "passed" else ""
+        if out:
+            ET.SubElement(case, "system-out").text = out
+    if doc["verdict"] in ("error", "interrupted") and not any(
+        s["status"] in ("failed", "interrupted") for s in steps
+    ):
+        # The run stopped outside any step (the receiver, the tunnel, the provider's setup):
+        # one test case carries it, or CI would show nothing red.
+        errors += 1
+        case = ET.SubElement(suite, "testcase", classname=classname, name="run", time="0.000")
+        ET.SubElement(
+            case, "error", message=doc["message"] or doc["verdict"], type=doc["verdict"]
+        ).text = doc["message"] or ""
+    summary = [
+        f"{c['action']} {c['object_id']} {c['amount'] or ''} {c['state']}".replace("  ", " ")
+        + (f": {c['message']}" if c["message"] else "")
+        for c in doc["compensations"]
+    ]
+    m = doc["money"]
+    summary.append(
+        f"money: charged {m['charged']}, refunded {m['refunded']}, outstanding {m['outstanding']}"
+    )
+    ET.SubElement(suite, "system-out").text = "\n".join(summary)
+    total = len(suite.findall("testcase"))
+    suite.attrib.update(
+        name=f"rehearsal {doc['plan']} ({doc['provider']} {doc['environment']})",
+        tests=str(total),
+        failures=str(failures),
+        errors=str(errors),
+        skipped=str(skipped),
+        time=f"{doc['duration_s'] or 0:.3f}",
+        timestamp=(doc["started_at"] or "")[:19],
+        hostname="rehearsal",
+    )
+    root = ET.Element(
+        "testsuites",
+        name="rehearsal",
+        tests=str(total),
+        failures=str(failures),
+        errors=str(errors),
+        skipped=str(skipped),
+        time=suite.attrib["time"],
+    )
+    root.append(suite)
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, "unicode") + "\n"

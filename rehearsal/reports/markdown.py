@@ -1,0 +1,188 @@
+"""A Markdown summary of a run, for pull requests and CI summaries (GITHUB_STEP_SUMMARY).
+
+Rendered from the JSON report. It shows the verdict, a table of the transitions, what went
+wrong, what was confirmed only through the API, what was compensated, where the money
+stands, and a Mermaid sequence diagram of the API calls and webhooks with their timings
+(GitHub and GitLab render ```mermaid blocks).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+ICON = {
+    "passed": "✅",
+    "failed": "❌",
+    "skipped": "⏭️",
+    "interrupted": "⛔",
+    "error": "❌",
+    None: "⏸️",
+}
+
+
+def _t(iso: str | None) -> float | None:
+    return datetime.fromisoformat(iso).timestamp() if iso else None
+
+
+def _cell(text: object) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _label(text: str) -> str:
+    """Text Mermaid takes on a message line: no statement separators or entity escapes."""
+    return text.replace(";", ",").replace("#", "").replace("%%", "%").replace("\n", " ")
+
+
+def _offset(at: float | None, t0: float) -> str:
+    return f"+{at - t0:.3f}s" if at is not None else "+?"
+
+
+def sequence(doc: dict[str, Any]) -> str:
+    """A Mermaid sequenceDiagram: rehearsal ⇄ provider API, provider → webhook receiver."""
+    t0 = _t(doc["started_at"]) or 0.0
+    provider = doc["provider"]
+    lines = [
+        "sequenceDiagram",
+        "    participant R as rehearsal",
+        f"    participant P as {_label(provider)} API ({doc['environment']})",
+        "    participant W as webhook receiver",
+    ]
+    timeline: list[tuple[float, int, list[str]]] = []
+    claimed = set()
+    for step in doc["steps"]:
+        start = _t(step["started_at"])
+        if start is None:
+            continue
+        expect = step["expected_event"]
+        what = f"{step['id']}" + (f": expects {expect['type']}" if expect else "")
+        timeline.append((start, 0, [f"    Note over R,W: {_label(what)} ({_offset(start, t0)})"]))
+        for c in step["calls"]:
+            at = _t(c["at"]) or start
+            begun = at - c["duration_ms"] / 1000
+            answer = f"{c['status'] or 'no answer'} in {c['duration_ms']:.0f} ms"
+            call = _label(c["method"] + " " + c["path"])
+            timeline.append(
+                (
+                    begun,
+                    1,
+                    [
+                        f"    R->>P: {call} ({_offset(begun, t0)})",
+                        f"    P-->>R: {_label(answer)}",
+                    ],
+                )
+            )
+        if expect and expect["arrived_at"]:
+            claimed.add(expect["event_id"])
+            late = ", LATE" if expect["after_deadline"] else ""
+            latency = (
+                f", {expect['latency_ms']:.0f} ms after the call"
+                if expect["latency_ms"] is not None
+                else ""
+            )
+            arrived = _t(expect["arrived_at"]) or start
+            timeline.append(
+                (
+                    arrived,
+                    2,
+                    [
+                        f"    P-)W: {_label(expect['type'])} {_label(str(expect['object_id']))} "
+                        f"({_offset(arrived, t0)}{latency}{late})"
+                    ],
+                )
+            )
+        elif expect and step["status"] == "failed" and expect["deadline"]:
+            due = _t(expect["deadline"]) or start
+            missing = f"no {expect['type']} by the deadline ({_offset(due, t0)})"
+            timeline.append((due, 2, [f"    Note over W: {_label(missing)}"]))
+        end = _t(step["ended_at"])
+        if step["status"] in ("passed", "failed", "interrupted") and end is not None:
+            verdict = {"passed": "✓", "failed": "✗", "interrupted": "interrupted"}[step["status"]]
+            by = f" by {step['confirmed_by']}" if step["confirmed_by"] else ""
+            note = f"{verdict} {_label(step['id'])}{by} ({_offset(end, t0)})"
+            timeline.append((end, 3, [f"    Note over R: {note}"]))
+    for d in doc["deliveries"]:  # webhooks no step counted: duplicates' first copy, refusals
+        if d["event_id"] in claimed or d["verdict"] == "ignored":
+            continue
+        at = _t(d["received_at"]) or t0
+        what = f"{d['type']} {d['object_id'] or ''}".strip() if d["type"] else "a webhook"
+        note = "" if d["verdict"] == "accepted" else f" REFUSED: {d['reason']}"
+        timeline.append((at, 2, [f"    P-)W: {_label(what + note)} ({_offset(at, t0)})"]))
+    for c in doc["compensation_calls"]:
+        at = _t(c["at"]) or t0
+        begun = at - c["duration_ms"] / 1000
+        timeline.append(
+            (
+                begun,
+                1,
+                [
+                    f"    R->>P: cleanup {_label(c['method'] + ' ' + c['path'])} "
+                    f"({_offset(begun, t0)})",
+                    f"    P-->>R: {c['status'] or 'no answer'} in {c['duration_ms']:.0f} ms",
+                ],
+            )
+        )
+    for _, _, block in sorted(timeline, key=lambda x: (x[0], x[1])):
+        lines.extend(block)
+    return "\n".join(lines)
+
+
+def render(doc: dict[str, Any]) -> str:
+    verdict = doc["verdict"]
+    title = (verdict or "not finished").upper()
+    duration = f" in {doc['duration_s']:.2f}s" if doc["duration_s"] is not None else ""
+    exit_code = f", exit {doc['exit_code']}" if doc["exit_code"] is not None else ""
+    out = [
+        f"## {ICON.get(verdict, '❌')} rehearsal {title}: plan `{doc['plan']}`, "
+        f"{doc['provider']} {doc['environment']} mode",
+        "",
+        f"Run `{doc['run_id']}` against {doc['target']}, started {doc['started_at']}"
+        f"{duration}{exit_code}.",
+        "",
+        "| | step | transition | result | confirmed by | time |",
+        "|---|---|---|---|---|---|",
+    ]
+    for s in doc["steps"]:
+        e = s["expected_event"]
+        obj = s["object"]
+        shown = (e or {}).get("object_id") or (obj or {}).get("id")
+        status = obj["status"] if obj and obj["status"] else ""
+        result = f"`{shown}` {status}".strip() if shown else s["status"]
+        timing = f"{s['duration_s']:.2f}s" if s["duration_s"] is not None else ""
+        if e and e["latency_ms"] is not None and s["status"] == "passed":
+            timing += f" (webhook {e['latency_ms']:.0f} ms)"
+        out.append(
+            f"| {ICON.get(s['status'], '⏳')} | {_cell(s['id'])} | "
+            f"{_cell(e['type'] if e else s['action'])} | {_cell(result)} | "
+            f"{_cell(s['confirmed_by'] or '')} | {timing} |"
+        )
+    problems = [s for s in doc["steps"] if s["status"] in ("failed", "interrupted")]
+    if problems or (verdict in ("error", "interrupted") and doc["message"]):
+        out += ["", "### What went wrong", ""]
+        out += [f"- **{s['id']}**: {s['message'] or s['status']}" for s in problems]
+        if not problems:
+            out.append(f"- {doc['message']}")
+    if doc["confirmed_only_by_api"]:
+        out += ["", "### Confirmed only through the API (the webhook never counted)", ""]
+        out += [f"- {c['step']}: `{c['object_id']}`" for c in doc["confirmed_only_by_api"]]
+    if doc["compensations"]:
+        out += ["", "### Compensation", ""]
+        for c in doc["compensations"]:
+            amount = f" {c['amount']}" if c["amount"] else ""
+            note = f": {c['message']}" if c["message"] else ""
+            out.append(f"- {c['action']}{amount} `{c['object_id']}`: {c['state']}{note}")
+    m = doc["money"]
+    subs = ", ".join(f"`{s}`" for s in m["active_subscriptions"]) or "none"
+    out += [
+        "",
+        f"**Money** (minor units): charged {m['charged']}, refunded {m['refunded']}, "
+        f"outstanding {m['outstanding']}; active subscriptions: {subs}.",
+        "",
+        "### Sequence",
+        "",
+        "```mermaid",
+        sequence(doc),
+        "```",
+        "",
+    ]
+    return "\n".join(out)

@@ -1,0 +1,287 @@
+"""Each tunnel mode through the CLI, with the standalone simulator as the "remote provider"
+and the fake ngrok/cloudflared binaries on PATH: the whole rehearsal passes, the probe
+guards the money, a tunnel that dies mid-run reads as a tunnel failure, the webhook is
+removed at the end, and no tunnel process outlives the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from rehearsal import signatures
+from tests.e2e.test_run_cli import rehearsal
+from tests.fakes import pids, tunnel_env, wait_gone
+from tests.fakes.relay import Relay
+
+
+def books(tmp_path: Path, sql: str) -> list[tuple[object, ...]]:
+    with sqlite3.connect(tmp_path / "books.sqlite") as db:
+        return db.execute(sql).fetchall()
+
+
+def check_clean(tmp_path: Path, env: dict[str, str], output: str) -> None:
+    """No tunnel process left, no webhook endpoint left enabled, no secret in the output."""
+    started = pids(Path(env["FAKE_TUNNEL_PIDFILE"]))
+    assert wait_gone(started) == [], f"tunnel processes outlived the CLI: {started}"
+    assert books(tmp_path, "SELECT COUNT(*) FROM endpoints WHERE enabled = 1") == [(0,)]
+    for name in ("NGROK_AUTHTOKEN", "MINTCASH_SECRET_KEY", "MINTCASH_WEBHOOK_SECRET"):
+        if env.get(name):
+            assert env[name] not in output
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("mode", ["ngrok", "cloudflared", "public-url", "none"])
+def test_full_rehearsal_through_each_tunnel(
+    mode: str, standalone: dict[str, str], tmp_path: Path
+) -> None:
+    env = {**standalone, **tunnel_env(tmp_path)}
+    relay = None
+    if mode == "public-url":  # the user's own proxy: public URL → --listen
+        port = free_port()
+        relay = Relay(f"http://127.0.0.1:{port}")
+        args = ["--public-url", relay.url, "--listen", f"127.0.0.1:{port}"]
+    else:
+        args = ["--tunnel", mode]
+    try:
+        result = rehearsal(
+            "run",
+            "--plain",
+            "--timeout-scale",
+            "0.2",
+            *args,
+            state=tmp_path / "s",
+            cwd=tmp_path,
+            env=env,
+        )
+    finally:
+        if relay is not None:
+            relay.close()
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out
+    assert "PASSED" in result.stdout
+    assert result.stdout.count("⇠ ") == 5
+    registered = books(tmp_path, "SELECT url FROM endpoints")
+    assert len(registered) == 1
+    if mode == "none":
+        assert registered[0][0].startswith("http://127.0.0.1:")
+        assert "tunnel:" not in result.stderr
+    else:
+        assert "probe reached the receiver in" in result.stderr
+        public = result.stderr.split(f"tunnel: {mode} ", 1)[1].split()[0]
+        assert registered[0][0].startswith(f"{public}/webhooks/")
+    if mode == "ngrok":
+        assert "tunnel: inspect deliveries at http://127.0.0.1:" in result.stderr
+    if mode in ("ngrok", "cloudflared"):
+        assert len(pids(Path(env["FAKE_TUNNEL_PIDFILE"]))) == 1
+    check_clean(tmp_path, env, out)
+
+
+def test_failed_probe_stops_before_money_moves(standalone: dict[str, str], tmp_path: Path) -> None:
+    env = {**standalone, **tunnel_env(tmp_path), "FAKE_TUNNEL_DROP": "1"}  # answers 200, drops
+    result = rehearsal(
+        "run",
+        "--plain",
+        "--tunnel",
+        "cloudflared",
+        "--timeout-scale",
+        "0.05",
+        state=tmp_path / "s",
+        cwd=tmp_path,
+        env=env,
+    )
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "error: the tunnel probe did not reach the receiver within 0.5s" in result.stderr
+    assert "(sent to http://127.0.0.1:" in result.stderr and "HTTP 200" in result.stderr
+    assert "no money was moved" in result.stderr
+    assert books(tmp_path, "SELECT COUNT(*) FROM payments") == [(0,)]
+    check_clean(tmp_path, env, result.stdout + result.stderr)
+
+
+def test_tunnel_dying_mid_run_is_a_tunnel_failure_and_money_is_compensated(
+    standalone: dict[str, str], tmp_path: Path
+) -> None:
+    # The agent dies as the renewal's webhook goes through it, and again after the one
+    # reconnect: the run must say "tunnel", exit 3, and cancel and refund what it made.
+    env = {**standalone, **tunnel_env(tmp_path), "FAKE_TUNNEL_DIE_ON": "subscription.renewed"}
+    result = rehearsal(
+        "run",
+        "--plain",
+        "--tunnel",
+        "ngrok",
+        "--timeout-scale",
+        "0.2",
+        "--probe-every",
+        "0.2",
+        state=tmp_path / "s",
+        cwd=tmp_path,
+        env=env,
+    )
+    out = result.stdout + result.stderr
+    assert result.returncode == 3, out
+    failure = next(line for line in result.stdout.splitlines() if "✗ renewal" in line)
+    assert "tunnel failure, not a payment failure" in failure
+    assert "tunnel: DEAD: the ngrok process" in result.stderr
+    assert "tunnel: reconnecting ngrok once" in result.stderr
+    assert "webhook never arrived" not in out
+    assert books(tmp_path, "SELECT status FROM subscriptions") == [("cancelled",)]
+    assert books(
+        tmp_path,
+        "SELECT COUNT(*) FROM payments WHERE amount_refunded < amount AND status != 'failed'",
+    ) == [(0,)]
+    assert len(pids(Path(env["FAKE_TUNNEL_PIDFILE"]))) == 2  # the first and the reconnect
+    check_clean(tmp_path, env, out)
+
+
+def test_tunnel_dying_once_reconnects_and_the_run_passes(
+    standalone: dict[str, str], tmp_path: Path
+) -> None:
+    env = {
+        **standalone,
+        **tunnel_env(tmp_path),
+        "FAKE_TUNNEL_DIE_ON": "subscription.renewed",
+        "FAKE_TUNNEL_DIE_ONCE": str(tmp_path / "died"),
+    }
+    result = rehearsal(
+        "run",
+        "--plain",
+        "--tunnel",
+        "cloudflared",
+        "--timeout-scale",
+        "0.2",
+        "--probe-every",
+        "0.2",
+        state=tmp_path / "s",
+        cwd=tmp_path,
+        env=env,
+    )
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out
+    assert "tunnel: reconnected at http://127.0.0.1:" in result.stderr
+    # The run's one endpoint now points at the new URL: the retried renewal found it there.
+    new = result.stderr.split("tunnel: reconnected at ", 1)[1].split()[0]
+    ((url,),) = books(tmp_path, "SELECT url FROM endpoints")
+    assert url.startswith(f"{new}/webhooks/")
+    assert len(pids(Path(env["FAKE_TUNNEL_PIDFILE"]))) == 2
+    check_clean(tmp_path, env, out)
+
+
+def test_sigterm_during_a_wait_ends_the_tunnel(standalone: dict[str, str], tmp_path: Path) -> None:
+    httpx.put(
+        f"{standalone['MINTCASH_API_BASE']}/_sim/faults",
+        json={"faults": ["drop:subscription.renewed"]},
+        headers={"Authorization": f"Bearer {standalone['MINTCASH_SECRET_KEY']}"},
+    ).raise_for_status()
+    env = {**os.environ, **standalone, **tunnel_env(tmp_path)}
+    env.update({"REHEARSAL_STATE_DIR": str(tmp_path / "s"), "NO_COLOR": "1"})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rehearsal", "run", "--plain", "--tunnel", "ngrok"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:  # the renewal waits 30 s for a webhook that never comes
+        if "▶ renewal" in line:
+            break
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130, out + err
+    assert books(tmp_path, "SELECT status FROM subscriptions") == [("cancelled",)]
+    check_clean(tmp_path, env, out + err)
+
+
+def test_tunnel_command_shows_deliveries_and_exits_0(tmp_path: Path) -> None:
+    secret = "whsec_tunnel_command_test_0123456789"
+    env = {**os.environ, **tunnel_env(tmp_path), "MINTCASH_WEBHOOK_SECRET": secret}
+    env.pop("REHEARSAL_TUNNEL", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rehearsal", "tunnel", "--tunnel", "cloudflared"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    url = ""
+    for line in proc.stdout:
+        if line.startswith("webhook URL: "):
+            url = line.split(": ", 1)[1].strip()
+        if line.startswith("waiting for deliveries"):
+            break
+    assert "/webhooks/" in url
+    event = {
+        "eventId": "evt_tunnel_cmd_1",
+        "type": "payment.succeeded",
+        "environment": "test",
+        "createdAt": "2026-11-23T10:00:00.000Z",
+        "data": {
+            "object": {
+                "id": "pay_1",
+                "object": "payment",
+                "amount": 5,
+                "currency": "USD",
+                "status": "succeeded",
+                "amountRefunded": 0,
+                "refunds": [],
+                "environment": "test",
+            }
+        },
+    }
+    body = json.dumps(event).encode()
+    headers = {
+        "MintCash-Signature": signatures.sign(secret, body),
+        "Content-Type": "application/json",
+    }
+    assert httpx.post(url, content=body, headers=headers, timeout=5).status_code == 200
+    assert (
+        httpx.post(
+            url, content=body, headers={**headers, "MintCash-Signature": "t=1,v1=00"}, timeout=5
+        ).status_code
+        == 200
+    )
+    deadline = time.monotonic() + 5
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if "delivery 2:" in line or time.monotonic() > deadline:
+            break
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=10)
+    text = "".join(seen) + out
+    assert proc.returncode == 0, text + err
+    assert "delivery 1: payment.succeeded evt_tunnel_cmd_1 pay_1, signature ok (test)" in text
+    assert "delivery 2:" in text and "REJECTED" in text
+    assert "stopping: 2 deliveries received" in text
+    assert secret not in text + err
+    assert wait_gone(pids(tmp_path / "tunnel.pids")) == []
+
+
+def test_remote_provider_without_a_tunnel_names_the_flag(tmp_path: Path) -> None:
+    env = {
+        "MINTCASH_API_BASE": "http://127.0.0.1:9",
+        "MINTCASH_SECRET_KEY": "sk_test_abc",
+        "MINTCASH_WEBHOOK_SECRET": "whsec_x",
+    }
+    for extra in ([], ["--tunnel", "none"]):
+        result = rehearsal("run", *extra, state=tmp_path, cwd=tmp_path, env=env)
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert "cannot reach a receiver on 127.0.0.1" in result.stderr
+        assert "--tunnel ngrok|cloudflared (or REHEARSAL_TUNNEL)" in result.stderr

@@ -34,9 +34,12 @@ def check_clean(tmp_path: Path, env: dict[str, str], output: str) -> None:
     started = pids(Path(env["FAKE_TUNNEL_PIDFILE"]))
     assert wait_gone(started) == [], f"tunnel processes outlived the CLI: {started}"
     assert books(tmp_path, "SELECT COUNT(*) FROM endpoints WHERE enabled = 1") == [(0,)]
+    state = tmp_path / "s" / "rehearsal.sqlite"
+    stored = state.read_bytes() if state.exists() else b""
     for name in ("NGROK_AUTHTOKEN", "MINTCASH_SECRET_KEY", "MINTCASH_WEBHOOK_SECRET"):
         if env.get(name):
             assert env[name] not in output
+            assert env[name].encode() not in stored
 
 
 def free_port() -> int:

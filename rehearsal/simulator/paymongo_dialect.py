@@ -20,6 +20,7 @@ import contextlib
 import json
 import sqlite3
 import time
+import urllib.parse
 from collections.abc import Awaitable, Callable
 
 from starlette.applications import Starlette
@@ -370,8 +371,9 @@ class PayMongoDialect:
                 'Payment</button><button name="action" value="fail">Fail Test Payment'
                 "</button></form>"
             )
-        form = await request.form()
-        action = form.get("action")
+        # A browser's form post, parsed here: starlette's form() needs python-multipart.
+        form = urllib.parse.parse_qs((await request.body()).decode("utf-8", "replace"))
+        action = (form.get("action") or [""])[0]
         with self.books.tx() as db:
             fresh = self.books._one("SELECT * FROM pm_intents WHERE id = ?", intent_id)
             assert fresh is not None

@@ -71,6 +71,14 @@ _NGROK_DOMAIN = typer.Option(None, help="ngrok: your reserved domain. [env NGROK
 _PROBE_EVERY = typer.Option(15.0, help="Seconds between tunnel re-probes during long waits.")
 
 
+# Reports, on run, step and resume: written when the run ends, passed, failed or interrupted.
+_REPORT_JSON = typer.Option(None, help="Write a JSON report of the run here.")
+_JUNIT = typer.Option(None, "--junit", help="Write JUnit XML here: a test case per transition.")
+_REPORT_MD = typer.Option(
+    None, help="Write a Markdown summary here (and append it to $GITHUB_STEP_SUMMARY if set)."
+)
+
+
 @app.command()
 def run(
     plan: str = typer.Argument(
@@ -84,7 +92,9 @@ def run(
     ),
     simulator: bool = typer.Option(False, "--simulator", help="Force the built-in simulator."),
     timeout_scale: float = typer.Option(1.0, help="Multiply every step's timeout."),
-    report_json: Path = typer.Option(None, help="Write a JSON report of the run here."),
+    report_json: Path = _REPORT_JSON,
+    junit: Path = _JUNIT,
+    report_md: Path = _REPORT_MD,
     state_dir: Path = typer.Option(
         None,
         envvar="REHEARSAL_STATE_DIR",
@@ -127,6 +137,8 @@ def run(
         simulator=simulator,
         timeout_scale=timeout_scale,
         report_json=report_json,
+        junit=junit,
+        report_md=report_md,
         state_dir=state_dir,
         plain=plain,
         quiet=quiet,
@@ -221,6 +233,9 @@ def step(
     listen: str = _LISTEN,
     ngrok_domain: str = _NGROK_DOMAIN,
     probe_every: float = _PROBE_EVERY,
+    report_json: Path = _REPORT_JSON,
+    junit: Path = _JUNIT,
+    report_md: Path = _REPORT_MD,
 ) -> None:
     """Run the next step of a run (or every step up to a named one), then pause."""
     from rehearsal.commands.run import RunArgs, next_step, resume
@@ -229,6 +244,9 @@ def step(
         state_dir=state_dir,
         plain=plain,
         cleanup=cleanup,
+        report_json=report_json,
+        junit=junit,
+        report_md=report_md,
         tunnel=tunnel,
         public_url=public_url,
         listen=listen,
@@ -248,7 +266,9 @@ def resume(
         "--cleanup/--no-cleanup",
         help="Refund and cancel what the run created if a step fails.",
     ),
-    report_json: Path = typer.Option(None, help="Write a JSON report of the run here."),
+    report_json: Path = _REPORT_JSON,
+    junit: Path = _JUNIT,
+    report_md: Path = _REPORT_MD,
     tunnel: str = _TUNNEL,
     public_url: str = _PUBLIC_URL,
     listen: str = _LISTEN,
@@ -264,6 +284,8 @@ def resume(
         plain=plain,
         cleanup=cleanup,
         report_json=report_json,
+        junit=junit,
+        report_md=report_md,
         tunnel=tunnel,
         public_url=public_url,
         listen=listen,
@@ -324,6 +346,25 @@ def tunnel_command(
 
     args = TunnelArgs(tunnel, public_url, listen, ngrok_domain, provider)
     _guard(lambda: serve(args))
+
+
+@app.command()
+def report(
+    run_id: str = typer.Argument(
+        None,
+        help="A run id, or `schema` for the JSON report's JSON Schema. [default: the latest run]",
+        show_default=False,
+    ),
+    fmt: str = typer.Option("json", "--format", "-f", help="json | junit | md"),
+    output: Path = typer.Option(None, "--output", "-o", help="Write here instead of stdout."),
+    state_dir: Path = typer.Option(None, envvar="REHEARSAL_STATE_DIR", help="State folder."),
+) -> None:
+    """Render a stored run again from the ledger, as JSON, JUnit XML or Markdown."""
+    from rehearsal.commands import report as reports
+
+    if run_id == "schema":
+        _guard(lambda: reports.schema(output))
+    _guard(lambda: reports.report(run_id, fmt, output, state_dir))
 
 
 @app.command()

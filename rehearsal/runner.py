@@ -161,13 +161,21 @@ class Runner:
         except KeyboardInterrupt:
             outcome = Outcome("interrupted", Interrupted.exit_code, "interrupted")
             if self._step is not None:
-                self.store.update_step(self.run_id, self._step, state="interrupted")
+                self.store.update_step(
+                    self.run_id, self._step, state="interrupted", ended_at=time.time()
+                )
         except RehearsalError as exc:
             verdict = "failed" if isinstance(exc, AssertionFailed) else "error"
             outcome = Outcome(verdict, exc.exit_code, exc.message)
             if self._step is not None:
                 self.emit(StepFailed(self._step, time.monotonic() - self._began, exc.message))
-                self.store.update_step(self.run_id, self._step, state="failed", message=exc.message)
+                self.store.update_step(
+                    self.run_id,
+                    self._step,
+                    state="failed",
+                    message=exc.message,
+                    ended_at=time.time(),
+                )
         self._step = None
         for step in remaining if outcome.verdict != "passed" else []:
             self.emit(StepSkipped(step.id, "an earlier step did not pass"))
@@ -176,7 +184,7 @@ class Runner:
             # Failed: undo what the run created. Passed: settle what the plan's own steps do
             # not return (a subscription's first period and renewals). Never strand money.
             self.compensate()
-        self.store.finish_run(self.run_id, outcome.verdict)
+        self.store.finish_run(self.run_id, outcome.verdict, outcome.exit_code, outcome.message)
         self.emit(
             RunFinished(
                 self.run_id,
@@ -210,6 +218,7 @@ class Runner:
         timeout = None if isinstance(step, ManualStep) else step.expect.within * self.scale
         expects = None if isinstance(step, ManualStep) else step.expect.event
         self.emit(StepStarted(step.id, step.action, timeout, self._describe(step), expects))
+        self.store.update_step(self.run_id, step.id, started_at=time.time(), ended_at=None)
         if isinstance(step, ManualStep):
             confirm = self.options.confirm_manual
             assert confirm is not None  # preflight refused the run otherwise
@@ -222,6 +231,7 @@ class Runner:
                 step.id,
                 state="passed",
                 confirmed_at=time.time(),
+                ended_at=time.time(),
                 confirmed_by="operator",
             )
             self.emit(StepPassed(step.id, time.monotonic() - began, None, None, "operator"))
@@ -238,6 +248,7 @@ class Runner:
             step.id,
             state="passed",
             confirmed_at=time.time(),
+            ended_at=time.time(),
             confirmed_by=by,
             event_id=event.event_id if event else None,
             status=obj.status,
@@ -378,6 +389,9 @@ class Runner:
             confirmed = self._poll_api(kind, object_id, check, match, called + within)
             if confirmed is not None:
                 return None, confirmed
+        self.store.update_step(
+            self.run_id, step.id, deadline_at=called + within, awaited_object=object_id
+        )
         got = self._wait(match, time.monotonic() + max(0.0, called + within - time.time()))
         if got is None:
             api = self.provider.retrieve(kind, object_id)

@@ -36,6 +36,8 @@ class RunArgs:
     yes: bool = False
     max_amount: int | None = None
     sim_faults: list[str] = field(default_factory=list)
+    junit: Path | None = None  # reports: see rehearsal.commands.report
+    report_md: Path | None = None
     tunnel: str | None = None  # none | ngrok | cloudflared | public-url (see rehearsal.tunnels)
     public_url: str | None = None
     listen: str | None = None
@@ -171,6 +173,7 @@ def _resume(run_id: str, args: RunArgs, stop_after: str | None, target: Target |
     receiver: Receiver | None = None
     session: TunnelSession | None = None
     view = _view(args)
+    stopped: BaseException | None = None  # for the reports
     try:
         if not embedded and target.config.api_base != run["api_base"]:
             raise UsageError(
@@ -216,11 +219,10 @@ def _resume(run_id: str, args: RunArgs, stop_after: str | None, target: Target |
         # Paused, not ended: keep the endpoint so the provider's retries of what happens
         # meanwhile reach the next `step` or `resume`, which re-points it at its receiver.
         target.keep_webhook = (store.run(run_id) or {}).get("verdict") is None
-        if args.report_json:
-            from rehearsal.reports import json_report
-
-            json_report.write(store, run_id, args.report_json)
         return outcome.exit_code
+    except BaseException as exc:
+        stopped = exc
+        raise
     finally:
         if hasattr(view, "stop"):
             view.stop()
@@ -233,7 +235,13 @@ def _resume(run_id: str, args: RunArgs, stop_after: str | None, target: Target |
                 session.close()  # the tunnel process never outlives the run
             if receiver is not None:
                 receiver.stop()
-            store.close()
+            try:
+                from rehearsal.commands.report import ReportPaths, write_after_run
+
+                paths = ReportPaths(args.report_json, args.junit, args.report_md)
+                write_after_run(store, run_id, paths, stopped)  # passed, failed or interrupted
+            finally:
+                store.close()
 
 
 def _tunnel(args: RunArgs, plan: Plan) -> TunnelSpec | None:

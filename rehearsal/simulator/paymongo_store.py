@@ -267,7 +267,13 @@ class Store:
         if plan is None:
             return {}
         keys = ("amount", "currency", "cycle_count", "description", "interval", "name")
-        return {"id": plan["id"], **{k: plan[k] for k in keys}, "interval_count": 1}
+        return {
+            "id": plan["id"],
+            **{k: plan[k] for k in keys},
+            "interval_count": 1,
+            "created_at": secs(plan["created_at"]),
+            "updated_at": secs(plan["created_at"]),
+        }
 
     def invoices(self, sub: Row) -> list[Row]:
         """A subscription's invoices, oldest first: one per payment, or its open first one."""

@@ -59,7 +59,7 @@ def passed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         *reports(tmp / "out"),
         state=tmp / "state",
         cwd=tmp,
-        env={"GITHUB_STEP_SUMMARY": str(summary)},
+        env={"GITHUB_STEP_SUMMARY": str(summary), "NO_COLOR": ""},  # no terminal: no colour
     )
     return {"tmp": tmp, "out": tmp / "out", "state": tmp / "state", "result": result}
 
@@ -67,6 +67,7 @@ def passed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 def test_passing_run_writes_every_format(passed: dict[str, Any]) -> None:
     result, out = passed["result"], passed["out"]
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "\x1b" not in result.stdout + result.stderr  # not a terminal: plain lines
 
     data = json.loads((out / "r.json").read_text())
     validate(data)

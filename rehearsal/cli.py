@@ -218,6 +218,10 @@ def start(
 @app.command()
 def step(
     run_id: str = typer.Argument(..., help="The run."),
+    yes: bool = typer.Option(
+        False, "--yes", help="A live run without a terminal: arm it again (see `run --yes`)."
+    ),
+    max_amount: int = typer.Option(None, help="Live mode: the cap given at `start`, again."),
     step_id: str = typer.Argument(
         None, help="Run up to and including this step. [default: the next step]", show_default=False
     ),
@@ -241,6 +245,8 @@ def step(
     from rehearsal.commands.run import RunArgs, next_step, resume
 
     args = RunArgs(
+        yes=yes,
+        max_amount=max_amount,
         state_dir=state_dir,
         plain=plain,
         cleanup=cleanup,
@@ -259,6 +265,10 @@ def step(
 @app.command()
 def resume(
     run_id: str = typer.Argument(..., help="The run."),
+    yes: bool = typer.Option(
+        False, "--yes", help="A live run without a terminal: arm it again (see `run --yes`)."
+    ),
+    max_amount: int = typer.Option(None, help="Live mode: the cap given at `start`, again."),
     state_dir: Path = typer.Option(None, envvar="REHEARSAL_STATE_DIR", help="State folder."),
     plain: bool = typer.Option(False, "--plain", help="Plain lines instead of a live table."),
     cleanup: bool = typer.Option(
@@ -280,6 +290,8 @@ def resume(
     from rehearsal.commands.run import resume as resume_command
 
     args = RunArgs(
+        yes=yes,
+        max_amount=max_amount,
         state_dir=state_dir,
         plain=plain,
         cleanup=cleanup,

@@ -156,6 +156,12 @@ def _resume(run_id: str, args: RunArgs, stop_after: str | None, target: Target |
         embedded = run["target_kind"] == "embedded"
         spec = _tunnel(args, plan)
         _sigterm_as_interrupt()
+        if target is None and run["environment"] == "live":
+            # Each process that moves a live run's money is armed again: a run armed
+            # yesterday does not charge today without the operator's word.
+            from rehearsal.guards import arm
+
+            arm(plan, run["provider"], run["target"], yes=args.yes, cap=args.max_amount)
         if target is None:
             target = open_target(
                 run["provider"],
@@ -189,6 +195,7 @@ def _resume(run_id: str, args: RunArgs, stop_after: str | None, target: Target |
         for row in store.deliveries(run_id):  # what earlier processes of this run received
             if row["verdict"] == "accepted" and row["payload"]:
                 receiver.hub.publish(target.provider.parse_event(row["payload"].encode()))
+        target.webhook_endpoint = run["webhook_endpoint"]  # a paused run's: re-pointed
         session = TunnelSession(
             resolve(spec, simulated=target.simulated, provider=run["provider"]),
             receiver,

@@ -105,3 +105,28 @@ def test_test_card_names_are_refused_in_live_mode(
     assert result.returncode == 2
     assert "test card" in result.stdout + result.stderr
     assert payments(standalone) == []
+
+
+def test_each_process_that_moves_a_live_run_is_armed_again(
+    tmp_path: Path, standalone: dict[str, str]
+) -> None:
+    armed = live_env(standalone, REHEARSAL_LIVE_CONFIRM="mintcash:300")
+    state = tmp_path / "s"
+    started = rehearsal(
+        "start", plan(tmp_path, 300), "--live", "--yes", state=state, cwd=tmp_path, env=armed
+    )
+    assert started.returncode == 0, started.stderr
+    run_id = started.stdout.strip()
+
+    unarmed = live_env(standalone)  # a later shell, without the operator's confirmation
+    for command in (["step", run_id], ["resume", run_id]):
+        refused = rehearsal(*command, state=state, cwd=tmp_path, env=unarmed)
+        assert refused.returncode == 4, refused.stdout + refused.stderr
+        assert "REHEARSAL_LIVE_CONFIRM=mintcash:300" in refused.stderr
+    assert payments(standalone) == []
+
+    resumed = rehearsal("resume", run_id, "--yes", state=state, cwd=tmp_path, env=armed)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert [(p["env"], p["status"]) for p in payments(standalone)] == [("live", "refunded")]
+    cleaned = rehearsal("cleanup", run_id, state=state, cwd=tmp_path, env=unarmed)
+    assert cleaned.returncode == 0  # returning money needs no arming

@@ -248,3 +248,20 @@ def test_live_3ds_in_a_terminal(tmp_path: Path, standalone: dict[str, str]) -> N
     assert live_key not in screen
     books = httpx.get(f"{base}/_sim/books", headers={"Authorization": f"Bearer {live_key}"}).json()
     assert [(p["env"], p["status"]) for p in books["payments"]] == [("live", "refunded")]
+
+
+def test_cancel_without_its_webhook_is_confirmed_through_the_api(tmp_path: Path) -> None:
+    """PayMongo documents no cancellation event: when none comes, the API's word counts and
+    the run says so, instead of failing on a webhook PayMongo may never send."""
+    result = rehearsal(
+        "run",
+        PLAN,
+        "--simulator",
+        "--sim-fault",
+        "drop:subscription.cancelled",
+        state=tmp_path / "s",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"✓ cancel subs_\w+ cancelled, confirmed by api \(", result.stdout)
+    assert "⇠ subscription.cancelled" not in result.stdout

@@ -205,3 +205,37 @@ def test_interrupted_run_still_writes_its_reports(tmp_path: Path) -> None:
     errors = [c for c in cases_of(tmp_path / "r.xml") if c.find("error") is not None]
     assert [c.get("name") for c in errors] == ["refund: payment.refunded"]
     assert "INTERRUPTED" in (tmp_path / "r.md").read_text()
+
+
+def test_step_and_resume_write_reports_of_the_run_so_far(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sigterm = signal.getsignal(signal.SIGTERM)  # resume turns SIGTERM into an interrupt
+    monkeypatch.chdir(tmp_path)
+    for name in [k for k in os.environ if k.startswith(("MINTCASH_", "REHEARSAL_", "GITHUB_"))]:
+        monkeypatch.delenv(name)
+    env = {"REHEARSAL_STATE_DIR": str(tmp_path / "state")}
+    runner = CliRunner()
+    try:
+        started = runner.invoke(app, ["start"], env=env)
+        assert started.exit_code == 0, started.output
+        run_id = started.output.strip().splitlines()[-1]
+        paused = runner.invoke(
+            app, ["step", run_id, "--report-json", "a.json", "--junit", "a.xml"], env=env
+        )
+        assert paused.exit_code == 0, paused.output
+        data = json.loads((tmp_path / "a.json").read_text())
+        validate(data)
+        assert data["verdict"] is None
+        assert [s["status"] for s in data["steps"]] == ["passed"] + ["pending"] * 4
+        root = ET.parse(tmp_path / "a.xml").getroot()
+        assert (root.get("tests"), root.get("skipped"), root.get("failures")) == ("5", "4", "0")
+
+        ended = runner.invoke(app, ["resume", run_id, "--junit", "b.xml", "--report-md", "b.md"],
+                              env=env)  # fmt: skip
+        assert ended.exit_code == 0, ended.output
+        root = ET.parse(tmp_path / "b.xml").getroot()
+        assert (root.get("tests"), root.get("skipped"), root.get("failures")) == ("5", "0", "0")
+        assert "PASSED" in (tmp_path / "b.md").read_text()
+    finally:
+        signal.signal(signal.SIGTERM, sigterm)

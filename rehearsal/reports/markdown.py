@@ -146,7 +146,9 @@ def render(doc: dict[str, Any]) -> str:
         e = s["expected_event"]
         obj = s["object"]
         shown = (e or {}).get("object_id") or (obj or {}).get("id")
-        status = obj["status"] if obj and obj["status"] else ""
+        # The ledger keeps the awaited object's status once the step passed; before that it
+        # may be another object's (a refund's own status, next to its payment's id).
+        status = obj["status"] if obj and obj["status"] and s["status"] == "passed" else ""
         result = f"`{shown}` {status}".strip() if shown else s["status"]
         timing = f"{s['duration_s']:.2f}s" if s["duration_s"] is not None else ""
         if e and e["latency_ms"] is not None and s["status"] == "passed":

@@ -202,10 +202,11 @@ def _resume(run_id: str, args: RunArgs, stop_after: str | None, target: Target |
             register=lambda url: target.register_webhook(url, events),
             probe_within=probe_deadline(run["timeout_scale"]),
         )
-        url = session.open()
+        session.open()
         store.set_webhook_endpoint(run_id, target.webhook_endpoint)
         if not session.registered:  # by hand (MintCash's account manager): the probe checks
-            print(f"register this webhook URL with {run['provider']}: {url}", file=sys.stderr)
+            shown = session.url_to_register
+            print(f"register this webhook URL with {run['provider']}: {shown}", file=sys.stderr)
         session.prove()  # before any money moves: TunnelError (exit 3) if the path is broken
         steps = tuple((s.id, s.action) for s in plan.steps)
         view(

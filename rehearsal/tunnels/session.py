@@ -11,6 +11,8 @@ the tunnel process whatever happened.
 
 from __future__ import annotations
 
+import os
+import re
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +21,7 @@ from rehearsal.errors import UsageError
 from rehearsal.tunnels import Tunnel, TunnelError, TunnelSpec, open_tunnel
 from rehearsal.tunnels.probe import ProbeBox, send_probe
 
+TOKEN_ENV = "REHEARSAL_WEBHOOK_TOKEN"
 PROBE_WITHIN = 10.0  # seconds for a probe to reach the receiver
 WATCH_EVERY = 15.0  # seconds between re-probes during a long wait
 
@@ -47,6 +50,7 @@ class TunnelSession:
         self.tunnel: Tunnel | None = None
         self.registered = False
         self.reconnected = False
+        self.fixed_token = False
 
     @property
     def probes(self) -> ProbeBox:
@@ -65,6 +69,10 @@ class TunnelSession:
         return f"{self.tunnel.public_url}/webhooks/…"
 
     def open(self) -> str:
+        fixed = fixed_token()
+        if fixed is not None:  # a URL registered once by hand stays valid across runs
+            self.receiver.token = fixed
+        self.fixed_token = fixed is not None
         host, port = self.spec.listen or ("127.0.0.1", 0)
         local = self.receiver.start(host=host, port=port)
         local_base = local[: -len(self.receiver.path)]
@@ -75,6 +83,14 @@ class TunnelSession:
         if t.inspect_url:
             self.say(f"tunnel: inspect deliveries at {t.inspect_url}")
         self.registered = self.register(self.webhook_url)
+        return self.webhook_url
+
+    @property
+    def url_to_register(self) -> str:
+        """The URL an operator registers by hand; a token from the environment stays out of
+        the output (it is a secret: whoever knows it can post to the receiver)."""
+        if self.fixed_token:
+            return f"{self.tunnel.public_url if self.tunnel else ''}/webhooks/${TOKEN_ENV}"
         return self.webhook_url
 
     def prove(self) -> float:
@@ -131,6 +147,20 @@ class TunnelSession:
     def close(self) -> None:
         if self.tunnel is not None:
             self.tunnel.close()
+
+
+def fixed_token() -> str | None:
+    """$REHEARSAL_WEBHOOK_TOKEN: a stable path token for a URL registered by hand (MintCash's
+    account manager registers one URL); it must be as unguessable as the random one."""
+    token = os.environ.get(TOKEN_ENV)
+    if not token:
+        return None
+    if len(token) < 24 or not re.fullmatch(r"[A-Za-z0-9_-]+", token):
+        raise UsageError(
+            f"${TOKEN_ENV} must be at least 24 characters of A-Z a-z 0-9 _ -",
+            hint='e.g. python3 -c "import secrets; print(secrets.token_urlsafe(24))"',
+        )
+    return token
 
 
 def probe_deadline(timeout_scale: float) -> float:

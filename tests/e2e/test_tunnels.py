@@ -277,14 +277,89 @@ def test_tunnel_command_shows_deliveries_and_exits_0(tmp_path: Path) -> None:
     assert wait_gone(pids(tmp_path / "tunnel.pids")) == []
 
 
-def test_remote_provider_without_a_tunnel_names_the_flag(tmp_path: Path) -> None:
+def test_remote_provider_without_a_tunnel_names_the_flag(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from rehearsal.cli import app
+
+    monkeypatch.delenv("REHEARSAL_TUNNEL", raising=False)
     env = {
-        "MINTCASH_API_BASE": "http://127.0.0.1:9",
+        "MINTCASH_API_BASE": "http://127.0.0.1:9",  # not a simulator: a "remote provider"
         "MINTCASH_SECRET_KEY": "sk_test_abc",
         "MINTCASH_WEBHOOK_SECRET": "whsec_x",
+        "REHEARSAL_STATE_DIR": str(tmp_path),
     }
     for extra in ([], ["--tunnel", "none"]):
-        result = rehearsal("run", *extra, state=tmp_path, cwd=tmp_path, env=env)
-        assert result.returncode == 2, result.stdout + result.stderr
-        assert "cannot reach a receiver on 127.0.0.1" in result.stderr
-        assert "--tunnel ngrok|cloudflared (or REHEARSAL_TUNNEL)" in result.stderr
+        result = CliRunner().invoke(app, ["run", *extra], env=env)
+        assert result.exit_code == 2, result.output
+        assert "cannot reach a receiver on 127.0.0.1" in result.output
+        assert "--tunnel ngrok|cloudflared (or REHEARSAL_TUNNEL)" in result.output
+    result = CliRunner().invoke(app, ["run", "--tunnel", "ngrk"], env=env)
+    assert result.exit_code == 2
+    assert "--tunnel: unknown tunnel 'ngrk'" in result.output
+
+
+def test_remote_provider_with_a_url_registered_by_hand(
+    standalone: dict[str, str], tmp_path: Path
+) -> None:
+    # "MintCash" on 127.0.0.2 is not recognised as a simulator: no control routes, so the
+    # webhook URL is registered by hand (here: beforehand, as an account manager would),
+    # with a stable token from the environment and the user's own proxy in front.
+    token = "stable_webhook_token_0123456789abcdef"
+    provider = Relay(standalone["MINTCASH_API_BASE"], bind="127.0.0.2")
+    port = free_port()
+    proxy = Relay(f"http://127.0.0.1:{port}")
+    try:
+        httpx.post(
+            f"{standalone['MINTCASH_API_BASE']}/_sim/webhook_endpoints",
+            json={"url": f"{proxy.url}/webhooks/{token}", "events": [], "environment": "test"},
+            headers={"Authorization": f"Bearer {standalone['MINTCASH_SECRET_KEY']}"},
+        ).raise_for_status()
+        env = {
+            **standalone,
+            **tunnel_env(tmp_path),
+            "MINTCASH_API_BASE": provider.url,
+            "REHEARSAL_WEBHOOK_TOKEN": token,
+        }
+        result = rehearsal(
+            "run",
+            "--plain",
+            "--timeout-scale",
+            "0.2",
+            "--public-url",
+            proxy.url,
+            "--listen",
+            f"127.0.0.1:{port}",
+            state=tmp_path / "s",
+            cwd=tmp_path,
+            env=env,
+        )
+    finally:
+        proxy.close()
+        provider.close()
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out
+    assert f"mintcash at {provider.url} (test mode, webhooks through a public URL)" in out
+    assert (
+        f"register this webhook URL with mintcash: {proxy.url}/webhooks/$REHEARSAL_WEBHOOK_TOKEN"
+        in result.stderr
+    )
+    assert "probe reached the receiver" in result.stderr
+    assert result.stdout.count("⇠ ") == 5 and "PASSED" in result.stdout
+    assert token not in out
+    for secret in (standalone["MINTCASH_SECRET_KEY"], standalone["MINTCASH_WEBHOOK_SECRET"]):
+        assert secret not in out
+
+
+def test_short_webhook_token_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rehearsal.errors import UsageError
+    from rehearsal.tunnels.session import fixed_token
+
+    monkeypatch.setenv("REHEARSAL_WEBHOOK_TOKEN", "short")
+    with pytest.raises(UsageError, match="at least 24 characters"):
+        fixed_token()
+    monkeypatch.setenv("REHEARSAL_WEBHOOK_TOKEN", "x" * 23 + "/")
+    with pytest.raises(UsageError):
+        fixed_token()

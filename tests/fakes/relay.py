@@ -32,7 +32,7 @@ def _should_die(body: bytes) -> bool:
 
 
 class Relay:
-    def __init__(self, upstream: str) -> None:
+    def __init__(self, upstream: str, bind: str = "127.0.0.1") -> None:
         target = urlsplit(upstream if "://" in upstream else f"http://{upstream}")
         host, port = target.hostname or "127.0.0.1", target.port or 80
 
@@ -74,9 +74,9 @@ class Relay:
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _relay
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer((bind, 0), Handler)
         self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.url = f"http://{bind}:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self) -> None:

@@ -56,8 +56,16 @@ class NgrokTunnel:
 
 
 def open_ngrok(upstream: str, *, domain: str | None, deadline: float) -> NgrokTunnel:
+    import logging
+
     from pyngrok import conf, ngrok
     from pyngrok.exception import PyngrokError
+
+    # pyngrok logs every agent line; unhandled, Python would print its errors raw on
+    # stderr. Our TunnelError says what went wrong and what to do.
+    quiet = logging.getLogger("pyngrok")
+    if not quiet.handlers:
+        quiet.addHandler(logging.NullHandler())
 
     binary = find_binary(
         "ngrok", "REHEARSAL_NGROK_BIN", also=("PYNGROK_NGROK_PATH",), install=INSTALL

@@ -363,3 +363,26 @@ def test_short_webhook_token_is_refused(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setenv("REHEARSAL_WEBHOOK_TOKEN", "x" * 23 + "/")
     with pytest.raises(UsageError):
         fixed_token()
+
+
+def test_step_and_resume_each_open_their_own_tunnel(
+    standalone: dict[str, str], tmp_path: Path
+) -> None:
+    env = {**standalone, **tunnel_env(tmp_path), "REHEARSAL_TUNNEL": "cloudflared"}
+    state = tmp_path / "s"
+    started = rehearsal("start", state=state, cwd=tmp_path, env=env)
+    assert started.returncode == 0, started.stdout + started.stderr
+    run_id = started.stdout.strip().splitlines()[-1]
+    stepped = rehearsal("step", run_id, "--plain", state=state, cwd=tmp_path, env=env)
+    assert stepped.returncode == 0, stepped.stdout + stepped.stderr
+    assert "paused after 'charge'" in stepped.stdout
+    first = stepped.stderr.split("tunnel: cloudflared ", 1)[1].split()[0]
+    resumed = rehearsal("resume", run_id, "--plain", state=state, cwd=tmp_path, env=env)
+    out = resumed.stdout + resumed.stderr
+    assert resumed.returncode == 0, out
+    second = resumed.stderr.split("tunnel: cloudflared ", 1)[1].split()[0]
+    assert first != second  # a quick tunnel's URL is new on every start ...
+    ((url,),) = books(tmp_path, "SELECT url FROM endpoints")  # ... so the endpoint moved
+    assert url.startswith(f"{second}/webhooks/")
+    assert len(pids(Path(env["FAKE_TUNNEL_PIDFILE"]))) == 2
+    check_clean(tmp_path, env, stepped.stdout + stepped.stderr + out)

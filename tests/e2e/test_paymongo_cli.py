@@ -9,6 +9,7 @@ import pty
 import re
 import select
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -52,6 +53,16 @@ def test_the_paymongo_plan_passes_on_the_built_in_simulator(tmp_path: Path) -> N
     assert "PASSED" in out
     data = json.loads(report.read_text())
     assert data["verdict"] == "passed"
+    # The simulator's keys and webhook secret never reach the output, the report or the
+    # rehearsal's state database (the simulator's own books keep them, by design).
+    with sqlite3.connect(tmp_path / "s" / "simulator" / "paymongo.sqlite") as books:
+        secrets = [v for (v,) in books.execute("SELECT value FROM meta WHERE key LIKE '%secret'")]
+    assert len(secrets) == 3
+    state = b"".join(p.read_bytes() for p in (tmp_path / "s").glob("*.sqlite*"))
+    assert b"pay_" in state, "the ledger holds the run"
+    for secret in secrets:
+        assert secret not in out + result.stderr + report.read_text()
+        assert secret.encode() not in state
 
 
 @pytest.mark.parametrize(

@@ -156,6 +156,7 @@ def test_a_paused_run_is_not_finished_and_its_steps_not_run_yet(ledger: StateDB)
     skipped = ET.fromstring(texts["junit"]).findall("./testsuite/testcase/skipped")
     assert [s.get("message") for s in skipped] == ["not run yet"] * 4
     assert "NOT FINISHED" in texts["md"] and "Confirmed only through the API" in texts["md"]
+    assert "confirmed only through the API" in texts["junit"]
 
 
 def test_an_unwritable_report_is_a_usage_error_unless_another_error_is_on_its_way(

@@ -40,7 +40,9 @@ def _details(step: dict[str, Any]) -> str:
                 f"webhook {e['type']} for {e['object_id'] or 'the object'}: none counted "
                 f"(deadline {e['deadline'] or 'not reached'})"
             )
-    if step["confirmed_by"]:
+    if step["confirmed_by"] == "api":
+        lines.append("confirmed only through the API: its webhook never counted (a finding)")
+    elif step["confirmed_by"]:
         lines.append(f"confirmed by {step['confirmed_by']}")
     return "\n".join(lines)
 

@@ -193,3 +193,16 @@ def test_report_command_errors_exit_2(ledger: StateDB, tmp_path: Path) -> None:
     assert json.loads((tmp_path / "s.json").read_text())["properties"]["schema"] == {
         "const": json_report.SCHEMA_VERSION
     }
+
+
+def test_a_step_skipped_for_its_own_reason_says_why(ledger: StateDB) -> None:
+    reason = "unavailable in test mode, as the plan expects: only live payments refund"
+    ledger.update_step(
+        RUN, "refund", state="skipped", confirmed_by="expected-unavailable", message=reason
+    )
+    ledger.update_step(RUN, "subscribe", state="skipped")
+    validate(json_report.build(ledger, RUN))
+    texts = all_formats(ledger)
+    skipped = ET.fromstring(texts["junit"]).findall("./testsuite/testcase/skipped")
+    assert [s.get("message") for s in skipped][:2] == [reason, "an earlier step did not pass"]
+    assert f"- **refund**: {reason}" in texts["md"]

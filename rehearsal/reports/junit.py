@@ -82,7 +82,9 @@ def render(doc: dict[str, Any]) -> str:
             el.text = _details(step)
         elif status in ("skipped", "pending"):
             skipped += 1
-            why = "an earlier step did not pass" if status == "skipped" else "not run yet"
+            why = step["message"] or (
+                "an earlier step did not pass" if status == "skipped" else "not run yet"
+            )
             ET.SubElement(case, "skipped", message=why)
         elif status != "passed":  # began in a process that is gone; resume to finish it
             errors += 1

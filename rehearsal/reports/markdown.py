@@ -164,6 +164,10 @@ def render(doc: dict[str, Any]) -> str:
         out += [f"- **{s['id']}**: {s['message'] or s['status']}" for s in problems]
         if not problems:
             out.append(f"- {doc['message']}")
+    noted = [s for s in doc["steps"] if s["status"] == "skipped" and s["message"]]
+    if noted:  # skipped for a reason of their own, e.g. a refund the plan expects refused
+        out += ["", "### Skipped, as noted", ""]
+        out += [f"- **{s['id']}**: {s['message']}" for s in noted]
     if doc["confirmed_only_by_api"]:
         out += ["", "### Confirmed only through the API (the webhook never counted)", ""]
         out += [f"- {c['step']}: `{c['object_id']}`" for c in doc["confirmed_only_by_api"]]

@@ -1,0 +1,277 @@
+"""The PayMongo dialect's billing routes: plans, customers, subscriptions (cancel,
+test_cycle, invoices) and webhooks, plus the simulator's control routes for endpoints and
+for switching Subscriptions off as on an account PayMongo has not configured.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from starlette.requests import Request
+
+from rehearsal.providers.paymongo import contract as c
+from rehearsal.simulator.books import Row, new_id
+from rehearsal.simulator.paymongo_store import BOOKS_INTERVAL, BOOKS_KIND, KNOWN_EVENTS, insert
+from rehearsal.simulator.paymongo_wire import (
+    NOT_CONFIGURED,
+    PMError,
+    Routes,
+    parse_amount,
+    parse_currency,
+    require_attributes,
+)
+
+
+class BillingRoutes(Routes):
+    # --- subscriptions ----------------------------------------------------------------------
+
+    def _subscriptions_on(self) -> None:
+        if not self.subscriptions_enabled:
+            raise PMError(403, "forbidden", NOT_CONFIGURED)
+
+    def _create_plan(
+        self, request: Request, env: str, body: Row, key: str | None
+    ) -> tuple[int, Row]:
+        assert self.books is not None and self.store is not None
+        self._subscriptions_on()
+        a = require_attributes(body)
+        interval = a.get("interval")
+        if interval not in BOOKS_INTERVAL:
+            raise PMError(
+                400,
+                "parameter_invalid",
+                f"interval must be one of {', '.join(BOOKS_INTERVAL)}.",
+                "attributes.interval",
+            )
+        if a.get("interval_count", 1) != 1:
+            raise PMError(400, "parameter_invalid", "the simulator bills interval_count 1 only.")
+        name = a.get("name")
+        if not isinstance(name, str) or not name:
+            raise PMError(400, "parameter_required", "name is required.", "attributes.name")
+        row: Row = {
+            "id": new_id("plan"),
+            "env": env,
+            "name": name,
+            "description": a.get("description"),
+            "amount": parse_amount(a, c.MIN_AMOUNT),
+            "currency": parse_currency(a),
+            "interval": interval,
+            "interval_count": 1,
+            "cycle_count": a.get("cycle_count"),
+            "created_at": self.books.now(),
+        }
+        with self.books.tx() as db:
+            insert(db, "pm_plans", row)
+        return 200, {"data": self.store.plan(row)}
+
+    def _create_customer(
+        self, request: Request, env: str, body: Row, key: str | None
+    ) -> tuple[int, Row]:
+        assert self.books is not None and self.store is not None
+        a = require_attributes(body)
+        for field in ("first_name", "last_name", "email"):
+            if not isinstance(a.get(field), str) or not a[field]:
+                raise PMError(
+                    400, "parameter_required", f"{field} is required.", f"attributes.{field}"
+                )
+        row: Row = {
+            "id": new_id("cus"),
+            "env": env,
+            **{k: a.get(k) for k in ("first_name", "last_name", "email", "phone")},
+            "default_device": a.get("default_device", "email"),
+            "created_at": self.books.now(),
+        }
+        with self.books.tx() as db:
+            insert(db, "pm_customers", row)
+        return 200, {"data": self.store.customer(row)}
+
+    def _create_subscription(
+        self, request: Request, env: str, body: Row, key: str | None
+    ) -> tuple[int, Row]:
+        assert self.books is not None and self.store is not None
+        self._subscriptions_on()
+        a = require_attributes(body)
+        plan = self.store.one("pm_plans", env, str(a.get("plan_id")))
+        if plan is None:
+            raise PMError(
+                404, "resource_not_found", "plan_id does not exist.", "attributes.plan_id"
+            )
+        customer = self.store.one("pm_customers", env, str(a.get("customer_id")))
+        if customer is None:
+            raise PMError(
+                404, "resource_not_found", "customer_id does not exist.", "attributes.customer_id"
+            )
+        now = self.books.now()
+        sub_id = new_id("subs")
+        with self.books.tx() as db:
+            intent = self.store.new_intent(
+                db,
+                env,
+                amount=plan["amount"],
+                currency=plan["currency"],
+                description=plan["name"],
+                metadata=None,
+                subscription_id=sub_id,
+            )
+            sub: Row = {
+                "id": sub_id,
+                "env": env,
+                "external_id": key,
+                "amount": plan["amount"],
+                "currency": plan["currency"],
+                "interval": BOOKS_INTERVAL[plan["interval"]],
+                "status": "incomplete",
+                "card_token": None,
+                "card_brand": None,
+                "card_last4": None,
+                "period_start": now,
+                "period_end": now,
+                "renewals": 0,
+                "latest_payment_id": None,
+                "cancel_reason": None,
+                "created_at": now,
+                "cancelled_at": None,
+            }
+            insert(db, "subscriptions", sub)
+            insert(
+                db,
+                "pm_subscriptions",
+                {
+                    "id": sub_id,
+                    "plan_id": plan["id"],
+                    "customer_id": customer["id"],
+                    "intent_id": intent["id"],
+                },
+            )
+        return 200, {"data": self.store.subscription(sub)}
+
+    def _cancel(self, request: Request, env: str, body: Row, key: str | None) -> tuple[int, Row]:
+        assert self.books is not None and self.store is not None
+        reason = require_attributes(body).get("cancellation_reason")
+        if reason not in c.CANCELLATION_REASONS:
+            raise PMError(
+                400,
+                "parameter_invalid",
+                f"cancellation_reason must be one of {', '.join(c.CANCELLATION_REASONS)}.",
+                "attributes.cancellation_reason",
+            )
+        sub = self.books.cancel_subscription(env, request.path_params["id"], str(reason))
+        return 200, {"data": self.store.subscription(sub)}
+
+    def _test_cycle(
+        self, request: Request, env: str, body: Row, key: str | None
+    ) -> tuple[int, Row]:
+        assert self.books is not None and self.store is not None
+        if env != "test":
+            raise PMError(400, "parameter_invalid", "test_cycle needs a test secret API key.")
+        sub = self.books.advance_to_renewal(env, request.path_params["id"])
+        return 200, {"data": self.store.subscription(sub)}
+
+    def _list_invoices(
+        self, request: Request, env: str, body: Row, key: str | None
+    ) -> tuple[int, Row]:
+        assert self.books is not None and self.store is not None
+        sub_id = request.query_params.get("subscription_id")
+        if not sub_id:
+            raise PMError(400, "parameter_required", "subscription_id is required.")
+        sub = self.books.subscription(env, sub_id)
+        return 200, {"data": self.store.invoices(sub), "has_more": False}
+
+    def _switch_subscriptions(
+        self, request: Request, env: str, body: Row, key: str | None
+    ) -> tuple[int, Row]:
+        self.subscriptions_enabled = bool(body.get("enabled", True))
+        return 200, {"enabled": self.subscriptions_enabled}
+
+    # --- webhooks ---------------------------------------------------------------------------
+
+    def _create_webhook(
+        self, request: Request, env: str, body: Row, key: str | None
+    ) -> tuple[int, Row]:
+        assert self.books is not None and self.store is not None
+        a = require_attributes(body)
+        url, events = a.get("url"), a.get("events")
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise PMError(400, "parameter_invalid", "url must be a valid URL.", "attributes.url")
+        if (
+            not isinstance(events, list)
+            or not events
+            or not all(isinstance(e, str) and e in KNOWN_EVENTS for e in events)
+        ):
+            raise PMError(
+                400,
+                "parameter_invalid",
+                f"events must be a list of: {', '.join(sorted(KNOWN_EVENTS))}.",
+                "attributes.events",
+            )
+        kinds = sorted({BOOKS_KIND[e] for e in events if e in BOOKS_KIND})
+        endpoint = self.books.add_endpoint(url, kinds, env)
+        now = time.time()
+        row: Row = {
+            "id": new_id("hook"),
+            "env": env,
+            "endpoint_id": endpoint["id"],
+            "url": url,
+            "events": json.dumps(events),
+            "status": "enabled",
+            "created_at": now,
+            "updated_at": now,
+        }
+        with self.books.tx() as db:
+            insert(db, "pm_webhooks", row)
+        return 200, {"data": self.store.webhook(row, self.books.keys.webhook_secret)}
+
+    def _webhook_row(self, env: str, webhook_id: str) -> Row:
+        assert self.store is not None
+        row = self.store.one("pm_webhooks", env, webhook_id)
+        if row is None:
+            raise PMError(404, "resource_not_found", f"Webhook {webhook_id} does not exist.")
+        return row
+
+    def _get_webhook(
+        self, request: Request, env: str, body: Row, key: str | None
+    ) -> tuple[int, Row]:
+        assert self.books is not None and self.store is not None
+        row = self._webhook_row(env, request.path_params["id"])
+        return 200, {"data": self.store.webhook(row, self.books.keys.webhook_secret)}
+
+    def _list_webhooks(
+        self, request: Request, env: str, body: Row, key: str | None
+    ) -> tuple[int, Row]:
+        assert self.books is not None and self.store is not None
+        rows = self.books._all("SELECT * FROM pm_webhooks WHERE env = ? ORDER BY created_at", env)
+        secret = self.books.keys.webhook_secret
+        return 200, {"data": [self.store.webhook(r, secret) for r in rows], "has_more": False}
+
+    def _disable_webhook(
+        self, request: Request, env: str, body: Row, key: str | None
+    ) -> tuple[int, Row]:
+        assert self.books is not None and self.store is not None
+        row = self._webhook_row(env, request.path_params["id"])
+        self.books.remove_endpoint(row["endpoint_id"])
+        row.update(status="disabled", updated_at=time.time())
+        with self.books.tx() as db:
+            db.execute(
+                "UPDATE pm_webhooks SET status = ?, updated_at = ? WHERE id = ?",
+                (row["status"], row["updated_at"], row["id"]),
+            )
+        return 200, {"data": self.store.webhook(row, self.books.keys.webhook_secret)}
+
+    def _add_endpoint(
+        self, request: Request, env: str, body: Row, key: str | None
+    ) -> tuple[int, Row]:
+        assert self.books is not None
+        url = body.get("url")
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise PMError(400, "parameter_invalid", "url must be http(s)")
+        events = body.get("events") or ["*"]
+        row = self.books.add_endpoint(url, list(events), body.get("environment"))
+        return 201, {"id": row["id"], "url": url, "events": events}
+
+    def _remove_endpoint(
+        self, request: Request, env: str, body: Row, key: str | None
+    ) -> tuple[int, Row]:
+        assert self.books is not None
+        removed = self.books.remove_endpoint(request.path_params["id"])
+        return 200, {"id": request.path_params["id"], "removed": removed}

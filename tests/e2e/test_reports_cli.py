@@ -239,3 +239,16 @@ def test_step_and_resume_write_reports_of_the_run_so_far(
         assert "PASSED" in (tmp_path / "b.md").read_text()
     finally:
         signal.signal(signal.SIGTERM, sigterm)
+
+
+def test_at_a_terminal_no_color_keeps_the_live_table_without_colour(tmp_path: Path) -> None:
+    from tests.e2e.test_operator_terminal import Terminal
+    from tests.test_reports_terminal import COLOUR
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MINTCASH_", "REHEARSAL_"))}
+    env.update(REHEARSAL_STATE_DIR=str(tmp_path / "s"), TERM="xterm-256color", NO_COLOR="1")
+    env.pop("FORCE_COLOR", None)
+    term = Terminal(["run"], env, tmp_path)
+    assert term.finish() == 0, term.screen
+    assert "┏" in term.screen and "PASSED" in term.screen  # the rich live table, not lines
+    assert not COLOUR.search(term.screen), repr(term.screen[-300:])

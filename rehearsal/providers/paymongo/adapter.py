@@ -20,18 +20,8 @@ from collections.abc import Callable, Mapping
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-import httpx
-from tenacity import (
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_exponential,
-    wait_random,
-)
-
 from rehearsal.errors import ProviderError, UsageError
 from rehearsal.providers.base import (
-    ApiCall,
     Environment,
     FeatureUnavailable,
     KeyLookupUnsupported,
@@ -42,6 +32,7 @@ from rehearsal.providers.base import (
 )
 from rehearsal.providers.paymongo import contract as c
 from rehearsal.providers.paymongo import signature
+from rehearsal.providers.paymongo.client import PayMongoHttp
 
 if TYPE_CHECKING:
     from rehearsal.target import TargetConfig
@@ -67,13 +58,7 @@ _REQUEST_ERRORS = {
 RETURN_URL = "https://example.com/rehearsal/3ds-complete"  # the customer's browser only
 
 
-class _Transient(Exception):
-    def __init__(self, status: int | None, what: str) -> None:
-        super().__init__(what)
-        self.status = status
-
-
-class PayMongo:
+class PayMongo(PayMongoHttp):
     name = "paymongo"
 
     def __init__(
@@ -92,20 +77,18 @@ class PayMongo:
     ) -> None:
         self.environment: Environment = environment
         self.can_advance_clock = environment == "test"
-        self.on_call: Callable[[ApiCall], None] | None = None
+        super().__init__(
+            api_base=api_base,
+            secret_key=secret_key,
+            http_timeout=http_timeout,
+            attempts=attempts,
+            backoff=backoff,
+        )
         self.on_authorize = on_authorize
         self.authorize_timeout = authorize_timeout
         self.poll_interval = poll_interval
         self._webhook_secrets = [s for s in webhook_secrets if s]
         self._webhooks: list[str] = []
-        self._attempts = attempts
-        self._backoff = backoff
-        self._client = httpx.Client(
-            base_url=api_base.rstrip("/"),
-            auth=(secret_key, ""),  # Basic base64("sk_…:"), as PayMongo's curl examples
-            headers={"User-Agent": "rehearsal", "Accept": "application/json"},
-            timeout=http_timeout,
-        )
 
     # --- cards ------------------------------------------------------------------------------
 
@@ -401,89 +384,6 @@ class PayMongo:
             pass  # the operator sees the webhook in PayMongo's dashboard; nothing moves money
         finally:
             self._client.close()
-
-    # --- HTTP -------------------------------------------------------------------------------
-
-    def _get(self, path: str) -> dict[str, Any]:
-        return self._request("GET", path, None, None)
-
-    def _post(self, path: str, body: dict[str, Any] | None, key: str | None) -> dict[str, Any]:
-        if key is not None and len(key) > c.MAX_IDEMPOTENCY_KEY:
-            key = hashlib.sha256(key.encode()).hexdigest()
-        return self._request("POST", path, body, key)
-
-    def _request(
-        self, method: str, path: str, body: dict[str, Any] | None, key: str | None
-    ) -> dict[str, Any]:
-        retrying = Retrying(
-            stop=stop_after_attempt(self._attempts),
-            wait=wait_exponential(multiplier=self._backoff, max=8 * self._backoff)
-            + wait_random(0, self._backoff),
-            retry=retry_if_exception_type(_Transient),
-            reraise=True,
-        )
-        try:
-            for attempt in retrying:
-                with attempt:
-                    return self._once(method, path, body, key)
-        except _Transient as exc:
-            raise ProviderError(
-                f"PayMongo {method} {_route(path)} failed after {self._attempts} attempts: {exc}",
-                hint="PayMongo or the network is failing; the same Idempotency-Key makes a "
-                "later retry safe",
-                status=exc.status,
-            ) from None
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _once(
-        self, method: str, path: str, body: dict[str, Any] | None, key: str | None
-    ) -> dict[str, Any]:
-        headers = {c.IDEMPOTENCY_HEADER: key} if key else {}
-        started = time.perf_counter()
-        try:
-            response = self._client.request(method, path, json=body, headers=headers)
-        except httpx.TransportError as exc:
-            self._observe(method, path, None, started)
-            raise _Transient(None, f"network error ({exc.__class__.__name__})") from None
-        self._observe(method, path, response.status_code, started)
-        status = response.status_code
-        if status == 429 or status >= 500:
-            raise _Transient(status, f"HTTP {status}")
-        try:
-            data = response.json()
-        except ValueError:
-            data = None
-        if status >= 400 or not isinstance(data, dict):
-            raise _refusal(method, path, status, data)
-        return data
-
-    def _observe(self, method: str, path: str, status: int | None, started: float) -> None:
-        if self.on_call:
-            elapsed = (time.perf_counter() - started) * 1000
-            self.on_call(ApiCall(method, _route(path), status, None, elapsed))
-
-
-def _route(path: str) -> str:
-    return path.split("?", 1)[0]
-
-
-def _refusal(method: str, path: str, status: int, data: Any) -> ProviderError:
-    """PayMongo's errors array as one line for the operator: codes, details, fields."""
-    errors = c.errors_of(data)
-    parts = []
-    for error in errors[:3]:
-        code = str(error.get("code") or "")
-        detail = str(error.get("detail") or "")[:200]
-        source = error.get("source") or {}
-        field = source.get("pointer") or source.get("attribute") if isinstance(source, dict) else ""
-        parts.append(
-            code + (f": {detail}" if detail else "") + (f" (field {field})" if field else "")
-        )
-    first = str(errors[0].get("code")) if errors and errors[0].get("code") else None
-    message = f"PayMongo refused {method} {_route(path)}: HTTP {status}"
-    if parts:
-        message += " " + "; ".join(parts)
-    return ProviderError(message, status=status, code=first)
 
 
 def parse_event(body: bytes) -> NormalizedEvent:

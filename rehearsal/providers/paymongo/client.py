@@ -1,0 +1,135 @@
+"""PayMongo over HTTP: Basic auth with the secret key, JSON:API bodies, retries.
+
+429, 5xx and network errors are retried with exponential backoff (tenacity), re-sending the
+same `Idempotency-Key`, so PayMongo answers a retry with its saved response. Refusals become
+one line for the operator from PayMongo's `{"errors": [{code, detail, source}]}`, never a
+header, a key or a raw body. Every exchange is reported to `on_call` (method, route, status).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from tenacity import (
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+    wait_random,
+)
+
+from rehearsal.errors import ProviderError
+from rehearsal.providers.base import ApiCall
+from rehearsal.providers.paymongo import contract as c
+
+
+class _Transient(Exception):
+    def __init__(self, status: int | None, what: str) -> None:
+        super().__init__(what)
+        self.status = status
+
+
+class PayMongoHttp:
+    def __init__(
+        self,
+        *,
+        api_base: str,
+        secret_key: str,
+        http_timeout: float = 15.0,
+        attempts: int = 4,
+        backoff: float = 0.25,
+    ) -> None:
+        self.on_call: Callable[[ApiCall], None] | None = None
+        self._attempts = attempts
+        self._backoff = backoff
+        self._client = httpx.Client(
+            base_url=api_base.rstrip("/"),
+            auth=(secret_key, ""),  # Basic base64("sk_…:"), as PayMongo's curl examples
+            headers={"User-Agent": "rehearsal", "Accept": "application/json"},
+            timeout=http_timeout,
+        )
+
+    def _get(self, path: str) -> dict[str, Any]:
+        return self._request("GET", path, None, None)
+
+    def _post(self, path: str, body: dict[str, Any] | None, key: str | None) -> dict[str, Any]:
+        if key is not None and len(key) > c.MAX_IDEMPOTENCY_KEY:
+            key = hashlib.sha256(key.encode()).hexdigest()
+        return self._request("POST", path, body, key)
+
+    def _request(
+        self, method: str, path: str, body: dict[str, Any] | None, key: str | None
+    ) -> dict[str, Any]:
+        retrying = Retrying(
+            stop=stop_after_attempt(self._attempts),
+            wait=wait_exponential(multiplier=self._backoff, max=8 * self._backoff)
+            + wait_random(0, self._backoff),
+            retry=retry_if_exception_type(_Transient),
+            reraise=True,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    return self._once(method, path, body, key)
+        except _Transient as exc:
+            raise ProviderError(
+                f"PayMongo {method} {_route(path)} failed after {self._attempts} attempts: {exc}",
+                hint="PayMongo or the network is failing; the same Idempotency-Key makes a "
+                "later retry safe",
+                status=exc.status,
+            ) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _once(
+        self, method: str, path: str, body: dict[str, Any] | None, key: str | None
+    ) -> dict[str, Any]:
+        headers = {c.IDEMPOTENCY_HEADER: key} if key else {}
+        started = time.perf_counter()
+        try:
+            response = self._client.request(method, path, json=body, headers=headers)
+        except httpx.TransportError as exc:
+            self._observe(method, path, None, started)
+            raise _Transient(None, f"network error ({exc.__class__.__name__})") from None
+        self._observe(method, path, response.status_code, started)
+        status = response.status_code
+        if status == 429 or status >= 500:
+            raise _Transient(status, f"HTTP {status}")
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if status >= 400 or not isinstance(data, dict):
+            raise _refusal(method, path, status, data)
+        return data
+
+    def _observe(self, method: str, path: str, status: int | None, started: float) -> None:
+        if self.on_call:
+            elapsed = (time.perf_counter() - started) * 1000
+            self.on_call(ApiCall(method, _route(path), status, None, elapsed))
+
+
+def _route(path: str) -> str:
+    return path.split("?", 1)[0]
+
+
+def _refusal(method: str, path: str, status: int, data: Any) -> ProviderError:
+    """PayMongo's errors array as one line for the operator: codes, details, fields."""
+    errors = c.errors_of(data)
+    parts = []
+    for error in errors[:3]:
+        code = str(error.get("code") or "")
+        detail = str(error.get("detail") or "")[:200]
+        source = error.get("source") or {}
+        field = source.get("pointer") or source.get("attribute") if isinstance(source, dict) else ""
+        parts.append(
+            code + (f": {detail}" if detail else "") + (f" (field {field})" if field else "")
+        )
+    first = str(errors[0].get("code")) if errors and errors[0].get("code") else None
+    message = f"PayMongo refused {method} {_route(path)}: HTTP {status}"
+    if parts:
+        message += " " + "; ".join(parts)
+    return ProviderError(message, status=status, code=first)

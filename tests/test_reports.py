@@ -206,3 +206,13 @@ def test_a_step_skipped_for_its_own_reason_says_why(ledger: StateDB) -> None:
     skipped = ET.fromstring(texts["junit"]).findall("./testsuite/testcase/skipped")
     assert [s.get("message") for s in skipped][1:3] == [reason, "an earlier step did not pass"]
     assert f"- **refund**: {reason}" in texts["md"]
+
+
+def test_a_run_ended_by_cleanup_says_so(ledger: StateDB) -> None:
+    ledger.update_step(RUN, "charge", state="passed", started_at=time.time())
+    ledger.finish_run(RUN, "cleaned-up")
+    validate(json_report.build(ledger, RUN))
+    texts = all_formats(ledger)
+    skipped = ET.fromstring(texts["junit"]).findall("./testsuite/testcase/skipped")
+    assert {s.get("message") for s in skipped} == {"not run: `rehearsal cleanup` ended the run"}
+    assert texts["md"].startswith("## ⏹️ rehearsal CLEANED-UP")

@@ -83,7 +83,11 @@ def render(doc: dict[str, Any]) -> str:
         elif status in ("skipped", "pending"):
             skipped += 1
             why = step["message"] or (
-                "an earlier step did not pass" if status == "skipped" else "not run yet"
+                "an earlier step did not pass"
+                if status == "skipped"
+                else "not run: `rehearsal cleanup` ended the run"
+                if doc["verdict"] == "cleaned-up"
+                else "not run yet"
             )
             ET.SubElement(case, "skipped", message=why)
         elif status != "passed":  # began in a process that is gone; resume to finish it

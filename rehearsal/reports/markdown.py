@@ -17,6 +17,7 @@ ICON = {
     "skipped": "⏭️",
     "interrupted": "⛔",
     "error": "❌",
+    "cleaned-up": "⏹️",
     None: "⏸️",
 }
 

@@ -275,3 +275,27 @@ class BillingRoutes(Routes):
         assert self.books is not None
         removed = self.books.remove_endpoint(request.path_params["id"])
         return 200, {"id": request.path_params["id"], "removed": removed}
+
+    def _repoint_endpoint(
+        self, request: Request, env: str, body: Row, key: str | None
+    ) -> tuple[int, Row]:
+        """A resumed run's receiver: the endpoint's pending retries and future events go to
+        the new URL (the simulator's control route, as the MintCash dialect's)."""
+        assert self.books is not None
+        url = body.get("url")
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise PMError(400, "parameter_invalid", "url must be http(s)")
+        if not self.books.repoint_endpoint(request.path_params["id"], url):
+            raise PMError(404, "resource_not_found", "no such enabled endpoint")
+        self.books.on_enqueue()  # wake the deliverer: due retries go to the new URL now
+        return 200, {"id": request.path_params["id"], "url": url}
+
+    def _advance_clock(
+        self, request: Request, env: str, body: Row, key: str | None
+    ) -> tuple[int, Row]:
+        assert self.books is not None
+        seconds = body.get("seconds")
+        if not isinstance(seconds, int | float) or seconds < 0:
+            raise PMError(400, "parameter_invalid", "seconds must be a number >= 0")
+        self.books.advance_clock(float(seconds))
+        return 200, {"now": int(self.books.now())}

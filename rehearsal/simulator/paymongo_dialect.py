@@ -163,6 +163,16 @@ class PayMongoDialect(PaymentRoutes, BillingRoutes):
                 endpoint(self._remove_endpoint, control=True),
                 methods=["DELETE"],
             ),
+            R(
+                "/_sim/webhook_endpoints/{id}",
+                endpoint(self._repoint_endpoint, control=True),
+                methods=["PATCH"],
+            ),
+            R(
+                "/_sim/clock/advance",
+                endpoint(self._advance_clock, control=True),
+                methods=["POST"],
+            ),
             R("/_sim/faults", endpoint(_set_faults(faults), control=True), methods=["PUT", "GET"]),
             R(
                 "/_sim/paymongo/subscriptions",

@@ -276,3 +276,27 @@ def test_cancel_without_its_webhook_is_confirmed_through_the_api(tmp_path: Path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(r"✓ cancel subs_\w+ cancelled, confirmed by api \(", result.stdout)
     assert "⇠ subscription.cancelled" not in result.stdout
+
+
+@pytest.mark.parametrize("point", ["after-call:charge", "after-call:subscribe"])
+def test_a_crash_after_paymongo_answered_resumes_without_charging_twice(
+    tmp_path: Path, point: str
+) -> None:
+    """SIGKILL once PayMongo acted but before the ledger knew: resume re-sends every
+    sub-call's Idempotency-Key and gets the saved answers, so nothing is charged twice."""
+    state = tmp_path / "s"
+    crashed = rehearsal(
+        "run", PLAN, "--simulator", state=state, cwd=tmp_path, env={"REHEARSAL_FAILPOINT": point}
+    )
+    assert crashed.returncode == -signal.SIGKILL, crashed.stdout + crashed.stderr
+    with sqlite3.connect(state / "rehearsal.sqlite") as db:
+        (run_id,) = db.execute("SELECT id FROM runs ORDER BY started_at DESC LIMIT 1").fetchone()
+    resumed = rehearsal("resume", run_id, state=state, cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    with sqlite3.connect(state / "simulator" / "paymongo.sqlite") as db:
+        charges = db.execute("SELECT amount FROM payments WHERE subscription_id IS NULL").fetchall()
+        subs = db.execute("SELECT status FROM subscriptions").fetchall()
+        intents = db.execute("SELECT COUNT(*) FROM pm_intents").fetchone()
+    assert charges == [(20000,)]  # one charge, however often its calls were sent
+    assert subs == [("cancelled",)]
+    assert intents == (2,)  # the charge's and the first invoice's

@@ -384,3 +384,25 @@ def test_parse_event_refuses_bodies_that_are_not_paymongo_events(paymongo: PayMo
 
     with pytest.raises(MalformedEvent):
         paymongo.parse_event(json.dumps({"eventId": "x"}).encode())
+
+
+def test_live_subscription_pays_its_first_invoice_through_3ds(pm_sim: Simulator) -> None:
+    shown: list[str] = []
+    operator = authorize()
+
+    def show_then_authorize(url: str, what: str) -> None:
+        shown.append(what)
+        operator(url, what)
+
+    live = make(pm_sim, "live", on_authorize=show_then_authorize)
+    pm_id = live._payment_method("rh-setup", "test:visa")
+    sub = live.subscribe(
+        idempotency_key="rh-live-sub", amount=2000, currency="PHP", card=pm_id, interval="year"
+    )
+    assert (sub.status, sub.environment) == ("active", "live")
+    assert len(shown) == 1 and shown[0].startswith("payment intent pi_")
+    assert not live.can_advance_clock and live.advance_clock(sub.id) is False
+    [payment] = live.subscription_payments(sub.id)
+    live.refund(idempotency_key="rh-live-sub-refund", payment_id=payment.id, amount=None)
+    assert live.retrieve("payment", payment.id).status == "refunded"
+    live.close()

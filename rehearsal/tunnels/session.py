@@ -15,10 +15,11 @@ import os
 import re
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from rehearsal.errors import UsageError
-from rehearsal.tunnels import Tunnel, TunnelError, TunnelSpec, open_tunnel
+from rehearsal.tunnels import Tunnel, TunnelError, TunnelSpec, leftovers, open_tunnel
 from rehearsal.tunnels.probe import ProbeBox, send_probe
 
 TOKEN_ENV = "REHEARSAL_WEBHOOK_TOKEN"
@@ -41,12 +42,14 @@ class TunnelSession:
         register: Register,
         say: Callable[[str], None] = _stderr,
         probe_within: float = PROBE_WITHIN,
+        state_dir: Path | None = None,  # where open tunnels are recorded (leftovers.py)
     ) -> None:
         self.spec = spec
         self.receiver = receiver
         self.register = register
         self.say = say
         self.probe_within = probe_within
+        self.state_dir = state_dir
         self.tunnel: Tunnel | None = None
         self.registered = False
         self.reconnected = False
@@ -76,7 +79,10 @@ class TunnelSession:
         host, port = self.spec.listen or ("127.0.0.1", 0)
         local = self.receiver.start(host=host, port=port)
         local_base = local[: -len(self.receiver.path)]
+        if self.state_dir is not None:
+            leftovers.reap(self.state_dir, self.say)
         self.tunnel = open_tunnel(self.spec, local_base)
+        self._record()
         t = self.tunnel
         if t.mode != "none":
             self.say(f"tunnel: {t.mode} {t.public_url} → receiver {local_base}")
@@ -125,6 +131,7 @@ class TunnelSession:
         self.reconnected = True
         old = t.public_url
         t.close()
+        self._forget(t)
         self.say(f"tunnel: reconnecting {t.mode} once")
         local_base = self.receiver.url[: -len(self.receiver.path)]
         try:
@@ -135,6 +142,7 @@ class TunnelSession:
                 f"the tunnel ({self.spec.describe}) died and could not be reopened: "
                 f"{exc.message}; this is a tunnel failure, not a payment failure"
             ) from None
+        self._record()
         if self.tunnel.public_url != old and not self.register(self.webhook_url):
             raise TunnelError(
                 f"the tunnel came back at a new URL ({self.tunnel.public_url}) and this "
@@ -147,6 +155,15 @@ class TunnelSession:
     def close(self) -> None:
         if self.tunnel is not None:
             self.tunnel.close()
+            self._forget(self.tunnel)
+
+    def _record(self) -> None:
+        if self.state_dir is not None and self.tunnel is not None:
+            leftovers.record(self.state_dir, self.tunnel.pid, self.tunnel.mode)
+
+    def _forget(self, tunnel: Tunnel) -> None:
+        if self.state_dir is not None:
+            leftovers.forget(self.state_dir, tunnel.pid)
 
 
 def fixed_token() -> str | None:

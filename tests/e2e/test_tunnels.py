@@ -386,3 +386,45 @@ def test_step_and_resume_each_open_their_own_tunnel(
     assert url.startswith(f"{second}/webhooks/")
     assert len(pids(Path(env["FAKE_TUNNEL_PIDFILE"]))) == 2
     check_clean(tmp_path, env, stepped.stdout + stepped.stderr + out)
+
+
+def test_agent_left_by_a_killed_run_is_ended_by_the_next(
+    standalone: dict[str, str], tmp_path: Path
+) -> None:
+    # SIGKILL leaves no chance to end the agent (it would then hold the ngrok domain:
+    # "already online"). The next run in the same state folder finds and ends it.
+    env = {**standalone, **tunnel_env(tmp_path)}
+    state = tmp_path / "s"
+    # Output to a file, not a pipe: the orphaned agent inherits the CLI's stderr and would
+    # hold a pipe open.
+    with open(tmp_path / "out", "w+") as out_file:
+        killed = subprocess.run(
+            [sys.executable, "-m", "rehearsal", "run", "--plain", "--tunnel", "ngrok"],
+            cwd=tmp_path,
+            stdin=subprocess.DEVNULL,
+            stdout=out_file,
+            stderr=subprocess.STDOUT,
+            env={
+                **os.environ,
+                **env,
+                "REHEARSAL_STATE_DIR": str(state),
+                "NO_COLOR": "1",
+                "REHEARSAL_FAILPOINT": "before-step:refund",
+            },
+            timeout=60,
+        )
+        out_file.seek(0)
+        killed_out = out_file.read()
+    assert killed.returncode == -signal.SIGKILL, killed_out
+    (orphan,) = pids(Path(env["FAKE_TUNNEL_PIDFILE"]))
+    assert wait_gone([orphan], 0.2) == [orphan]  # still running, nobody ended it
+    run_id = killed_out.split("] run ", 1)[1].split(":", 1)[0]
+    resumed = rehearsal(
+        "resume", run_id, "--plain", "--tunnel", "ngrok", state=state, cwd=tmp_path, env=env
+    )
+    out = resumed.stdout + resumed.stderr
+    assert resumed.returncode == 0, out
+    assert f"tunnel: ended a ngrok process (pid {orphan}) left by a killed run" in out
+    assert wait_gone([orphan], 0) == []
+    assert list((state / "tunnels").glob("*.json")) == []
+    check_clean(tmp_path, env, out)

@@ -318,3 +318,37 @@ def test_adapter_turns_the_documented_error_into_one_line(
     assert documented_request <= sent
     assert sent - documented_request <= {"payment_method_options", "metadata"}
     assert key == "rh-run-charge.intent"
+
+
+def test_adapter_falls_back_to_the_other_plan_path_on_404() -> None:
+    """PayMongo's guide says /v1/plans; third-party code uses /v1/subscriptions/plans."""
+    seen: list[str] = []
+
+    def paymongo(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        if request.url.path == c.PLANS_FALLBACK:
+            return httpx.Response(
+                200, json={"data": {"id": "plan_x", "type": "plan", "attributes": {}}}
+            )
+        return httpx.Response(404, json={"errors": [{"code": "resource_not_found"}]})
+
+    adapter = PayMongo(
+        api_base=c.API_BASE, secret_key="sk_test_x", webhook_secrets=[], environment="test"
+    )
+    adapter._client = httpx.Client(base_url=c.API_BASE, transport=httpx.MockTransport(paymongo))
+    assert adapter._create_plan("rh-k", 20000, "PHP", "monthly") == "plan_x"
+    assert seen == [c.PLANS, c.PLANS_FALLBACK]
+    adapter.close()
+
+
+def test_simulator_takes_basic_auth_with_or_without_the_colon(world: dict[str, Any]) -> None:
+    """PayMongo's docs send base64("sk_…:"); its Python library omits the colon."""
+    import base64
+
+    sim = world["sim"]
+    url = f"http://127.0.0.1:{sim.port}{c.PAYMENT_INTENTS}"
+    body = doc("payment_intent_create_request")
+    for raw in (f"{sim.keys.test_secret}:", sim.keys.test_secret, "sk_test_wrong:"):
+        token = base64.b64encode(raw.encode()).decode()
+        answer = httpx.post(url, json=body, headers={"Authorization": f"Basic {token}"})
+        assert answer.status_code == (401 if "wrong" in raw else 200), raw

@@ -211,3 +211,42 @@ def test_choose_refuses_clearly(
         choose(**kwargs)
     assert message in err.value.message
     assert err.value.exit_code == 2
+
+
+def test_leftovers_end_only_a_dead_runs_tunnel(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    from rehearsal.tunnels import leftovers
+
+    def child() -> subprocess.Popen[bytes]:
+        return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+
+    mine, orphan, recycled = child(), child(), child()
+    try:
+        leftovers.record(tmp_path, mine.pid, "ngrok")  # owned by this live process
+        folder = tmp_path / "tunnels"
+        for proc, started in ((orphan, leftovers._started(orphan.pid)), (recycled, "1")):
+            record = {
+                "pid": proc.pid,
+                "started": started,
+                "mode": "cloudflared",
+                "owner": 999_999_999,
+                "owner_started": "1",
+            }
+            (folder / f"{proc.pid}.json").write_text(json.dumps(record))
+        said: list[str] = []
+        assert leftovers.reap(tmp_path, said.append) == [orphan.pid]
+        assert orphan.wait(timeout=5) == -15  # SIGTERM
+        assert mine.poll() is None and recycled.poll() is None  # not ours / not the same
+        assert said == [
+            f"tunnel: ended a cloudflared process (pid {orphan.pid}) left by a killed run"
+        ]
+        assert sorted(p.name for p in folder.glob("*.json")) == [f"{mine.pid}.json"]
+        leftovers.forget(tmp_path, mine.pid)
+        assert list(folder.glob("*.json")) == []
+    finally:
+        for proc in (mine, orphan, recycled):
+            proc.kill()
+            proc.wait()

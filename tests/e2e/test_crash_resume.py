@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -80,9 +81,9 @@ def test_sigkill_then_resume_settles_the_books(tmp_path: Path, point: str, step:
         store.close()
 
 
-def test_kill_while_the_charge_call_is_held_open(
-    tmp_path: Path, standalone: dict[str, str]
-) -> None:
+def kill_while_the_charge_is_held(tmp_path: Path, standalone: dict[str, str]) -> str:
+    """Run against a standalone simulator that holds POST /payments open, SIGKILL the CLI
+    while the call is held, and return the run's id. The held call lands afterwards."""
     base = standalone["MINTCASH_API_BASE"]
     auth = {"Authorization": f"Bearer {standalone['MINTCASH_SECRET_KEY']}"}
     httpx.put(
@@ -95,21 +96,33 @@ def test_kill_while_the_charge_call_is_held_open(
         [sys.executable, "-m", "rehearsal", "run", "--plain"],
         cwd=tmp_path,
         env=env,
-        stdout=subprocess.PIPE,
-        text=True,
+        stdout=subprocess.DEVNULL,
         stdin=subprocess.DEVNULL,
     )
-    assert proc.stdout is not None
-    for line in proc.stdout:  # the charge step has begun: its POST is now held open
-        if "▶ charge" in line:
-            break
-    proc.kill()
+    deadline = time.monotonic() + 10
+    while httpx.get(f"{base}/_sim/faults", headers=auth).json()["api_faults"][0]["left"]:
+        assert time.monotonic() < deadline and proc.poll() is None, "the charge was never sent"
+    proc.kill()  # the POST is now held open inside the simulator
     proc.wait(timeout=10)
-    run_id = latest_run(tmp_path / "s")
+    return latest_run(tmp_path / "s")
+
+
+def sim_books(standalone: dict[str, str]) -> dict[str, Any]:
+    auth = {"Authorization": f"Bearer {standalone['MINTCASH_SECRET_KEY']}"}
+    books: dict[str, Any] = httpx.get(
+        f"{standalone['MINTCASH_API_BASE']}/_sim/books", headers=auth
+    ).json()
+    return books
+
+
+def test_kill_while_the_charge_call_is_held_open(
+    tmp_path: Path, standalone: dict[str, str]
+) -> None:
+    run_id = kill_while_the_charge_is_held(tmp_path, standalone)
 
     resumed = rehearsal("resume", run_id, state=tmp_path / "s", cwd=tmp_path, env=standalone)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    books = httpx.get(f"{base}/_sim/books", headers=auth).json()
+    books = sim_books(standalone)
     payments = [
         (p["amount"], p["status"], p["amount_refunded"])
         for p in books["payments"]
@@ -180,35 +193,12 @@ def test_cleanup_waits_for_a_held_charge_to_land_then_refunds_it(
 ) -> None:
     """A call still open at the provider when its sender died lands later: cleanup must not
     conclude "never charged" before the client's timeout has passed."""
-    base = standalone["MINTCASH_API_BASE"]
-    auth = {"Authorization": f"Bearer {standalone['MINTCASH_SECRET_KEY']}"}
-    httpx.put(
-        f"{base}/_sim/faults", json={"faults": ["hold:POST /payments=1.5"]}, headers=auth
-    ).raise_for_status()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MINTCASH_", "REHEARSAL_"))}
-    env.update({k: v for k, v in standalone.items() if k.startswith("MINTCASH_")})
-    env.update(REHEARSAL_STATE_DIR=str(tmp_path / "s"), NO_COLOR="1")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "rehearsal", "run", "--plain"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        text=True,
-        stdin=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while httpx.get(f"{base}/_sim/faults", headers=auth).json()["api_faults"][0]["left"]:
-        assert time.monotonic() < deadline and proc.poll() is None, "the charge was never sent"
-    proc.kill()  # the POST is now held open inside the simulator
-    proc.wait(timeout=10)
-    assert proc.stdout is not None
-    proc.stdout.close()
-    run_id = latest_run(tmp_path / "s")
+    run_id = kill_while_the_charge_is_held(tmp_path, standalone)
 
     cleaned = rehearsal("cleanup", run_id, state=tmp_path / "s", cwd=tmp_path, env=standalone)
     assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
     assert "found by its key" in cleaned.stdout
-    books = httpx.get(f"{base}/_sim/books", headers=auth).json()
+    books = sim_books(standalone)
     assert [(p["amount"], p["status"], p["amount_refunded"]) for p in books["payments"]] == [
         (500, "refunded", 500)
     ]

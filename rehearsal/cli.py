@@ -68,7 +68,7 @@ _LISTEN = typer.Option(
     None, envvar="REHEARSAL_LISTEN", help="HOST:PORT the receiver binds, where your proxy forwards."
 )
 _NGROK_DOMAIN = typer.Option(None, help="ngrok: your reserved domain. [env NGROK_DOMAIN]")
-_PROBE_EVERY = typer.Option(15.0, help="Seconds between tunnel re-probes during long waits.")
+_PROBE_EVERY = typer.Option(60.0, help="Seconds between tunnel re-probes during long waits.")
 
 
 # Reports, on run, step and resume: written when the run ends, passed, failed or interrupted.

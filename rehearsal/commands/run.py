@@ -42,7 +42,7 @@ class RunArgs:
     public_url: str | None = None
     listen: str | None = None
     ngrok_domain: str | None = None
-    probe_every: float = 15.0  # seconds between tunnel re-probes during a long wait
+    probe_every: float = 60.0  # seconds between tunnel re-probes during a long wait
 
 
 def run(args: RunArgs) -> int:

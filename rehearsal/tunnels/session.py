@@ -24,7 +24,6 @@ from rehearsal.tunnels.probe import ProbeBox, send_probe
 
 TOKEN_ENV = "REHEARSAL_WEBHOOK_TOKEN"
 PROBE_WITHIN = 10.0  # seconds for a probe to reach the receiver
-WATCH_EVERY = 15.0  # seconds between re-probes during a long wait
 
 Register = Callable[[str], bool]  # public webhook URL -> False when it is registered by hand
 

@@ -210,12 +210,17 @@ def test_sigterm_during_a_wait_ends_the_tunnel(standalone: dict[str, str], tmp_p
     check_clean(tmp_path, env, out + err)
 
 
-def test_tunnel_command_shows_deliveries_and_exits_0(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("mode", "sig"), [("cloudflared", signal.SIGINT), ("ngrok", signal.SIGTERM)]
+)
+def test_tunnel_command_shows_deliveries_and_exits_0(
+    mode: str, sig: signal.Signals, tmp_path: Path
+) -> None:
     secret = "whsec_tunnel_command_test_0123456789"
     env = {**os.environ, **tunnel_env(tmp_path), "MINTCASH_WEBHOOK_SECRET": secret}
     env.pop("REHEARSAL_TUNNEL", None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "rehearsal", "tunnel", "--tunnel", "cloudflared"],
+        [sys.executable, "-m", "rehearsal", "tunnel", "--tunnel", mode],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
@@ -224,12 +229,17 @@ def test_tunnel_command_shows_deliveries_and_exits_0(tmp_path: Path) -> None:
     )
     assert proc.stdout is not None
     url = ""
+    head = []
     for line in proc.stdout:
+        head.append(line)
         if line.startswith("webhook URL: "):
             url = line.split(": ", 1)[1].strip()
         if line.startswith("waiting for deliveries"):
             break
     assert "/webhooks/" in url
+    assert any(line.startswith(f"tunnel: {mode} http://127.0.0.1:") for line in head)
+    if mode == "ngrok":
+        assert any(line.startswith("tunnel: inspect deliveries at http://") for line in head)
     event = {
         "eventId": "evt_tunnel_cmd_1",
         "type": "payment.succeeded",
@@ -266,7 +276,7 @@ def test_tunnel_command_shows_deliveries_and_exits_0(tmp_path: Path) -> None:
         seen.append(line)
         if "delivery 2:" in line or time.monotonic() > deadline:
             break
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     out, err = proc.communicate(timeout=10)
     text = "".join(seen) + out
     assert proc.returncode == 0, text + err

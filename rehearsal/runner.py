@@ -539,6 +539,7 @@ class Runner:
             object_id=obj.id,
             status=obj.status,
             request_id=obj.request_id,
+            card=_card_label(obj),
         )
 
     def _on_call(self, call: ApiCall) -> None:
@@ -613,6 +614,13 @@ def _signals_deferred() -> Iterator[None]:
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+
+
+def _card_label(obj: ProviderObject) -> str | None:
+    """What the ledger keeps of a card: its brand and last four digits, never more."""
+    if obj.card_last4 is None:
+        return None
+    return f"{obj.card_brand or 'card'} ••{obj.card_last4[-4:]}"
 
 
 def _failpoint(where: str, step_id: str) -> None:

@@ -61,6 +61,7 @@ _ADDED = [
     ("steps", "deadline_at", "REAL"),  # when the step stopped waiting for its webhook
     ("steps", "awaited_object", "TEXT"),  # the object its webhook is about (a refund's payment)
     ("runs", "webhook_endpoint", "TEXT"),  # the simulator endpoint kept across a paused run
+    ("steps", "card", "TEXT"),  # brand and last four digits ("visa ••4242"), never more
 ]
 
 

@@ -86,6 +86,7 @@ def status(run_id: str | None, folder: Path | None, as_json: bool) -> int:
                     "status": s["status"],
                     "amount": s["amount"],
                     "idempotency_key": s["idempotency_key"],
+                    "card": s["card"],
                     "confirmed_by": s["confirmed_by"],
                     "message": s["message"],
                 }
@@ -112,6 +113,7 @@ def status(run_id: str | None, folder: Path | None, as_json: bool) -> int:
     )
     for s in doc["steps"]:
         obj = f" {s['object_id']} {s['status']}" if s["object_id"] else ""
+        obj += f" ({s['card']})" if s["card"] else ""
         print(f"  {s['state']:9} {s['id']:18} {s['action']:14}{obj}")
     for c in doc["compensations"]:
         print(f"  cleanup   {c['action']} {c['object_id']} {c['amount'] or ''} {c['state']}")

@@ -43,6 +43,7 @@ class ProviderObject:
     refund_ids: tuple[str, ...] = ()
     renewals: int = 0
     failure_code: str | None = None
+    card_brand: str | None = None  # brand and last four digits: all a report shows of a card
     card_last4: str | None = None
     request_id: str | None = None
 

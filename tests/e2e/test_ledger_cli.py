@@ -39,6 +39,15 @@ def test_a_failed_run_left_open_is_settled_by_cleanup_in_a_later_process(tmp_pat
     assert doc["money"]["charged"] == 500 and doc["money"]["outstanding"] == 0
     assert len(doc["money"]["active_subscriptions"]) == 1
     assert doc["steps"][0]["idempotency_key"] == f"rh-{run_id}-charge"
+    # Of the card, the ledger keeps the brand and the last four digits, never the number.
+    cards = {s["id"]: s["card"] for s in doc["steps"]}
+    assert (cards["charge"], cards["subscribe"], cards["refund"]) == (
+        "visa ••4242",
+        "visa ••4242",
+        None,
+    )
+    for db_file in state.glob("rehearsal.sqlite*"):  # the database, its WAL and index
+        assert b"4242424242424242" not in db_file.read_bytes()
 
     listing = rehearsal("runs", state=state, cwd=tmp_path)
     assert run_id in listing.stdout and "1 subscription(s)" in listing.stdout

@@ -106,6 +106,7 @@ def parse_object(data: Mapping[str, Any], request_id: str | None = None) -> Prov
         refund_ids=tuple(data.get("refunds", ())),
         renewals=int(data.get("renewals", 0)),
         failure_code=data.get("failureCode"),
+        card_brand=card.get("brand"),
         card_last4=card.get("last4"),
         request_id=request_id,
     )

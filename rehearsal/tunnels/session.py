@@ -16,7 +16,7 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 from rehearsal.errors import UsageError
 from rehearsal.tunnels import Tunnel, TunnelError, TunnelSpec, leftovers, open_tunnel
@@ -28,6 +28,22 @@ PROBE_WITHIN = 10.0  # seconds for a probe to reach the receiver
 Register = Callable[[str], bool]  # public webhook URL -> False when it is registered by hand
 
 
+class Listener(Protocol):
+    """What the session needs of a receiver (rehearsal.receiver.Receiver, or the delivery
+    log of `rehearsal tunnel`)."""
+
+    token: str
+    probes: ProbeBox
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def url(self) -> str: ...
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> str: ...
+
+
 def _stderr(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
@@ -36,7 +52,7 @@ class TunnelSession:
     def __init__(
         self,
         spec: TunnelSpec,
-        receiver: Any,  # rehearsal.receiver.Receiver (start(host, port), path, probes)
+        receiver: Listener,
         *,
         register: Register,
         say: Callable[[str], None] = _stderr,
@@ -56,8 +72,7 @@ class TunnelSession:
 
     @property
     def probes(self) -> ProbeBox:
-        box: ProbeBox = self.receiver.probes
-        return box
+        return self.receiver.probes
 
     @property
     def webhook_url(self) -> str:

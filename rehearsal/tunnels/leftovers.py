@@ -15,7 +15,9 @@ import contextlib
 import json
 import os
 import select
+import shutil
 import signal
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -34,13 +36,15 @@ def _folder(state_dir: Path) -> Path:
     return state_dir / "tunnels"
 
 
-def record(state_dir: Path, pid: int | None, mode: str) -> None:
+def record(state_dir: Path, pid: int | None, mode: str, private: str | None = None) -> None:
+    """`private`: a folder of ours holding a secret (ngrok's config with the auth token),
+    removed with the tunnel."""
     if pid is None or (started := _started(pid)) is None:
         return
     folder = _folder(state_dir)
     folder.mkdir(parents=True, exist_ok=True)
     owner = os.getpid()
-    data = {"pid": pid, "started": started, "mode": mode, "owner": owner}
+    data = {"pid": pid, "started": started, "mode": mode, "owner": owner, "private": private}
     data["owner_started"] = _started(owner) or ""
     (folder / f"{pid}.json").write_text(json.dumps(data))
 
@@ -68,8 +72,18 @@ def reap(state_dir: Path, say: Callable[[str], None]) -> list[int]:
             ended.append(pid)
             mode = data.get("mode", "tunnel")
             say(f"tunnel: ended a {mode} process (pid {pid}) left by a killed run")
+        _remove_private(data.get("private"))
         path.unlink(missing_ok=True)
     return ended
+
+
+def _remove_private(folder: object) -> None:
+    """Only a folder we made: rehearsal-* directly in the temporary directory."""
+    if not isinstance(folder, str):
+        return
+    p = Path(folder)
+    if p.parent == Path(tempfile.gettempdir()) and p.name.startswith("rehearsal-"):
+        shutil.rmtree(p, ignore_errors=True)
 
 
 def _end(pid: int) -> None:

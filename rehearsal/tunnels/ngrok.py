@@ -35,7 +35,7 @@ class NgrokTunnel:
         self.public_url = public_url.rstrip("/")
         self.inspect_url = inspect_url
         self._config = config
-        self._workdir = workdir
+        self.workdir = workdir  # private: the config with the token
         self.pid = _pid(config)
 
     def alive(self) -> bool:
@@ -52,7 +52,7 @@ class NgrokTunnel:
         with contextlib.suppress(Exception):
             ngrok.kill(self._config)
         _kill(self.pid)
-        shutil.rmtree(self._workdir, ignore_errors=True)
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 def open_ngrok(upstream: str, *, domain: str | None, deadline: float) -> NgrokTunnel:

@@ -173,7 +173,8 @@ class TunnelSession:
 
     def _record(self) -> None:
         if self.state_dir is not None and self.tunnel is not None:
-            leftovers.record(self.state_dir, self.tunnel.pid, self.tunnel.mode)
+            private = getattr(self.tunnel, "workdir", None)
+            leftovers.record(self.state_dir, self.tunnel.pid, self.tunnel.mode, private)
 
     def _forget(self, tunnel: Tunnel) -> None:
         if self.state_dir is not None:

@@ -428,6 +428,9 @@ def test_agent_left_by_a_killed_run_is_ended_by_the_next(
     assert killed.returncode == -signal.SIGKILL, killed_out
     (orphan,) = pids(Path(env["FAKE_TUNNEL_PIDFILE"]))
     assert wait_gone([orphan], 0.2) == [orphan]  # still running, nobody ended it
+    (record,) = (state / "tunnels").glob("*.json")
+    private = Path(json.loads(record.read_text())["private"])
+    assert env["NGROK_AUTHTOKEN"] in (private / "ngrok.yml").read_text()  # left behind too
     run_id = killed_out.split("] run ", 1)[1].split(":", 1)[0]
     resumed = rehearsal(
         "resume", run_id, "--plain", "--tunnel", "ngrok", state=state, cwd=tmp_path, env=env
@@ -437,4 +440,5 @@ def test_agent_left_by_a_killed_run_is_ended_by_the_next(
     assert f"tunnel: ended a ngrok process (pid {orphan}) left by a killed run" in out
     assert wait_gone([orphan], 0) == []
     assert list((state / "tunnels").glob("*.json")) == []
+    assert not private.exists()  # the token's file went with the agent
     check_clean(tmp_path, env, out)

@@ -65,9 +65,7 @@ class Target:
             return False
         if self.webhook_endpoint and self.control.repoint_webhook(self.webhook_endpoint, url):
             return True
-        self.webhook_endpoint = self.control.register_webhook(
-            url, events, self.config.environment
-        )
+        self.webhook_endpoint = self.control.register_webhook(url, events, self.config.environment)
         return True
 
     def close(self) -> None:

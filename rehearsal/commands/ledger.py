@@ -168,11 +168,7 @@ def cleanup(run_id: str, folder: Path | None, plain: bool) -> int:
         print(
             f"run {run['id']}: "
             + ("nothing outstanding" if settled else "something is still outstanding; see above")
-            + (
-                " (the run is ended; start a new one to rehearse again)"
-                if ended
-                else ""
-            )
+            + (" (the run is ended; start a new one to rehearse again)" if ended else "")
         )
         return 0 if settled else 1
     finally:

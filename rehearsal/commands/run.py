@@ -202,6 +202,7 @@ def _resume(run_id: str, args: RunArgs, stop_after: str | None, target: Target |
             register=lambda url: target.register_webhook(url, events),
             probe_within=probe_deadline(run["timeout_scale"]),
             state_dir=folder,  # a tunnel left by a killed run of this folder is ended
+            remote=not target.simulated,
         )
         session.open()
         store.set_webhook_endpoint(run_id, target.webhook_endpoint)

@@ -58,6 +58,7 @@ class TunnelSession:
         say: Callable[[str], None] = _stderr,
         probe_within: float = PROBE_WITHIN,
         state_dir: Path | None = None,  # where open tunnels are recorded (leftovers.py)
+        remote: bool = False,  # a real provider: it delivers to https URLs only
     ) -> None:
         self.spec = spec
         self.receiver = receiver
@@ -65,6 +66,7 @@ class TunnelSession:
         self.say = say
         self.probe_within = probe_within
         self.state_dir = state_dir
+        self.remote = remote
         self.tunnel: Tunnel | None = None
         self.registered = False
         self.reconnected = False
@@ -102,6 +104,11 @@ class TunnelSession:
             self.say(f"tunnel: {t.mode} {t.public_url} → receiver {local_base}")
         if t.inspect_url:
             self.say(f"tunnel: inspect deliveries at {t.inspect_url}")
+        if self.remote and not t.public_url.startswith("https://"):
+            self.say(
+                f"tunnel: warning: {t.public_url} is not https; providers deliver webhooks "
+                "to https URLs with a publicly trusted certificate"
+            )
         self.registered = self.register(self.webhook_url)
         return self.webhook_url
 

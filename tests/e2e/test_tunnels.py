@@ -78,6 +78,7 @@ def test_full_rehearsal_through_each_tunnel(
     assert result.returncode == 0, out
     assert "PASSED" in result.stdout
     assert result.stdout.count("⇠ ") == 5
+    assert "is not https" not in result.stderr  # the simulator takes http
     registered = books(tmp_path, "SELECT url FROM endpoints")
     assert len(registered) == 1
     if mode == "none":
@@ -357,6 +358,7 @@ def test_remote_provider_with_a_url_registered_by_hand(
         in result.stderr
     )
     assert "probe reached the receiver" in result.stderr
+    assert f"tunnel: warning: {proxy.url} is not https" in result.stderr
     assert result.stdout.count("⇠ ") == 5 and "PASSED" in result.stdout
     assert token not in out
     for secret in (standalone["MINTCASH_SECRET_KEY"], standalone["MINTCASH_WEBHOOK_SECRET"]):

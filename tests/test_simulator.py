@@ -759,6 +759,37 @@ def test_failed_delivery_is_retried_with_the_same_event(
     assert len(hooks.deliveries) == 2
 
 
+def test_a_repointed_endpoint_gets_its_failed_deliveries_now(tmp_path: Path) -> None:
+    """A run resumed in a new process re-points its endpoint: what failed to reach the dead
+    receiver is retried at the new URL at once, not at the next step of its backoff (five
+    minutes here: the retry schedule is stretched 60 times, so only the re-point can bring
+    the delivery within the wait)."""
+    simulator = Simulator(tmp_path / "slow-retries.sqlite", time_scale=60.0)
+    simulator.start()
+    dead, alive = Collector(answers=[500]).start(), Collector().start()
+    try:
+        with own_client(simulator) as client:
+            endpoint = client.post(
+                "/_sim/webhook_endpoints",
+                json={"url": dead.url, "events": ["*"], "environment": "test"},
+            ).json()["id"]
+            payment = paid(client)
+            dead.wait_for_count(1)  # the first attempt failed; the next is due in 300 s
+            wait_outbox(client, {"pending": 1})
+            repointed = client.patch(f"/_sim/webhook_endpoints/{endpoint}", json={"url": alive.url})
+            assert repointed.status_code == 200, repointed.text
+            alive.wait_for_object(payment["id"], contract.PAYMENT_SUCCEEDED)
+            assert len(dead.deliveries) == 1
+            missing = client.patch("/_sim/webhook_endpoints/we_missing", json={"url": alive.url})
+            assert missing.status_code == 404
+    finally:
+        for collector in (dead, alive):
+            collector.request_stop()
+        simulator.stop()
+        dead.stop()
+        alive.stop()
+
+
 # --- fault switches --------------------------------------------------------------------------
 
 

@@ -547,12 +547,21 @@ class Books:
             return cur.rowcount > 0
 
     def repoint_endpoint(self, endpoint_id: str, url: str) -> bool:
-        """Send an enabled endpoint's pending and future deliveries to `url` instead."""
+        """Send an enabled endpoint's pending and future deliveries to `url` instead, and
+        retry the ones that already failed now (the way an operator presses "resend" after
+        fixing an endpoint), rather than at the next step of their backoff."""
         with self.tx() as db:
             cur = db.execute(
                 "UPDATE endpoints SET url = ? WHERE id = ? AND enabled = 1", (url, endpoint_id)
             )
-            return cur.rowcount > 0
+            if cur.rowcount == 0:
+                return False
+            db.execute(
+                "UPDATE outbox SET next_at = MIN(next_at, ?) "
+                "WHERE endpoint_id = ? AND state = 'pending' AND attempts > 0",
+                (time.time(), endpoint_id),
+            )
+            return True
 
     def endpoint_url(self, endpoint_id: str) -> str | None:
         row = self._one("SELECT url FROM endpoints WHERE id = ? AND enabled = 1", endpoint_id)

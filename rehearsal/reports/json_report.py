@@ -146,6 +146,7 @@ def build(store: StateDB, run_id: str, stopped: Stopped | None = None) -> dict[s
                 "duration_s": _seconds(s["started_at"], s["ended_at"]),
                 "idempotency_key": s["idempotency_key"],
                 "amount": s["amount"],
+                "card": s["card"],
                 "object": {"kind": s["object_kind"], "id": s["object_id"], "status": s["status"]}
                 if s["object_id"]
                 else None,

@@ -122,6 +122,11 @@ def test_reports_hold_no_secret(passed: dict[str, Any]) -> None:
         for secret in secrets:
             assert secret not in text, f"a simulator secret in {name}"
         assert "4242424242424242" not in text  # the simulator's visa test card number
+    steps = json.loads((passed["out"] / "r.json").read_text())["steps"]
+    assert [s["card"] for s in steps if s["action"] in ("charge", "subscribe")] == [
+        "visa ••4242",
+        "visa ••4242",
+    ]  # all a report shows of the card: brand and last four digits
 
 
 def test_report_command_renders_the_stored_run_again(passed: dict[str, Any]) -> None:

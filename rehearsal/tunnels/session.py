@@ -170,7 +170,15 @@ class TunnelSession:
                 "provider's webhook URL is registered by hand",
                 hint="use a stable URL (--tunnel ngrok with NGROK_DOMAIN, or --public-url)",
             )
-        self.prove()
+        try:
+            self.prove()
+        except TunnelError as exc:
+            raise TunnelError(
+                f"the tunnel ({self.spec.describe}) was reopened but does not forward: "
+                f"{exc.message}; this is a tunnel failure, not a payment failure",
+                hint="what the run created is compensated through the API; fix the tunnel "
+                "and run again",
+            ) from None
         self.say(f"tunnel: reconnected at {self.tunnel.public_url}")
 
     def close(self) -> None:

@@ -139,7 +139,7 @@ def test_tunnel_dying_mid_run_is_a_tunnel_failure_and_money_is_compensated(
     assert result.returncode == 3, out
     failure = next(line for line in result.stdout.splitlines() if "✗ renewal" in line)
     assert "tunnel failure, not a payment failure" in failure
-    assert "tunnel: DEAD: the ngrok process" in result.stderr
+    assert "tunnel: DEAD: " in result.stderr  # its process ended (or, a moment before, the probe)
     assert "tunnel: reconnecting ngrok once" in result.stderr
     assert "webhook never arrived" not in out
     assert books(tmp_path, "SELECT status FROM subscriptions") == [("cancelled",)]

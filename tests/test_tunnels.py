@@ -250,3 +250,19 @@ def test_leftovers_end_only_a_dead_runs_tunnel(tmp_path: Path) -> None:
         for proc in (mine, orphan, recycled):
             proc.kill()
             proc.wait()
+
+
+def test_plan_tunnel_fields(tmp_path: Path) -> None:
+    from rehearsal.errors import PlanError
+    from rehearsal.plan import load_plan
+
+    steps = "steps:\n  - id: charge\n    action: charge\n    amount: 5\n"
+    good = tmp_path / "good.yaml"
+    good.write_text(f"name: t\ntunnel: ngrok\ntunnel_domain: my-app.ngrok-free.app\n{steps}")
+    plan = load_plan(good)
+    assert (plan.tunnel, plan.tunnel_domain) == ("ngrok", "my-app.ngrok-free.app")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"name: t\ntunnel: ngrock\n{steps}")
+    with pytest.raises(PlanError) as err:
+        load_plan(bad)
+    assert f"{bad}:2: tunnel" in err.value.message

@@ -26,6 +26,7 @@ from typing import Any
 from rehearsal.errors import (
     AssertionFailed,
     Interrupted,
+    ProviderError,
     RehearsalError,
     UsageError,
 )
@@ -180,10 +181,19 @@ class Runner:
         for step in remaining if outcome.verdict != "passed" else []:
             self.emit(StepSkipped(step.id, "an earlier step did not pass"))
             self.store.update_step(self.run_id, step.id, state="skipped")
-        if self.options.cleanup:
-            # Failed: undo what the run created. Passed: settle what the plan's own steps do
-            # not return (a subscription's first period and renewals). Never strand money.
-            self.compensate()
+        if self.options.cleanup and not self.compensate():
+            # Never strand money quietly: a rehearsal that passed but could not settle
+            # exits as a provider error, and says how to finish the job.
+            unsettled = (
+                "cleanup left money outstanding (see above); settle it with "
+                f"`rehearsal cleanup {self.run_id}`"
+            )
+            if outcome.verdict == "passed":
+                outcome = Outcome("passed", ProviderError.exit_code, f"passed, but {unsettled}")
+            else:
+                outcome = Outcome(
+                    outcome.verdict, outcome.exit_code, f"{outcome.message}; {unsettled}"
+                )
         self.store.finish_run(self.run_id, outcome.verdict, outcome.exit_code, outcome.message)
         self.emit(
             RunFinished(
@@ -580,13 +590,14 @@ class Runner:
 
     # --- compensation -----------------------------------------------------------------------
 
-    def compensate(self) -> None:
-        """Refund what this run charged and cancel what it subscribed, from the ledger."""
+    def compensate(self) -> bool:
+        """Refund what this run charged and cancel what it subscribed, from the ledger.
+        True when nothing is left outstanding."""
         from rehearsal.cleanup import compensate
 
         self._step = None
         with _signals_deferred():
-            compensate(
+            return compensate(
                 self.run_id, self.provider, self.store, self.emit, self.options.in_flight_window
             )
 

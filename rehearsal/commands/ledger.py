@@ -123,6 +123,11 @@ def status(run_id: str | None, folder: Path | None, as_json: bool) -> int:
         f"{m['outstanding']}; active subscriptions: "
         f"{', '.join(m['active_subscriptions']) or 'none'}"
     )
+    if m["not_refundable_in_test"]:
+        print(
+            f"  {m['not_refundable_in_test']} charged in test mode that {doc['provider']} will "
+            "not refund (test money, not outstanding)"
+        )
     for u in m["unknown_outcomes"]:
         print(f"  unknown outcome: step {u['step']} (key {u['idempotency_key']})")
     if m["outstanding"] or m["active_subscriptions"] or m["unknown_outcomes"]:

@@ -97,6 +97,7 @@ def test_cleanup_refunds_what_a_failed_run_charged(tmp_path: Path) -> None:
         "charged": 500,
         "refunded": 500,
         "outstanding": 0,
+        "not_refundable_in_test": 0,
         "active_subscriptions": [],
         "unknown_outcomes": [],
         "subscription_payments_refunded": 0,
@@ -109,3 +110,43 @@ def test_status_and_cleanup_errors_exit_2(tmp_path: Path) -> None:
     result = rehearsal("cleanup", "no-such-run", state=tmp_path / "s", cwd=tmp_path)
     assert result.returncode == 2
     assert "rehearsal runs" in result.stderr
+
+
+SUBSCRIPTION_ONLY = """version: 1
+name: subscription-only
+steps:
+  - id: subscribe
+    action: subscribe
+    amount: 300
+  - id: renewal
+    action: await_renewal
+    subscription: subscribe
+  - id: cancel
+    action: cancel
+    subscription: subscribe
+"""
+
+
+def test_a_passing_run_that_cannot_settle_says_so_and_exits_3(tmp_path: Path) -> None:
+    """The steps pass, but the refunds of the subscription's payments are refused: the run
+    must not end quietly with exit 0 and money left charged."""
+    plan = tmp_path / "sub.yaml"
+    plan.write_text(SUBSCRIPTION_ONLY)
+    state = tmp_path / "s"
+    result = rehearsal(
+        "run",
+        str(plan),
+        "--sim-fault",
+        "fail:POST /refund=400x10",
+        state=state,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "passed, but cleanup left money outstanding" in result.stdout
+    assert "rehearsal cleanup" in result.stdout
+    assert books(state, "SELECT COUNT(*) FROM payments WHERE amount_refunded = 0") == [(2,)]
+
+    run_id = json.loads(rehearsal("status", "--json", state=state, cwd=tmp_path).stdout)["run_id"]
+    cleaned = rehearsal("cleanup", run_id, state=state, cwd=tmp_path)  # the fault is gone
+    assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
+    assert books(state, "SELECT COUNT(*) FROM payments WHERE amount_refunded = 0") == [(0,)]

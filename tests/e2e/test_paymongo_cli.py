@@ -53,6 +53,12 @@ def test_the_paymongo_plan_passes_on_the_built_in_simulator(tmp_path: Path) -> N
     assert "PASSED" in out
     data = json.loads(report.read_text())
     assert data["verdict"] == "passed"
+    # PayMongo refunds live payments only: cleanup's refunds are refused in test mode, which
+    # is expected (test money), not money left outstanding.
+    assert "not possible in test mode" in out
+    money = data["money"]
+    assert (money["outstanding"], money["not_refundable_in_test"]) == (0, money["charged"])
+    assert {c["state"] for c in data["compensations"]} == {"unavailable"}
     # The simulator's keys and webhook secret never reach the output, the report or the
     # rehearsal's state database (the simulator's own books keep them, by design).
     with sqlite3.connect(tmp_path / "s" / "simulator" / "paymongo.sqlite") as books:

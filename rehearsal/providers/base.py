@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from rehearsal.errors import ProviderError
 
@@ -138,3 +138,13 @@ class Provider(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class WebhookRegistrar(Protocol):
+    """A provider whose API registers webhook endpoints (PayMongo, Stripe). Its close()
+    disables what it registered; the secret each registration returns stays in memory."""
+
+    def register_webhook(self, url: str, events: list[str]) -> str:
+        """Register `url` for the rehearsal's `events`; the endpoint's id."""
+        ...

@@ -111,7 +111,7 @@ def open_target(
     public_path: bool = False,
 ) -> Target:
     """`public_path`: a tunnel or --public-url was chosen, so a remote provider can reach
-    the receiver (test mode only)."""
+    the receiver."""
     from rehearsal import providers
 
     providers.require(provider)
@@ -148,17 +148,11 @@ def open_target(
             True,
             control=SimulatorControl(api_base, secret_key),
         )
-    if live:
-        raise UsageError(
-            f"live mode against {provider} is not available in this version",
-            hint="the tunnels are proven only against the simulator so far; rehearse in "
-            "test mode (with --tunnel) or against the simulator",
-        )
-    if public_path:
+    if public_path:  # live too: armed before this, the path proven before any money moves
         return Target(
             config,
             providers.create(provider, config),
-            f"{provider} at {api_base} (test mode, webhooks through a public URL)",
+            f"{provider} at {api_base} ({environment} mode, webhooks through a public URL)",
             False,
         )
     raise UsageError(

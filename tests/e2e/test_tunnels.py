@@ -365,6 +365,72 @@ def test_remote_provider_with_a_url_registered_by_hand(
         assert secret not in out
 
 
+LIVE_PLAN = """version: 1
+name: live-charge
+card: env:REHEARSAL_CARD_TOKEN
+steps:
+  - id: charge
+    action: charge
+    amount: 300
+  - id: refund
+    action: refund
+    payment: charge
+"""
+
+
+def test_live_against_a_remote_provider_through_a_public_url(
+    standalone: dict[str, str], tmp_path: Path
+) -> None:
+    """Live mode reaches a real provider only through a public path: armed first, the path
+    proven by the probe, then one real-money charge, refunded."""
+    token = "stable_webhook_token_live_0123456789ab"
+    provider = Relay(standalone["MINTCASH_API_BASE"], bind="127.0.0.2")
+    port = free_port()
+    proxy = Relay(f"http://127.0.0.1:{port}")
+    plan = tmp_path / "live.yaml"
+    plan.write_text(LIVE_PLAN)
+    try:
+        httpx.post(
+            f"{standalone['MINTCASH_API_BASE']}/_sim/webhook_endpoints",
+            json={"url": f"{proxy.url}/webhooks/{token}", "events": [], "environment": "live"},
+            headers={"Authorization": f"Bearer {standalone['MINTCASH_SECRET_KEY']}"},
+        ).raise_for_status()
+        env = {
+            **standalone,
+            **tunnel_env(tmp_path),
+            "MINTCASH_API_BASE": provider.url,
+            "MINTCASH_SECRET_KEY": standalone["LIVE_KEY"],
+            "REHEARSAL_WEBHOOK_TOKEN": token,
+            "REHEARSAL_CARD_TOKEN": "pm_card_visa",
+        }
+        args = ["run", str(plan), "--live", "--plain", "--public-url", proxy.url]
+        args += ["--listen", f"127.0.0.1:{port}", "--timeout-scale", "0.2"]
+        unarmed = rehearsal(*args, state=tmp_path / "s", cwd=tmp_path, env=env)
+        armed = rehearsal(
+            *args,
+            "--yes",
+            state=tmp_path / "s",
+            cwd=tmp_path,
+            env={**env, "REHEARSAL_LIVE_CONFIRM": "mintcash:300"},
+        )
+        books = httpx.get(
+            f"{standalone['MINTCASH_API_BASE']}/_sim/books",
+            headers={"Authorization": f"Bearer {standalone['LIVE_KEY']}"},
+        ).json()
+    finally:
+        proxy.close()
+        provider.close()
+    assert unarmed.returncode == 4, unarmed.stdout + unarmed.stderr
+    out = armed.stdout + armed.stderr
+    assert armed.returncode == 0, out
+    assert f"mintcash at {provider.url} (live mode, webhooks through a public URL)" in out
+    assert "probe reached the receiver" in armed.stderr
+    assert [(p["env"], p["amount"], p["status"]) for p in books["payments"]] == [
+        ("live", 300, "refunded")
+    ]
+    assert standalone["LIVE_KEY"] not in out and token not in out
+
+
 def test_short_webhook_token_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from rehearsal.errors import UsageError
     from rehearsal.tunnels.session import fixed_token

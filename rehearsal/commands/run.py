@@ -10,7 +10,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from rehearsal.errors import UsageError
+from rehearsal.errors import RehearsalError, UsageError
 from rehearsal.plan import ManualStep, Plan, load_plan, resolve_plan_path
 from rehearsal.runner import Options
 from rehearsal.state import STATE_DB, StateDB, state_dir
@@ -47,7 +47,15 @@ class RunArgs:
 
 def run(args: RunArgs) -> int:
     """A whole plan, now: `start` and `resume` in one process, on one open target."""
-    run_id, target = _create(args)
+    try:
+        run_id, target = _create(args)
+    except RehearsalError as exc:
+        if args.junit:  # CI uploads the JUnit file: say why there is no run in it
+            from rehearsal.reports.junit import refused
+
+            args.junit.parent.mkdir(parents=True, exist_ok=True)
+            args.junit.write_text(refused(exc.message, exc.exit_code))
+        raise
     return resume(run_id, args, target=target)
 
 

@@ -140,3 +140,17 @@ def render(doc: dict[str, Any]) -> str:
     root.append(suite)
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, "unicode") + "\n"
+
+
+def refused(message: str, exit_code: int) -> str:
+    """JUnit XML for a run refused before it was recorded (a bad plan, missing keys, live
+    mode not armed): one <error> test case, so CI shows why instead of a missing file."""
+    suites = ET.Element("testsuites", name="rehearsal", tests="1", failures="0", errors="1")
+    suite = ET.SubElement(
+        suites, "testsuite", name="rehearsal", tests="1", failures="0", errors="1", skipped="0"
+    )
+    case = ET.SubElement(suite, "testcase", classname="rehearsal", name="setup", time="0")
+    error = ET.SubElement(case, "error", message=message, type=f"exit {exit_code}")
+    error.text = message
+    ET.indent(suites)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, "unicode") + "\n"

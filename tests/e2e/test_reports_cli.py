@@ -257,3 +257,17 @@ def test_at_a_terminal_no_color_keeps_the_live_table_without_colour(tmp_path: Pa
     assert term.finish() == 0, term.screen
     assert "┏" in term.screen and "PASSED" in term.screen  # the rich live table, not lines
     assert not COLOUR.search(term.screen), repr(term.screen[-300:])
+
+
+def test_a_run_refused_before_it_starts_still_leaves_a_junit_file(tmp_path: Path) -> None:
+    """CI uploads the JUnit file whatever happens: a bad plan must show up there too."""
+    plan = tmp_path / "bad.yaml"
+    plan.write_text("version: 1\nname: bad\nsteps:\n  - id: charge\n    action: charge\n")
+    junit = tmp_path / "out" / "r.xml"
+    result = rehearsal("run", str(plan), "--junit", str(junit), state=tmp_path / "s", cwd=tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    root = ET.parse(junit).getroot()
+    [case] = root.iter("testcase")
+    assert case.get("name") == "setup"
+    [error] = case.findall("error")
+    assert "bad.yaml" in (error.get("message") or "") and error.get("type") == "exit 2"

@@ -402,6 +402,17 @@ def test_wrong_url_token_is_404(receiver: Receiver, client: httpx.Client, store:
     assert receiver.counts == {"accepted": 0, "duplicate": 0, "rejected": 0, "ignored": 0}
 
 
+@pytest.mark.parametrize("token", ["%C3%A9" * 8, "%00", "%F0%9F%92%B8"])
+def test_a_non_ascii_token_from_the_internet_is_a_plain_404(
+    receiver: Receiver, client: httpx.Client, token: str
+) -> None:
+    """Anyone can reach a tunnel's URL: an odd path must not raise inside the receiver (a
+    500 and a traceback in the operator's log), just miss."""
+    base = receiver.url.split("/webhooks/")[0]
+    response = client.post(f"{base}/webhooks/{token}", content=event_body())
+    assert response.status_code == 404
+
+
 def test_other_paths_are_404(receiver: Receiver, client: httpx.Client) -> None:
     base = receiver.url.split("/webhooks/")[0]
     body = event_body()

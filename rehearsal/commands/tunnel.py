@@ -69,7 +69,8 @@ class DeliveryLog:
         from rehearsal.tunnels.probe import PROBE_HEADER
 
         async def receive(request: Request) -> JSONResponse:
-            if not hmac.compare_digest(request.path_params["token"], self.token):
+            # bytes: compare_digest refuses non-ASCII str, and any path may come in
+            if not hmac.compare_digest(request.path_params["token"].encode(), self.token.encode()):
                 return JSONResponse({"error": "not found"}, 404)
             if PROBE_HEADER.lower() in request.headers:
                 status, answer = self.probes.answer(request.headers)

@@ -145,7 +145,12 @@ def _resume(run_id: str, args: RunArgs, stop_after: str | None, target: Target |
     from rehearsal.run_events import RunStarted
     from rehearsal.runner import Runner
     from rehearsal.target import open_target
-    from rehearsal.tunnels.session import TunnelSession, probe_deadline, resolve
+    from rehearsal.tunnels.session import (
+        TunnelSession,
+        probe_deadline,
+        resolve,
+        unstable_for_hand_registration,
+    )
 
     folder = state_dir(args.state_dir)
     store = StateDB(folder / STATE_DB)
@@ -215,6 +220,13 @@ def _resume(run_id: str, args: RunArgs, stop_after: str | None, target: Target |
         session.open()
         store.set_webhook_endpoint(run_id, target.webhook_endpoint)
         if not session.registered:  # by hand (MintCash's account manager): the probe checks
+            fixes = unstable_for_hand_registration(session.spec)
+            if fixes:
+                raise UsageError(
+                    f"{run['provider']}'s webhook URL is registered by hand, so it must be the "
+                    "same every run; this one is new, and every webhook would be lost",
+                    hint="; ".join(fixes),
+                )
             shown = session.url_to_register
             print(f"register this webhook URL with {run['provider']}: {shown}", file=sys.stderr)
         session.prove()  # before any money moves: TunnelError (exit 3) if the path is broken

@@ -210,6 +210,21 @@ def fixed_token() -> str | None:
     return token
 
 
+def unstable_for_hand_registration(spec: TunnelSpec) -> list[str]:
+    """What keeps the webhook URL from being the same every run. A provider whose URL is
+    registered by hand (MintCash's account manager) can only reach a URL that never
+    changes; a random one would lose every webhook while the probe, sent to our own URL,
+    still passed."""
+    fixes = []
+    if fixed_token() is None:
+        fixes.append(f"set ${TOKEN_ENV} (a stable path token of 24+ characters)")
+    if spec.mode == "cloudflared":
+        fixes.append("a quick tunnel's URL changes every run: use --public-url or ngrok")
+    if spec.mode == "ngrok" and not spec.domain:
+        fixes.append("reserve an ngrok domain and pass --ngrok-domain (or NGROK_DOMAIN)")
+    return fixes
+
+
 def probe_deadline(timeout_scale: float) -> float:
     """The probe's deadline follows --timeout-scale (like every step's), within reason."""
     return min(30.0, max(0.5, PROBE_WITHIN * timeout_scale))

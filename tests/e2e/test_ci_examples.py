@@ -57,8 +57,9 @@ def test_github_workflow_is_nightly_with_secrets_tunnel_and_reports() -> None:
     assert "workflow_dispatch" in triggers and triggers["schedule"][0]["cron"]
     job = doc["jobs"]["rehearse"]
     env = job["env"]
+    # MintCash's URL is registered by hand: the domain and the path token must be stable.
     for name in ("MINTCASH_API_BASE", "MINTCASH_SECRET_KEY", "MINTCASH_WEBHOOK_SECRET",
-                 "NGROK_AUTHTOKEN"):  # fmt: skip
+                 "NGROK_AUTHTOKEN", "NGROK_DOMAIN", "REHEARSAL_WEBHOOK_TOKEN"):  # fmt: skip
         assert env[name] == f"${{{{ secrets.{name} }}}}"
     assert env["REHEARSAL_TUNNEL"] == "ngrok"
     command = rehearse_step()["run"]
@@ -73,6 +74,8 @@ def test_github_workflow_is_nightly_with_secrets_tunnel_and_reports() -> None:
 def test_gitlab_job_runs_the_same_command_and_keeps_the_junit_report() -> None:
     job = yaml.safe_load(GITLAB.read_text())["rehearsal-nightly"]
     assert job["variables"]["REHEARSAL_TUNNEL"] == "ngrok"
+    for name in ("NGROK_DOMAIN", "REHEARSAL_WEBHOOK_TOKEN"):  # CI/CD variables, documented
+        assert name in GITLAB.read_text().split("rehearsal-nightly:")[0]
     command = next(line for line in job["script"] if line.startswith("rehearsal run"))
     assert shlex.split(command) == shlex.split(rehearse_step()["run"])
     assert job["artifacts"]["when"] == "always"

@@ -365,6 +365,39 @@ def test_remote_provider_with_a_url_registered_by_hand(
         assert secret not in out
 
 
+def test_a_url_registered_by_hand_must_not_change_between_runs(
+    standalone: dict[str, str], tmp_path: Path
+) -> None:
+    """Without a stable path token, the URL is new each run: nobody can have registered it,
+    and the probe (sent to our own URL) would pass while every webhook got lost."""
+    provider = Relay(standalone["MINTCASH_API_BASE"], bind="127.0.0.2")
+    port = free_port()
+    try:
+        env = {**standalone, **tunnel_env(tmp_path), "MINTCASH_API_BASE": provider.url}
+        env.pop("REHEARSAL_WEBHOOK_TOKEN", None)
+        result = rehearsal(
+            "run",
+            "--plain",
+            "--public-url",
+            f"http://127.0.0.1:{port}",
+            "--listen",
+            f"127.0.0.1:{port}",
+            state=tmp_path / "s",
+            cwd=tmp_path,
+            env=env,
+        )
+        payments = httpx.get(
+            f"{standalone['MINTCASH_API_BASE']}/_sim/books",
+            headers={"Authorization": f"Bearer {standalone['MINTCASH_SECRET_KEY']}"},
+        ).json()["payments"]
+    finally:
+        provider.close()
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "registered by hand, so it must be the same every run" in result.stderr
+    assert "REHEARSAL_WEBHOOK_TOKEN" in result.stderr
+    assert payments == []  # refused before any money moved
+
+
 LIVE_PLAN = """version: 1
 name: live-charge
 card: env:REHEARSAL_CARD_TOKEN

@@ -72,10 +72,50 @@ def test_relay_that_swallows_requests_fails_the_probe(
         monkeypatch.setenv("FAKE_TUNNEL_DROP", "1")  # answers 200, forwards nothing
         with pytest.raises(TunnelError) as err:
             send_probe(relay.url + receiver.path, receiver.probes, within=0.3, shown="relay")
-        assert "did not reach the receiver within 0.3s (sent to relay: HTTP 200)" in str(err.value)
+        assert (
+            "did not reach the receiver within 0.3s (sent 1 time(s) to relay; last: HTTP 200)"
+            in (str(err.value))
+        )
         assert err.value.exit_code == 3
     finally:
         relay.close()
+
+
+def test_a_tunnel_still_settling_is_probed_again_until_it_forwards(receiver: Receiver) -> None:
+    """A fresh quick tunnel answers 502 (or does not resolve) for a moment: the probe is
+    sent again until the deadline, not failed on its first try."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    seen: list[int] = []
+
+    class Edge(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("content-length") or 0))
+            seen.append(1)
+            if len(seen) <= 2:  # the first two: the tunnel is not up yet
+                self.send_response(502)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            r = httpx.post(receiver.url, headers=dict(self.headers), content=body)
+            self.send_response(r.status_code)
+            self.send_header("Content-Length", str(len(r.content)))
+            self.end_headers()
+            self.wfile.write(r.content)
+
+    edge = ThreadingHTTPServer(("127.0.0.1", 0), Edge)
+    threading.Thread(target=edge.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{edge.server_address[1]}/hook"
+        assert send_probe(url, receiver.probes, within=10, shown="edge") < 10
+        assert len(seen) == 3
+    finally:
+        edge.shutdown()
+        edge.server_close()
 
 
 def test_watch_reports_a_dead_public_url(tmp_path: Path) -> None:

@@ -75,9 +75,15 @@ class ProbeBox:
             return self._arrived[nonce]
 
 
+RESEND_EVERY = 0.5  # seconds: a probe that did not get through is sent again until the deadline
+
+
 def send_probe(url: str, box: ProbeBox, *, within: float, shown: str) -> float:
     """POST a probe to `url`; seconds until the receiver had it. TunnelError otherwise.
 
+    A probe that does not get through (a refused connection, a DNS name not yet resolvable,
+    the tunnel edge's 404 or 5xx while a fresh tunnel settles) is sent again, with the same
+    nonce, until `within` has passed: a new quick tunnel can take a moment to be reachable.
     `shown` is how the URL appears in messages (without the receiver's secret path).
     """
     import httpx
@@ -85,19 +91,28 @@ def send_probe(url: str, box: ProbeBox, *, within: float, shown: str) -> float:
     nonce, headers = box.headers()
     began = time.monotonic()
     deadline = began + within
-    answer = "no answer"
-    try:
-        r = httpx.post(url, headers=headers, content=b"{}", timeout=within)
-        answer = f"HTTP {r.status_code}"
-    except httpx.HTTPError as exc:
-        answer = type(exc).__name__
-        deadline = min(deadline, time.monotonic() + 0.2)  # nothing left in flight to arrive
-    arrived = box.wait(nonce, deadline)
-    if arrived is None:
-        raise TunnelError(
-            f"the tunnel probe did not reach the receiver within {within:g}s "
-            f"(sent to {shown}: {answer}); the path from the internet is broken",
-            hint="no money was moved; check the tunnel (or your proxy's forwarding to "
-            "--listen), then run again",
-        )
-    return arrived - began
+    answer, attempts = "no answer", 0
+    with httpx.Client() as client:
+        while True:
+            attempts += 1
+            try:
+                left = max(0.1, deadline - time.monotonic())
+                r = client.post(url, headers=headers, content=b"{}", timeout=left)
+                answer = f"HTTP {r.status_code}"
+                through = r.is_success  # the receiver answered: it has recorded the nonce
+            except httpx.HTTPError as exc:
+                answer, through = type(exc).__name__, False
+            # Wait on the receiver's record (it may trail the answer), or until the resend.
+            until = deadline if through else min(deadline, time.monotonic() + RESEND_EVERY)
+            arrived = box.wait(nonce, until)
+            if arrived is not None:
+                return arrived - began
+            if time.monotonic() >= deadline:
+                break
+    raise TunnelError(
+        f"the tunnel probe did not reach the receiver within {within:g}s "
+        f"(sent {attempts} time(s) to {shown}; last: {answer}); the path from the internet "
+        "is broken",
+        hint="no money was moved; check the tunnel (or your proxy's forwarding to "
+        "--listen), then run again",
+    )

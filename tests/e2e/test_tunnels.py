@@ -110,7 +110,7 @@ def test_failed_probe_stops_before_money_moves(standalone: dict[str, str], tmp_p
     )
     assert result.returncode == 3, result.stdout + result.stderr
     assert "error: the tunnel probe did not reach the receiver within 0.5s" in result.stderr
-    assert "(sent to http://127.0.0.1:" in result.stderr and "HTTP 200" in result.stderr
+    assert "time(s) to http://127.0.0.1:" in result.stderr and "HTTP 200" in result.stderr
     assert "no money was moved" in result.stderr
     assert books(tmp_path, "SELECT COUNT(*) FROM payments") == [(0,)]
     check_clean(tmp_path, env, result.stdout + result.stderr)

@@ -8,6 +8,7 @@ kill would miss. A candidate whose first line is a Python shebang is skipped.
 from __future__ import annotations
 
 import os
+import re
 
 from rehearsal.errors import UsageError
 
@@ -49,3 +50,12 @@ def find_binary(name: str, env_var: str, *, also: tuple[str, ...] = (), install:
         f"no {name} executable found on PATH{note}",
         hint=f"{install}, or set ${env_var} to its path",
     )
+
+
+_SECRET_NAME = re.compile(r"SECRET|KEY|TOKEN|PASSWORD|CONFIRM", re.IGNORECASE)
+
+
+def agent_env() -> dict[str, str]:
+    """The environment a tunnel agent starts with: ours without the provider keys, webhook
+    secrets and tokens, which it needs none of (and which /proc/PID/environ would show)."""
+    return {k: v for k, v in os.environ.items() if not _SECRET_NAME.search(k)}

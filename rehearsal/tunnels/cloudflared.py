@@ -18,7 +18,7 @@ import subprocess
 import threading
 
 from rehearsal.tunnels import TunnelError
-from rehearsal.tunnels.binaries import find_binary
+from rehearsal.tunnels.binaries import agent_env, find_binary
 
 INSTALL = (
     "install cloudflared (https://developers.cloudflare.com/cloudflare-one/connections/"
@@ -62,6 +62,7 @@ def open_cloudflared(upstream: str, *, deadline: float) -> CloudflaredTunnel:
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,  # its own group: close() ends it and anything it spawned
+        env=agent_env(),  # no provider key or webhook secret in the agent's environment
     )
     lines: collections.deque[str] = collections.deque(maxlen=40)
     tunnel = CloudflaredTunnel(proc, lines)

@@ -49,9 +49,12 @@ class NgrokTunnel:
         with contextlib.suppress(Exception):
             if self.alive():
                 ngrok.disconnect(self.public_url, self._config)
-        with contextlib.suppress(Exception):
-            ngrok.kill(self._config)
-        _kill(self.pid)
+        try:
+            ngrok.kill(self._config)  # kills and reaps the agent (or finds it already gone)
+        except Exception:
+            # Only when pyngrok could not: by then our pid is still the agent's (unreaped),
+            # never a recycled one belonging to another process.
+            _kill(self.pid)
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 

@@ -92,6 +92,12 @@ def test_full_rehearsal_through_each_tunnel(
         assert "tunnel: inspect deliveries at http://127.0.0.1:" in result.stderr
     if mode in ("ngrok", "cloudflared"):
         assert len(pids(Path(env["FAKE_TUNNEL_PIDFILE"]))) == 1
+    if mode == "cloudflared":  # started by us: no key or secret in its environment
+        [names] = [f.read_text().split() for f in tmp_path.glob("tunnel.pids.env-*")]
+        assert "PATH" in names
+        assert not {"MINTCASH_SECRET_KEY", "MINTCASH_WEBHOOK_SECRET", "NGROK_AUTHTOKEN"} & set(
+            names
+        )
     check_clean(tmp_path, env, out)
 
 

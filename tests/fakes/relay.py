@@ -90,3 +90,6 @@ def record_pid() -> None:
     if path:
         with open(path, "a") as f:
             f.write(f"{os.getpid()}\n")
+        # The names (never the values) of the environment the agent was given.
+        with open(f"{path}.env-{os.getpid()}", "w") as f:
+            f.write("\n".join(sorted(os.environ)))

@@ -28,6 +28,7 @@ from rehearsal.errors import (
     Interrupted,
     ProviderError,
     RehearsalError,
+    SafetyRefusal,
     UsageError,
 )
 from rehearsal.plan import (
@@ -528,14 +529,32 @@ class Runner:
     # --- ledger and helpers -----------------------------------------------------------------
 
     def _intent(self, step_id: str, key: str | None, amount: int | None) -> None:
-        """Written before the call that moves money."""
+        """Written before the call that moves money. A key whose answer was lost is sent
+        again only while the provider still replays it."""
+        now = time.time()
+        row = self.store.step(self.run_id, step_id)
+        replay = key is not None and row["idempotency_key"] == key  # sent before: resumed
+        first = (row["first_called_at"] or row["called_at"]) if replay else None
+        window = self.provider.idempotency_window
+        if first is not None and window is not None and now - first > window:
+            known = f" (it made {row['object_id']})" if row["object_id"] else ""
+            raise SafetyRefusal(
+                f"step {step_id!r}: its call{known} was first sent "
+                f"{(now - first) / 3600:.0f} h ago with key {key}; {self.provider.name} "
+                f"forgets a key after {window / 3600:g} h, so sending it again could charge "
+                "twice",
+                hint=f"`rehearsal cleanup {self.run_id}` settles what the ledger knows; an "
+                f"answer that was lost is in {self.provider.name}'s dashboard under that key "
+                "(metadata rehearsal_key)",
+            )
         self.store.update_step(
             self.run_id,
             step_id,
             state="calling",
             idempotency_key=key,
             amount=amount,
-            called_at=time.time(),
+            called_at=now,
+            first_called_at=first or now,
         )
         _failpoint("after-intent", step_id)
 

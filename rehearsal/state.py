@@ -62,6 +62,7 @@ _ADDED = [
     ("steps", "awaited_object", "TEXT"),  # the object its webhook is about (a refund's payment)
     ("runs", "webhook_endpoint", "TEXT"),  # the simulator endpoint kept across a paused run
     ("steps", "card", "TEXT"),  # brand and last four digits ("visa ••4242"), never more
+    ("steps", "first_called_at", "REAL"),  # when its key was first sent (keys can expire)
 ]
 
 

@@ -77,6 +77,10 @@ class Provider(Protocol):
     name: str
     environment: Environment
     can_advance_clock: bool
+    # Seconds an idempotency key keeps replaying the original answer (None: as long as the
+    # provider keeps the object). Past it, re-sending a key whose answer was lost could
+    # charge twice, so the runner refuses to.
+    idempotency_window: float | None
     on_call: Callable[[ApiCall], None] | None
 
     def resolve_card(self, card: str) -> str:

@@ -306,3 +306,34 @@ def test_a_crash_after_paymongo_answered_resumes_without_charging_twice(
     assert charges == [(20000,)]  # one charge, however often its calls were sent
     assert subs == [("cancelled",)]
     assert intents == (2,)  # the charge's and the first invoice's
+
+
+def test_a_lost_answer_older_than_paymongos_key_window_is_not_sent_again(
+    tmp_path: Path,
+) -> None:
+    """PayMongo forgets an Idempotency-Key after 24 h: a resume a day later must not
+    re-send the key of a call whose answer was lost, or it would charge a second time."""
+    state = tmp_path / "s"
+    crashed = rehearsal(
+        "run",
+        PLAN,
+        "--simulator",
+        state=state,
+        cwd=tmp_path,
+        env={"REHEARSAL_FAILPOINT": "after-call:charge"},
+    )
+    assert crashed.returncode == -signal.SIGKILL, crashed.stdout + crashed.stderr
+    with sqlite3.connect(state / "rehearsal.sqlite") as db:
+        (run_id,) = db.execute("SELECT id FROM runs").fetchone()
+        day_ago = time.time() - 25 * 3600  # as if the operator resumed the next day
+        db.execute(
+            "UPDATE steps SET first_called_at = ?, called_at = ? WHERE step_id = 'charge'",
+            (day_ago, day_ago),
+        )
+    resumed = rehearsal("resume", run_id, state=state, cwd=tmp_path)
+    assert resumed.returncode == 4, resumed.stdout + resumed.stderr
+    out = resumed.stdout + resumed.stderr
+    assert "paymongo forgets a key after 24 h, so sending it again could charge twice" in out
+    with sqlite3.connect(state / "simulator" / "paymongo.sqlite") as db:
+        charges = db.execute("SELECT COUNT(*) FROM payments").fetchone()
+    assert charges == (1,)  # the one the lost answer made; no second

@@ -70,6 +70,7 @@ class MintCash:
     ) -> None:
         self.environment: Environment = environment
         self.can_advance_clock = environment == "test"
+        self.idempotency_window: float | None = None  # the runbook sets no expiry for externalId
         self.on_call: Callable[[ApiCall], None] | None = None
         self._webhook_secrets = list(webhook_secrets)
         self._attempts = attempts

@@ -77,6 +77,7 @@ class PayMongo(PayMongoHttp):
     ) -> None:
         self.environment: Environment = environment
         self.can_advance_clock = environment == "test"
+        self.idempotency_window: float | None = c.IDEMPOTENCY_KEY_TTL
         super().__init__(
             api_base=api_base,
             secret_key=secret_key,

@@ -20,6 +20,8 @@ SECRET_KEY_PREFIX = {"test": "sk_test_", "live": "sk_live_"}
 PUBLIC_KEY_PREFIX = {"test": "pk_test_", "live": "pk_live_"}
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_IDEMPOTENCY_KEY = 255
+# https://developers.paymongo.com/reference/idempotent-requests: keys expire after 24 hours.
+IDEMPOTENCY_KEY_TTL = 24 * 3600.0
 
 # Paths (all under /v1).
 PAYMENT_INTENTS = "/v1/payment_intents"

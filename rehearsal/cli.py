@@ -351,12 +351,14 @@ def tunnel_command(
     provider: str = typer.Option(
         "mintcash", help="Whose signatures to check (with <PROVIDER>_WEBHOOK_SECRET set)."
     ),
+    live: bool = typer.Option(False, "--live", help="Check deliveries as live-mode events."),
+    state_dir: Path = typer.Option(None, envvar="REHEARSAL_STATE_DIR", help="State folder."),
 ) -> None:
     """Open the receiver and a tunnel alone: print the public URL, show deliveries as they
     arrive, until Ctrl-C or SIGTERM (exit 0)."""
     from rehearsal.commands.tunnel import TunnelArgs, serve
 
-    args = TunnelArgs(tunnel, public_url, listen, ngrok_domain, provider)
+    args = TunnelArgs(tunnel, public_url, listen, ngrok_domain, provider, live, state_dir)
     _guard(lambda: serve(args))
 
 

@@ -266,3 +266,27 @@ def test_plan_tunnel_fields(tmp_path: Path) -> None:
     with pytest.raises(PlanError) as err:
         load_plan(bad)
     assert f"{bad}:2: tunnel" in err.value.message
+
+
+def test_rehearsal_tunnel_checks_deliveries_in_the_mode_it_was_given(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`rehearsal tunnel --live` shows live events as verified, and a test-mode event as
+    refused; without --live, the other way round."""
+    from rehearsal import signatures
+    from rehearsal.commands.tunnel import _describer
+    from tests.conftest import event_body
+
+    secret = "whsec_tunnel_modes_0123456789abcdef"
+    monkeypatch.setenv("MINTCASH_WEBHOOK_SECRET", secret)
+    live = event_body(event_id="evt_live_1", environment="live")
+    test = event_body(event_id="evt_test_1", environment="test")
+
+    def headers(body: bytes) -> dict[str, str]:
+        return {"MintCash-Signature": signatures.sign(secret, body)}
+
+    in_live, in_test = _describer("mintcash", live=True), _describer("mintcash", live=False)
+    assert "signature ok (live)" in in_live(headers(live), live)
+    assert "REJECTED" in in_live(headers(test), test)
+    assert "signature ok (test)" in in_test(headers(test), test)
+    assert "REJECTED" in in_test(headers(live), live)

@@ -14,8 +14,9 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, Literal
 
 from rehearsal.errors import UsageError
 
@@ -30,6 +31,8 @@ class TunnelArgs:
     listen: str | None = None
     ngrok_domain: str | None = None
     provider: str = "mintcash"
+    live: bool = False  # check deliveries as live-mode events (a live webhook secret)
+    state_dir: Path | None = None
 
 
 def _say(text: str) -> None:
@@ -102,7 +105,7 @@ def _now() -> str:
     return datetime.now().strftime("%H:%M:%S")
 
 
-def _describer(provider: str) -> Callable[[Mapping[str, str], bytes], str]:
+def _describer(provider: str, live: bool) -> Callable[[Mapping[str, str], bytes], str]:
     from rehearsal import providers
     from rehearsal.target import TargetConfig, env_names
 
@@ -111,7 +114,8 @@ def _describer(provider: str) -> Callable[[Mapping[str, str], bytes], str]:
     secret = os.environ.get(secret_var)
     if not secret:
         return lambda h, b: f"{len(b)} bytes, signature not checked (set {secret_var})"
-    config = TargetConfig(provider, "http://127.0.0.1:9", "", secret.split(","), "test")
+    mode: Literal["test", "live"] = "live" if live else "test"
+    config = TargetConfig(provider, "http://127.0.0.1:9", "", secret.split(","), mode)
     adapter = providers.create(provider, config)
 
     def describe(headers: Mapping[str, str], body: bytes) -> str:
@@ -119,6 +123,8 @@ def _describer(provider: str) -> Callable[[Mapping[str, str], bytes], str]:
             event = adapter.verify_webhook(headers, body)
         except Exception as exc:  # SignatureError, MalformedEvent: say which, not the body
             return f"{len(body)} bytes, REJECTED: {exc}"
+        if event.environment != mode:  # as the receiver of a run would refuse it
+            return f"{len(body)} bytes, REJECTED: a {event.environment} event, not {mode}"
         obj = f" {event.object.id}" if event.object is not None else ""
         return f"{event.type} {event.event_id}{obj}, signature ok ({event.environment})"
 
@@ -138,14 +144,22 @@ def serve(args: TunnelArgs) -> int:
             hint="--tunnel ngrok|cloudflared (or REHEARSAL_TUNNEL), or --public-url URL "
             "--listen HOST:PORT",
         )
-    log = DeliveryLog(_describer(args.provider))
+    log = DeliveryLog(_describer(args.provider, args.live))
     stop = threading.Event()
 
     def handler(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    session = TunnelSession(spec, log, register=lambda url: False, say=_say)
+    from rehearsal.state import state_dir
+
+    session = TunnelSession(
+        spec,
+        log,
+        register=lambda url: False,
+        say=_say,
+        state_dir=state_dir(args.state_dir),  # an agent a killed `tunnel` left is ended
+    )
     try:
         session.open()
         _say(f"webhook URL: {session.url_to_register}")  # a fixed token stays out of it

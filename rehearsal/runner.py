@@ -125,6 +125,12 @@ class Runner:
 
     def preflight(self) -> None:
         """Refuse, before any money moves, what would stop the run halfway."""
+        if self.provider.needs_operator and self.options.confirm_manual is None:
+            raise UsageError(
+                f"{self.provider.name} {self.provider.environment} payments need an operator "
+                "to authorize them in a browser (3-D Secure), and there is no terminal",
+                hint="run it in a terminal: the authorization URL and a QR code are shown there",
+            )
         for step in self.plan.steps:
             if isinstance(step, ChargeStep | SubscribeStep):
                 self._card(step.card)

@@ -81,6 +81,9 @@ class Provider(Protocol):
     # provider keeps the object). Past it, re-sending a key whose answer was lost could
     # charge twice, so the runner refuses to.
     idempotency_window: float | None
+    # True where a payment needs an operator at a browser (PayMongo live: 3-D Secure on
+    # every card payment); such a run is refused without a terminal, before any call.
+    needs_operator: bool
     on_call: Callable[[ApiCall], None] | None
 
     def resolve_card(self, card: str) -> str:

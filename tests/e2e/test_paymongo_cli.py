@@ -337,3 +337,35 @@ def test_a_lost_answer_older_than_paymongos_key_window_is_not_sent_again(
     with sqlite3.connect(state / "simulator" / "paymongo.sqlite") as db:
         charges = db.execute("SELECT COUNT(*) FROM payments").fetchone()
     assert charges == (1,)  # the one the lost answer made; no second
+
+
+def test_live_paymongo_without_a_terminal_is_refused_before_any_call(
+    tmp_path: Path, standalone: dict[str, str]
+) -> None:
+    """No prompt without a terminal: 3-D Secure needs an operator at a browser, so a live
+    PayMongo run from a script stops at once (exit 2) instead of waiting ten minutes."""
+    base, live_key = standalone["PAYMONGO_API_BASE"], standalone["LIVE_KEY"]
+    plan = tmp_path / "live.yaml"
+    plan.write_text(LIVE_PLAN)
+    result = rehearsal(
+        "run",
+        str(plan),
+        "--live",
+        "--yes",
+        state=tmp_path / "s",
+        cwd=tmp_path,
+        env={
+            "PAYMONGO_API_BASE": base,
+            "PAYMONGO_SECRET_KEY": live_key,
+            "PAYMONGO_WEBHOOK_SECRET": standalone["PAYMONGO_WEBHOOK_SECRET"],
+            "PAYMONGO_CARD": "pm_unused",
+            "REHEARSAL_LIVE_CONFIRM": "paymongo:2000",
+        },
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "3-D Secure" in result.stderr and "run it in a terminal" in result.stderr
+    books = httpx.get(f"{base}/_sim/books", headers={"Authorization": f"Bearer {live_key}"}).json()
+    assert books["payments"] == []
+    with sqlite3.connect(tmp_path / "s" / "rehearsal.sqlite") as db:  # no call was made
+        assert db.execute("SELECT COUNT(*) FROM api_calls").fetchone() == (0,)
+        assert db.execute("SELECT COUNT(*) FROM runs").fetchone() == (0,)

@@ -71,6 +71,7 @@ class MintCash:
         self.environment: Environment = environment
         self.can_advance_clock = environment == "test"
         self.idempotency_window: float | None = None  # the runbook sets no expiry for externalId
+        self.needs_operator = False  # a live card is a saved payment method: no browser step
         self.on_call: Callable[[ApiCall], None] | None = None
         self._webhook_secrets = list(webhook_secrets)
         self._attempts = attempts

@@ -78,6 +78,7 @@ class PayMongo(PayMongoHttp):
         self.environment: Environment = environment
         self.can_advance_clock = environment == "test"
         self.idempotency_window: float | None = c.IDEMPOTENCY_KEY_TTL
+        self.needs_operator = environment == "live"  # 3-D Secure on every live card payment
         super().__init__(
             api_base=api_base,
             secret_key=secret_key,

@@ -369,3 +369,55 @@ def test_live_paymongo_without_a_terminal_is_refused_before_any_call(
     with sqlite3.connect(tmp_path / "s" / "rehearsal.sqlite") as db:  # no call was made
         assert db.execute("SELECT COUNT(*) FROM api_calls").fetchone() == (0,)
         assert db.execute("SELECT COUNT(*) FROM runs").fetchone() == (0,)
+
+
+def test_paymongo_itself_through_a_public_url_registers_its_webhook_by_api(
+    tmp_path: Path, standalone: dict[str, str]
+) -> None:
+    """As against a real PayMongo account: no simulator control routes (the stand-in sits on
+    127.0.0.2 behind a relay and is not recognised), so the run registers the public URL
+    with POST /v1/webhooks, verifies deliveries with the secret that returned, and disables
+    the webhook at the end."""
+    import socket
+
+    from tests.fakes.relay import Relay
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    provider = Relay(standalone["PAYMONGO_API_BASE"], bind="127.0.0.2")
+    proxy = Relay(f"http://127.0.0.1:{port}")  # the user's own proxy in front of --listen
+    try:
+        env = clean_env(
+            PAYMONGO_API_BASE=provider.url,
+            PAYMONGO_SECRET_KEY=standalone["PAYMONGO_SECRET_KEY"],
+        )
+        result = rehearsal(
+            "run",
+            PLAN,
+            "--plain",
+            "--public-url",
+            proxy.url,
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--timeout-scale",
+            "0.5",
+            state=tmp_path / "s",
+            cwd=tmp_path,
+            env=env,
+        )
+        hooks = httpx.get(
+            f"{standalone['PAYMONGO_API_BASE']}/v1/webhooks",
+            auth=(standalone["PAYMONGO_SECRET_KEY"], ""),
+        ).json()["data"]
+    finally:
+        proxy.close()
+        provider.close()
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out
+    assert f"paymongo at {provider.url} (test mode, webhooks through a public URL)" in out
+    assert "register this webhook URL" not in out  # PayMongo's API did it
+    assert "⇠ payment.succeeded" in out and "⇠ subscription.created" in out
+    [hook] = [h["attributes"] for h in hooks]
+    assert hook["url"].startswith(f"{proxy.url}/webhooks/") and hook["status"] == "disabled"
+    assert hook["secret_key"] not in out

@@ -9,8 +9,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from rehearsal.commands.run import RunArgs
 
 EXIT_CODES = """Exit codes: 0 passed, 1 an assertion failed, 2 usage or plan error,
 3 provider or network error, 4 refused by a safety guard, 130 interrupted."""
@@ -70,6 +74,17 @@ _LISTEN = typer.Option(
 _NGROK_DOMAIN = typer.Option(None, help="ngrok: your reserved domain. [env NGROK_DOMAIN]")
 _PROBE_EVERY = typer.Option(60.0, help="Seconds between tunnel re-probes during long waits.")
 
+
+# step and resume: a live run is armed again in each process that moves its money.
+_YES_AGAIN = typer.Option(
+    False, "--yes", help="A live run without a terminal: arm it again (see `run --yes`)."
+)
+_MAX_AGAIN = typer.Option(None, help="Live mode: the cap given at `start`, again.")
+_STATE_DIR = typer.Option(None, envvar="REHEARSAL_STATE_DIR", help="State folder.")
+_PLAIN = typer.Option(False, "--plain", help="Plain lines instead of a live table.")
+_CLEANUP = typer.Option(
+    True, "--cleanup/--no-cleanup", help="Refund and cancel what the run created if a step fails."
+)
 
 # Reports, on run, step and resume: written when the run ends, passed, failed or interrupted.
 _REPORT_JSON = typer.Option(None, help="Write a JSON report of the run here.")
@@ -215,23 +230,24 @@ def start(
     _guard(lambda: (start_command(args), 0)[1])
 
 
+def _resume_args(params: dict[str, Any]) -> RunArgs:
+    """`step` and `resume` take the same options, named as RunArgs' fields."""
+    from rehearsal.commands.run import RunArgs
+
+    return RunArgs(**{k: v for k, v in params.items() if k not in ("run_id", "step_id")})
+
+
 @app.command()
 def step(
     run_id: str = typer.Argument(..., help="The run."),
-    yes: bool = typer.Option(
-        False, "--yes", help="A live run without a terminal: arm it again (see `run --yes`)."
-    ),
-    max_amount: int = typer.Option(None, help="Live mode: the cap given at `start`, again."),
     step_id: str = typer.Argument(
         None, help="Run up to and including this step. [default: the next step]", show_default=False
     ),
-    state_dir: Path = typer.Option(None, envvar="REHEARSAL_STATE_DIR", help="State folder."),
-    plain: bool = typer.Option(False, "--plain", help="Plain lines instead of a live table."),
-    cleanup: bool = typer.Option(
-        True,
-        "--cleanup/--no-cleanup",
-        help="Refund and cancel what the run created if a step fails.",
-    ),
+    yes: bool = _YES_AGAIN,
+    max_amount: int = _MAX_AGAIN,
+    state_dir: Path = _STATE_DIR,
+    plain: bool = _PLAIN,
+    cleanup: bool = _CLEANUP,
     tunnel: str = _TUNNEL,
     public_url: str = _PUBLIC_URL,
     listen: str = _LISTEN,
@@ -242,68 +258,34 @@ def step(
     report_md: Path = _REPORT_MD,
 ) -> None:
     """Run the next step of a run (or every step up to a named one), then pause."""
-    from rehearsal.commands.run import RunArgs, next_step, resume
+    args = _resume_args(locals())  # first: locals() must hold only the options
+    from rehearsal.commands.run import next_step
+    from rehearsal.commands.run import resume as resume_command
 
-    args = RunArgs(
-        yes=yes,
-        max_amount=max_amount,
-        state_dir=state_dir,
-        plain=plain,
-        cleanup=cleanup,
-        report_json=report_json,
-        junit=junit,
-        report_md=report_md,
-        tunnel=tunnel,
-        public_url=public_url,
-        listen=listen,
-        ngrok_domain=ngrok_domain,
-        probe_every=probe_every,
-    )
-    _guard(lambda: resume(run_id, args, stop_after=step_id or next_step(run_id, args)))
+    _guard(lambda: resume_command(run_id, args, stop_after=step_id or next_step(run_id, args)))
 
 
 @app.command()
 def resume(
     run_id: str = typer.Argument(..., help="The run."),
-    yes: bool = typer.Option(
-        False, "--yes", help="A live run without a terminal: arm it again (see `run --yes`)."
-    ),
-    max_amount: int = typer.Option(None, help="Live mode: the cap given at `start`, again."),
-    state_dir: Path = typer.Option(None, envvar="REHEARSAL_STATE_DIR", help="State folder."),
-    plain: bool = typer.Option(False, "--plain", help="Plain lines instead of a live table."),
-    cleanup: bool = typer.Option(
-        True,
-        "--cleanup/--no-cleanup",
-        help="Refund and cancel what the run created if a step fails.",
-    ),
-    report_json: Path = _REPORT_JSON,
-    junit: Path = _JUNIT,
-    report_md: Path = _REPORT_MD,
+    yes: bool = _YES_AGAIN,
+    max_amount: int = _MAX_AGAIN,
+    state_dir: Path = _STATE_DIR,
+    plain: bool = _PLAIN,
+    cleanup: bool = _CLEANUP,
     tunnel: str = _TUNNEL,
     public_url: str = _PUBLIC_URL,
     listen: str = _LISTEN,
     ngrok_domain: str = _NGROK_DOMAIN,
     probe_every: float = _PROBE_EVERY,
+    report_json: Path = _REPORT_JSON,
+    junit: Path = _JUNIT,
+    report_md: Path = _REPORT_MD,
 ) -> None:
     """Carry a run on from wherever it stopped (after a crash too) to its end."""
-    from rehearsal.commands.run import RunArgs
+    args = _resume_args(locals())  # first: locals() must hold only the options
     from rehearsal.commands.run import resume as resume_command
 
-    args = RunArgs(
-        yes=yes,
-        max_amount=max_amount,
-        state_dir=state_dir,
-        plain=plain,
-        cleanup=cleanup,
-        report_json=report_json,
-        junit=junit,
-        report_md=report_md,
-        tunnel=tunnel,
-        public_url=public_url,
-        listen=listen,
-        ngrok_domain=ngrok_domain,
-        probe_every=probe_every,
-    )
     _guard(lambda: resume_command(run_id, args))
 
 

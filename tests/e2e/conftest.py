@@ -13,14 +13,17 @@ import httpx
 import pytest
 
 
-@pytest.fixture
-def standalone(tmp_path: Path) -> Iterator[dict[str, str]]:
+def run_standalone(tmp_path: Path, provider: str = "mintcash") -> Iterator[dict[str, str]]:
+    """`rehearsal simulator` as its own process; yields the environment its banner prints
+    (the provider's API base and keys), plus LIVE_KEY. Ends it with SIGTERM (exit 0)."""
     proc = subprocess.Popen(
         [
             sys.executable,
             "-m",
             "rehearsal",
             "simulator",
+            "--provider",
+            provider,
             "--port",
             "0",
             "--db",
@@ -44,7 +47,14 @@ def standalone(tmp_path: Path) -> Iterator[dict[str, str]]:
         if line.startswith("# books:"):
             break
     # The banner prints once the server listens, with the port it got.
-    httpx.get(f"{env['MINTCASH_API_BASE']}/_sim/info", timeout=5).raise_for_status()
+    base = env[f"{provider.upper()}_API_BASE"]
+    httpx.get(f"{base}/_sim/info", timeout=5).raise_for_status()
     yield env
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=10) == 0
+
+
+@pytest.fixture
+def standalone(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """A standalone MintCash simulator."""
+    yield from run_standalone(tmp_path, "mintcash")

@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.e2e.conftest import run_standalone
 from tests.e2e.test_run_cli import rehearsal
 
 REPO = Path(__file__).resolve().parents[2]
@@ -107,40 +108,8 @@ def test_a_test_key_alone_targets_paymongo_itself_which_needs_a_public_url(tmp_p
 
 @pytest.fixture
 def standalone(tmp_path: Path) -> Iterator[dict[str, str]]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "rehearsal",
-            "simulator",
-            "--provider",
-            "paymongo",
-            "--port",
-            "0",
-            "--db",
-            str(tmp_path / "books.sqlite"),
-            "--time-scale",
-            "0.01",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "NO_COLOR": "1"},
-    )
-    env: dict[str, str] = {}
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if line.startswith("export "):
-            name, _, value = line.removeprefix("export ").strip().partition("=")
-            env[name] = value
-        if line.startswith("# live-mode key"):
-            env["LIVE_KEY"] = line.rsplit(" ", 1)[1].strip()
-        if line.startswith("# books:"):
-            break
-    httpx.get(f"{env['PAYMONGO_API_BASE']}/_sim/info", timeout=5).raise_for_status()
-    yield env
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=10) == 0
+    """A standalone PayMongo simulator."""
+    yield from run_standalone(tmp_path, "paymongo")
 
 
 def test_a_standalone_paymongo_simulator_through_the_environment(

@@ -134,6 +134,30 @@ def test_429_and_5xx_are_retried_with_the_same_key(pm_sim: Simulator, paymongo: 
     assert len(methods) == 1, "the retried payment method was replayed, not made twice"
 
 
+def test_a_test_cycle_whose_answer_is_lost_runs_one_cycle(
+    pm_sim: Simulator, paymongo: PayMongo
+) -> None:
+    """The retry after a 5xx re-sends the cycle's own key: one renewal, not two."""
+    sub = paymongo.subscribe(
+        idempotency_key="rh-run-sub",
+        amount=20000,
+        currency="PHP",
+        card="test:visa",
+        interval="month",
+    )
+    pm_sim.faults.add("fail-after:POST /v1/subscriptions/*/test_cycle")
+    sent: list[str | None] = []
+    paymongo._client.event_hooks["request"].append(
+        lambda r: (
+            sent.append(r.headers.get("Idempotency-Key")) if "test_cycle" in r.url.path else None
+        )
+    )
+    assert paymongo.advance_clock(sub.id) is True
+    # The first period's payment and one cycle's: a second cycle would add a third.
+    assert len(paymongo.subscription_payments(sub.id)) == 2
+    assert len(sent) == 2 and sent[0] == sent[1] and sent[0] and sent[0].startswith("rh-cycle-")
+
+
 def test_outages_that_outlast_the_retries_are_a_provider_error(
     pm_sim: Simulator, paymongo: PayMongo
 ) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 import time
 from collections.abc import Callable, Mapping
 from datetime import date
@@ -334,8 +335,11 @@ class PayMongo(PayMongoHttp):
     def advance_clock(self, subscription_id: str) -> bool:
         if not self.can_advance_clock:
             return False
+        # One key per cycle asked for, re-sent by the retries: a 5xx after the work must not
+        # run a second billing cycle.
+        key = f"rh-cycle-{subscription_id}-{secrets.token_hex(8)}"
         try:
-            self._post(c.TEST_CYCLE.format(id=subscription_id), c.envelope({}), None)
+            self._post(c.TEST_CYCLE.format(id=subscription_id), c.envelope({}), key)
         except ProviderError as exc:
             if exc.status == 404:
                 self.can_advance_clock = False

@@ -64,28 +64,22 @@ class EventHub:
             return [e for _, e in self._events]
 
 
-class Receiver:
-    def __init__(
-        self,
-        verify: Verify,
-        *,
-        environment: str,
-        store: StateDB,
-        run_id: str,
-        wanted: set[str] | None = None,
-        max_body: int = MAX_BODY,
-    ) -> None:
-        self.verify = verify
-        self.environment = environment
-        self.store = store
-        self.run_id = run_id
-        self.wanted = wanted  # None: every type the provider normalizes is used
+class WebhookEndpoint:
+    """A POST route on an unguessable path, served on 127.0.0.1: the path check, the tunnel
+    probe and the body limit, shared by the run's Receiver and `rehearsal tunnel`'s log.
+    Subclasses say what a delivery gets (`handle`) and what an oversized one gets."""
+
+    def __init__(self, max_body: int = MAX_BODY) -> None:
         self.max_body = max_body
-        self.hub = EventHub()
         self.token = secrets.token_urlsafe(24)  # the path is unguessable
         self.probes = ProbeBox()  # the tunnel probe: answered, never stored or published
-        self.counts = {"accepted": 0, "duplicate": 0, "rejected": 0, "ignored": 0}
         self._server: Any = None
+
+    def handle(self, headers: Mapping[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
+        raise NotImplementedError
+
+    def too_large(self) -> tuple[int, dict[str, Any]]:
+        return 413, {"error": "body too large"}
 
     @property
     def path(self) -> str:
@@ -111,18 +105,60 @@ class Receiver:
                 return JSONResponse(answer, status)
             length = request.headers.get("content-length")
             if length is not None and (not length.isdigit() or int(length) > self.max_body):
-                status, answer = self._reject("body too large", 413)
+                status, answer = self.too_large()
                 return JSONResponse(answer, status)
             body = bytearray()
             async for chunk in request.stream():
                 body += chunk
                 if len(body) > self.max_body:
-                    status, answer = self._reject("body too large", 413)
+                    status, answer = self.too_large()
                     return JSONResponse(answer, status)
-            status, answer = self.accept(request.headers, bytes(body))
+            status, answer = self.handle(request.headers, bytes(body))
             return JSONResponse(answer, status)
 
         return Starlette(routes=[Route("/webhooks/{token}", receive, methods=["POST"])])
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        from rehearsal.httpserver import ServerThread
+
+        self._server = ServerThread(self.app(), host=host, port=port, name="receiver").start()
+        return self.url
+
+    def request_stop(self) -> None:
+        if self._server is not None:
+            self._server.request_stop()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+
+class Receiver(WebhookEndpoint):
+    def __init__(
+        self,
+        verify: Verify,
+        *,
+        environment: str,
+        store: StateDB,
+        run_id: str,
+        wanted: set[str] | None = None,
+        max_body: int = MAX_BODY,
+    ) -> None:
+        super().__init__(max_body)
+        self.verify = verify
+        self.environment = environment
+        self.store = store
+        self.run_id = run_id
+        self.wanted = wanted  # None: every type the provider normalizes is used
+        self.hub = EventHub()
+        self.counts = {"accepted": 0, "duplicate": 0, "rejected": 0, "ignored": 0}
+
+    def handle(self, headers: Mapping[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
+        return self.accept(headers, body)
+
+    def too_large(self) -> tuple[int, dict[str, Any]]:
+        return self._reject("body too large", 413)
 
     def accept(self, headers: Mapping[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
         """Verify, check, de-duplicate, store, publish. Returns the HTTP answer."""
@@ -156,18 +192,3 @@ class Receiver:
         self.counts["rejected"] += 1
         self.store.record_delivery(self.run_id, None, verdict="rejected", reason=reason)
         return status, {"error": reason.split(":")[0]}
-
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        from rehearsal.httpserver import ServerThread
-
-        self._server = ServerThread(self.app(), host=host, port=port, name="receiver").start()
-        return self.url
-
-    def request_stop(self) -> None:
-        if self._server is not None:
-            self._server.request_stop()
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None

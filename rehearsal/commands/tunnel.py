@@ -19,8 +19,8 @@ from types import FrameType
 from typing import Any, Literal
 
 from rehearsal.errors import UsageError
+from rehearsal.receiver import MAX_BODY, WebhookEndpoint
 
-MAX_BODY = 256 * 1024
 WATCH_EVERY = 15.0  # seconds between checks that the tunnel still forwards
 
 
@@ -39,66 +39,22 @@ def _say(text: str) -> None:
     print(text, flush=True)
 
 
-class DeliveryLog:
+class DeliveryLog(WebhookEndpoint):
     """A receiver that only shows what arrives: same unguessable path, same probe."""
 
     def __init__(self, describe: Callable[[Mapping[str, str], bytes], str]) -> None:
-        import secrets
-
-        from rehearsal.tunnels.probe import ProbeBox
-
+        super().__init__(MAX_BODY)
         self.describe = describe
-        self.token = secrets.token_urlsafe(24)
-        self.probes = ProbeBox()
         self.count = 0
-        self._server: Any = None
 
-    @property
-    def path(self) -> str:
-        return f"/webhooks/{self.token}"
+    def handle(self, headers: Mapping[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
+        self.count += 1
+        _say(f"[{_now()}] delivery {self.count}: {self.describe(headers, body)}")
+        return 200, {"received": True}
 
-    @property
-    def url(self) -> str:
-        return f"{self._server.url}{self.path}"
-
-    def app(self) -> Any:
-        import hmac
-
-        from starlette.applications import Starlette
-        from starlette.requests import Request
-        from starlette.responses import JSONResponse
-        from starlette.routing import Route
-
-        from rehearsal.tunnels.probe import PROBE_HEADER
-
-        async def receive(request: Request) -> JSONResponse:
-            # bytes: compare_digest refuses non-ASCII str, and any path may come in
-            if not hmac.compare_digest(request.path_params["token"].encode(), self.token.encode()):
-                return JSONResponse({"error": "not found"}, 404)
-            if PROBE_HEADER.lower() in request.headers:
-                status, answer = self.probes.answer(request.headers)
-                return JSONResponse(answer, status)
-            body = bytearray()
-            async for chunk in request.stream():
-                body += chunk
-                if len(body) > MAX_BODY:
-                    _say(f"[{_now()}] delivery refused: body over {MAX_BODY} bytes")
-                    return JSONResponse({"error": "body too large"}, 413)
-            self.count += 1
-            _say(f"[{_now()}] delivery {self.count}: {self.describe(request.headers, bytes(body))}")
-            return JSONResponse({"received": True}, 200)
-
-        return Starlette(routes=[Route("/webhooks/{token}", receive, methods=["POST"])])
-
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        from rehearsal.httpserver import ServerThread
-
-        self._server = ServerThread(self.app(), host=host, port=port, name="receiver").start()
-        return self.url
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
+    def too_large(self) -> tuple[int, dict[str, Any]]:
+        _say(f"[{_now()}] delivery refused: body over {MAX_BODY} bytes")
+        return 413, {"error": "body too large"}
 
 
 def _now() -> str:

@@ -16,13 +16,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import httpx
-from tenacity import (
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_exponential,
-    wait_random,
-)
 
 from rehearsal import signatures
 from rehearsal.errors import ProviderError, UsageError
@@ -36,6 +29,7 @@ from rehearsal.providers.base import (
     ProviderObject,
 )
 from rehearsal.providers.mintcash import contract as c
+from rehearsal.providers.retry import Transient, with_retries
 
 if TYPE_CHECKING:
     from rehearsal.target import TargetConfig
@@ -45,13 +39,6 @@ _PATHS: dict[ObjectKind, str] = {
     "refund": c.REFUND_ONE,
     "subscription": c.SUBSCRIPTION,
 }
-
-
-class _Transient(Exception):
-    def __init__(self, status: int | None, request_id: str | None, what: str) -> None:
-        super().__init__(what)
-        self.status = status
-        self.request_id = request_id
 
 
 class MintCash:
@@ -225,18 +212,13 @@ class MintCash:
     def _request(
         self, method: str, path: str, body: dict[str, Any] | None
     ) -> tuple[dict[str, Any], str | None]:
-        retrying = Retrying(
-            stop=stop_after_attempt(self._attempts),
-            wait=wait_exponential(multiplier=self._backoff, max=8 * self._backoff)
-            + wait_random(0, self._backoff),
-            retry=retry_if_exception_type(_Transient),
-            reraise=True,
-        )
         try:
-            for attempt in retrying:
-                with attempt:
-                    return self._once(method, path, body)
-        except _Transient as exc:
+            return with_retries(
+                lambda: self._once(method, path, body),
+                attempts=self._attempts,
+                backoff=self._backoff,
+            )
+        except Transient as exc:
             raise ProviderError(
                 f"MintCash {method} {path} failed after {self._attempts} attempts: {exc}",
                 hint="the provider or the network is failing; the same externalId makes a "
@@ -244,7 +226,6 @@ class MintCash:
                 status=exc.status,
                 request_id=exc.request_id,
             ) from None
-        raise AssertionError("unreachable")  # pragma: no cover
 
     def _once(
         self, method: str, path: str, body: dict[str, Any] | None
@@ -254,12 +235,12 @@ class MintCash:
             response = self._client.request(method, path, json=body)
         except httpx.TransportError as exc:
             self._observe(method, path, None, None, started)
-            raise _Transient(None, None, f"network error ({exc.__class__.__name__})") from None
+            raise Transient(None, f"network error ({exc.__class__.__name__})") from None
         request_id = response.headers.get(c.REQUEST_ID_HEADER)
         replay = response.headers.get(c.IDEMPOTENT_REPLAY_HEADER) == "true"
         self._observe(method, path, response.status_code, request_id, started, replay)
         if response.status_code == 429 or response.status_code >= 500:
-            raise _Transient(response.status_code, request_id, f"HTTP {response.status_code}")
+            raise Transient(response.status_code, f"HTTP {response.status_code}", request_id)
         try:
             data = response.json()
         except ValueError:

@@ -14,23 +14,11 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-from tenacity import (
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_exponential,
-    wait_random,
-)
 
 from rehearsal.errors import ProviderError
 from rehearsal.providers.base import ApiCall
 from rehearsal.providers.paymongo import contract as c
-
-
-class _Transient(Exception):
-    def __init__(self, status: int | None, what: str) -> None:
-        super().__init__(what)
-        self.status = status
+from rehearsal.providers.retry import Transient, with_retries
 
 
 class PayMongoHttp:
@@ -64,25 +52,19 @@ class PayMongoHttp:
     def _request(
         self, method: str, path: str, body: dict[str, Any] | None, key: str | None
     ) -> dict[str, Any]:
-        retrying = Retrying(
-            stop=stop_after_attempt(self._attempts),
-            wait=wait_exponential(multiplier=self._backoff, max=8 * self._backoff)
-            + wait_random(0, self._backoff),
-            retry=retry_if_exception_type(_Transient),
-            reraise=True,
-        )
         try:
-            for attempt in retrying:
-                with attempt:
-                    return self._once(method, path, body, key)
-        except _Transient as exc:
+            return with_retries(
+                lambda: self._once(method, path, body, key),
+                attempts=self._attempts,
+                backoff=self._backoff,
+            )
+        except Transient as exc:
             raise ProviderError(
                 f"PayMongo {method} {_route(path)} failed after {self._attempts} attempts: {exc}",
                 hint="PayMongo or the network is failing; the same Idempotency-Key makes a "
                 "later retry safe",
                 status=exc.status,
             ) from None
-        raise AssertionError("unreachable")  # pragma: no cover
 
     def _once(
         self, method: str, path: str, body: dict[str, Any] | None, key: str | None
@@ -93,11 +75,11 @@ class PayMongoHttp:
             response = self._client.request(method, path, json=body, headers=headers)
         except httpx.TransportError as exc:
             self._observe(method, path, None, started)
-            raise _Transient(None, f"network error ({exc.__class__.__name__})") from None
+            raise Transient(None, f"network error ({exc.__class__.__name__})") from None
         self._observe(method, path, response.status_code, started)
         status = response.status_code
         if status == 429 or status >= 500:
-            raise _Transient(status, f"HTTP {status}")
+            raise Transient(status, f"HTTP {status}")
         try:
             data = response.json()
         except ValueError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,15 @@ from rehearsal.simulator.server import Simulator
 from rehearsal.state import StateDB
 
 WEBHOOK_SECRET = "whsec_test_fixture_secret_not_real_0123456789"
+
+# Every CLI subprocess the tests start (`python -m rehearsal ...`) must run this source
+# tree, not a copy installed into the venv: README's install is not editable, so without
+# this a change to rehearsal/ could leave the end-to-end tests green. Subprocesses inherit
+# os.environ (tests pass {**os.environ, ...}); tests/test_source_tree.py guards it.
+SOURCE_ROOT = Path(__file__).resolve().parent.parent
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (str(SOURCE_ROOT), os.environ.get("PYTHONPATH", "")) if p
+)
 
 
 @pytest.fixture

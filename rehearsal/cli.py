@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     from rehearsal.commands.run import RunArgs
 
 EXIT_CODES = """Exit codes: 0 passed, 1 an assertion failed, 2 usage or plan error,
-3 provider or network error, 4 refused by a safety guard, 130 interrupted."""
+3 provider or network error (or passed, but money was left: verdict unsettled), 4 refused by
+a safety guard, 70 internal error (a bug of ours; details in a log file), 130 interrupted."""
 
 app = typer.Typer(
     name="rehearsal",
@@ -48,7 +49,37 @@ def _guard(fn: Callable[[], int]) -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         code = 130
+    except (typer.Exit, SystemExit):
+        raise
+    except Exception as exc:  # a bug of ours: one line and a log file, never a traceback
+        if _debug:
+            raise
+        code = _internal_error(exc)
     raise typer.Exit(code)
+
+
+def _internal_error(exc: Exception) -> int:
+    import traceback
+    from datetime import datetime
+
+    from rehearsal.ledger_states import INTERNAL_ERROR_EXIT
+    from rehearsal.state import state_dir
+
+    where = "the traceback could not be written"
+    try:
+        folder = state_dir() / "logs"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"internal-{datetime.now().strftime('%Y%m%d-%H%M%S')}.log"
+        with path.open("a", encoding="utf-8") as f:
+            f.write("".join(traceback.format_exception(exc)))
+        where = f"details in {path}"
+    except OSError:
+        pass
+    print(
+        f"error: internal error ({type(exc).__name__}): a bug in rehearsal; {where}",
+        file=sys.stderr,
+    )
+    return INTERNAL_ERROR_EXIT
 
 
 @app.callback()

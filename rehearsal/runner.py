@@ -31,6 +31,12 @@ from rehearsal.errors import (
     SafetyRefusal,
     UsageError,
 )
+from rehearsal.ledger_states import (
+    INTERNAL_ERROR_EXIT,
+    CallOutcome,
+    RunVerdict,
+    StepState,
+)
 from rehearsal.plan import (
     AwaitRenewalStep,
     CancelStep,
@@ -80,12 +86,19 @@ def new_run_id() -> str:
     return f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
 
 
+def _definitely_not_made(exc: ProviderError) -> bool:
+    """A 4xx answer (not a timeout, conflict or rate limit) says the provider made nothing."""
+    return exc.status is not None and 400 <= exc.status < 500 and exc.status not in (408, 409, 429)
+
+
 @dataclass
 class Options:
     timeout_scale: float = 1.0
     cleanup: bool = True
     confirm_manual: Callable[[ManualStep], bool] | None = None
-    in_flight_window: float = 0.0  # see Target.in_flight_window
+    # Seconds after its last attempt a call with no answer may still land (Target.landing);
+    # None: the simulator that received it runs in this process and may still finish it.
+    landing_window: float | None = None
     # Called every `watch_every` seconds of a long webhook wait: the tunnel's re-probe. It
     # raises (a TunnelError) when the path to the receiver is gone for good.
     watch: Callable[[], None] | None = None
@@ -94,7 +107,7 @@ class Options:
 
 @dataclass(frozen=True)
 class Outcome:
-    verdict: str
+    verdict: RunVerdict
     exit_code: int
     message: str | None
 
@@ -120,6 +133,7 @@ class Runner:
         self._resumed: set[str] = set()
         self._baselines: dict[str, int | None] = {}
         provider.on_call = self._on_call
+        provider.on_send = self._on_send
 
     # --- the run ----------------------------------------------------------------------------
 
@@ -143,11 +157,11 @@ class Runner:
     def run(self, stop_after: str | None = None) -> Outcome:
         """Run the steps not yet passed (all of them in a new run), or up to `stop_after`."""
         started = time.monotonic()
-        outcome = Outcome("passed", 0, None)
+        outcome = Outcome(RunVerdict.PASSED, 0, None)
         ledger = {s["step_id"]: s for s in self.store.steps(self.run_id)}
-        remaining = [s for s in self.plan.steps if ledger[s.id]["state"] != "passed"]
+        remaining = [s for s in self.plan.steps if ledger[s.id]["state"] != StepState.PASSED]
         # Steps a previous process began: no process was listening for their webhooks.
-        self._resumed = {s.id for s in remaining if ledger[s.id]["state"] != "pending"}
+        self._resumed = {s.id for s in remaining if ledger[s.id]["state"] != StepState.PENDING}
         self._baselines = {k: v["baseline"] for k, v in ledger.items()}
         try:
             self.preflight()
@@ -165,38 +179,37 @@ class Runner:
                             f"paused after {step.id!r}; next: {remaining[0].id!r}",
                         )
                     )
-                    return Outcome("paused", 0, None)
+                    return Outcome(RunVerdict.PAUSED, 0, None)
         except KeyboardInterrupt:
-            outcome = Outcome("interrupted", Interrupted.exit_code, "interrupted")
+            outcome = Outcome(RunVerdict.INTERRUPTED, Interrupted.exit_code, "interrupted")
             if self._step is not None:
                 self.store.update_step(
-                    self.run_id, self._step, state="interrupted", ended_at=time.time()
+                    self.run_id, self._step, state=StepState.INTERRUPTED, ended_at=time.time()
                 )
         except RehearsalError as exc:
-            verdict = "failed" if isinstance(exc, AssertionFailed) else "error"
+            verdict = RunVerdict.FAILED if isinstance(exc, AssertionFailed) else RunVerdict.ERROR
             outcome = Outcome(verdict, exc.exit_code, exc.message)
-            if self._step is not None:
-                self.emit(StepFailed(self._step, time.monotonic() - self._began, exc.message))
-                self.store.update_step(
-                    self.run_id,
-                    self._step,
-                    state="failed",
-                    message=exc.message,
-                    ended_at=time.time(),
-                )
+            self._step_failed(exc.message)
+        except Exception as exc:  # a bug of ours: still compensate, then say where to look
+            log = self._log_internal_error(exc)
+            message = f"internal error ({type(exc).__name__}); details in {log}"
+            outcome = Outcome(RunVerdict.INTERNAL_ERROR, INTERNAL_ERROR_EXIT, message)
+            self._step_failed(message)
         self._step = None
-        for step in remaining if outcome.verdict != "passed" else []:
+        for step in remaining if outcome.verdict != RunVerdict.PASSED else []:
             self.emit(StepSkipped(step.id, "an earlier step did not pass"))
-            self.store.update_step(self.run_id, step.id, state="skipped")
+            self.store.update_step(self.run_id, step.id, state=StepState.SKIPPED)
         if self.options.cleanup and not self.compensate():
-            # Never strand money quietly: a rehearsal that passed but could not settle
-            # exits as a provider error, and says how to finish the job.
+            # Never strand money quietly: a rehearsal that passed but could not settle is
+            # not "passed"; it exits as a provider error and says how to finish the job.
             unsettled = (
-                "cleanup left money outstanding (see above); settle it with "
-                f"`rehearsal cleanup {self.run_id}`"
+                "money, a subscription or an unknown outcome is left (see above); settle it "
+                f"with `rehearsal cleanup {self.run_id}`"
             )
-            if outcome.verdict == "passed":
-                outcome = Outcome("passed", ProviderError.exit_code, f"passed, but {unsettled}")
+            if outcome.verdict == RunVerdict.PASSED:
+                outcome = Outcome(
+                    RunVerdict.UNSETTLED, ProviderError.exit_code, f"passed, but {unsettled}"
+                )
             else:
                 outcome = Outcome(
                     outcome.verdict, outcome.exit_code, f"{outcome.message}; {unsettled}"
@@ -213,11 +226,31 @@ class Runner:
         )
         return outcome
 
+    def _step_failed(self, message: str) -> None:
+        if self._step is None:
+            return
+        self.emit(StepFailed(self._step, time.monotonic() - self._began, message))
+        self.store.update_step(
+            self.run_id, self._step, state=StepState.FAILED, message=message, ended_at=time.time()
+        )
+
+    def _log_internal_error(self, exc: Exception) -> str:
+        """The traceback goes to a log file in the state folder, never to the terminal."""
+        import traceback
+
+        folder = self.store.path.parent / "logs"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{self.run_id}.log"
+        with path.open("a", encoding="utf-8") as f:
+            f.write(f"--- {datetime.now().isoformat()} step {self._step!r}\n")
+            f.write("".join(traceback.format_exception(exc)))
+        return str(path)
+
     def _restore(self, ledger: dict[str, dict[str, Any]]) -> None:
         """Rebuild what earlier steps produced from the ledger and the provider's API."""
         for step in self.plan.steps:
             row = ledger[step.id]
-            if row["state"] != "passed":
+            if row["state"] != StepState.PASSED:
                 continue
             if isinstance(step, ChargeStep):
                 self.payments[step.id] = self.provider.retrieve("payment", row["object_id"])
@@ -246,7 +279,7 @@ class Runner:
             self.store.update_step(
                 self.run_id,
                 step.id,
-                state="passed",
+                state=StepState.PASSED,
                 confirmed_at=time.time(),
                 ended_at=time.time(),
                 confirmed_by="operator",
@@ -260,10 +293,11 @@ class Runner:
                 raise
             return
         by = "webhook+api" if event is not None else "api"  # api only: a finding, see _await
+        self._observe(step, obj)
         self.store.update_step(
             self.run_id,
             step.id,
-            state="passed",
+            state=StepState.PASSED,
             confirmed_at=time.time(),
             ended_at=time.time(),
             confirmed_by=by,
@@ -272,6 +306,31 @@ class Runner:
         )
         self.emit(StepPassed(step.id, time.monotonic() - began, obj.id, obj.status, by))
         self._step = None
+
+    def _observe(self, step: Step, obj: ProviderObject) -> None:
+        """Record what the API showed, and a subscription's own payments as they appear."""
+        self.store.observe(self.run_id, obj, None if isinstance(step, RefundStep) else step.id)
+        if isinstance(step, SubscribeStep | AwaitRenewalStep):
+            owner = step.id if isinstance(step, SubscribeStep) else step.subscription
+            for payment in self.provider.subscription_payments(obj.id):
+                self.store.observe(self.run_id, payment, owner)
+
+    def _call(self, step_id: str, call: Callable[[], ProviderObject]) -> ProviderObject:
+        """A money call. Its outcome stays "intent" (unknown) unless the provider answered:
+        an answer is recorded by _called, a 4xx refusal as refused. Whatever else stops it
+        (retries exhausted after the work was done, a timeout, Ctrl-C) leaves it unknown,
+        with the time this process gave up, for the settle engine to resolve."""
+        try:
+            return call()
+        except ProviderError as exc:
+            if _definitely_not_made(exc):
+                self.store.update_step(self.run_id, step_id, outcome=CallOutcome.REFUSED)
+            else:
+                self.store.update_step(self.run_id, step_id, gave_up_at=time.time())
+            raise
+        except BaseException:
+            self.store.update_step(self.run_id, step_id, gave_up_at=time.time())
+            raise
 
     @property
     def scale(self) -> float:
@@ -285,11 +344,14 @@ class Runner:
             card = self._card(step.card)
             self._intent(step.id, key, step.amount)
             called = time.time()
-            obj = self.provider.create_payment(
-                idempotency_key=key,
-                amount=step.amount,
-                currency=step.currency or self.plan.currency,
-                card=card,
+            obj = self._call(
+                step.id,
+                lambda: self.provider.create_payment(
+                    idempotency_key=key,
+                    amount=step.amount,
+                    currency=step.currency or self.plan.currency,
+                    card=card,
+                ),
             )
             self._called(step.id, obj)
             self.payments[step.id] = obj
@@ -302,10 +364,16 @@ class Runner:
             payment = self.payments[step.payment]
             left = payment.amount - self.refunded.get(step.payment, 0)
             amount = step.amount or left
-            self._intent(step.id, key, amount)
+            self._intent(step.id, key, amount, about=payment.id)
             called = time.time()
-            refund = self.provider.refund(
-                idempotency_key=key, payment_id=payment.id, amount=step.amount, reason=step.reason
+            refund = self._call(
+                step.id,
+                lambda: self.provider.refund(
+                    idempotency_key=key,
+                    payment_id=payment.id,
+                    amount=step.amount,
+                    reason=step.reason,
+                ),
             )
             self._called(step.id, refund)
             self.refunded[step.payment] = self.refunded.get(step.payment, 0) + amount
@@ -324,12 +392,15 @@ class Runner:
             card = self._card(step.card)
             self._intent(step.id, key, step.amount)
             called = time.time()
-            sub = self.provider.subscribe(
-                idempotency_key=key,
-                amount=step.amount,
-                currency=step.currency or self.plan.currency,
-                card=card,
-                interval=step.interval,
+            sub = self._call(
+                step.id,
+                lambda: self.provider.subscribe(
+                    idempotency_key=key,
+                    amount=step.amount,
+                    currency=step.currency or self.plan.currency,
+                    card=card,
+                    interval=step.interval,
+                ),
             )
             self._called(step.id, sub)
             self.subscriptions[step.id] = sub
@@ -356,7 +427,7 @@ class Runner:
                 "subscription",
                 sub.id,
                 called,
-                self._status_check(step, sub.amount),
+                self._status_check(step, sub.amount, renewals=before + 1),
                 lambda e: e.object is not None and e.object.renewals > before,
             )
             self.subscriptions[step.subscription] = final
@@ -477,7 +548,7 @@ class Runner:
         self.store.update_step(
             self.run_id,
             step.id,
-            state="skipped",
+            state=StepState.SKIPPED,
             confirmed_by="expected-unavailable",
             message=reason,
         )
@@ -504,8 +575,11 @@ class Runner:
             or DEFAULT_STATUS.get(step.expect.event)
             or ("refunded" if refunded >= amount else "partially_refunded")
         )
+        currency = self._currency(step)
 
         def check(obj: ProviderObject) -> str | None:
+            if problem := self._same_books(obj, currency):
+                return problem
             if obj.status != expected:
                 return f"{obj.kind} {obj.id} with status {obj.status!r} (expected {expected!r})"
             if obj.amount != amount:
@@ -519,22 +593,60 @@ class Runner:
         return check
 
     def _status_check(
-        self, step: SubscribeStep | AwaitRenewalStep | CancelStep, amount: int
+        self,
+        step: SubscribeStep | AwaitRenewalStep | CancelStep,
+        amount: int,
+        renewals: int | None = None,
     ) -> Check:
         expected = step.expect.status or DEFAULT_STATUS.get(step.expect.event, "active")
+        currency = self._currency(step)
 
         def check(obj: ProviderObject) -> str | None:
+            if problem := self._same_books(obj, currency):
+                return problem
             if obj.status != expected:
                 return f"{obj.kind} {obj.id} with status {obj.status!r} (expected {expected!r})"
             if obj.amount != amount:
                 return f"{obj.kind} {obj.id} with amount {obj.amount} (expected {amount})"
+            if renewals is not None and obj.renewals != renewals:
+                # One advance, one renewal: a second one is a second charge (a retried
+                # advance without its key renewed twice).
+                return f"{obj.kind} {obj.id} renewed {obj.renewals} times (expected {renewals})"
             return None
 
         return check
 
+    def _currency(self, step: Step) -> str | None:
+        """The currency the plan expects of this step's object (None: the subscription's)."""
+        if isinstance(step, ChargeStep | SubscribeStep):
+            return step.currency or self.plan.currency
+        if isinstance(step, RefundStep):
+            charge = next(s for s in self.plan.steps if s.id == step.payment)
+            assert isinstance(charge, ChargeStep)
+            return charge.currency or self.plan.currency
+        if isinstance(step, AwaitRenewalStep | CancelStep):
+            sub = next(s for s in self.plan.steps if s.id == step.subscription)
+            assert isinstance(sub, SubscribeStep)
+            return sub.currency or self.plan.currency
+        return None
+
+    def _same_books(self, obj: ProviderObject, currency: str | None) -> str | None:
+        """The object is in the run's currency and environment, whoever reports it (the
+        event's copy or the API's): a signed EUR or live object fails a USD test step."""
+        if currency is not None and obj.currency.upper() != currency.upper():
+            return f"{obj.kind} {obj.id} in {obj.currency or 'no currency'} (expected {currency})"
+        if obj.environment != self.provider.environment:
+            return (
+                f"{obj.kind} {obj.id} in {obj.environment or 'no'} mode "
+                f"(expected {self.provider.environment})"
+            )
+        return None
+
     # --- ledger and helpers -----------------------------------------------------------------
 
-    def _intent(self, step_id: str, key: str | None, amount: int | None) -> None:
+    def _intent(
+        self, step_id: str, key: str | None, amount: int | None, about: str | None = None
+    ) -> None:
         """Written before the call that moves money. A key whose answer was lost is sent
         again only while the provider still replays it."""
         now = time.time()
@@ -553,14 +665,19 @@ class Runner:
                 f"answer that was lost is in {self.provider.name}'s dashboard under that key "
                 "(metadata rehearsal_key)",
             )
+        fields: dict[str, Any] = {"awaited_object": about} if about else {}
+        if key is not None and row["object_id"] is None:
+            fields["outcome"] = CallOutcome.INTENT  # unknown until the answer is written
         self.store.update_step(
             self.run_id,
             step_id,
-            state="calling",
+            state=StepState.CALLING,
             idempotency_key=key,
             amount=amount,
             called_at=now,
             first_called_at=first or now,
+            gave_up_at=None,
+            **fields,
         )
         _failpoint("after-intent", step_id)
 
@@ -569,13 +686,19 @@ class Runner:
         self.store.update_step(
             self.run_id,
             step_id,
-            state="awaiting",
+            state=StepState.AWAITING,
+            outcome=CallOutcome.ANSWERED,
             object_kind=obj.kind,
             object_id=obj.id,
             status=obj.status,
             request_id=obj.request_id,
             card=_card_label(obj),
         )
+        if obj.kind != "refund":
+            self.store.observe(self.run_id, obj, step_id)
+
+    def _on_send(self, method: str, path: str) -> None:
+        self.store.record_send(self.run_id, self._step, method, path)
 
     def _on_call(self, call: ApiCall) -> None:
         self.store.record_call(self.run_id, self._step, call)
@@ -618,13 +741,12 @@ class Runner:
     def compensate(self) -> bool:
         """Refund what this run charged and cancel what it subscribed, from the ledger.
         True when nothing is left outstanding."""
-        from rehearsal.cleanup import compensate
+        from rehearsal.settle import Landing, settle
 
         self._step = None
         with _signals_deferred():
-            return compensate(
-                self.run_id, self.provider, self.store, self.emit, self.options.in_flight_window
-            )
+            landing = Landing(self.options.landing_window, wait=False)
+            return settle(self.run_id, self.provider, self.store, self.emit, landing).settled
 
 
 @contextmanager

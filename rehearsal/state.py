@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rehearsal.providers.base import ApiCall, NormalizedEvent
+from rehearsal.ledger_states import CallOutcome, StepState
+from rehearsal.providers.base import ApiCall, NormalizedEvent, ProviderObject
 
 STATE_DB = "rehearsal.sqlite"
 
@@ -45,6 +46,17 @@ CREATE TABLE IF NOT EXISTS compensations (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, step_id TEXT NOT NULL,
   action TEXT NOT NULL, object_id TEXT NOT NULL, amount INTEGER, idempotency_key TEXT,
   state TEXT NOT NULL, request_id TEXT, message TEXT, at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS attempts (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, step_id TEXT,
+  method TEXT NOT NULL, path TEXT NOT NULL, sent_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS observations (
+  run_id TEXT NOT NULL, kind TEXT NOT NULL, object_id TEXT NOT NULL, step_id TEXT,
+  status TEXT NOT NULL, amount INTEGER NOT NULL, amount_refunded INTEGER NOT NULL,
+  currency TEXT, refund_unavailable INTEGER NOT NULL DEFAULT 0, seen_at REAL NOT NULL,
+  PRIMARY KEY (run_id, kind, object_id));
+CREATE TABLE IF NOT EXISTS registrations (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, url TEXT NOT NULL,
+  endpoint_id TEXT, state TEXT NOT NULL, at REAL NOT NULL);
 """
 
 # Columns added after the first release of a table: (table, column, declaration).
@@ -63,6 +75,9 @@ _ADDED = [
     ("runs", "webhook_endpoint", "TEXT"),  # the simulator endpoint kept across a paused run
     ("steps", "card", "TEXT"),  # brand and last four digits ("visa ••4242"), never more
     ("steps", "first_called_at", "REAL"),  # when its key was first sent (keys can expire)
+    # What we know of the step's money call, apart from the step's verdict (ledger_states).
+    ("steps", "outcome", "TEXT"),
+    ("steps", "gave_up_at", "REAL"),  # when this process stopped waiting for its answer
 ]
 
 
@@ -178,6 +193,17 @@ class StateDB:
         rows = self._rows("SELECT * FROM steps WHERE run_id = ? AND step_id = ?", run_id, step_id)
         return rows[0]
 
+    def call_outcome(self, row: dict[str, Any]) -> CallOutcome | None:
+        """A step row's call outcome; rows written before the column existed are read from
+        their state (an intent with no object was a call whose answer is unknown)."""
+        if row.get("outcome"):
+            return CallOutcome(row["outcome"])
+        if row["object_id"]:
+            return CallOutcome.ANSWERED
+        if row["state"] == StepState.CALLING or row["idempotency_key"]:
+            return CallOutcome.INTENT
+        return None
+
     def set_webhook_endpoint(self, run_id: str, endpoint_id: str | None) -> None:
         self._exec("UPDATE runs SET webhook_endpoint = ? WHERE id = ?", endpoint_id, run_id)
 
@@ -259,6 +285,95 @@ class StateDB:
 
     def runs(self, limit: int = 50) -> list[dict[str, Any]]:
         return self._rows("SELECT * FROM runs ORDER BY started_at DESC LIMIT ?", limit)
+
+    def record_send(self, run_id: str, step_id: str | None, method: str, path: str) -> None:
+        """Written before each attempt is sent: the last one bounds when the call can land."""
+        self._exec(
+            "INSERT INTO attempts (run_id, step_id, method, path, sent_at) VALUES (?, ?, ?, ?, ?)",
+            run_id,
+            step_id,
+            method,
+            path,
+            time.time(),
+        )
+
+    def last_send(self, run_id: str, step_id: str) -> float | None:
+        rows = self._rows(
+            "SELECT MAX(sent_at) AS t FROM attempts WHERE run_id = ? AND step_id = ? "
+            "AND method != 'GET'",
+            run_id,
+            step_id,
+        )
+        return rows[0]["t"] if rows else None
+
+    # --- what the provider's API showed (the settle engine's record of the books) ---------
+
+    def observe(
+        self,
+        run_id: str,
+        obj: ProviderObject,
+        step_id: str | None = None,
+        *,
+        refund_unavailable: bool | None = None,
+    ) -> None:
+        """Record a payment or subscription as the provider's API just showed it."""
+        if obj.kind == "refund":
+            return  # a refund shows on its payment, which is observed instead
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO observations (run_id, kind, object_id, step_id, status, amount, "
+                "amount_refunded, currency, refund_unavailable, seen_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (run_id, kind, object_id) DO UPDATE SET status = excluded.status, "
+                "amount = excluded.amount, amount_refunded = excluded.amount_refunded, "
+                "currency = excluded.currency, seen_at = excluded.seen_at, "
+                "step_id = COALESCE(observations.step_id, excluded.step_id), "
+                "refund_unavailable = CASE WHEN ? IS NULL THEN observations.refund_unavailable "
+                "ELSE excluded.refund_unavailable END",
+                (
+                    run_id,
+                    obj.kind,
+                    obj.id,
+                    step_id,
+                    obj.status,
+                    obj.amount,
+                    obj.amount_refunded,
+                    obj.currency,
+                    int(bool(refund_unavailable)),
+                    time.time(),
+                    refund_unavailable,
+                ),
+            )
+
+    def observations(self, run_id: str) -> list[dict[str, Any]]:
+        return self._rows(
+            "SELECT * FROM observations WHERE run_id = ? ORDER BY seen_at, object_id", run_id
+        )
+
+    # --- webhook registrations made through a provider's API --------------------------------
+
+    def registration_intent(self, run_id: str, url: str) -> int:
+        """Written before the registering call: a killed run's registration is found later."""
+        cur = self._exec(
+            "INSERT INTO registrations (run_id, url, state, at) VALUES (?, ?, 'intent', ?)",
+            run_id,
+            url,
+            time.time(),
+        )
+        return int(cur.lastrowid or 0)
+
+    def registration_state(self, seq: int, state: str, endpoint_id: str | None = None) -> None:
+        self._exec(
+            "UPDATE registrations SET state = ?, endpoint_id = COALESCE(?, endpoint_id), "
+            "at = ? WHERE seq = ?",
+            state,
+            endpoint_id,
+            time.time(),
+            seq,
+        )
+
+    def registrations(self, run_id: str) -> list[dict[str, Any]]:
+        return self._rows("SELECT * FROM registrations WHERE run_id = ? ORDER BY seq", run_id)
 
     # --- compensation -----------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from rehearsal.errors import UsageError
+from rehearsal.ledger_states import RunVerdict
 from rehearsal.runlock import RunLock
 from rehearsal.state import STATE_DB, StateDB, state_dir
 
@@ -41,7 +42,7 @@ def _when(ts: float | None) -> str:
 
 
 def runs(folder: Path | None) -> int:
-    from rehearsal.cleanup import money
+    from rehearsal.settle import money
 
     store = _open(folder)
     try:
@@ -53,6 +54,8 @@ def runs(folder: Path | None) -> int:
                 if m["active_subscriptions"]
                 else ""
             )
+            if m["unknown_outcomes"]:
+                open_ += f" + {len(m['unknown_outcomes'])} unknown"
             print(
                 f"{r['id']:24} {_when(r['started_at']):19} {r['plan'][:22]:22} "
                 f"{r['environment']:5} {r['verdict'] or 'running':11} {open_}"
@@ -63,7 +66,7 @@ def runs(folder: Path | None) -> int:
 
 
 def status(run_id: str | None, folder: Path | None, as_json: bool) -> int:
-    from rehearsal.cleanup import money
+    from rehearsal.settle import left_open, money
 
     store = _open(folder)
     try:
@@ -86,6 +89,7 @@ def status(run_id: str | None, folder: Path | None, as_json: bool) -> int:
                     "status": s["status"],
                     "amount": s["amount"],
                     "idempotency_key": s["idempotency_key"],
+                    "outcome": store.call_outcome(s),
                     "card": s["card"],
                     "confirmed_by": s["confirmed_by"],
                     "message": s["message"],
@@ -128,15 +132,20 @@ def status(run_id: str | None, folder: Path | None, as_json: bool) -> int:
             f"  {m['not_refundable_in_test']} charged in test mode that {doc['provider']} will "
             "not refund (test money, not outstanding)"
         )
+    if m["subscription_payments"]:
+        print(f"  of which the subscription's own payments: {m['subscription_payments']}")
     for u in m["unknown_outcomes"]:
-        print(f"  unknown outcome: step {u['step']} (key {u['idempotency_key']})")
-    if m["outstanding"] or m["active_subscriptions"] or m["unknown_outcomes"]:
+        print(
+            f"  unknown outcome: step {u['step']} ({u['action']} {u['amount'] or ''}, key "
+            f"{u['idempotency_key']}): it may have landed"
+        )
+    if left_open(m):
         print(f"settle with: rehearsal cleanup {doc['run_id']}")
     return 0
 
 
 def cleanup(run_id: str, folder: Path | None, plain: bool) -> int:
-    from rehearsal.cleanup import compensate
+    from rehearsal.settle import Landing, landing_window, settle
     from rehearsal.target import open_target
     from rehearsal.view import PlainView
 
@@ -162,13 +171,17 @@ def cleanup(run_id: str, folder: Path | None, plain: bool) -> int:
                 )
             view = PlainView()
             target.provider.on_call = None
-            settled = compensate(run["id"], target.provider, store, view, target.in_flight_window)
+            window = landing_window(
+                embedded=embedded, http_timeout=target.config.http_timeout, in_process=False
+            )
+            settlement = settle(run["id"], target.provider, store, view, Landing(window, wait=True))
+            settled = settlement.settled
             target.webhook_endpoint = run["webhook_endpoint"]  # removed at close
         finally:
             target.close()
         ended = settled and run["verdict"] is None  # settled money ends a paused or crashed run
         if ended:
-            store.finish_run(run["id"], "cleaned-up")
+            store.finish_run(run["id"], RunVerdict.CLEANED_UP)
             store.set_webhook_endpoint(run["id"], None)
         print(
             f"run {run['id']}: "

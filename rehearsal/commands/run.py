@@ -145,6 +145,7 @@ def _resume(run_id: str, args: RunArgs, stop_after: str | None, target: Target |
     from rehearsal.receiver import Receiver
     from rehearsal.run_events import RunStarted
     from rehearsal.runner import Runner
+    from rehearsal.settle import landing_window
     from rehearsal.target import open_target
     from rehearsal.tunnels.session import (
         TunnelSession,
@@ -213,7 +214,7 @@ def _resume(run_id: str, args: RunArgs, stop_after: str | None, target: Target |
         session = TunnelSession(
             resolve(spec, simulated=target.simulated, provider=run["provider"]),
             receiver,
-            register=lambda url: target.register_webhook(url, events),
+            register=lambda url: _register(target, store, run_id, url, events),
             probe_within=probe_deadline(run["timeout_scale"]),
             state_dir=folder,  # a tunnel left by a killed run of this folder is ended
             remote=not target.simulated,
@@ -241,7 +242,11 @@ def _resume(run_id: str, args: RunArgs, stop_after: str | None, target: Target |
             timeout_scale=run["timeout_scale"],
             cleanup=args.cleanup,
             confirm_manual=_confirm if sys.stdin.isatty() else None,
-            in_flight_window=target.in_flight_window,
+            landing_window=landing_window(
+                embedded=target.simulator is not None,
+                http_timeout=target.config.http_timeout,
+                in_process=True,
+            ),
             watch=None if session.spec.mode == "none" else session.watch,
             watch_every=args.probe_every,
         )
@@ -260,6 +265,7 @@ def _resume(run_id: str, args: RunArgs, stop_after: str | None, target: Target |
         if receiver is not None:
             receiver.request_stop()  # stops alongside the simulator in target.close()
         try:
+            _unregister(target, store, run_id)
             target.close()  # removes the registered webhooks while the tunnel still stands
         finally:
             if session is not None:
@@ -273,6 +279,30 @@ def _resume(run_id: str, args: RunArgs, stop_after: str | None, target: Target |
                 write_after_run(store, run_id, paths, stopped)  # passed, failed or interrupted
             finally:
                 store.close()
+
+
+def _register(target: Target, store: StateDB, run_id: str, url: str, events: list[str]) -> bool:
+    """Register the receiver's URL; one made through the provider's API is written to the
+    ledger first (intent, then its id), so a killed run's registration is undone later."""
+    from rehearsal.providers.base import WebhookRegistrar
+
+    provider = target.provider
+    if target.control is not None or not isinstance(provider, WebhookRegistrar):
+        return target.register_webhook(url, events)
+    seq = store.registration_intent(run_id, url)
+    endpoint_id = provider.register_webhook(url, events)
+    store.registration_state(seq, "registered", endpoint_id)
+    return True
+
+
+def _unregister(target: Target, store: StateDB, run_id: str) -> None:
+    """Undo this process's API registrations, recording each in the ledger."""
+    import contextlib
+
+    from rehearsal.settle import remove_registrations
+
+    with contextlib.suppress(Exception):  # cleanup retries what is left; close() tries too
+        remove_registrations(run_id, target.provider, store, lambda event: None)
 
 
 def _tunnel(args: RunArgs, plan: Plan) -> TunnelSpec | None:

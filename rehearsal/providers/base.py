@@ -85,6 +85,7 @@ class Provider(Protocol):
     # every card payment); such a run is refused without a terminal, before any call.
     needs_operator: bool
     on_call: Callable[[ApiCall], None] | None
+    on_send: Callable[[str, str], None] | None  # (method, path) before each attempt is sent
 
     def resolve_card(self, card: str) -> str:
         """A plan's card (a test-card name, or a token already resolved from env) to send."""
@@ -154,4 +155,8 @@ class WebhookRegistrar(Protocol):
 
     def register_webhook(self, url: str, events: list[str]) -> str:
         """Register `url` for the rehearsal's `events`; the endpoint's id."""
+        ...
+
+    def remove_webhook(self, endpoint_id: str) -> None:
+        """Undo a registration by its id (the ledger keeps it across a crash)."""
         ...

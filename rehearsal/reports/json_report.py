@@ -124,7 +124,7 @@ def _expected(
 
 def build(store: StateDB, run_id: str, stopped: Stopped | None = None) -> dict[str, Any]:
     """The report of `run_id`. `stopped`: how it ended if the runner recorded no verdict."""
-    from rehearsal.cleanup import money
+    from rehearsal.settle import money
 
     run = store.run(run_id)
     if run is None:

@@ -60,6 +60,8 @@ class MintCash:
         self.idempotency_window: float | None = None  # the runbook sets no expiry for externalId
         self.needs_operator = False  # a live card is a saved payment method: no browser step
         self.on_call: Callable[[ApiCall], None] | None = None
+        # Told before each attempt is sent: the ledger bounds when a lost call can land.
+        self.on_send: Callable[[str, str], None] | None = None
         self._webhook_secrets = list(webhook_secrets)
         self._attempts = attempts
         self._backoff = backoff
@@ -230,6 +232,8 @@ class MintCash:
     def _once(
         self, method: str, path: str, body: dict[str, Any] | None
     ) -> tuple[dict[str, Any], str | None]:
+        if self.on_send:
+            self.on_send(method, path.split("?", 1)[0])
         started = time.perf_counter()
         try:
             response = self._client.request(method, path, json=body)

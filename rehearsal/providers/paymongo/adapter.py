@@ -365,6 +365,12 @@ class PayMongo(PayMongoHttp):
         self._webhooks.append(webhook_id)
         return webhook_id
 
+    def remove_webhook(self, endpoint_id: str) -> None:
+        """Disable a webhook this run registered (by id: after a crash, from the ledger)."""
+        self._post(c.WEBHOOK_DISABLE.format(id=endpoint_id), None, None)
+        if endpoint_id in self._webhooks:
+            self._webhooks.remove(endpoint_id)
+
     def disable_webhooks(self) -> None:
         while self._webhooks:
             self._post(c.WEBHOOK_DISABLE.format(id=self._webhooks[-1]), None, None)

@@ -32,6 +32,8 @@ class PayMongoHttp:
         backoff: float = 0.25,
     ) -> None:
         self.on_call: Callable[[ApiCall], None] | None = None
+        # Told before each attempt is sent: the ledger bounds when a lost call can land.
+        self.on_send: Callable[[str, str], None] | None = None
         self._attempts = attempts
         self._backoff = backoff
         self._client = httpx.Client(
@@ -70,6 +72,8 @@ class PayMongoHttp:
         self, method: str, path: str, body: dict[str, Any] | None, key: str | None
     ) -> dict[str, Any]:
         headers = {c.IDEMPOTENCY_HEADER: key} if key else {}
+        if self.on_send:
+            self.on_send(method, path.split("?", 1)[0])
         started = time.perf_counter()
         try:
             response = self._client.request(method, path, json=body, headers=headers)

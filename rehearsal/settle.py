@@ -1,0 +1,475 @@
+"""The one settle engine: reconcile a run's ledger with the provider's books, then refund
+what it charged and cancel what it subscribed.
+
+Compensation at the end of a run, `rehearsal cleanup`, `status` and the reports all read
+the run's money through this module, so they cannot disagree. It works from the state
+database, not from memory: in the process that failed, after a crash, or days later.
+
+1. Every money call whose answer is unknown (the process died, the last retry failed after
+   the provider did the work, every attempt timed out) is looked up by its idempotency key.
+   Found, it is adopted into the ledger. Not found, it is recorded as never made only once
+   it can no longer land (its last attempt's send time, plus the client's timeout, plus the
+   landing window: a provider may finish a request after the client gave up). Until then,
+   or where the provider cannot look a key up, it stays unknown and the run is not settled.
+2. Each payment and subscription is read back through the API and recorded
+   (`observations`), with what already landed: a refund or cancel sent by a process that
+   died before writing its answer is recorded as done, not sent again.
+3. What is left is refunded (the run's charges and its subscriptions' own payments) or
+   cancelled, each written as an intent before it is sent, with a deterministic key.
+
+`money()` reads only the ledger (no API call): the last reconciliation plus what is unknown.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from rehearsal.errors import ProviderError
+from rehearsal.ledger_states import (
+    KEYED_ACTIONS,
+    CallOutcome,
+    CompensationState,
+    StepState,
+)
+from rehearsal.providers.base import (
+    FeatureUnavailable,
+    KeyedKind,
+    KeyLookupUnsupported,
+    Provider,
+    ProviderObject,
+)
+from rehearsal.run_events import Compensated, Listener
+from rehearsal.state import StateDB
+
+REASON = "rehearsal cleanup"
+LOOKUP_POLL = 0.25  # seconds between lookups of a call that may still land
+# A payment in one of these states took no money (or none yet that can be refunded).
+NOT_CHARGED = {"failed", "awaiting_next_action", "requires_action", "cancelled", "canceled"}
+
+
+@dataclass(frozen=True)
+class Landing:
+    """When a call with no answer can no longer land at the provider.
+
+    `window`: seconds after its last attempt was sent (None: it may always still land, as
+    while the embedded simulator that received it is still running). `wait`: poll the
+    lookup until then (cleanup) rather than look once (compensation inside a run).
+    """
+
+    window: float | None
+    wait: bool = False
+
+    def until(self, sent: float | None) -> float | None:
+        if self.window is None:
+            return None
+        return (sent or time.time()) + self.window
+
+
+@dataclass
+class Settlement:
+    unknown: list[str] = field(default_factory=list)  # steps whose call outcome is unknown
+    failed: list[str] = field(default_factory=list)  # refunds or cancels that did not happen
+
+    @property
+    def settled(self) -> bool:
+        return not self.unknown and not self.failed
+
+
+def settle(
+    run_id: str, provider: Provider, store: StateDB, emit: Listener, landing: Landing
+) -> Settlement:
+    """Reconcile, then refund and cancel what `run_id` left open."""
+    engine = _Engine(run_id, provider, store, emit, landing)
+    engine.resolve_unknown()
+    engine.payments_and_subscriptions()
+    engine.registrations()
+    return engine.result
+
+
+class _Engine:
+    def __init__(
+        self, run_id: str, provider: Provider, store: StateDB, emit: Listener, landing: Landing
+    ) -> None:
+        self.run_id, self.provider, self.store, self.emit = run_id, provider, store, emit
+        self.landing = landing
+        self.result = Settlement()
+
+    # --- 1. calls whose answer is unknown ---------------------------------------------------
+
+    def resolve_unknown(self) -> None:
+        for step in self.store.steps(self.run_id):
+            if step["action"] in KEYED_ACTIONS and self.store.call_outcome(step) == (
+                CallOutcome.INTENT
+            ):
+                self._look_up(step)
+
+    def _look_up(self, step: dict[str, Any]) -> None:
+        kind: KeyedKind = KEYED_ACTIONS[step["action"]]  # type: ignore[assignment]
+        key, step_id = step["idempotency_key"], step["step_id"]
+        label = f"({step_id}: {key})"
+        sent = self.store.last_send(self.run_id, step_id) or step["called_at"]
+        until = self.landing.until(sent)
+        try:
+            while True:
+                found = self.provider.find_by_idempotency_key(kind, key)
+                now = time.time()
+                if found is not None or not self.landing.wait or until is None or now >= until:
+                    break
+                time.sleep(min(LOOKUP_POLL, max(0.0, until - now)))
+        except KeyLookupUnsupported:
+            if self._moot_refund(step):
+                return
+            self._unknown(
+                step,
+                label,
+                f"unknown: {self.provider.name} cannot look up what key {key} made; check "
+                f"its dashboard for an object with metadata rehearsal_key={key}, or resume "
+                "the run to replay the key while the provider keeps it",
+            )
+            return
+        except ProviderError as exc:
+            self._unknown(step, label, f"unknown: the lookup failed: {exc.message}")
+            return
+        if found is not None:
+            self._adopt(step, found)
+            return
+        if self._moot_refund(step):
+            return
+        if until is None or time.time() < until:
+            when = (
+                "while the process that sent it runs"
+                if until is None
+                else f"until {time.strftime('%H:%M:%S', time.localtime(until))}"
+            )
+            self._unknown(
+                step,
+                label,
+                f"unknown: no {kind} with key {key} yet, but the call could still land "
+                f"{when}; run `rehearsal cleanup {self.run_id}` again after that",
+            )
+            return
+        message = f"no {kind} was made with key {key}: the call never reached {self.provider.name}"
+        seq = self.store.compensation_intent(
+            self.run_id, step_id, "look_up", key, step["amount"], key
+        )
+        self.store.compensation_result(seq, CompensationState.DONE, None, message)
+        self.store.update_step(self.run_id, step_id, outcome=CallOutcome.NEVER_MADE)
+        self.emit(Compensated("look_up", label, step["amount"], f"done: {message}"))
+
+    def _unknown(self, step: dict[str, Any], label: str, message: str) -> None:
+        self.result.unknown.append(step["step_id"])
+        self.emit(Compensated("look_up", label, step["amount"], message))
+
+    def _adopt(self, step: dict[str, Any], found: ProviderObject) -> None:
+        key, step_id = step["idempotency_key"], step["step_id"]
+        fields: dict[str, Any] = {
+            "object_kind": found.kind,
+            "object_id": found.id,
+            "status": found.status,
+            "request_id": found.request_id,
+            "outcome": CallOutcome.ANSWERED,
+        }
+        if step["state"] in (StepState.CALLING, StepState.PENDING):
+            fields["message"] = f"its answer was lost; found by its key {key}"
+        self.store.update_step(self.run_id, step_id, **fields)
+        if found.kind == "refund" and found.payment_id:
+            self.store.update_step(self.run_id, step_id, awaited_object=found.payment_id)
+        else:
+            self.store.observe(self.run_id, found, step_id)
+        self.emit(Compensated("look_up", found.id, step["amount"], f"found by its key {key}"))
+
+    def _moot_refund(self, step: dict[str, Any]) -> bool:
+        """A refund whose answer was lost, on a payment now fully refunded: whether it
+        landed no longer changes the books (a later copy would be refused as too much)."""
+        if step["action"] != "refund" or not step["awaited_object"]:
+            return False
+        try:
+            payment = self.provider.retrieve("payment", step["awaited_object"])
+        except ProviderError:
+            return False
+        self.store.observe(self.run_id, payment)
+        if payment.amount_refunded < payment.amount:
+            return False
+        self.store.update_step(self.run_id, step["step_id"], outcome=CallOutcome.MOOT)
+        return True
+
+    # --- 2 and 3. reconcile, then refund and cancel -----------------------------------------
+
+    def payments_and_subscriptions(self) -> None:
+        steps = self.store.steps(self.run_id)
+        payments: dict[str, str] = {}  # payment id -> the step it belongs to
+        for s in steps:
+            if s["action"] == "charge" and s["object_id"]:
+                payments[s["object_id"]] = s["step_id"]
+        for o in self.store.observations(self.run_id):
+            if o["kind"] == "payment":
+                payments.setdefault(o["object_id"], o["step_id"] or "")
+        subscribe_steps = {s["step_id"] for s in steps if s["action"] == "subscribe"}
+        for payment_id, step_id in payments.items():
+            whose = "refund_subscription_payment" if step_id in subscribe_steps else "refund"
+            self._refund(step_id, payment_id, whose)
+        for s in steps:
+            if s["action"] == "subscribe" and s["object_id"]:
+                self._cancel(s)  # first, so no renewal charges after the refunds
+                self._subscription_payments(s, set(payments))
+
+    def _refund(self, step_id: str, payment_id: str, action: str) -> None:
+        """Refund what is left of one payment; `action` says whose payment it is."""
+        try:
+            current = self.provider.retrieve("payment", payment_id)
+        except ProviderError as exc:
+            self._failed(action, payment_id, None, f"failed: {exc.message}")
+            return
+        self.store.observe(self.run_id, current, step_id or None)
+        left = current.amount - current.amount_refunded
+        if current.status in NOT_CHARGED or left <= 0:
+            self._landed(payment_id, ("refund", "refund_subscription_payment"))
+            return
+        if self._refused_before(payment_id):
+            self.emit(Compensated(action, payment_id, left, "not possible in test mode"))
+            return
+        key = f"rh-{self.run_id}-{step_id}-cleanup-{payment_id}-{left}"
+        seq = self.store.compensation_intent(self.run_id, step_id, action, payment_id, left, key)
+        try:
+            refund = self.provider.refund(
+                idempotency_key=key, payment_id=payment_id, amount=left, reason=REASON
+            )
+            after = self.provider.retrieve("payment", payment_id)
+        except FeatureUnavailable as exc:
+            if self.provider.environment != "test":
+                self.store.compensation_result(seq, CompensationState.FAILED, exc.request_id)
+                self._failed(action, payment_id, left, f"failed: {exc.message}")
+                return
+            # PayMongo refunds live payments only: a test payment stays charged, test money.
+            self.store.compensation_result(
+                seq, CompensationState.UNAVAILABLE, exc.request_id, exc.message
+            )
+            self.store.observe(self.run_id, current, step_id or None, refund_unavailable=True)
+            self.emit(
+                Compensated(action, payment_id, left, f"not possible in test mode: {exc.message}")
+            )
+            return
+        except ProviderError as exc:
+            self.store.compensation_result(
+                seq, CompensationState.FAILED, exc.request_id, exc.message
+            )
+            self._failed(action, payment_id, left, f"failed: {exc.message}")
+            return
+        self.store.observe(self.run_id, after, step_id or None)
+        if after.amount_refunded < after.amount:
+            message = f"the API shows {after.amount_refunded} of {after.amount} refunded"
+            self.store.compensation_result(
+                seq, CompensationState.FAILED, refund.request_id, message
+            )
+            self._failed(action, payment_id, left, f"failed: {message}")
+            return
+        self.store.compensation_result(seq, CompensationState.DONE, refund.request_id)
+        self.emit(Compensated(action, payment_id, left, "done, confirmed through the API"))
+
+    def _refused_before(self, payment_id: str) -> bool:
+        return any(
+            o["object_id"] == payment_id and o["refund_unavailable"]
+            for o in self.store.observations(self.run_id)
+        )
+
+    def _landed(self, object_id: str, actions: tuple[str, ...]) -> None:
+        """Compensations of `object_id` still written as intents, when the API shows the
+        work done: they landed before the process that sent them died."""
+        for c in self.store.compensations(self.run_id):
+            if (
+                c["object_id"] == object_id
+                and c["action"] in actions
+                and c["state"] in (CompensationState.INTENT, CompensationState.FAILED)
+            ):
+                self.store.compensation_result(
+                    c["seq"],
+                    CompensationState.DONE,
+                    c["request_id"],
+                    "landed; confirmed through the API by a later settle",
+                )
+
+    def _subscription_payments(self, step: dict[str, Any], known: set[str]) -> None:
+        """The subscription's own charges (first period, renewals) are this run's money."""
+        sub_id = step["object_id"]
+        try:
+            payments = self.provider.subscription_payments(sub_id)
+        except ProviderError as exc:
+            self._failed(
+                "refund_subscription_payment", sub_id, None, f"failed to list: {exc.message}"
+            )
+            return
+        for payment in payments:
+            if payment.id in known:
+                continue
+            self.store.observe(self.run_id, payment, step["step_id"])
+            self._refund(step["step_id"], payment.id, "refund_subscription_payment")
+
+    def _cancel(self, step: dict[str, Any]) -> None:
+        sub_id = step["object_id"]
+        try:
+            current = self.provider.retrieve("subscription", sub_id)
+            self.store.observe(self.run_id, current, step["step_id"])
+            if current.status == "cancelled":
+                self._landed(sub_id, ("cancel",))
+                return
+            seq = self.store.compensation_intent(
+                self.run_id, step["step_id"], "cancel", sub_id, None, None
+            )
+            cancelled = self.provider.cancel(subscription_id=sub_id, reason=REASON)
+        except ProviderError as exc:
+            self._failed("cancel", sub_id, None, f"failed: {exc.message}")
+            return
+        self.store.observe(self.run_id, cancelled, step["step_id"])
+        ok = cancelled.status == "cancelled"
+        self.store.compensation_result(
+            seq,
+            CompensationState.DONE if ok else CompensationState.FAILED,
+            cancelled.request_id,
+            None if ok else f"status {cancelled.status!r}",
+        )
+        if not ok:
+            self._failed("cancel", sub_id, None, f"failed: status {cancelled.status!r}")
+            return
+        self.emit(Compensated("cancel", sub_id, None, "done, confirmed through the API"))
+
+    def _failed(self, action: str, object_id: str, amount: int | None, message: str) -> None:
+        self.result.failed.append(object_id)
+        self.emit(Compensated(action, object_id, amount, message))
+
+    # --- webhook registrations made through the provider's API ------------------------------
+
+    def registrations(self) -> None:
+        remove_registrations(self.run_id, self.provider, self.store, self.emit)
+
+
+def remove_registrations(run_id: str, provider: Provider, store: StateDB, emit: Listener) -> None:
+    """Undo the webhook registrations `run_id` made through the provider's API."""
+    remove: Callable[[str], None] | None = getattr(provider, "remove_webhook", None)
+    for r in store.registrations(run_id):
+        if r["state"] == "removed":
+            continue
+        if not r["endpoint_id"]:
+            emit(
+                Compensated(
+                    "remove_webhook",
+                    r["url"],
+                    None,
+                    "unknown: its registration's answer was lost; check the provider's "
+                    "webhooks for this URL",
+                )
+            )
+            continue
+        if remove is None:
+            continue
+        try:
+            remove(r["endpoint_id"])
+        except ProviderError as exc:
+            emit(Compensated("remove_webhook", r["endpoint_id"], None, f"failed: {exc.message}"))
+            continue
+        store.registration_state(r["seq"], "removed")
+        emit(Compensated("remove_webhook", r["endpoint_id"], None, "done"))
+
+
+# --- the run's money, from the ledger alone ---------------------------------------------------
+
+
+def money(store: StateDB, run_id: str) -> dict[str, Any]:
+    """Where a run's money stands: the last reconciliation with the provider's API, the
+    answers the run recorded, and what is still unknown. No API call."""
+    steps = store.steps(run_id)
+    seen = {(o["kind"], o["object_id"]): o for o in store.observations(run_id)}
+    payments = {oid: o for (kind, oid), o in seen.items() if kind == "payment"}
+    for s in steps:  # answered, not yet read back: as the answer showed it
+        if s["action"] == "charge" and s["object_id"] and s["object_id"] not in payments:
+            payments[s["object_id"]] = {
+                "status": s["status"] or "succeeded",
+                "amount": s["amount"] or 0,
+                "amount_refunded": 0,
+                "refund_unavailable": 0,
+                "step_id": s["step_id"],
+            }
+    charged = refunded = unavailable = subscription_charged = 0
+    subscribe_steps = {s["step_id"] for s in steps if s["action"] == "subscribe"}
+    for p in payments.values():
+        if p["status"] in NOT_CHARGED:
+            continue
+        charged += p["amount"]
+        refunded += p["amount_refunded"]
+        if p["step_id"] in subscribe_steps:
+            subscription_charged += p["amount"]
+        if p["refund_unavailable"]:
+            unavailable += p["amount"] - p["amount_refunded"]
+    subs = {oid: o["status"] for (kind, oid), o in seen.items() if kind == "subscription"}
+    cancelled_by_step = {
+        s["object_id"] for s in steps if s["action"] == "cancel" and s["object_id"]
+    }
+    for s in steps:
+        if s["action"] == "subscribe" and s["object_id"] and s["object_id"] not in subs:
+            subs[s["object_id"]] = (
+                "cancelled" if s["object_id"] in cancelled_by_step else s["status"] or "active"
+            )
+    unknown = [
+        {
+            "step": s["step_id"],
+            "action": s["action"],
+            "idempotency_key": s["idempotency_key"],
+            "amount": s["amount"],
+            "called_at": s["called_at"],
+        }
+        for s in steps
+        if s["action"] in KEYED_ACTIONS and store.call_outcome(s) == CallOutcome.INTENT
+    ]
+    comps = store.compensations(run_id)
+    return {
+        "charged": charged,
+        "refunded": refunded,
+        "outstanding": charged - refunded - unavailable,
+        "not_refundable_in_test": unavailable,
+        "active_subscriptions": sorted(k for k, v in subs.items() if v != "cancelled"),
+        "subscription_payments": subscription_charged,
+        "subscription_payments_refunded": sum(
+            c["amount"] or 0
+            for c in comps
+            if c["action"] == "refund_subscription_payment" and c["state"] == "done"
+        ),
+        "unknown_outcomes": unknown,
+    }
+
+
+def left_open(m: dict[str, Any]) -> bool:
+    """True when a run's money view shows anything left: money, a subscription, an unknown."""
+    return bool(m["outstanding"] or m["active_subscriptions"] or m["unknown_outcomes"])
+
+
+DEFAULT_LANDING_WINDOW = 300.0  # seconds; an assumption: no provider documents a bound
+
+
+def landing_window(*, embedded: bool, http_timeout: float, in_process: bool) -> float | None:
+    """Seconds after its last attempt was sent that a call with no answer may still land.
+
+    The embedded simulator runs in the process that sent the call: while it runs (the run's
+    own compensation) the call may still finish (None); once that process is gone (cleanup
+    from another process) nothing in flight can land. A remote provider may finish a request
+    after the client's timeout: the client's timeout plus REHEARSAL_LANDING_WINDOW.
+    """
+    import math
+    import os
+
+    from rehearsal.errors import UsageError
+
+    if embedded:
+        return None if in_process else 0.0
+    raw = os.environ.get("REHEARSAL_LANDING_WINDOW", "")
+    try:
+        extra = float(raw) if raw else DEFAULT_LANDING_WINDOW
+    except ValueError:
+        extra = -1.0
+    if not math.isfinite(extra) or extra < 0:
+        raise UsageError(
+            "REHEARSAL_LANDING_WINDOW must be a number of seconds, 0 or more",
+            hint=f"unset it for the default ({DEFAULT_LANDING_WINDOW:g} s)",
+        )
+    return http_timeout + extra

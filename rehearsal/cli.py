@@ -336,12 +336,16 @@ def status(
         None, help="A run id. [default: the latest run]", show_default=False
     ),
     as_json: bool = typer.Option(False, "--json", help="The same, as JSON for scripts."),
+    offline: bool = typer.Option(
+        False, "--offline", help="From the ledger only: do not read the provider's books."
+    ),
     state_dir: Path = typer.Option(None, envvar="REHEARSAL_STATE_DIR", help="State folder."),
 ) -> None:
-    """Where a run stands: each step, and the money charged, refunded and outstanding."""
+    """Where a run stands: each step, and the money charged, refunded and outstanding, as
+    the provider's API shows it now (read only: nothing moves)."""
     from rehearsal.commands import ledger
 
-    _guard(lambda: ledger.status(run_id, state_dir, as_json))
+    _guard(lambda: ledger.status(run_id, state_dir, as_json, offline=offline))
 
 
 @app.command()

@@ -79,22 +79,36 @@ class Settlement:
 
 
 def settle(
-    run_id: str, provider: Provider, store: StateDB, emit: Listener, landing: Landing
+    run_id: str,
+    provider: Provider,
+    store: StateDB,
+    emit: Listener,
+    landing: Landing,
+    *,
+    act: bool = True,
 ) -> Settlement:
-    """Reconcile, then refund and cancel what `run_id` left open."""
-    engine = _Engine(run_id, provider, store, emit, landing)
+    """Reconcile, then refund and cancel what `run_id` left open. With `act` False, only
+    reconcile (`status`, and a run told --no-cleanup): read the books, move nothing."""
+    engine = _Engine(run_id, provider, store, emit, landing, act)
     engine.resolve_unknown()
     engine.payments_and_subscriptions()
-    engine.registrations()
+    if act:
+        engine.registrations()
     return engine.result
 
 
 class _Engine:
     def __init__(
-        self, run_id: str, provider: Provider, store: StateDB, emit: Listener, landing: Landing
+        self,
+        run_id: str,
+        provider: Provider,
+        store: StateDB,
+        emit: Listener,
+        landing: Landing,
+        act: bool,
     ) -> None:
         self.run_id, self.provider, self.store, self.emit = run_id, provider, store, emit
-        self.landing = landing
+        self.landing, self.act = landing, act
         self.result = Settlement()
 
     # --- 1. calls whose answer is unknown ---------------------------------------------------
@@ -207,14 +221,15 @@ class _Engine:
         for o in self.store.observations(self.run_id):
             if o["kind"] == "payment":
                 payments.setdefault(o["object_id"], o["step_id"] or "")
-        subscribe_steps = {s["step_id"] for s in steps if s["action"] == "subscribe"}
+        subscriptions = [s for s in steps if s["action"] == "subscribe" and s["object_id"]]
+        for s in subscriptions:
+            self._cancel(s)  # first, so no renewal charges after the refunds
+        subscribe_steps = {s["step_id"] for s in subscriptions}
         for payment_id, step_id in payments.items():
             whose = "refund_subscription_payment" if step_id in subscribe_steps else "refund"
             self._refund(step_id, payment_id, whose)
-        for s in steps:
-            if s["action"] == "subscribe" and s["object_id"]:
-                self._cancel(s)  # first, so no renewal charges after the refunds
-                self._subscription_payments(s, set(payments))
+        for s in subscriptions:
+            self._subscription_payments(s, set(payments))
 
     def _refund(self, step_id: str, payment_id: str, action: str) -> None:
         """Refund what is left of one payment; `action` says whose payment it is."""
@@ -227,6 +242,9 @@ class _Engine:
         left = current.amount - current.amount_refunded
         if current.status in NOT_CHARGED or left <= 0:
             self._landed(payment_id, ("refund", "refund_subscription_payment"))
+            return
+        if not self.act:
+            self.result.failed.append(payment_id)  # left open; reported, not touched
             return
         if self._refused_before(payment_id):
             self.emit(Compensated(action, payment_id, left, "not possible in test mode"))
@@ -314,6 +332,9 @@ class _Engine:
             self.store.observe(self.run_id, current, step["step_id"])
             if current.status == "cancelled":
                 self._landed(sub_id, ("cancel",))
+                return
+            if not self.act:
+                self.result.failed.append(sub_id)
                 return
             seq = self.store.compensation_intent(
                 self.run_id, step["step_id"], "cancel", sub_id, None, None

@@ -65,12 +65,52 @@ def runs(folder: Path | None) -> int:
     return 0
 
 
-def status(run_id: str | None, folder: Path | None, as_json: bool) -> int:
+def _reconcile(store: StateDB, run: dict[str, Any], folder: Path | None) -> str | None:
+    """Read the run's objects back through the provider's API into the ledger (nothing
+    moves), so `status` shows the provider's books. None when done; else why not."""
+    import contextlib
+
+    from rehearsal.errors import RehearsalError
+    from rehearsal.settle import Landing, landing_window, settle
+    from rehearsal.target import open_target
+
+    lock = RunLock(state_dir(folder), run["id"])
+    try:
+        lock.acquire()
+    except UsageError:
+        return "the run is in progress in another process"
+    try:
+        embedded = run["target_kind"] == "embedded"
+        target = open_target(
+            run["provider"],
+            live=run["environment"] == "live",
+            force_simulator=embedded,
+            state_dir=state_dir(folder),
+        )
+        try:
+            if not embedded and target.config.api_base != run["api_base"]:
+                return f"the environment points at {target.config.api_base}, not the run's"
+            window = landing_window(
+                embedded=embedded, http_timeout=target.config.http_timeout, in_process=False
+            )
+            settle(run["id"], target.provider, store, lambda e: None, Landing(window), act=False)
+        finally:
+            with contextlib.suppress(Exception):
+                target.close()
+    except RehearsalError as exc:
+        return exc.message
+    finally:
+        lock.release()
+    return None
+
+
+def status(run_id: str | None, folder: Path | None, as_json: bool, *, offline: bool = False) -> int:
     from rehearsal.settle import left_open, money
 
     store = _open(folder)
     try:
         run = _run(store, run_id)
+        unread = "--offline" if offline else _reconcile(store, run, folder)
         steps = store.steps(run["id"])
         doc = {
             "run_id": run["id"],
@@ -104,6 +144,8 @@ def status(run_id: str | None, folder: Path | None, as_json: bool) -> int:
                 for c in store.compensations(run["id"])
             ],
             "money": money(store, run["id"]),
+            # True: the money above is what the provider's API showed just now.
+            "read_from_provider": unread is None,
         }
     finally:
         store.close()
@@ -122,6 +164,8 @@ def status(run_id: str | None, folder: Path | None, as_json: bool) -> int:
     for c in doc["compensations"]:
         print(f"  cleanup   {c['action']} {c['object_id']} {c['amount'] or ''} {c['state']}")
     m = doc["money"]
+    if unread is not None:
+        print(f"(money from the ledger only, not read from the provider: {unread})")
     print(
         f"money: charged {m['charged']}, refunded {m['refunded']}, outstanding "
         f"{m['outstanding']}; active subscriptions: "

@@ -101,6 +101,7 @@ def _create(args: RunArgs) -> tuple[str, Target]:
         options = Options(confirm_manual=_confirm if sys.stdin.isatty() else None)
         Runner(plan, target.provider, None, store, run_id, lambda e: None, options).preflight()
         target.provider.on_call = None  # that runner's store closes below; resume sets its own
+        target.provider.on_send = None
         store.create_run(
             run_id,
             plan=plan.name,

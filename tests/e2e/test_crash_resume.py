@@ -69,7 +69,7 @@ def test_sigkill_then_resume_settles_the_books(tmp_path: Path, point: str, step:
         ).fetchone()
     assert_settled(payments, subs)
     assert unrefunded == (0,)  # the subscription's own payments are refunded too
-    from rehearsal.cleanup import money
+    from rehearsal.settle import money
     from rehearsal.state import StateDB
 
     store = StateDB(state / "rehearsal.sqlite")

@@ -36,7 +36,11 @@ def test_a_failed_run_left_open_is_settled_by_cleanup_in_a_later_process(tmp_pat
     doc = json.loads(status.stdout)
     run_id = doc["run_id"]
     assert [s["state"] for s in doc["steps"]] == ["passed", "passed", "passed", "failed", "skipped"]
-    assert doc["money"]["charged"] == 500 and doc["money"]["outstanding"] == 0
+    # The books: the charge (500, refunded by its step) and the subscription's own two
+    # payments, first period and renewal (300 each), left charged by --no-cleanup.
+    assert doc["money"]["charged"] == 1100 and doc["money"]["outstanding"] == 600
+    assert doc["money"]["subscription_payments"] == 600
+    assert doc["read_from_provider"] is True
     assert len(doc["money"]["active_subscriptions"]) == 1
     assert doc["steps"][0]["idempotency_key"] == f"rh-{run_id}-charge"
     # Of the card, the ledger keeps the brand and the last four digits, never the number.
@@ -100,6 +104,7 @@ def test_cleanup_refunds_what_a_failed_run_charged(tmp_path: Path) -> None:
         "not_refundable_in_test": 0,
         "active_subscriptions": [],
         "unknown_outcomes": [],
+        "subscription_payments": 0,
         "subscription_payments_refunded": 0,
     }
 
@@ -142,7 +147,9 @@ def test_a_passing_run_that_cannot_settle_says_so_and_exits_3(tmp_path: Path) ->
         cwd=tmp_path,
     )
     assert result.returncode == 3, result.stdout + result.stderr
-    assert "passed, but cleanup left money outstanding" in result.stdout
+    assert "UNSETTLED" in result.stdout and "passed, but money" in result.stdout
+    doc = json.loads(rehearsal("status", "--json", "--offline", state=state, cwd=tmp_path).stdout)
+    assert doc["verdict"] == "unsettled"  # never "passed" while money is left (a CI gate)
     assert "rehearsal cleanup" in result.stdout
     assert books(state, "SELECT COUNT(*) FROM payments WHERE amount_refunded = 0") == [(2,)]
 

@@ -20,6 +20,7 @@ from rehearsal.errors import SafetyRefusal, UsageError
 
 if TYPE_CHECKING:
     from rehearsal.providers.base import Provider
+    from rehearsal.providers.declaration import ProviderDeclaration
     from rehearsal.simulator.control import SimulatorControl
     from rehearsal.simulator.server import Simulator
 
@@ -84,21 +85,11 @@ class Target:
             self.simulator.stop()
 
 
-# Where a provider needs less than all three variables: PayMongo's API base has a default
-# (PAYMONGO_API_BASE points it at a standalone simulator), and its webhook secret comes from
-# registering the webhook through its API, not from the environment.
-DEFAULT_API_BASE = {"paymongo": "https://api.paymongo.com"}
-SECRET_FROM_REGISTRATION = {"paymongo"}
-
-
-def _optional(provider: str, names: tuple[str, str, str]) -> set[str]:
-    optional = {names[0]} if provider in DEFAULT_API_BASE else set()
-    return optional | ({names[2]} if provider in SECRET_FROM_REGISTRATION else set())
-
-
 def env_names(provider: str) -> tuple[str, str, str]:
-    p = provider.upper()
-    return f"{p}_API_BASE", f"{p}_SECRET_KEY", f"{p}_WEBHOOK_SECRET"
+    """The provider's (API base, secret key, webhook secret) variables, as it declares them."""
+    from rehearsal import providers
+
+    return providers.declaration_of(provider).variables
 
 
 def open_target(
@@ -114,8 +105,8 @@ def open_target(
     the receiver."""
     from rehearsal import providers
 
-    providers.require(provider)
-    names = env_names(provider)
+    declared = providers.declaration_of(provider)  # refused here if it declares no key modes
+    names = declared.variables
     values = [os.environ.get(n, "") for n in names]
     if live and force_simulator:
         raise UsageError(
@@ -124,7 +115,7 @@ def open_target(
         )
     if force_simulator or (not live and not any(values)):
         return _embedded(provider, state_dir, sim_faults or [])
-    optional = _optional(provider, names)
+    optional = declared.optional_variables
     missing = [n for n, v in zip(names, values, strict=True) if not v and n not in optional]
     if missing:
         raise UsageError(
@@ -134,9 +125,9 @@ def open_target(
             "them to use the built-in simulator",
         )
     api_base, secret_key, webhook_secret = values
-    api_base = api_base or DEFAULT_API_BASE.get(provider, "")
+    api_base = api_base or declared.default_api_base or ""
     environment: Literal["test", "live"] = "live" if live else "test"
-    _check_key_mode(provider, secret_key, environment)
+    check_key_modes(declared, environment)
     config = TargetConfig(provider, api_base, secret_key, webhook_secret.split(","), environment)
     from rehearsal.simulator.control import SimulatorControl
 
@@ -162,42 +153,22 @@ def open_target(
     )
 
 
-def _check_key_mode(provider: str, secret_key: str, environment: str) -> None:
-    if provider == "paymongo":
-        _check_paymongo_keys(secret_key, environment)
-        return
-    if provider != "mintcash":
-        return
-    from rehearsal.providers.mintcash.contract import environment_of_key
-
-    key_env = environment_of_key(secret_key)
-    if key_env is None:
-        raise UsageError(
-            "the MintCash secret key has an unknown prefix",
-            hint="expected sk_test_… (test mode) or sk_live_… (with --live)",
-        )
-    if key_env != environment:
-        raise SafetyRefusal(
-            f"a {key_env} key in {environment} mode",
-            hint="test keys only in test mode; live keys only with --live",
-        )
-
-
-def _check_paymongo_keys(secret_key: str, environment: str) -> None:
-    """PAYMONGO_SECRET_KEY (and PAYMONGO_PUBLIC_KEY, where set) must be of this mode."""
-    from rehearsal.providers.paymongo import contract
-
-    keys = [("PAYMONGO_SECRET_KEY", secret_key, contract.SECRET_KEY_PREFIX)]
-    if public := os.environ.get("PAYMONGO_PUBLIC_KEY", ""):
-        keys.append(("PAYMONGO_PUBLIC_KEY", public, contract.PUBLIC_KEY_PREFIX))
-    for name, key, prefixes in keys:
-        key_env = contract.environment_of_key(key, prefixes)
+def check_key_modes(declared: ProviderDeclaration, environment: str) -> None:
+    """Every key the provider declares, where set, must be of this mode: an unknown prefix
+    is a usage error (exit 2), a key of the other mode a safety refusal (exit 4). Messages
+    name the variable, never the key."""
+    for key in declared.keys:
+        value = os.environ.get(key.variable, "")
+        if not value and key is not declared.secret_key:
+            continue  # an optional key, not set
+        key_env = key.mode_of(value)
         if key_env is None:
-            expected = " or ".join(f"{p}…" for p in prefixes.values())
-            raise UsageError(f"{name} has an unknown prefix", hint=f"expected {expected}")
+            raise UsageError(
+                f"{key.variable} has an unknown prefix", hint=f"expected {key.expected()}"
+            )
         if key_env != environment:
             raise SafetyRefusal(
-                f"{name} is a {key_env} key, in {environment} mode",
+                f"{key.variable} is a {key_env} key, in {environment} mode",
                 hint="test keys only in test mode; live keys only with --live",
             )
 

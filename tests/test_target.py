@@ -1,0 +1,147 @@
+"""target.py: the key-mode guard reads each provider's declaration and fails closed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from rehearsal import providers
+from rehearsal.errors import SafetyRefusal, UsageError
+from rehearsal.providers.declaration import KeyVariable, ProviderDeclaration
+from rehearsal.target import open_target
+
+# A stand-in API base: every refusal below comes before anything is reached.
+NOWHERE = "http://127.0.0.1:9"
+
+
+def provider_env(
+    monkeypatch: pytest.MonkeyPatch, declared: ProviderDeclaration, secret_key: str
+) -> None:
+    for key in declared.keys:
+        monkeypatch.delenv(key.variable, raising=False)
+    monkeypatch.setenv(declared.api_base_variable, NOWHERE)
+    monkeypatch.setenv(declared.secret_key.variable, secret_key)
+    monkeypatch.setenv(declared.webhook_secret_variable, "whsec_x")
+
+
+def open_(provider: str, tmp_path: Path, *, live: bool) -> None:
+    target = open_target(provider, live=live, force_simulator=False, state_dir=tmp_path)
+    target.close()  # not reached in these tests
+
+
+@pytest.mark.parametrize("name", providers.names())
+def test_every_registered_provider_declares_both_modes_of_every_key(name: str) -> None:
+    declared = providers.declaration_of(name)
+    assert declared.name == name
+    assert declared.missing_key_modes() == []
+
+
+@pytest.mark.parametrize("name", providers.names())
+@pytest.mark.parametrize(("key_mode", "live"), [("live", False), ("test", True)])
+def test_a_key_of_the_other_mode_is_refused_for_every_provider(
+    name: str, key_mode: str, live: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    declared = providers.declaration_of(name)
+    key = declared.secret_key.prefixes[key_mode] + "abc123"  # type: ignore[index]
+    provider_env(monkeypatch, declared, key)
+    with pytest.raises(SafetyRefusal) as refused:
+        open_(name, tmp_path, live=live)
+    assert refused.value.exit_code == 4
+    assert declared.secret_key.variable in refused.value.message
+    assert key not in refused.value.message + str(refused.value.hint)
+
+
+@pytest.mark.parametrize("name", providers.names())
+@pytest.mark.parametrize("key", ["pk_test_abc", "sk_abc", "abc", "SK_TEST_abc", " sk_test_abc"])
+def test_an_unknown_prefix_is_refused_for_every_provider(
+    name: str, key: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    declared = providers.declaration_of(name)
+    provider_env(monkeypatch, declared, key)
+    with pytest.raises(UsageError) as refused:
+        open_(name, tmp_path, live=False)
+    assert refused.value.exit_code == 2
+    assert f"{declared.secret_key.variable} has an unknown prefix" in refused.value.message
+    assert key not in refused.value.message + str(refused.value.hint)
+
+
+def register(monkeypatch: pytest.MonkeyPatch, declaration: object | None) -> None:
+    """A third provider, 'fakepay', whose package holds `declaration` (None: no attribute)."""
+    module = types.ModuleType("fakepay_package")
+    if declaration is not None:
+        module.DECLARATION = declaration  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "fakepay_package", module)
+    monkeypatch.setitem(providers.REGISTRY, "fakepay", "fakepay_package")
+    monkeypatch.setenv("FAKEPAY_API_BASE", NOWHERE)
+    monkeypatch.setenv("FAKEPAY_SECRET_KEY", "fk_live_abc")  # a live key, in test mode
+    monkeypatch.setenv("FAKEPAY_WEBHOOK_SECRET", "whsec_x")
+
+
+def fakepay(prefixes: dict[str, str]) -> ProviderDeclaration:
+    return ProviderDeclaration(
+        name="fakepay",
+        adapter="fakepay_package.adapter:from_config",
+        secret_key=KeyVariable("FAKEPAY_SECRET_KEY", prefixes),  # type: ignore[arg-type]
+        api_base_variable="FAKEPAY_API_BASE",
+        webhook_secret_variable="FAKEPAY_WEBHOOK_SECRET",
+    )
+
+
+@pytest.mark.parametrize(
+    "declaration",
+    [
+        None,  # registered, but its package declares nothing
+        "not a declaration",
+        fakepay({}),  # a declaration without key-mode info
+        fakepay({"test": "fk_test_"}),  # only one mode declared
+        fakepay({"test": "fk_", "live": "fk_"}),  # both modes alike
+    ],
+    ids=["none", "wrong-type", "no-prefixes", "test-only", "same-prefix"],
+)
+def test_a_provider_registered_without_key_modes_cannot_be_opened(
+    declaration: object | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    register(monkeypatch, declaration)
+    with pytest.raises(SafetyRefusal) as refused:
+        open_("fakepay", tmp_path, live=False)  # not silently passed
+    assert "fakepay" in refused.value.message and "refusing" in refused.value.message
+    assert "fk_live_abc" not in refused.value.message + str(refused.value.hint)
+    with pytest.raises(SafetyRefusal):
+        providers.create("fakepay", None)  # type: ignore[arg-type]
+
+
+def test_a_declared_third_provider_is_guarded_like_the_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    register(monkeypatch, fakepay({"test": "fk_test_", "live": "fk_live_"}))
+    with pytest.raises(SafetyRefusal, match="FAKEPAY_SECRET_KEY is a live key, in test mode"):
+        open_("fakepay", tmp_path, live=False)
+    monkeypatch.setenv("FAKEPAY_SECRET_KEY", "xx_test_abc")
+    with pytest.raises(UsageError, match="FAKEPAY_SECRET_KEY has an unknown prefix"):
+        open_("fakepay", tmp_path, live=False)
+
+
+def test_the_longest_declared_prefix_decides() -> None:
+    key = KeyVariable("K", {"test": "sk_", "live": "sk_live_"})
+    assert key.mode_of("sk_live_abc") == "live"
+    assert key.mode_of("sk_abc") == "test"
+    assert key.mode_of("pk_live_abc") is None
+
+
+def test_declarations_import_neither_httpx_nor_an_adapter() -> None:
+    """`rehearsal --help` stays quick: reading every declaration loads no HTTP stack."""
+    code = (
+        "import sys\n"
+        "from rehearsal import providers\n"
+        "for n in providers.names(): providers.declaration_of(n)\n"
+        "heavy = [m for m in sys.modules if m == 'httpx' or m.endswith('.adapter')]\n"
+        "print(heavy)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"

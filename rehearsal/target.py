@@ -128,7 +128,8 @@ def open_target(
     api_base = api_base or declared.default_api_base or ""
     environment: Literal["test", "live"] = "live" if live else "test"
     check_key_modes(declared, environment)
-    config = TargetConfig(provider, api_base, secret_key, webhook_secret.split(","), environment)
+    secrets = parse_webhook_secrets(declared.webhook_secret_variable, webhook_secret)
+    config = TargetConfig(provider, api_base, secret_key, secrets, environment)
     from rehearsal.simulator.control import SimulatorControl
 
     if SimulatorControl.is_simulator(api_base):
@@ -151,6 +152,31 @@ def open_target(
         hint="choose a public webhook path: --tunnel ngrok|cloudflared (or REHEARSAL_TUNNEL), "
         "or --public-url URL --listen HOST:PORT",
     )
+
+
+def parse_webhook_secrets(variable: str, value: str) -> list[str]:
+    """A webhook secret variable's comma-separated entries (several during a rotation),
+    each trimmed. An unset variable is no secret; an empty entry (`whsec_a,`, as a CI
+    template with an unset variable writes) is refused: it would be an empty HMAC key,
+    which anyone can sign with. Messages give the position, never a secret."""
+    if not value:
+        return []
+    entries = [entry.strip() for entry in value.split(",")]
+    hint = (
+        f"set {variable} to the webhook secret, or to several separated by commas while "
+        "rotating; remove the stray comma or fill in the missing secret"
+    )
+    if not any(entries):
+        raise UsageError(
+            f"{variable} is set but holds no secret (only commas or spaces)", hint=hint
+        )
+    for position, entry in enumerate(entries, start=1):
+        if not entry:
+            raise UsageError(
+                f"{variable} has an empty entry at position {position} of {len(entries)}",
+                hint=hint,
+            )
+    return entries
 
 
 def check_key_modes(declared: ProviderDeclaration, environment: str) -> None:

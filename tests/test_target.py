@@ -12,7 +12,7 @@ import pytest
 from rehearsal import providers
 from rehearsal.errors import SafetyRefusal, UsageError
 from rehearsal.providers.declaration import KeyVariable, ProviderDeclaration
-from rehearsal.target import open_target
+from rehearsal.target import open_target, parse_webhook_secrets
 
 # A stand-in API base: every refusal below comes before anything is reached.
 NOWHERE = "http://127.0.0.1:9"
@@ -145,3 +145,34 @@ def test_declarations_import_neither_httpx_nor_an_adapter() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("", []),
+        ("whsec_a", ["whsec_a"]),
+        ("whsec_a, whsec_b", ["whsec_a", "whsec_b"]),  # a space after the comma: rotation works
+        (" whsec_a ,\twhsec_b\n", ["whsec_a", "whsec_b"]),
+    ],
+)
+def test_webhook_secret_entries_are_trimmed(value: str, expected: list[str]) -> None:
+    assert parse_webhook_secrets("MINTCASH_WEBHOOK_SECRET", value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("whsec_a1b2,", "an empty entry at position 2 of 2"),
+        (",whsec_a1b2", "an empty entry at position 1 of 2"),
+        ("whsec_a1b2, ,whsec_c3d4", "an empty entry at position 2 of 3"),
+        (",", "holds no secret"),
+        ("  ", "holds no secret"),
+    ],
+)
+def test_an_empty_webhook_secret_entry_is_refused_by_position(value: str, says: str) -> None:
+    with pytest.raises(UsageError) as refused:
+        parse_webhook_secrets("MINTCASH_WEBHOOK_SECRET", value)
+    text = refused.value.message + str(refused.value.hint)
+    assert says in refused.value.message and "MINTCASH_WEBHOOK_SECRET" in text
+    assert "a1b2" not in text and "c3d4" not in text

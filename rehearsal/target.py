@@ -100,9 +100,11 @@ def open_target(
     state_dir: Path,
     sim_faults: list[str] | None = None,
     public_path: bool = False,
+    api_only: bool = False,
 ) -> Target:
     """`public_path`: a tunnel or --public-url was chosen, so a remote provider can reach
-    the receiver."""
+    the receiver. `api_only`: the caller only calls the provider's API (`cleanup`), never
+    waits for a webhook, so it needs no receiver, no tunnel and no public path."""
     from rehearsal import providers
 
     declared = providers.declaration_of(provider)  # refused here if it declares no key modes
@@ -139,6 +141,13 @@ def open_target(
             f"the rehearsal simulator at {api_base} (no real money)",
             True,
             control=SimulatorControl(api_base, secret_key),
+        )
+    if api_only:  # cleanup: refunds and cancels confirmed through the API
+        return Target(
+            config,
+            providers.create(provider, config),
+            f"{provider} at {api_base} ({environment} mode, API only)",
+            False,
         )
     if public_path:  # live too: armed before this, the path proven before any money moves
         return Target(

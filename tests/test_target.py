@@ -176,3 +176,20 @@ def test_an_empty_webhook_secret_entry_is_refused_by_position(value: str, says: 
     text = refused.value.message + str(refused.value.hint)
     assert says in refused.value.message and "MINTCASH_WEBHOOK_SECRET" in text
     assert "a1b2" not in text and "c3d4" not in text
+
+
+def test_api_only_opens_a_remote_provider_without_a_public_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    declared = providers.declaration_of("mintcash")
+    provider_env(monkeypatch, declared, "sk_test_abc")
+    with pytest.raises(UsageError, match="cannot reach a receiver"):
+        open_("mintcash", tmp_path, live=False)  # a run needs a public path for webhooks
+    target = open_target(
+        "mintcash", live=False, force_simulator=False, state_dir=tmp_path, api_only=True
+    )
+    try:
+        assert not target.simulated and target.control is None
+        assert target.description == f"mintcash at {NOWHERE} (test mode, API only)"
+    finally:
+        target.close()

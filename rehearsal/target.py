@@ -11,6 +11,7 @@ are never printed, stored or put in a message.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     from rehearsal.simulator.server import Simulator
 
 EMBEDDED_TIME_SCALE = 0.01  # the embedded simulator's retry schedule, 100x shorter
+HTTP_TIMEOUT_ENV = "REHEARSAL_HTTP_TIMEOUT"
+DEFAULT_HTTP_TIMEOUT = 15.0  # seconds, per HTTP call to the provider
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,7 @@ class TargetConfig:
     webhook_secrets: list[str] = field(repr=False)
     environment: Literal["test", "live"]
     backoff: float = 0.25
-    http_timeout: float = 15.0
+    http_timeout: float = DEFAULT_HTTP_TIMEOUT
 
 
 @dataclass
@@ -115,6 +118,9 @@ def open_target(
             "--live and --simulator exclude each other",
             hint="the simulator moves no money; live mode is for the real provider",
         )
+    # Checked for every target; used for remote and standalone ones (the embedded simulator
+    # dies with this process, so no call to it outlives its answer).
+    http_timeout = http_timeout_from_env()
     if force_simulator or (not live and not any(values)):
         return _embedded(provider, state_dir, sim_faults or [])
     optional = declared.optional_variables
@@ -131,7 +137,9 @@ def open_target(
     environment: Literal["test", "live"] = "live" if live else "test"
     check_key_modes(declared, environment)
     secrets = parse_webhook_secrets(declared.webhook_secret_variable, webhook_secret)
-    config = TargetConfig(provider, api_base, secret_key, secrets, environment)
+    config = TargetConfig(
+        provider, api_base, secret_key, secrets, environment, http_timeout=http_timeout
+    )
     from rehearsal.simulator.control import SimulatorControl
 
     if SimulatorControl.is_simulator(api_base):
@@ -161,6 +169,26 @@ def open_target(
         hint="choose a public webhook path: --tunnel ngrok|cloudflared (or REHEARSAL_TUNNEL), "
         "or --public-url URL --listen HOST:PORT",
     )
+
+
+def http_timeout_from_env() -> float:
+    """REHEARSAL_HTTP_TIMEOUT: seconds each HTTP call to a remote or standalone provider may
+    take (default 15). A finite number greater than 0; anything else is a usage error."""
+    raw = os.environ.get(HTTP_TIMEOUT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_HTTP_TIMEOUT
+    expected = "a number of seconds greater than 0, such as 15 or 2.5"
+    try:
+        value = float(raw)
+    except ValueError:
+        raise UsageError(
+            f"{HTTP_TIMEOUT_ENV} is not a number", hint=f"expected {expected}"
+        ) from None
+    if not math.isfinite(value) or value <= 0:
+        raise UsageError(
+            f"{HTTP_TIMEOUT_ENV} must be finite and greater than 0", hint=f"expected {expected}"
+        )
+    return value
 
 
 def parse_webhook_secrets(variable: str, value: str) -> list[str]:

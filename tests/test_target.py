@@ -12,7 +12,7 @@ import pytest
 from rehearsal import providers
 from rehearsal.errors import SafetyRefusal, UsageError
 from rehearsal.providers.declaration import KeyVariable, ProviderDeclaration
-from rehearsal.target import open_target, parse_webhook_secrets
+from rehearsal.target import http_timeout_from_env, open_target, parse_webhook_secrets
 
 # A stand-in API base: every refusal below comes before anything is reached.
 NOWHERE = "http://127.0.0.1:9"
@@ -193,3 +193,71 @@ def test_api_only_opens_a_remote_provider_without_a_public_path(
         assert target.description == f"mintcash at {NOWHERE} (test mode, API only)"
     finally:
         target.close()
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [("", 15.0), ("2.5", 2.5), (" 30 ", 30.0), ("1e-1", 0.1)]
+)
+def test_http_timeout_from_the_environment(
+    value: str, expected: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REHEARSAL_HTTP_TIMEOUT", value)
+    assert http_timeout_from_env() == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("abc", "is not a number"),
+        ("15s", "is not a number"),
+        ("0", "must be finite and greater than 0"),
+        ("-3", "must be finite and greater than 0"),
+        ("nan", "must be finite and greater than 0"),
+        ("inf", "must be finite and greater than 0"),
+    ],
+)
+def test_a_bad_http_timeout_is_refused_for_every_target(
+    value: str, says: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REHEARSAL_HTTP_TIMEOUT", value)
+    with pytest.raises(UsageError) as refused:
+        open_target("mintcash", live=False, force_simulator=True, state_dir=tmp_path)
+    assert refused.value.message == f"REHEARSAL_HTTP_TIMEOUT {says}"
+    assert "seconds greater than 0" in str(refused.value.hint)
+
+
+def test_the_http_timeout_bounds_each_call_to_a_standalone_simulator(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A call held longer than REHEARSAL_HTTP_TIMEOUT times out and is retried with the
+    same key: the fault suite's held calls without waiting the default 15 s."""
+    from rehearsal.providers.base import ApiCall
+    from rehearsal.simulator.faults import Faults
+    from rehearsal.simulator.server import Simulator
+
+    sim = Simulator(
+        tmp_path / "books.sqlite",
+        faults=Faults.parse(["hold:POST /payments=1x1"]),
+        time_scale=0.01,
+    )
+    base = sim.start()
+    monkeypatch.setenv("MINTCASH_API_BASE", base)
+    monkeypatch.setenv("MINTCASH_SECRET_KEY", sim.keys.test_secret)
+    monkeypatch.setenv("MINTCASH_WEBHOOK_SECRET", sim.keys.webhook_secret)
+    monkeypatch.setenv("REHEARSAL_HTTP_TIMEOUT", "0.3")
+    calls: list[ApiCall] = []
+    try:
+        target = open_target("mintcash", live=False, force_simulator=False, state_dir=tmp_path)
+        try:
+            assert target.config.http_timeout == 0.3 and target.in_flight_window == 0.3
+            target.provider.on_call = calls.append
+            payment = target.provider.create_payment(
+                idempotency_key="rh-timeout-charge", amount=500, currency="USD", card="pm_card_visa"
+            )
+        finally:
+            target.close()
+    finally:
+        sim.stop()
+    assert payment.status == "succeeded"
+    assert [c.status for c in calls if c.method == "POST"][:1] == [None]  # timed out
+    assert calls[0].duration_ms < 900  # not the 1 s hold, let alone 15 s

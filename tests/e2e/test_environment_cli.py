@@ -1,5 +1,6 @@
-"""MINTCASH_WEBHOOK_SECRET as CI templates write it: trimmed entries for a rotation, and an
-empty entry refused before any money moves (it would be an empty HMAC key)."""
+"""The environment as CI templates write it, through the CLI: MINTCASH_WEBHOOK_SECRET's
+entries trimmed for a rotation, an empty entry refused before any money moves (it would be
+an empty HMAC key), and REHEARSAL_HTTP_TIMEOUT checked before any call."""
 
 from __future__ import annotations
 
@@ -46,3 +47,17 @@ def test_a_rotation_with_spaces_after_the_commas_verifies(
     assert result.returncode == 0, result.stdout + result.stderr
     assert "PASSED" in result.stdout  # every webhook verified with the trimmed secret
     assert secret not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("value", ["fifteen", "0", "-1", "nan"])
+def test_a_bad_http_timeout_is_refused_before_any_call(
+    tmp_path: Path, standalone: dict[str, str], value: str
+) -> None:
+    env = {**standalone, "REHEARSAL_HTTP_TIMEOUT": value}
+    result = rehearsal("run", state=tmp_path / "s", cwd=tmp_path, env=env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "REHEARSAL_HTTP_TIMEOUT" in result.stderr and "greater than 0" in result.stderr
+    assert "Traceback" not in result.stderr
+    for secret in (standalone["MINTCASH_SECRET_KEY"], standalone["MINTCASH_WEBHOOK_SECRET"]):
+        assert secret not in result.stdout + result.stderr
+    assert payments(standalone) == []

@@ -82,8 +82,17 @@ DEFAULT_STATUS = {
 Check = Callable[[ProviderObject], str | None]
 
 
+RUN_ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"  # base32, lowercase: 5 bits a character
+RUN_ID_RANDOM_CHARS = 20  # 100 random bits
+
+
 def new_run_id() -> str:
-    return f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+    """A sortable, readable run id with 100 random bits: `20261123-093713-` then 20 base32
+    characters. Idempotency keys are derived from it (`rh-{run_id}-{step}`), so two runs
+    started in the same second against one account must never share one: with 24 bits,
+    two CI jobs collided with probability 2^-24 and replayed each other's payments."""
+    random = "".join(secrets.choice(RUN_ID_ALPHABET) for _ in range(RUN_ID_RANDOM_CHARS))
+    return f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{random}"
 
 
 def _definitely_not_made(exc: ProviderError) -> bool:

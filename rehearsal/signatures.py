@@ -52,6 +52,13 @@ def parse_header(header: str) -> tuple[int, list[str]]:
     return timestamp, signatures
 
 
+def refuse_empty(secrets: list[str]) -> None:
+    """An empty (or blank) secret is a key anyone can sign with: refuse to verify at all,
+    whatever the other secrets, rather than let a forged event through."""
+    if any(not secret.strip() for secret in secrets):
+        raise SignatureError("a configured webhook secret is empty; refusing to verify with it")
+
+
 def verify(
     header: str | None,
     body: bytes,
@@ -61,6 +68,7 @@ def verify(
     now: float | None = None,
 ) -> int:
     """Check `header` against `body`; return its timestamp, or raise SignatureError."""
+    refuse_empty(secrets)
     if not header:
         raise SignatureError("signature header is missing")
     timestamp, signatures = parse_header(header)

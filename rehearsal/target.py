@@ -11,6 +11,7 @@ are never printed, stored or put in a message.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,10 +21,13 @@ from rehearsal.errors import SafetyRefusal, UsageError
 
 if TYPE_CHECKING:
     from rehearsal.providers.base import Provider
+    from rehearsal.providers.declaration import ProviderDeclaration
     from rehearsal.simulator.control import SimulatorControl
     from rehearsal.simulator.server import Simulator
 
 EMBEDDED_TIME_SCALE = 0.01  # the embedded simulator's retry schedule, 100x shorter
+HTTP_TIMEOUT_ENV = "REHEARSAL_HTTP_TIMEOUT"
+DEFAULT_HTTP_TIMEOUT = 15.0  # seconds, per HTTP call to the provider
 
 
 @dataclass(frozen=True)
@@ -34,7 +38,7 @@ class TargetConfig:
     webhook_secrets: list[str] = field(repr=False)
     environment: Literal["test", "live"]
     backoff: float = 0.25
-    http_timeout: float = 15.0
+    http_timeout: float = DEFAULT_HTTP_TIMEOUT
 
 
 @dataclass
@@ -84,21 +88,11 @@ class Target:
             self.simulator.stop()
 
 
-# Where a provider needs less than all three variables: PayMongo's API base has a default
-# (PAYMONGO_API_BASE points it at a standalone simulator), and its webhook secret comes from
-# registering the webhook through its API, not from the environment.
-DEFAULT_API_BASE = {"paymongo": "https://api.paymongo.com"}
-SECRET_FROM_REGISTRATION = {"paymongo"}
-
-
-def _optional(provider: str, names: tuple[str, str, str]) -> set[str]:
-    optional = {names[0]} if provider in DEFAULT_API_BASE else set()
-    return optional | ({names[2]} if provider in SECRET_FROM_REGISTRATION else set())
-
-
 def env_names(provider: str) -> tuple[str, str, str]:
-    p = provider.upper()
-    return f"{p}_API_BASE", f"{p}_SECRET_KEY", f"{p}_WEBHOOK_SECRET"
+    """The provider's (API base, secret key, webhook secret) variables, as it declares them."""
+    from rehearsal import providers
+
+    return providers.declaration_of(provider).variables
 
 
 def open_target(
@@ -109,22 +103,27 @@ def open_target(
     state_dir: Path,
     sim_faults: list[str] | None = None,
     public_path: bool = False,
+    api_only: bool = False,
 ) -> Target:
     """`public_path`: a tunnel or --public-url was chosen, so a remote provider can reach
-    the receiver."""
+    the receiver. `api_only`: the caller only calls the provider's API (`cleanup`), never
+    waits for a webhook, so it needs no receiver, no tunnel and no public path."""
     from rehearsal import providers
 
-    providers.require(provider)
-    names = env_names(provider)
+    declared = providers.declaration_of(provider)  # refused here if it declares no key modes
+    names = declared.variables
     values = [os.environ.get(n, "") for n in names]
     if live and force_simulator:
         raise UsageError(
             "--live and --simulator exclude each other",
             hint="the simulator moves no money; live mode is for the real provider",
         )
+    # Checked for every target; used for remote and standalone ones (the embedded simulator
+    # dies with this process, so no call to it outlives its answer).
+    http_timeout = http_timeout_from_env()
     if force_simulator or (not live and not any(values)):
         return _embedded(provider, state_dir, sim_faults or [])
-    optional = _optional(provider, names)
+    optional = declared.optional_variables
     missing = [n for n, v in zip(names, values, strict=True) if not v and n not in optional]
     if missing:
         raise UsageError(
@@ -134,10 +133,13 @@ def open_target(
             "them to use the built-in simulator",
         )
     api_base, secret_key, webhook_secret = values
-    api_base = api_base or DEFAULT_API_BASE.get(provider, "")
+    api_base = api_base or declared.default_api_base or ""
     environment: Literal["test", "live"] = "live" if live else "test"
-    _check_key_mode(provider, secret_key, environment)
-    config = TargetConfig(provider, api_base, secret_key, webhook_secret.split(","), environment)
+    check_key_modes(declared, environment)
+    secrets = parse_webhook_secrets(declared.webhook_secret_variable, webhook_secret)
+    config = TargetConfig(
+        provider, api_base, secret_key, secrets, environment, http_timeout=http_timeout
+    )
     from rehearsal.simulator.control import SimulatorControl
 
     if SimulatorControl.is_simulator(api_base):
@@ -147,6 +149,13 @@ def open_target(
             f"the rehearsal simulator at {api_base} (no real money)",
             True,
             control=SimulatorControl(api_base, secret_key),
+        )
+    if api_only:  # cleanup: refunds and cancels confirmed through the API
+        return Target(
+            config,
+            providers.create(provider, config),
+            f"{provider} at {api_base} ({environment} mode, API only)",
+            False,
         )
     if public_path:  # live too: armed before this, the path proven before any money moves
         return Target(
@@ -162,42 +171,67 @@ def open_target(
     )
 
 
-def _check_key_mode(provider: str, secret_key: str, environment: str) -> None:
-    if provider == "paymongo":
-        _check_paymongo_keys(secret_key, environment)
-        return
-    if provider != "mintcash":
-        return
-    from rehearsal.providers.mintcash.contract import environment_of_key
-
-    key_env = environment_of_key(secret_key)
-    if key_env is None:
+def http_timeout_from_env() -> float:
+    """REHEARSAL_HTTP_TIMEOUT: seconds each HTTP call to a remote or standalone provider may
+    take (default 15). A finite number greater than 0; anything else is a usage error."""
+    raw = os.environ.get(HTTP_TIMEOUT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_HTTP_TIMEOUT
+    expected = "a number of seconds greater than 0, such as 15 or 2.5"
+    try:
+        value = float(raw)
+    except ValueError:
         raise UsageError(
-            "the MintCash secret key has an unknown prefix",
-            hint="expected sk_test_… (test mode) or sk_live_… (with --live)",
+            f"{HTTP_TIMEOUT_ENV} is not a number", hint=f"expected {expected}"
+        ) from None
+    if not math.isfinite(value) or value <= 0:
+        raise UsageError(
+            f"{HTTP_TIMEOUT_ENV} must be finite and greater than 0", hint=f"expected {expected}"
         )
-    if key_env != environment:
-        raise SafetyRefusal(
-            f"a {key_env} key in {environment} mode",
-            hint="test keys only in test mode; live keys only with --live",
+    return value
+
+
+def parse_webhook_secrets(variable: str, value: str) -> list[str]:
+    """A webhook secret variable's comma-separated entries (several during a rotation),
+    each trimmed. An unset variable is no secret; an empty entry (`whsec_a,`, as a CI
+    template with an unset variable writes) is refused: it would be an empty HMAC key,
+    which anyone can sign with. Messages give the position, never a secret."""
+    if not value:
+        return []
+    entries = [entry.strip() for entry in value.split(",")]
+    hint = (
+        f"set {variable} to the webhook secret, or to several separated by commas while "
+        "rotating; remove the stray comma or fill in the missing secret"
+    )
+    if not any(entries):
+        raise UsageError(
+            f"{variable} is set but holds no secret (only commas or spaces)", hint=hint
         )
+    for position, entry in enumerate(entries, start=1):
+        if not entry:
+            raise UsageError(
+                f"{variable} has an empty entry at position {position} of {len(entries)}",
+                hint=hint,
+            )
+    return entries
 
 
-def _check_paymongo_keys(secret_key: str, environment: str) -> None:
-    """PAYMONGO_SECRET_KEY (and PAYMONGO_PUBLIC_KEY, where set) must be of this mode."""
-    from rehearsal.providers.paymongo import contract
-
-    keys = [("PAYMONGO_SECRET_KEY", secret_key, contract.SECRET_KEY_PREFIX)]
-    if public := os.environ.get("PAYMONGO_PUBLIC_KEY", ""):
-        keys.append(("PAYMONGO_PUBLIC_KEY", public, contract.PUBLIC_KEY_PREFIX))
-    for name, key, prefixes in keys:
-        key_env = contract.environment_of_key(key, prefixes)
+def check_key_modes(declared: ProviderDeclaration, environment: str) -> None:
+    """Every key the provider declares, where set, must be of this mode: an unknown prefix
+    is a usage error (exit 2), a key of the other mode a safety refusal (exit 4). Messages
+    name the variable, never the key."""
+    for key in declared.keys:
+        value = os.environ.get(key.variable, "")
+        if not value and key is not declared.secret_key:
+            continue  # an optional key, not set
+        key_env = key.mode_of(value)
         if key_env is None:
-            expected = " or ".join(f"{p}…" for p in prefixes.values())
-            raise UsageError(f"{name} has an unknown prefix", hint=f"expected {expected}")
+            raise UsageError(
+                f"{key.variable} has an unknown prefix", hint=f"expected {key.expected()}"
+            )
         if key_env != environment:
             raise SafetyRefusal(
-                f"{name} is a {key_env} key, in {environment} mode",
+                f"{key.variable} is a {key_env} key, in {environment} mode",
                 hint="test keys only in test mode; live keys only with --live",
             )
 

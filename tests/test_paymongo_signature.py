@@ -118,3 +118,13 @@ def test_errors_never_carry_the_secret_or_the_expected_signature() -> None:
     with pytest.raises(SignatureError) as caught:
         signature.verify(bad, BODY, [SECRET], environment="test", now=T)
     assert SECRET not in str(caught.value) and KNOWN not in str(caught.value)
+
+
+@pytest.mark.parametrize("configured", [[""], [SECRET, ""], [" ", SECRET]])
+def test_an_empty_secret_is_refused_even_for_an_event_signed_with_the_empty_key(
+    configured: list[str],
+) -> None:
+    forged = signature.sign("", BODY, livemode=False, timestamp=T)
+    with pytest.raises(SignatureError, match="empty") as refused:
+        signature.verify(forged, BODY, configured, environment="test", now=T)
+    assert SECRET not in str(refused.value)

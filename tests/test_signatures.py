@@ -342,3 +342,36 @@ def test_errors_never_reveal_secret_or_expected_signature(header: str | None, bo
     assert SECRET not in text
     assert expected not in text
     assert expected[:16] not in text
+
+
+@pytest.mark.parametrize("configured", [[""], [SECRET, ""], ["", SECRET], [" "], [SECRET, "\t"]])
+def test_an_empty_secret_is_refused_even_for_an_event_signed_with_the_empty_key(
+    configured: list[str],
+) -> None:
+    """`MINTCASH_WEBHOOK_SECRET=whsec_a,` once made an empty HMAC key, which anyone can sign
+    with: the forged event verified. The verifier refuses to verify with such a key at all."""
+    forged = signatures.sign(configured[-1] if not configured[-1].strip() else "", BODY, NOW)
+    with pytest.raises(SignatureError, match="empty") as refused:
+        signatures.verify(forged, BODY, configured, now=NOW)
+    assert SECRET not in str(refused.value)
+    genuine = signatures.sign(SECRET, BODY, NOW)  # even a genuine one: the setup is wrong
+    with pytest.raises(SignatureError, match="empty"):
+        signatures.verify(genuine, BODY, configured, now=NOW)
+
+
+def test_the_mintcash_adapter_refuses_an_event_signed_with_the_empty_key() -> None:
+    from rehearsal.providers.mintcash import contract
+    from rehearsal.providers.mintcash.adapter import MintCash
+
+    adapter = MintCash(
+        api_base="http://127.0.0.1:9",
+        secret_key="sk_test_x",
+        webhook_secrets=[SECRET, ""],
+        environment="test",
+    )
+    try:
+        header = signatures.sign("", BODY)
+        with pytest.raises(SignatureError, match="empty"):
+            adapter.verify_webhook({contract.SIGNATURE_HEADER: header}, BODY)
+    finally:
+        adapter.close()

@@ -205,6 +205,7 @@ def cleanup(run_id: str, folder: Path | None, plain: bool) -> int:
             live=run["environment"] == "live",
             force_simulator=embedded,
             state_dir=state_dir(folder),
+            api_only=True,  # refunds and cancels only: no receiver, no tunnel
         )
         try:
             if not embedded and target.config.api_base != run["api_base"]:

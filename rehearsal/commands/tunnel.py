@@ -63,7 +63,7 @@ def _now() -> str:
 
 def _describer(provider: str, live: bool) -> Callable[[Mapping[str, str], bytes], str]:
     from rehearsal import providers
-    from rehearsal.target import TargetConfig, env_names
+    from rehearsal.target import TargetConfig, env_names, parse_webhook_secrets
 
     providers.require(provider)
     secret_var = env_names(provider)[2]
@@ -71,7 +71,8 @@ def _describer(provider: str, live: bool) -> Callable[[Mapping[str, str], bytes]
     if not secret:
         return lambda h, b: f"{len(b)} bytes, signature not checked (set {secret_var})"
     mode: Literal["test", "live"] = "live" if live else "test"
-    config = TargetConfig(provider, "http://127.0.0.1:9", "", secret.split(","), mode)
+    secrets = parse_webhook_secrets(secret_var, secret)
+    config = TargetConfig(provider, "http://127.0.0.1:9", "", secrets, mode)
     adapter = providers.create(provider, config)
 
     def describe(headers: Mapping[str, str], body: bytes) -> str:

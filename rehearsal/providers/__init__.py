@@ -1,20 +1,28 @@
-"""Provider registry: names to adapter factories, imported only when used."""
+"""Provider registry: names to the packages that declare them, imported only when used.
+
+Each package holds a `DECLARATION` (rehearsal/providers/declaration.py): the variables it
+reads, the mode of each key prefix, where its adapter lives. A provider whose package
+declares no key modes is refused before anything opens it: a guard that cannot tell a
+test key from a live one would fail open.
+"""
 
 from __future__ import annotations
 
 from importlib import import_module
 from typing import TYPE_CHECKING
 
-from rehearsal.errors import UsageError
+from rehearsal.errors import SafetyRefusal, UsageError
 
 if TYPE_CHECKING:
     from rehearsal.providers.base import Provider
+    from rehearsal.providers.declaration import ProviderDeclaration
     from rehearsal.target import TargetConfig
 
-# name -> "module:factory"; a factory takes a TargetConfig and returns a Provider.
+# name -> the package whose DECLARATION describes it. Importing a package imports its
+# contract and declaration only, never its adapter or httpx.
 REGISTRY: dict[str, str] = {
-    "mintcash": "rehearsal.providers.mintcash.adapter:from_config",
-    "paymongo": "rehearsal.providers.paymongo.adapter:from_config",
+    "mintcash": "rehearsal.providers.mintcash",
+    "paymongo": "rehearsal.providers.paymongo",
 }
 
 
@@ -30,8 +38,29 @@ def require(name: str) -> None:
         )
 
 
-def create(name: str, config: TargetConfig) -> Provider:
+def declaration_of(name: str) -> ProviderDeclaration:
+    """The provider's declaration; refused (SafetyRefusal) if it is missing or leaves a key
+    mode undeclared."""
+    from rehearsal.providers.declaration import ProviderDeclaration
+
     require(name)
-    module_name, factory = REGISTRY[name].split(":")
+    declared = getattr(import_module(REGISTRY[name]), "DECLARATION", None)
+    hint = "each provider package declares a test and a live prefix for every key it reads"
+    if not isinstance(declared, ProviderDeclaration) or declared.name != name:
+        raise SafetyRefusal(
+            f"provider {name!r} has no declaration of its key modes; refusing to open it",
+            hint=hint,
+        )
+    if gaps := declared.missing_key_modes():
+        raise SafetyRefusal(
+            f"provider {name!r} does not declare its key modes ({'; '.join(gaps)}); "
+            "refusing to open it",
+            hint=hint,
+        )
+    return declared
+
+
+def create(name: str, config: TargetConfig) -> Provider:
+    module_name, factory = declaration_of(name).adapter.split(":")
     provider: Provider = getattr(import_module(module_name), factory)(config)
     return provider

@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from rehearsal.providers.base import ObjectKind, ProviderObject
+from rehearsal.providers.base import Environment, ObjectKind, ProviderObject
 
 # Keys. RUNBOOK: pk_live_/sk_live_ keys; test keys are sk_test_.
-SECRET_KEY_PREFIX = {"test": "sk_test_", "live": "sk_live_"}
+SECRET_KEY_PREFIX: dict[Environment, str] = {"test": "sk_test_", "live": "sk_live_"}
 WEBHOOK_SECRET_PREFIX = "whsec_"
 
 # Headers. RUNBOOK: a requestId on every response. Ours: where it travels, and the rest.
@@ -81,13 +81,6 @@ TEST_CARDS: dict[str, TestCard] = {
 }
 
 INTERVALS = ("day", "week", "month", "year")
-
-
-def environment_of_key(secret_key: str) -> str | None:
-    for env, prefix in SECRET_KEY_PREFIX.items():
-        if secret_key.startswith(prefix):
-            return env
-    return None
 
 
 def parse_object(data: Mapping[str, Any], request_id: str | None = None) -> ProviderObject:

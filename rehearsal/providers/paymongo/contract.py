@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from rehearsal.providers.base import ProviderObject
+from rehearsal.providers.base import Environment, ProviderObject
 
 API_BASE = "https://api.paymongo.com"
-SECRET_KEY_PREFIX = {"test": "sk_test_", "live": "sk_live_"}
-PUBLIC_KEY_PREFIX = {"test": "pk_test_", "live": "pk_live_"}
+SECRET_KEY_PREFIX: dict[Environment, str] = {"test": "sk_test_", "live": "sk_live_"}
+PUBLIC_KEY_PREFIX: dict[Environment, str] = {"test": "pk_test_", "live": "pk_live_"}
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_IDEMPOTENCY_KEY = 255
 # https://developers.paymongo.com/reference/idempotent-requests: keys expire after 24 hours.
@@ -94,13 +94,6 @@ TEST_CARDS: dict[str, TestCard] = {
     "declined_after_3ds": TestCard("5234000000000106", "required", "generic_decline"),
 }
 TEST_CARD_BY_NUMBER = {card.number: card for card in TEST_CARDS.values()}
-
-
-def environment_of_key(key: str, prefixes: Mapping[str, str] = SECRET_KEY_PREFIX) -> str | None:
-    for env, prefix in prefixes.items():
-        if key.startswith(prefix):
-            return env
-    return None
 
 
 def envelope(attributes: Mapping[str, Any]) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hmac
 import time
 
-from rehearsal.signatures import SignatureError, compute
+from rehearsal.signatures import SignatureError, compute, refuse_empty
 
 HEADER = "Paymongo-Signature"
 TOLERANCE = 300.0  # seconds; PayMongo publishes none (docs/providers/paymongo.md)
@@ -57,6 +57,7 @@ def verify(
     now: float | None = None,
 ) -> int:
     """Check a delivery for `environment` ("test" or "live"); its timestamp, or SignatureError."""
+    refuse_empty(secrets)
     if not header:
         raise SignatureError("Paymongo-Signature header is missing")
     timestamp, fields = parse_header(header)

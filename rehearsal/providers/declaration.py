@@ -1,0 +1,80 @@
+"""What a provider declares about itself before any adapter is imported: which environment
+variables it reads, which mode each key prefix belongs to, its default API base, and
+whether its webhook secret comes from registering the webhook through its API.
+
+Each provider package holds its own `DECLARATION` beside its adapter; the registry
+(rehearsal/providers/__init__.py) maps names to them and target.py loops over what they
+say. Nothing here imports httpx or an adapter: `rehearsal --help` stays quick. A key whose
+prefix no declared mode claims is refused, for every provider; a provider that declares no
+key modes cannot be opened at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+Mode = Literal["test", "live"]
+MODES: tuple[Mode, ...] = ("test", "live")
+
+
+@dataclass(frozen=True)
+class KeyVariable:
+    """An environment variable holding a key, and the prefix each mode's keys start with."""
+
+    variable: str
+    prefixes: Mapping[Mode, str] = field(hash=False)
+
+    def mode_of(self, key: str) -> Mode | None:
+        """The mode `key` belongs to, or None if no declared prefix matches it."""
+        # The longest prefix wins, so "sk_" and "sk_test_" could not be confused.
+        for mode, prefix in sorted(self.prefixes.items(), key=lambda mp: -len(mp[1])):
+            if prefix and key.startswith(prefix):
+                return mode
+        return None
+
+    def expected(self) -> str:
+        """What the key should look like, for a hint: "sk_test_… (test mode) or …"."""
+        return " or ".join(f"{self.prefixes[m]}… ({m} mode)" for m in MODES if m in self.prefixes)
+
+
+@dataclass(frozen=True)
+class ProviderDeclaration:
+    name: str  # the registry's name, e.g. "mintcash"
+    adapter: str  # "module:factory"; the factory takes a TargetConfig, returns a Provider
+    secret_key: KeyVariable  # always required outside the embedded simulator
+    api_base_variable: str
+    webhook_secret_variable: str
+    # Keys the provider reads besides the secret key; each is checked when set.
+    other_keys: tuple[KeyVariable, ...] = ()
+    default_api_base: str | None = None  # None: the API base variable is required
+    webhook_secret_from_registration: bool = False  # None needed in the environment
+
+    @property
+    def keys(self) -> tuple[KeyVariable, ...]:
+        return (self.secret_key, *self.other_keys)
+
+    @property
+    def variables(self) -> tuple[str, str, str]:
+        """(API base, secret key, webhook secret) variable names."""
+        return self.api_base_variable, self.secret_key.variable, self.webhook_secret_variable
+
+    @property
+    def optional_variables(self) -> frozenset[str]:
+        optional = {self.api_base_variable} if self.default_api_base else set()
+        if self.webhook_secret_from_registration:
+            optional.add(self.webhook_secret_variable)
+        return frozenset(optional)
+
+    def missing_key_modes(self) -> list[str]:
+        """What the declaration leaves undeclared: a guard that cannot tell a test key from
+        a live one must not be trusted to pass either."""
+        gaps = []
+        for key in self.keys:
+            for mode in MODES:
+                if not key.prefixes.get(mode):
+                    gaps.append(f"{key.variable} has no {mode}-mode prefix")
+            if key.prefixes.get("test") and key.prefixes.get("test") == key.prefixes.get("live"):
+                gaps.append(f"{key.variable} has the same prefix in both modes")
+        return gaps

@@ -78,6 +78,7 @@ _ADDED = [
     # What we know of the step's money call, apart from the step's verdict (ledger_states).
     ("steps", "outcome", "TEXT"),
     ("steps", "gave_up_at", "REAL"),  # when this process stopped waiting for its answer
+    ("runs", "http_timeout", "REAL"),  # the client's timeout the run's calls were sent with
 ]
 
 
@@ -133,13 +134,14 @@ class StateDB:
         api_base: str | None = None,
         plan_json: str | None = None,
         timeout_scale: float = 1.0,
+        http_timeout: float | None = None,
     ) -> None:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute(
                 "INSERT INTO runs (id, plan, plan_path, provider, environment, "
-                "target, started_at, target_kind, api_base, plan_json, timeout_scale) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "target, started_at, target_kind, api_base, plan_json, timeout_scale, http_timeout) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     run_id,
                     plan,
@@ -152,6 +154,7 @@ class StateDB:
                     api_base,
                     plan_json,
                     timeout_scale,
+                    http_timeout,
                 ),
             )
             self._db.executemany(

@@ -52,13 +52,6 @@ class Target:
     webhook_endpoint: str | None = None  # the run's endpoint; a resumed run re-points it
     keep_webhook: bool = False  # a paused run: the provider's retries wait for the next process
 
-    @property
-    def in_flight_window(self) -> float:
-        """How long after it was sent a call with no answer could still land: the client's
-        timeout, or nothing for the embedded simulator, which died with the process that
-        sent it."""
-        return 0.0 if self.simulator is not None else self.config.http_timeout
-
     def register_webhook(self, url: str, events: list[str]) -> bool:
         """Register the receiver where the target allows it; False if it must be done by hand.
 

@@ -86,12 +86,15 @@ def _reconcile(store: StateDB, run: dict[str, Any], folder: Path | None) -> str 
             live=run["environment"] == "live",
             force_simulator=embedded,
             state_dir=state_dir(folder),
+            api_only=True,  # reads only: no receiver, no tunnel
         )
         try:
             if not embedded and target.config.api_base != run["api_base"]:
                 return f"the environment points at {target.config.api_base}, not the run's"
             window = landing_window(
-                embedded=embedded, http_timeout=target.config.http_timeout, in_process=False
+                embedded=embedded,
+                http_timeout=max(target.config.http_timeout, run["http_timeout"] or 0),
+                in_process=False,
             )
             settle(run["id"], target.provider, store, lambda e: None, Landing(window), act=False)
         finally:
@@ -217,7 +220,9 @@ def cleanup(run_id: str, folder: Path | None, plain: bool) -> int:
             view = PlainView()
             target.provider.on_call = None
             window = landing_window(
-                embedded=embedded, http_timeout=target.config.http_timeout, in_process=False
+                embedded=embedded,
+                http_timeout=max(target.config.http_timeout, run["http_timeout"] or 0),
+                in_process=False,
             )
             settlement = settle(run["id"], target.provider, store, view, Landing(window, wait=True))
             settled = settlement.settled

@@ -114,6 +114,7 @@ def _create(args: RunArgs) -> tuple[str, Target]:
             steps=[(s.id, s.action) for s in plan.steps],
             plan_json=plan.model_dump_json(),
             timeout_scale=args.timeout_scale,
+            http_timeout=target.config.http_timeout,
         )
     except BaseException:
         target.close()

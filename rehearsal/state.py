@@ -140,7 +140,8 @@ class StateDB:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute(
                 "INSERT INTO runs (id, plan, plan_path, provider, environment, "
-                "target, started_at, target_kind, api_base, plan_json, timeout_scale, http_timeout) "
+                "target, started_at, target_kind, api_base, plan_json, timeout_scale, "
+                "http_timeout) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     run_id,

@@ -249,7 +249,7 @@ def test_the_http_timeout_bounds_each_call_to_a_standalone_simulator(
     try:
         target = open_target("mintcash", live=False, force_simulator=False, state_dir=tmp_path)
         try:
-            assert target.config.http_timeout == 0.3 and target.in_flight_window == 0.3
+            assert target.config.http_timeout == 0.3
             target.provider.on_call = calls.append
             payment = target.provider.create_payment(
                 idempotency_key="rh-timeout-charge", amount=500, currency="USD", card="pm_card_visa"

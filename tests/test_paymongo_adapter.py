@@ -152,10 +152,10 @@ def test_a_test_cycle_whose_answer_is_lost_runs_one_cycle(
             sent.append(r.headers.get("Idempotency-Key")) if "test_cycle" in r.url.path else None
         )
     )
-    assert paymongo.advance_clock(sub.id) is True
+    assert paymongo.advance_clock(sub.id, idempotency_key=f"rh-test-{sub.id}") is True
     # The first period's payment and one cycle's: a second cycle would add a third.
     assert len(paymongo.subscription_payments(sub.id)) == 2
-    assert len(sent) == 2 and sent[0] == sent[1] and sent[0] and sent[0].startswith("rh-cycle-")
+    assert len(sent) == 2 and sent[0] == sent[1] and sent[0] and sent[0] == f"rh-test-{sub.id}"
 
 
 def test_outages_that_outlast_the_retries_are_a_provider_error(
@@ -287,7 +287,7 @@ def test_subscribe_renew_and_cancel(pm_sim: Simulator, paymongo: PayMongo) -> No
     )
     assert (sub.status, sub.amount, sub.currency) == ("active", 20000, "PHP")
     assert sub.id.startswith("subs_") and sub.renewals > 0
-    assert paymongo.advance_clock(sub.id)
+    assert paymongo.advance_clock(sub.id, idempotency_key=f"rh-test-{sub.id}")
     renewed = paymongo.retrieve("subscription", sub.id)
     assert renewed.renewals > sub.renewals
     assert [p.amount for p in paymongo.subscription_payments(sub.id)] == [20000, 20000]
@@ -441,7 +441,10 @@ def test_live_subscription_pays_its_first_invoice_through_3ds(pm_sim: Simulator)
     )
     assert (sub.status, sub.environment) == ("active", "live")
     assert len(shown) == 1 and shown[0].startswith("payment intent pi_")
-    assert not live.can_advance_clock and live.advance_clock(sub.id) is False
+    assert (
+        not live.can_advance_clock
+        and live.advance_clock(sub.id, idempotency_key=f"rh-test-{sub.id}") is False
+    )
     [payment] = live.subscription_payments(sub.id)
     live.refund(idempotency_key="rh-live-sub-refund", payment_id=payment.id, amount=None)
     assert live.retrieve("payment", payment.id).status == "refunded"

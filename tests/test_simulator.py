@@ -626,7 +626,7 @@ def test_subscription_create_charges_the_first_payment(api: httpx.Client) -> Non
 
 def test_advance_renews_and_charges_again(api: httpx.Client) -> None:
     sub = subscribe(api).json()
-    r = api.post(contract.ADVANCE.format(id=sub["id"]))
+    r = api.post(contract.ADVANCE.format(id=sub["id"]), json={"externalId": xid()})
     assert r.status_code == 200, r.text
     advanced = r.json()
     assert advanced["renewals"] == 1
@@ -639,6 +639,31 @@ def test_advance_renews_and_charges_again(api: httpx.Client) -> None:
     assert advanced["latestPaymentId"] in {p["id"] for p in payments}
     assert events(api)[-1]["type"] == contract.SUBSCRIPTION_RENEWED
     assert api.get(contract.SUBSCRIPTION.format(id=sub["id"])).json()["renewals"] == 1
+
+
+def test_advance_is_idempotent_by_external_id(api: httpx.Client) -> None:
+    sub, other = subscribe(api).json(), subscribe(api).json()
+    path = contract.ADVANCE.format(id=sub["id"])
+    k = xid()
+    first = api.post(path, json={"externalId": k})
+    assert first.status_code == 200, first.text
+    assert first.json()["renewals"] == 1
+    after_first = books(api)
+    again = api.post(path, json={"externalId": k})
+    assert again.status_code == 200
+    assert again.headers.get(contract.IDEMPOTENT_REPLAY_HEADER) == "true"
+    assert again.json()["renewals"] == 1
+    assert again.json()["latestPaymentId"] == first.json()["latestPaymentId"]
+    # The same id for another subscription is another request: refused.
+    reused = api.post(contract.ADVANCE.format(id=other["id"]), json={"externalId": k})
+    assert reused.status_code == 409 and error_code(reused) == "external_id_reused"
+    missing = api.post(path, json={})
+    assert missing.status_code == 400 and error_code(missing) == "parameter_missing"
+    # None of those moved the clock or charged anything.
+    assert books(api)["payments"] == after_first["payments"]
+    assert books(api)["subscriptions"] == after_first["subscriptions"]
+    # A new id is a new advance: the next period renews.
+    assert api.post(path, json={"externalId": xid()}).json()["renewals"] == 2
 
 
 def test_cancel_and_cancel_again(api: httpx.Client) -> None:
@@ -654,7 +679,7 @@ def test_cancel_and_cancel_again(api: httpx.Client) -> None:
     assert again.json()["cancelledAt"] == first.json()["cancelledAt"]
     cancelled = [e for e in events(api) if e["type"] == contract.SUBSCRIPTION_CANCELLED]
     assert len(cancelled) == 1
-    r = api.post(contract.ADVANCE.format(id=sub["id"]))
+    r = api.post(contract.ADVANCE.format(id=sub["id"]), json={"externalId": xid()})
     assert r.status_code == 400
     assert error_code(r) == "subscription_not_active"
     assert books(api)["subscriptions"][0]["status"] == "cancelled"
@@ -663,7 +688,7 @@ def test_cancel_and_cancel_again(api: httpx.Client) -> None:
 def test_advance_with_a_live_key_is_a_404(live_api: httpx.Client) -> None:
     sub = subscribe(live_api).json()
     assert sub["environment"] == "live"
-    r = live_api.post(contract.ADVANCE.format(id=sub["id"]))
+    r = live_api.post(contract.ADVANCE.format(id=sub["id"]), json={"externalId": xid()})
     assert r.status_code == 404
     assert_request_id(r)
     assert live_api.get(contract.SUBSCRIPTION.format(id=sub["id"])).json()["renewals"] == 0

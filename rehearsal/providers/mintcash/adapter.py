@@ -167,11 +167,14 @@ class MintCash:
             ) from None
         return found[0] if found else None
 
-    def advance_clock(self, subscription_id: str) -> bool:
+    def advance_clock(self, subscription_id: str, *, idempotency_key: str) -> bool:
         if not self.can_advance_clock:
             return False
+        # The advance charges a renewal, so it carries an externalId like every POST that
+        # moves money: a retry after a lost answer replays it instead of renewing twice.
+        body = {"externalId": idempotency_key}
         try:
-            self._request("POST", c.ADVANCE.format(id=subscription_id), {})
+            self._request("POST", c.ADVANCE.format(id=subscription_id), body)
         except ProviderError as exc:
             if exc.status == 404:
                 self.can_advance_clock = False  # this MintCash has no test clock: wait instead

@@ -28,6 +28,7 @@ from rehearsal.providers.base import (
     ObjectKind,
     ProviderObject,
 )
+from rehearsal.providers.errorbody import CODE_LIMIT, json_or_none, one_line
 from rehearsal.providers.mintcash import contract as c
 from rehearsal.providers.retry import Transient, with_retries
 
@@ -150,7 +151,7 @@ class MintCash:
         data, request_id = self._request("GET", path, None)
         try:
             return [c.parse_object(item, request_id) for item in data["data"]]
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, AttributeError):
             raise ProviderError(
                 f"MintCash GET {path} answered with an unexpected body", request_id=request_id
             ) from None
@@ -161,7 +162,7 @@ class MintCash:
         data, request_id = self._request("GET", path, None)
         try:
             found = [c.parse_object(item, request_id) for item in data["data"]]
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, AttributeError):
             raise ProviderError(
                 f"MintCash GET {path} answered with an unexpected body", request_id=request_id
             ) from None
@@ -206,7 +207,7 @@ class MintCash:
         data, request_id = self._request(method, path, body)
         try:
             return c.parse_object(data, request_id)
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, AttributeError):
             raise ProviderError(
                 f"MintCash {method} {path} answered with an unexpected body",
                 request_id=request_id,
@@ -244,14 +245,9 @@ class MintCash:
         self._observe(method, path, response.status_code, request_id, started, replay)
         if response.status_code == 429 or response.status_code >= 500:
             raise Transient(response.status_code, f"HTTP {response.status_code}", request_id)
-        try:
-            data = response.json()
-        except ValueError:
-            data = None
+        data = json_or_none(response)
         if response.status_code >= 400 or not isinstance(data, dict):
-            error = (data or {}).get("error", {}) if isinstance(data, dict) else {}
-            code = str(error.get("code", "")) or None
-            message = str(error.get("message", ""))[:200]
+            code, message = _error_fields(data)
             raise ProviderError(
                 f"MintCash refused {method} {path}: HTTP {response.status_code}"
                 + (f" {code}" if code else "")
@@ -277,6 +273,15 @@ class MintCash:
             self.on_call(ApiCall(method, path, status, request_id, elapsed, replay))
 
 
+def _error_fields(data: Any) -> tuple[str | None, str]:
+    """The code and message of MintCash's `{"error": {"code", "message"}}`, from whatever
+    shape the body has: a string `error` is the message; anything else quotes nothing."""
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, dict):
+        return one_line(error.get("code"), CODE_LIMIT) or None, one_line(error.get("message"))
+    return None, one_line(error)
+
+
 def parse_event(body: bytes) -> NormalizedEvent:
     """A verified MintCash event body to a NormalizedEvent; MalformedEvent if it isn't one."""
     try:
@@ -295,7 +300,7 @@ def parse_event(body: bytes) -> NormalizedEvent:
     if normalized is not None:
         try:
             obj = c.parse_object(data)
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, AttributeError):
             raise MalformedEvent(f"{event_type} carries no valid object") from None
     return NormalizedEvent(
         event_id=event_id,

@@ -414,6 +414,44 @@ def test_the_adapter_backs_off_until_the_rate_limit_lifts(tmp_path: Path) -> Non
         sim.stop()
 
 
+def test_rate_faults_apply_in_the_paymongo_dialect(pm_sim: Simulator, paymongo: PayMongo) -> None:
+    pm_sim.faults.add("rate-after:POST /v1/payment_intents=1")  # every intent: made, answer lost
+    with pytest.raises(ProviderError) as caught:
+        paymongo.create_payment(
+            idempotency_key="rh-run-charge", amount=20000, currency="PHP", card="test:visa"
+        )
+    assert caught.value.status == 500
+    intents = pm_sim.books._all("SELECT id FROM pm_intents")
+    assert len(intents) == 1, "made once, replayed by each retry, every answer lost"
+
+
+def test_rate_before_the_work_does_nothing_in_the_paymongo_dialect(
+    pm_sim: Simulator, paymongo: PayMongo
+) -> None:
+    for spec in ("seed:3", "rate:POST /v1/payment_intents=1"):
+        pm_sim.faults.add(spec)
+    with pytest.raises(ProviderError) as outage:
+        paymongo.create_payment(
+            idempotency_key="rh-run-charge", amount=20000, currency="PHP", card="test:visa"
+        )
+    assert outage.value.status == 503
+    assert pm_sim.books._all("SELECT id FROM pm_intents") == []
+    assert pm_sim.faults.api_faults_left()[0]["hits"] == 4  # every attempt drew and failed
+
+
+def test_garble_gives_a_string_errors_member_and_a_provider_error(
+    pm_sim: Simulator, paymongo: PayMongo
+) -> None:
+    pm_sim.faults.add("garble:POST /v1/payment_intents")
+    with pytest.raises(ProviderError) as caught:
+        paymongo.create_payment(
+            idempotency_key="rh-run-charge", amount=20000, currency="PHP", card="test:visa"
+        )
+    assert caught.value.status == 400
+    assert caught.value.message == "PayMongo refused POST /v1/payment_intents: HTTP 400"
+    assert pm_sim.books._all("SELECT id FROM pm_intents") == []
+
+
 def test_faults_parse_like_the_mintcash_dialect() -> None:
     faults = Faults.parse(["fail:POST /v1/refunds=503x2"])
     assert faults.take_api_fault("POST", "/v1/refunds") is not None

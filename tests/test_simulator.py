@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -899,6 +900,52 @@ def test_fault_fail_after_the_work(api: httpx.Client) -> None:
     assert retry.headers.get(contract.IDEMPOTENT_REPLAY_HEADER) == "true"
     assert retry.json()["id"] == payments[0]["id"]
     assert len(books(api)["payments"]) == 1
+
+
+def test_fault_rate_is_seeded_and_repeats(api: httpx.Client) -> None:
+    statuses = []
+    for _ in range(2):  # the same specs again: the RNG starts over from the seed
+        set_faults(api, "seed:7", "rate:POST /payments=0.5")
+        statuses.append([pay(api).status_code for _ in range(24)])
+    rng = random.Random(7)
+    assert statuses[0] == statuses[1] == [503 if rng.random() < 0.5 else 201 for _ in range(24)]
+    assert {503, 201} <= set(statuses[0])
+    # A 503 did nothing: the books hold exactly the answered payments.
+    assert len(books(api)["payments"]) == 2 * statuses[0].count(201)
+    faults = api.get("/_sim/faults").json()
+    assert faults["api_faults"][0]["hits"] == statuses[1].count(503)
+
+
+def test_fault_rate_after_moves_the_money_and_loses_the_answer(api: httpx.Client) -> None:
+    set_faults(api, "rate-after:POST /payments=1")
+    key = xid()
+    r = pay(api, external_id=key)
+    assert r.status_code == 500
+    assert error_code(r) == "simulated_failure_after_work"
+    payments = books(api)["payments"]
+    assert [(p["external_id"], p["status"]) for p in payments] == [(key, "succeeded")]
+    again = pay(api, external_id=key)  # every call, not a count: still 500, still one payment
+    assert again.status_code == 500
+    assert len(books(api)["payments"]) == 1
+
+
+def test_fault_garble_answers_a_string_error(api: httpx.Client) -> None:
+    payment = paid(api)
+    set_faults(api, "garble:POST /refund")
+    r = refund(api, payment["id"])
+    assert r.status_code == 400
+    assert r.json() == {"error": "boom"}
+    assert r.headers[contract.REQUEST_ID_HEADER].startswith("req_")
+    assert books(api)["refunds"] == []  # nothing done
+    assert refund(api, payment["id"]).status_code == 201  # used up
+
+
+def test_a_bad_rate_spec_is_a_400_and_keeps_the_old_faults(api: httpx.Client) -> None:
+    set_faults(api, "rate:POST /payments=0.5")
+    r = api.put("/_sim/faults", json={"faults": ["rate:POST /payments=2"]})
+    assert r.status_code == 400
+    assert "from 0 to 1" in r.json()["error"]["message"]
+    assert api.get("/_sim/faults").json()["faults"] == ["rate:POST /payments=0.5"]
 
 
 def test_invalid_fault_spec_is_a_400_and_keeps_the_old_faults(api: httpx.Client) -> None:

@@ -122,6 +122,9 @@ class MintCashDialect:
                     )
                     if fault and fault.kind == "hold":
                         await asyncio.sleep(fault.value)
+                    elif fault and fault.kind == "garble":  # a string where an object goes
+                        headers = {c.REQUEST_ID_HEADER: request_id}
+                        return JSONResponse({"error": "boom"}, int(fault.value), headers=headers)
                     elif fault and fault.kind == "fail":
                         raise BooksError(
                             int(fault.value),

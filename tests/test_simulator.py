@@ -20,6 +20,7 @@ import os
 import random
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -1138,3 +1139,88 @@ def test_standalone_port_zero_prints_the_real_port(
     process.wait_ready(base)
     assert process.terminate() < 5.0
     assert process.proc.returncode == 0
+
+
+def unattempted(db: Path) -> int:
+    with sqlite3.connect(db) as conn:  # WAL: a reader beside the simulator's writer
+        (count,) = conn.execute("SELECT COUNT(*) FROM outbox WHERE attempts = 0").fetchone()
+    return int(count)
+
+
+def test_a_killed_standalone_simulator_restarts_with_its_books_endpoints_and_outbox(
+    tmp_path: Path, standalone: Callable[..., Standalone], _collectors: list[Collector]
+) -> None:
+    """SIGKILL, then the same port and db: books, keys, webhook endpoints, idempotency and
+    pending deliveries are all still there, so a client carries on where it was."""
+    db, port = tmp_path / "books.sqlite", free_port()
+    first = standalone("--port", str(port), "--db", str(db))  # time scale 1: retries 5 s out
+    exports = first.exports()
+    base, key = exports["MINTCASH_API_BASE"], exports["MINTCASH_SECRET_KEY"]
+    first.wait_ready(base)
+    dead, alive = Collector(answers=[500] * 50).start(), Collector().start()
+    _collectors.extend([dead, alive])
+    with httpx.Client(base_url=base, headers=auth(key), timeout=10) as client:
+        r = client.post(
+            "/_sim/webhook_endpoints",
+            json={"url": dead.url, "events": ["*"], "environment": "test"},
+        )
+        endpoint = r.json()["id"]
+        charge_key = xid()
+        payment = paid(client, external_id=charge_key)
+        dead.wait_for_count(1)  # refused: its retry is pending when the simulator dies
+        sub = subscribe(client).json()
+        advance = client.post(contract.ADVANCE.format(id=sub["id"]), json={"externalId": xid()})
+        assert advance.json()["renewals"] == 1
+        before = books(client)
+    # Two payment.succeeded, subscription.created, the renewal's payment.succeeded and
+    # subscription.renewed: all refused once, so all wait out their backoff.
+    assert before["outbox"] == {"pending": 5}
+    deadline = time.monotonic() + WAIT
+    while unattempted(db):  # the deliverer records each 500 just after it arrives
+        assert time.monotonic() < deadline, "deliveries not attempted"
+    first.proc.kill()
+    assert first.proc.wait(timeout=10) == -signal.SIGKILL
+
+    second = standalone("--port", str(port), "--db", str(db))
+    assert second.exports() == exports  # same URL, same keys, same webhook secret
+    second.wait_ready(base)
+    with httpx.Client(base_url=base, headers=auth(key), timeout=10) as client:
+        after = books(client)
+        for table in ("payments", "refunds", "subscriptions", "endpoints"):
+            assert after[table] == before[table], table
+        assert after["outbox"] == {"pending": 5}
+        # The client carries on: its key replays the original payment ...
+        replay = pay(client, external_id=charge_key)
+        assert replay.headers.get(contract.IDEMPOTENT_REPLAY_HEADER) == "true"
+        assert replay.json()["id"] == payment["id"]
+        fetched = client.get(contract.SUBSCRIPTION.format(id=sub["id"])).json()
+        assert (fetched["renewals"], fetched["status"]) == (1, "active")
+        # ... and its re-pointed endpoint gets what was pending, signed with the same secret.
+        repointed = client.patch(f"/_sim/webhook_endpoints/{endpoint}", json={"url": alive.url})
+        assert repointed.status_code == 200, repointed.text
+        delivered = alive.wait_for_object(payment["id"], contract.PAYMENT_SUCCEEDED)
+        assert delivered.event["eventId"] == dead.deliveries[0].event["eventId"]
+        signatures.verify(delivered.signature, delivered.body, [exports["MINTCASH_WEBHOOK_SECRET"]])
+        alive.wait_for_count(5)
+        assert refund(client, payment["id"]).status_code == 201
+        alive.wait_for_object(payment["id"], contract.PAYMENT_REFUNDED)
+        wait_outbox(client, {"delivered": 6})
+    assert second.terminate() < 5.0
+
+
+def test_standalone_fault_switches_include_seeded_rates(
+    tmp_path: Path, standalone: Callable[..., Standalone]
+) -> None:
+    process = standalone(
+        "--port", "0", "--db", str(tmp_path / "books.sqlite"),
+        "--fault", "seed:5", "--fault", "rate:POST /payments=0.5",
+    )  # fmt: skip
+    exports = process.exports()
+    base, key = exports["MINTCASH_API_BASE"], exports["MINTCASH_SECRET_KEY"]
+    process.wait_ready(base)
+    rng = random.Random(5)
+    with httpx.Client(base_url=base, headers=auth(key), timeout=10) as client:
+        statuses = [pay(client).status_code for _ in range(20)]
+        assert statuses == [503 if rng.random() < 0.5 else 201 for _ in range(20)]
+        assert len(books(client)["payments"]) == statuses.count(201)
+    assert process.terminate() < 5.0

@@ -448,7 +448,7 @@ class Runner:
                 self.provider.retrieve("subscription", sub.id).renewals > before
             )
             if step.advance_clock and self.provider.can_advance_clock and not renewed:
-                self.provider.advance_clock(sub.id)
+                self.provider.advance_clock(sub.id, idempotency_key=key)
             event, final = self._await(
                 step,
                 "subscription",

@@ -120,7 +120,7 @@ def test_subscribe_advance_cancel(
     assert (sub.kind, sub.status, sub.renewals) == ("subscription", "active", 0)
     first_payment = sub.payment_id
     assert first_payment and first_payment.startswith("pay_")
-    assert mintcash.advance_clock(sub.id) is True
+    assert mintcash.advance_clock(sub.id, idempotency_key=key()) is True
     assert calls[-1].path == contract.ADVANCE.format(id=sub.id) and calls[-1].status == 200
     renewed = mintcash.retrieve("subscription", sub.id)
     assert renewed.renewals == 1
@@ -130,6 +130,22 @@ def test_subscribe_advance_cancel(
     assert mintcash.cancel(subscription_id=sub.id).status == "cancelled"
     assert [s["status"] for s in control.books()["subscriptions"]] == ["cancelled"]
     assert len(control.books()["payments"]) == 2
+
+
+def test_a_retried_advance_after_a_lost_answer_renews_once(
+    mintcash: MintCash, calls: list[ApiCall], control: SimulatorControl
+) -> None:
+    sub = mintcash.subscribe(
+        idempotency_key=key(), amount=300, currency="USD", card="pm_card_visa", interval="month"
+    )
+    control.set_faults(["fail-after:POST /test_helpers/subscriptions/*/advance"])
+    assert mintcash.advance_clock(sub.id, idempotency_key=key()) is True
+    advances = [c for c in calls if c.path == contract.ADVANCE.format(id=sub.id)]
+    assert [(c.status, c.idempotent_replay) for c in advances] == [(500, False), (200, True)]
+    books = control.books()
+    assert [s["renewals"] for s in books["subscriptions"]] == [1]
+    # The first period and one renewal: 600 charged, not 900.
+    assert sum(p["amount"] for p in books["payments"]) == 600
 
 
 def test_find_by_idempotency_key_says_what_a_key_made_and_nothing_else(
@@ -182,7 +198,7 @@ def test_advance_clock_in_live_mode_makes_no_call(sim: Simulator, sim_url: str) 
     live.on_call = seen.append
     try:
         assert live.can_advance_clock is False
-        assert live.advance_clock("sub_anything") is False
+        assert live.advance_clock("sub_anything", idempotency_key=key()) is False
         assert seen == []
     finally:
         live.close()

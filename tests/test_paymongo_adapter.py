@@ -152,10 +152,10 @@ def test_a_test_cycle_whose_answer_is_lost_runs_one_cycle(
             sent.append(r.headers.get("Idempotency-Key")) if "test_cycle" in r.url.path else None
         )
     )
-    assert paymongo.advance_clock(sub.id) is True
+    assert paymongo.advance_clock(sub.id, idempotency_key=f"rh-test-{sub.id}") is True
     # The first period's payment and one cycle's: a second cycle would add a third.
     assert len(paymongo.subscription_payments(sub.id)) == 2
-    assert len(sent) == 2 and sent[0] == sent[1] and sent[0] and sent[0].startswith("rh-cycle-")
+    assert len(sent) == 2 and sent[0] == sent[1] and sent[0] and sent[0] == f"rh-test-{sub.id}"
 
 
 def test_outages_that_outlast_the_retries_are_a_provider_error(
@@ -287,7 +287,7 @@ def test_subscribe_renew_and_cancel(pm_sim: Simulator, paymongo: PayMongo) -> No
     )
     assert (sub.status, sub.amount, sub.currency) == ("active", 20000, "PHP")
     assert sub.id.startswith("subs_") and sub.renewals > 0
-    assert paymongo.advance_clock(sub.id)
+    assert paymongo.advance_clock(sub.id, idempotency_key=f"rh-test-{sub.id}")
     renewed = paymongo.retrieve("subscription", sub.id)
     assert renewed.renewals > sub.renewals
     assert [p.amount for p in paymongo.subscription_payments(sub.id)] == [20000, 20000]
@@ -414,6 +414,44 @@ def test_the_adapter_backs_off_until_the_rate_limit_lifts(tmp_path: Path) -> Non
         sim.stop()
 
 
+def test_rate_faults_apply_in_the_paymongo_dialect(pm_sim: Simulator, paymongo: PayMongo) -> None:
+    pm_sim.faults.add("rate-after:POST /v1/payment_intents=1")  # every intent: made, answer lost
+    with pytest.raises(ProviderError) as caught:
+        paymongo.create_payment(
+            idempotency_key="rh-run-charge", amount=20000, currency="PHP", card="test:visa"
+        )
+    assert caught.value.status == 500
+    intents = pm_sim.books._all("SELECT id FROM pm_intents")
+    assert len(intents) == 1, "made once, replayed by each retry, every answer lost"
+
+
+def test_rate_before_the_work_does_nothing_in_the_paymongo_dialect(
+    pm_sim: Simulator, paymongo: PayMongo
+) -> None:
+    for spec in ("seed:3", "rate:POST /v1/payment_intents=1"):
+        pm_sim.faults.add(spec)
+    with pytest.raises(ProviderError) as outage:
+        paymongo.create_payment(
+            idempotency_key="rh-run-charge", amount=20000, currency="PHP", card="test:visa"
+        )
+    assert outage.value.status == 503
+    assert pm_sim.books._all("SELECT id FROM pm_intents") == []
+    assert pm_sim.faults.api_faults_left()[0]["hits"] == 4  # every attempt drew and failed
+
+
+def test_garble_gives_a_string_errors_member_and_a_provider_error(
+    pm_sim: Simulator, paymongo: PayMongo
+) -> None:
+    pm_sim.faults.add("garble:POST /v1/payment_intents")
+    with pytest.raises(ProviderError) as caught:
+        paymongo.create_payment(
+            idempotency_key="rh-run-charge", amount=20000, currency="PHP", card="test:visa"
+        )
+    assert caught.value.status == 400
+    assert caught.value.message == "PayMongo refused POST /v1/payment_intents: HTTP 400"
+    assert pm_sim.books._all("SELECT id FROM pm_intents") == []
+
+
 def test_faults_parse_like_the_mintcash_dialect() -> None:
     faults = Faults.parse(["fail:POST /v1/refunds=503x2"])
     assert faults.take_api_fault("POST", "/v1/refunds") is not None
@@ -441,7 +479,10 @@ def test_live_subscription_pays_its_first_invoice_through_3ds(pm_sim: Simulator)
     )
     assert (sub.status, sub.environment) == ("active", "live")
     assert len(shown) == 1 and shown[0].startswith("payment intent pi_")
-    assert not live.can_advance_clock and live.advance_clock(sub.id) is False
+    assert (
+        not live.can_advance_clock
+        and live.advance_clock(sub.id, idempotency_key=f"rh-test-{sub.id}") is False
+    )
     [payment] = live.subscription_payments(sub.id)
     live.refund(idempotency_key="rh-live-sub-refund", payment_id=payment.id, amount=None)
     assert live.retrieve("payment", payment.id).status == "refunded"

@@ -17,8 +17,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import random
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -626,7 +628,7 @@ def test_subscription_create_charges_the_first_payment(api: httpx.Client) -> Non
 
 def test_advance_renews_and_charges_again(api: httpx.Client) -> None:
     sub = subscribe(api).json()
-    r = api.post(contract.ADVANCE.format(id=sub["id"]))
+    r = api.post(contract.ADVANCE.format(id=sub["id"]), json={"externalId": xid()})
     assert r.status_code == 200, r.text
     advanced = r.json()
     assert advanced["renewals"] == 1
@@ -639,6 +641,31 @@ def test_advance_renews_and_charges_again(api: httpx.Client) -> None:
     assert advanced["latestPaymentId"] in {p["id"] for p in payments}
     assert events(api)[-1]["type"] == contract.SUBSCRIPTION_RENEWED
     assert api.get(contract.SUBSCRIPTION.format(id=sub["id"])).json()["renewals"] == 1
+
+
+def test_advance_is_idempotent_by_external_id(api: httpx.Client) -> None:
+    sub, other = subscribe(api).json(), subscribe(api).json()
+    path = contract.ADVANCE.format(id=sub["id"])
+    k = xid()
+    first = api.post(path, json={"externalId": k})
+    assert first.status_code == 200, first.text
+    assert first.json()["renewals"] == 1
+    after_first = books(api)
+    again = api.post(path, json={"externalId": k})
+    assert again.status_code == 200
+    assert again.headers.get(contract.IDEMPOTENT_REPLAY_HEADER) == "true"
+    assert again.json()["renewals"] == 1
+    assert again.json()["latestPaymentId"] == first.json()["latestPaymentId"]
+    # The same id for another subscription is another request: refused.
+    reused = api.post(contract.ADVANCE.format(id=other["id"]), json={"externalId": k})
+    assert reused.status_code == 409 and error_code(reused) == "external_id_reused"
+    missing = api.post(path, json={})
+    assert missing.status_code == 400 and error_code(missing) == "parameter_missing"
+    # None of those moved the clock or charged anything.
+    assert books(api)["payments"] == after_first["payments"]
+    assert books(api)["subscriptions"] == after_first["subscriptions"]
+    # A new id is a new advance: the next period renews.
+    assert api.post(path, json={"externalId": xid()}).json()["renewals"] == 2
 
 
 def test_cancel_and_cancel_again(api: httpx.Client) -> None:
@@ -654,7 +681,7 @@ def test_cancel_and_cancel_again(api: httpx.Client) -> None:
     assert again.json()["cancelledAt"] == first.json()["cancelledAt"]
     cancelled = [e for e in events(api) if e["type"] == contract.SUBSCRIPTION_CANCELLED]
     assert len(cancelled) == 1
-    r = api.post(contract.ADVANCE.format(id=sub["id"]))
+    r = api.post(contract.ADVANCE.format(id=sub["id"]), json={"externalId": xid()})
     assert r.status_code == 400
     assert error_code(r) == "subscription_not_active"
     assert books(api)["subscriptions"][0]["status"] == "cancelled"
@@ -663,7 +690,7 @@ def test_cancel_and_cancel_again(api: httpx.Client) -> None:
 def test_advance_with_a_live_key_is_a_404(live_api: httpx.Client) -> None:
     sub = subscribe(live_api).json()
     assert sub["environment"] == "live"
-    r = live_api.post(contract.ADVANCE.format(id=sub["id"]))
+    r = live_api.post(contract.ADVANCE.format(id=sub["id"]), json={"externalId": xid()})
     assert r.status_code == 404
     assert_request_id(r)
     assert live_api.get(contract.SUBSCRIPTION.format(id=sub["id"])).json()["renewals"] == 0
@@ -876,6 +903,52 @@ def test_fault_fail_after_the_work(api: httpx.Client) -> None:
     assert len(books(api)["payments"]) == 1
 
 
+def test_fault_rate_is_seeded_and_repeats(api: httpx.Client) -> None:
+    statuses = []
+    for _ in range(2):  # the same specs again: the RNG starts over from the seed
+        set_faults(api, "seed:7", "rate:POST /payments=0.5")
+        statuses.append([pay(api).status_code for _ in range(24)])
+    rng = random.Random(7)
+    assert statuses[0] == statuses[1] == [503 if rng.random() < 0.5 else 201 for _ in range(24)]
+    assert {503, 201} <= set(statuses[0])
+    # A 503 did nothing: the books hold exactly the answered payments.
+    assert len(books(api)["payments"]) == 2 * statuses[0].count(201)
+    faults = api.get("/_sim/faults").json()
+    assert faults["api_faults"][0]["hits"] == statuses[1].count(503)
+
+
+def test_fault_rate_after_moves_the_money_and_loses_the_answer(api: httpx.Client) -> None:
+    set_faults(api, "rate-after:POST /payments=1")
+    key = xid()
+    r = pay(api, external_id=key)
+    assert r.status_code == 500
+    assert error_code(r) == "simulated_failure_after_work"
+    payments = books(api)["payments"]
+    assert [(p["external_id"], p["status"]) for p in payments] == [(key, "succeeded")]
+    again = pay(api, external_id=key)  # every call, not a count: still 500, still one payment
+    assert again.status_code == 500
+    assert len(books(api)["payments"]) == 1
+
+
+def test_fault_garble_answers_a_string_error(api: httpx.Client) -> None:
+    payment = paid(api)
+    set_faults(api, "garble:POST /refund")
+    r = refund(api, payment["id"])
+    assert r.status_code == 400
+    assert r.json() == {"error": "boom"}
+    assert r.headers[contract.REQUEST_ID_HEADER].startswith("req_")
+    assert books(api)["refunds"] == []  # nothing done
+    assert refund(api, payment["id"]).status_code == 201  # used up
+
+
+def test_a_bad_rate_spec_is_a_400_and_keeps_the_old_faults(api: httpx.Client) -> None:
+    set_faults(api, "rate:POST /payments=0.5")
+    r = api.put("/_sim/faults", json={"faults": ["rate:POST /payments=2"]})
+    assert r.status_code == 400
+    assert "from 0 to 1" in r.json()["error"]["message"]
+    assert api.get("/_sim/faults").json()["faults"] == ["rate:POST /payments=0.5"]
+
+
 def test_invalid_fault_spec_is_a_400_and_keeps_the_old_faults(api: httpx.Client) -> None:
     set_faults(api, "drop:payment.refunded")
     r = api.put("/_sim/faults", json={"faults": ["explode:everything"]})
@@ -1066,3 +1139,88 @@ def test_standalone_port_zero_prints_the_real_port(
     process.wait_ready(base)
     assert process.terminate() < 5.0
     assert process.proc.returncode == 0
+
+
+def unattempted(db: Path) -> int:
+    with sqlite3.connect(db) as conn:  # WAL: a reader beside the simulator's writer
+        (count,) = conn.execute("SELECT COUNT(*) FROM outbox WHERE attempts = 0").fetchone()
+    return int(count)
+
+
+def test_a_killed_standalone_simulator_restarts_with_its_books_endpoints_and_outbox(
+    tmp_path: Path, standalone: Callable[..., Standalone], _collectors: list[Collector]
+) -> None:
+    """SIGKILL, then the same port and db: books, keys, webhook endpoints, idempotency and
+    pending deliveries are all still there, so a client carries on where it was."""
+    db, port = tmp_path / "books.sqlite", free_port()
+    first = standalone("--port", str(port), "--db", str(db))  # time scale 1: retries 5 s out
+    exports = first.exports()
+    base, key = exports["MINTCASH_API_BASE"], exports["MINTCASH_SECRET_KEY"]
+    first.wait_ready(base)
+    dead, alive = Collector(answers=[500] * 50).start(), Collector().start()
+    _collectors.extend([dead, alive])
+    with httpx.Client(base_url=base, headers=auth(key), timeout=10) as client:
+        r = client.post(
+            "/_sim/webhook_endpoints",
+            json={"url": dead.url, "events": ["*"], "environment": "test"},
+        )
+        endpoint = r.json()["id"]
+        charge_key = xid()
+        payment = paid(client, external_id=charge_key)
+        dead.wait_for_count(1)  # refused: its retry is pending when the simulator dies
+        sub = subscribe(client).json()
+        advance = client.post(contract.ADVANCE.format(id=sub["id"]), json={"externalId": xid()})
+        assert advance.json()["renewals"] == 1
+        before = books(client)
+    # Two payment.succeeded, subscription.created, the renewal's payment.succeeded and
+    # subscription.renewed: all refused once, so all wait out their backoff.
+    assert before["outbox"] == {"pending": 5}
+    deadline = time.monotonic() + WAIT
+    while unattempted(db):  # the deliverer records each 500 just after it arrives
+        assert time.monotonic() < deadline, "deliveries not attempted"
+    first.proc.kill()
+    assert first.proc.wait(timeout=10) == -signal.SIGKILL
+
+    second = standalone("--port", str(port), "--db", str(db))
+    assert second.exports() == exports  # same URL, same keys, same webhook secret
+    second.wait_ready(base)
+    with httpx.Client(base_url=base, headers=auth(key), timeout=10) as client:
+        after = books(client)
+        for table in ("payments", "refunds", "subscriptions", "endpoints"):
+            assert after[table] == before[table], table
+        assert after["outbox"] == {"pending": 5}
+        # The client carries on: its key replays the original payment ...
+        replay = pay(client, external_id=charge_key)
+        assert replay.headers.get(contract.IDEMPOTENT_REPLAY_HEADER) == "true"
+        assert replay.json()["id"] == payment["id"]
+        fetched = client.get(contract.SUBSCRIPTION.format(id=sub["id"])).json()
+        assert (fetched["renewals"], fetched["status"]) == (1, "active")
+        # ... and its re-pointed endpoint gets what was pending, signed with the same secret.
+        repointed = client.patch(f"/_sim/webhook_endpoints/{endpoint}", json={"url": alive.url})
+        assert repointed.status_code == 200, repointed.text
+        delivered = alive.wait_for_object(payment["id"], contract.PAYMENT_SUCCEEDED)
+        assert delivered.event["eventId"] == dead.deliveries[0].event["eventId"]
+        signatures.verify(delivered.signature, delivered.body, [exports["MINTCASH_WEBHOOK_SECRET"]])
+        alive.wait_for_count(5)
+        assert refund(client, payment["id"]).status_code == 201
+        alive.wait_for_object(payment["id"], contract.PAYMENT_REFUNDED)
+        wait_outbox(client, {"delivered": 6})
+    assert second.terminate() < 5.0
+
+
+def test_standalone_fault_switches_include_seeded_rates(
+    tmp_path: Path, standalone: Callable[..., Standalone]
+) -> None:
+    process = standalone(
+        "--port", "0", "--db", str(tmp_path / "books.sqlite"),
+        "--fault", "seed:5", "--fault", "rate:POST /payments=0.5",
+    )  # fmt: skip
+    exports = process.exports()
+    base, key = exports["MINTCASH_API_BASE"], exports["MINTCASH_SECRET_KEY"]
+    process.wait_ready(base)
+    rng = random.Random(5)
+    with httpx.Client(base_url=base, headers=auth(key), timeout=10) as client:
+        statuses = [pay(client).status_code for _ in range(20)]
+        assert statuses == [503 if rng.random() < 0.5 else 201 for _ in range(20)]
+        assert len(books(client)["payments"]) == statuses.count(201)
+    assert process.terminate() < 5.0

@@ -133,8 +133,10 @@ class Provider(Protocol):
         Raises KeyLookupUnsupported where the provider offers no such lookup."""
         ...
 
-    def advance_clock(self, subscription_id: str) -> bool:
-        """Move the provider's test clock to the subscription's next renewal; False if it can't."""
+    def advance_clock(self, subscription_id: str, *, idempotency_key: str) -> bool:
+        """Move the provider's test clock to the subscription's next renewal; False if it can't.
+        The advance charges a renewal, so it carries an idempotency key like every call that
+        moves money: the same key renews once however often the call is retried."""
         ...
 
     def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> NormalizedEvent:

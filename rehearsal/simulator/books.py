@@ -180,11 +180,22 @@ class Books:
 
     def advance_clock(self, seconds: float) -> None:
         with self.tx() as db:
-            offset = float(self._meta("clock_offset") or 0) + seconds
-            db.execute("INSERT OR REPLACE INTO meta VALUES ('clock_offset', ?)", (str(offset),))
-        self.run_due_renewals()
+            self._shift_clock(db, seconds)
+            self._renew_due(db)
 
-    def advance_to_renewal(self, env: str, subscription_id: str) -> Row:
+    def _shift_clock(self, db: sqlite3.Connection, seconds: float) -> None:
+        offset = float(self._meta("clock_offset") or 0) + seconds
+        db.execute("INSERT OR REPLACE INTO meta VALUES ('clock_offset', ?)", (str(offset),))
+
+    def advance_to_renewal(
+        self, env: str, subscription_id: str, db: sqlite3.Connection | None = None
+    ) -> Row:
+        """Move the clock past the subscription's period end and renew what falls due. In
+        `db`'s transaction when given (an idempotent advance records its answer in the same
+        one, so a retry can never renew twice), else in one of its own."""
+        if db is None:
+            with self.tx() as own:
+                return self.advance_to_renewal(env, subscription_id, own)
         sub = self.subscription(env, subscription_id)
         if sub["status"] != "active":
             raise BooksError(
@@ -193,7 +204,8 @@ class Books:
                 "subscription_not_active",
                 f"subscription {subscription_id} is {sub['status']}",
             )
-        self.advance_clock(max(0.0, sub["period_end"] - self.now()) + 1)
+        self._shift_clock(db, max(0.0, sub["period_end"] - self.now()) + 1)
+        self._renew_due(db)
         return self.subscription(env, subscription_id)
 
     # --- idempotency ------------------------------------------------------------------------
@@ -436,49 +448,52 @@ class Books:
 
     def run_due_renewals(self) -> int:
         """Charge every active subscription whose period has ended; return renewals made."""
+        with self.tx() as db:
+            return self._renew_due(db)
+
+    def _renew_due(self, db: sqlite3.Connection) -> int:
         done = 0
         while True:
-            with self.tx() as db:
-                row = db.execute(
-                    "SELECT * FROM subscriptions WHERE status = 'active' AND "
-                    "period_end <= ? ORDER BY period_end LIMIT 1",
-                    (self.now(),),
-                ).fetchone()
-                if row is None:
-                    return done
-                sub = dict(row)
-                payment = self.create_payment(
-                    db,
-                    sub["env"],
-                    external_id=None,
-                    amount=sub["amount"],
-                    currency=sub["currency"],
-                    card_token=sub["card_token"],
-                    subscription_id=sub["id"],
-                )
-                sub["latest_payment_id"] = payment["id"]
-                if payment["status"] == "succeeded":
-                    sub["renewals"] += 1
-                    sub["period_start"] = sub["period_end"]
-                    sub["period_end"] = add_interval(sub["period_end"], sub["interval"])
-                    kind = "subscription.renewed"
-                else:
-                    sub["status"] = "past_due"
-                    kind = "subscription.past_due"
-                db.execute(
-                    "UPDATE subscriptions SET renewals = ?, period_start = ?, "
-                    "period_end = ?, status = ?, latest_payment_id = ? WHERE id = ?",
-                    (
-                        sub["renewals"],
-                        sub["period_start"],
-                        sub["period_end"],
-                        sub["status"],
-                        sub["latest_payment_id"],
-                        sub["id"],
-                    ),
-                )
-                self._event(db, sub["env"], kind, "subscription", sub)
-                done += 1
+            row = db.execute(
+                "SELECT * FROM subscriptions WHERE status = 'active' AND "
+                "period_end <= ? ORDER BY period_end LIMIT 1",
+                (self.now(),),
+            ).fetchone()
+            if row is None:
+                return done
+            sub = dict(row)
+            payment = self.create_payment(
+                db,
+                sub["env"],
+                external_id=None,
+                amount=sub["amount"],
+                currency=sub["currency"],
+                card_token=sub["card_token"],
+                subscription_id=sub["id"],
+            )
+            sub["latest_payment_id"] = payment["id"]
+            if payment["status"] == "succeeded":
+                sub["renewals"] += 1
+                sub["period_start"] = sub["period_end"]
+                sub["period_end"] = add_interval(sub["period_end"], sub["interval"])
+                kind = "subscription.renewed"
+            else:
+                sub["status"] = "past_due"
+                kind = "subscription.past_due"
+            db.execute(
+                "UPDATE subscriptions SET renewals = ?, period_start = ?, "
+                "period_end = ?, status = ?, latest_payment_id = ? WHERE id = ?",
+                (
+                    sub["renewals"],
+                    sub["period_start"],
+                    sub["period_end"],
+                    sub["status"],
+                    sub["latest_payment_id"],
+                    sub["id"],
+                ),
+            )
+            self._event(db, sub["env"], kind, "subscription", sub)
+            done += 1
 
     # --- events and delivery ----------------------------------------------------------------
 

@@ -1,8 +1,10 @@
 """Fault switches for the simulator, off by default.
 
 Webhooks: drop, delay, duplicate, reorder. API calls: fail with a 5xx before doing the work,
-or do the work and then answer 500 (the response is lost, the money moved). Each switch is
-a short spec string, so the CLI, the environment and the control API share one syntax:
+or do the work and then answer 500 (the response is lost, the money moved), at once or
+with a probability. Each switch is a short spec string, so the CLI (`rehearsal run
+--sim-fault`, `rehearsal simulator --fault`), the environment and the control API (`PUT
+/_sim/faults {"faults": [...]}`) share one syntax:
 
     drop:payment.refunded          never deliver that event type (`*` for all)
     delay:payment.succeeded=2.5    deliver it that many seconds late
@@ -11,16 +13,35 @@ a short spec string, so the CLI, the environment and the control API share one s
     fail:POST /refund=503x2        answer 503 to the first two matching calls, doing nothing
     fail-after:POST /payments      do the work, then answer 500 (once; xN for more)
     hold:POST /payments=5          hold the call open that many seconds before answering
+    garble:POST /refund            answer 400 (or =STATUS; xN) with a malformed error body,
+                                   doing nothing: MintCash `{"error": "boom"}` (a string
+                                   where an object is documented), PayMongo `{"errors": "boom"}`
+    rate:POST /payments=0.3        each matching call, with probability 0.3: answer 503
+                                   before doing the work (every call, not a count)
+    rate-after:POST /payments=0.3  each matching call, with probability 0.3: do the work,
+                                   then answer 500 (the answer is lost, the money moved)
+    seed:42                        seed the fault RNG (random.Random(42)) so the sequence of
+                                   rate failures repeats run after run; unseeded, it varies
+
+Paths are globs (`/subscriptions/*/cancel`). For each call the counted faults (fail,
+fail-after, hold, garble) are taken first, in the order given; then each matching rate
+fault draws once from the RNG. A spec that does not parse is a FaultSpecError (the CLI
+exits 2, the control API answers 400 and keeps the faults it had).
 """
 
 from __future__ import annotations
 
 import fnmatch
+import random
 import re
 import threading
 from dataclasses import dataclass, field
 
-_FAIL = re.compile(r"^(fail|fail-after|hold):([A-Z]+) (/\S*?)(?:=(\d+(?:\.\d+)?))?(?:x(\d+))?$")
+_FAIL = re.compile(
+    r"^(fail|fail-after|hold|garble):([A-Z]+) (/[^\s=]*?)(?:=(\d+(?:\.\d+)?))?(?:x(\d+))?$"
+)
+_RATE = re.compile(r"^(rate|rate-after):([A-Z]+) (/[^\s=]*?)(?:=(\S*))?$")
+_DEFAULT = {"fail": 503.0, "fail-after": 500.0, "hold": 5.0, "garble": 400.0}
 
 
 class FaultSpecError(ValueError):
@@ -29,14 +50,29 @@ class FaultSpecError(ValueError):
 
 @dataclass
 class ApiFault:
-    kind: str  # fail | fail-after | hold
+    kind: str  # fail | fail-after | hold | garble
     method: str
     path: str  # a glob: /subscriptions/*/cancel
-    value: float  # the status for fail, 500 for fail-after, seconds for hold
+    value: float  # the status for fail and garble, 500 for fail-after, seconds for hold
     times: int
 
     def matches(self, method: str, path: str) -> bool:
         return self.times > 0 and method == self.method and fnmatch.fnmatchcase(path, self.path)
+
+
+@dataclass
+class RateFault:
+    """With `probability`, a matching call fails before (`rate`) or after (`rate-after`)
+    the work; it never runs out."""
+
+    kind: str  # rate | rate-after
+    method: str
+    path: str
+    probability: float
+    hits: int = 0
+
+    def matches(self, method: str, path: str) -> bool:
+        return method == self.method and fnmatch.fnmatchcase(path, self.path)
 
 
 @dataclass
@@ -46,6 +82,9 @@ class Faults:
     duplicate: set[str] = field(default_factory=set)
     reorder: bool = False
     api: list[ApiFault] = field(default_factory=list)
+    rates: list[RateFault] = field(default_factory=list)
+    seed: int | None = None
+    rng: random.Random = field(default_factory=random.Random, repr=False)
     specs: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -71,31 +110,61 @@ class Faults:
                 raise FaultSpecError(f"fault {spec!r}: expected delay:TYPE=SECONDS") from None
         elif m := _FAIL.match(spec):
             kind, method, path, value, times = m.groups()
-            default = {"fail": 503.0, "fail-after": 500.0, "hold": 5.0}[kind]
+            default = _DEFAULT[kind]
             self.api.append(ApiFault(kind, method, path, float(value or default), int(times or 1)))
+        elif m := _RATE.match(spec):
+            kind, method, path, value = m.groups()
+            self.rates.append(RateFault(kind, method, path, _probability(spec, kind, value)))
+        elif name == "seed":
+            try:
+                self.seed = int(arg)
+            except ValueError:
+                raise FaultSpecError(
+                    f"fault {spec!r}: expected seed:N with N an integer, e.g. seed:42"
+                ) from None
+            self.rng = random.Random(self.seed)
         else:
             raise FaultSpecError(
                 f"unknown fault {spec!r}; expected drop:TYPE, delay:TYPE=S, duplicate:TYPE, "
                 "reorder, fail:METHOD /path[=STATUS][xN], fail-after:METHOD /path[xN], "
-                "hold:METHOD /path=S"
+                "hold:METHOD /path=S, garble:METHOD /path[=STATUS][xN], "
+                "rate:METHOD /path=P, rate-after:METHOD /path=P (P from 0 to 1), seed:N"
             )
         self.specs.append(spec)
 
     def take_api_fault(self, method: str, path: str) -> ApiFault | None:
-        """The first armed fault for this call, used up by one."""
+        """The fault for this call, if any: the first armed counted fault, used up by one;
+        else, for each matching rate fault in turn, one draw from the RNG (a hit is a
+        `fail` 503 for `rate`, a `fail-after` 500 for `rate-after`)."""
         with self._lock:
             for fault in self.api:
                 if fault.matches(method, path):
                     fault.times -= 1
                     return ApiFault(fault.kind, fault.method, fault.path, fault.value, 1)
+            for rate in self.rates:
+                if rate.matches(method, path) and self.rng.random() < rate.probability:
+                    rate.hits += 1
+                    kind, status = ("fail", 503.0) if rate.kind == "rate" else ("fail-after", 500.0)
+                    return ApiFault(kind, rate.method, rate.path, status, 1)
         return None
 
     def api_faults_left(self) -> list[dict[str, object]]:
-        """Each API fault and how many matching calls it still applies to (0: all taken)."""
+        """Each counted API fault and how many matching calls it still applies to (0: all
+        taken), then each rate fault with its probability and how often it has hit."""
         with self._lock:
-            return [
+            counted: list[dict[str, object]] = [
                 {"kind": f.kind, "method": f.method, "path": f.path, "left": f.times}
                 for f in self.api
+            ]
+            return counted + [
+                {
+                    "kind": r.kind,
+                    "method": r.method,
+                    "path": r.path,
+                    "probability": r.probability,
+                    "hits": r.hits,
+                }
+                for r in self.rates
             ]
 
     @staticmethod
@@ -110,3 +179,16 @@ class Faults:
 
     def delay_for(self, event_type: str) -> float:
         return self.delay.get(event_type, self.delay.get("*", 0.0))
+
+
+def _probability(spec: str, kind: str, value: str | None) -> float:
+    try:
+        p = float(value or "")
+    except ValueError:
+        raise FaultSpecError(
+            f"fault {spec!r}: expected {kind}:METHOD /path=P with P a probability from 0 to 1, "
+            f"e.g. {kind}:POST /payments=0.3"
+        ) from None
+    if not 0.0 <= p <= 1.0:  # also refuses nan
+        raise FaultSpecError(f"fault {spec!r}: the probability must be from 0 to 1, not {value}")
+    return p

@@ -122,6 +122,9 @@ class MintCashDialect:
                     )
                     if fault and fault.kind == "hold":
                         await asyncio.sleep(fault.value)
+                    elif fault and fault.kind == "garble":  # a string where an object goes
+                        headers = {c.REQUEST_ID_HEADER: request_id}
+                        return JSONResponse({"error": "boom"}, int(fault.value), headers=headers)
                     elif fault and fault.kind == "fail":
                         raise BooksError(
                             int(fault.value),
@@ -215,8 +218,17 @@ class MintCashDialect:
     # --- handlers ---------------------------------------------------------------------------
 
     def _idempotent(
-        self, env: str, scope: str, body: Row, create: Callable[[Any], tuple[str, Row]]
+        self,
+        env: str,
+        scope: str,
+        body: Row,
+        create: Callable[[Any], tuple[str, Row]],
+        *,
+        status: int = 201,
+        fingerprint: Row | None = None,
     ) -> tuple[int, Row]:
+        """`create` once per externalId: the same id with the same request (`fingerprint`,
+        the body by default) replays the first answer, another request is a 409."""
         assert self.books is not None
         external_id = body.get("externalId")
         if not isinstance(external_id, str) or not external_id:
@@ -226,14 +238,15 @@ class MintCashDialect:
                 "parameter_missing",
                 "externalId is required on every POST that moves money",
             )
+        request = body if fingerprint is None else fingerprint
         with self.books.tx() as db:  # the replay check and the write are one transaction
-            replay = self.books.replay(env, scope, external_id, body)
+            replay = self.books.replay(env, scope, external_id, request)
             if replay is not None:
                 return replay[0], {**replay[1], "_replayed": True}
             kind, row = create(db)
             response = self.render(kind, row)
-            self.books.remember(db, env, scope, external_id, body, 201, response)
-        return 201, response
+            self.books.remember(db, env, scope, external_id, request, status, response)
+        return status, response
 
     def _create_payment(self, request: Request, env: str, body: Row) -> tuple[int, Row]:
         amount, currency = _amount(body), _currency(body)
@@ -368,8 +381,17 @@ class MintCashDialect:
             raise BooksError(
                 404, "invalid_request", "not_found", "test helpers exist only in test mode"
             )
-        sub = self.books.advance_to_renewal(env, request.path_params["id"])
-        return 200, self.render("subscription", sub)
+        books, sub_id = self.books, request.path_params["id"]
+        # An advance renews (charges) once per externalId, like every POST that moves money;
+        # the subscription is part of the request, so the same id on another one is a 409.
+        return self._idempotent(
+            env,
+            "advance",
+            body,
+            lambda db: ("subscription", books.advance_to_renewal(env, sub_id, db)),
+            status=200,
+            fingerprint={**body, "subscriptionId": sub_id},
+        )
 
     def _events(self, request: Request, env: str, body: Row) -> tuple[int, Row]:
         assert self.books is not None

@@ -112,6 +112,8 @@ class PayMongoDialect(PaymentRoutes, BillingRoutes):
                     )
                     if fault and fault.kind == "hold":
                         await asyncio.sleep(fault.value)
+                    elif fault and fault.kind == "garble":  # a string where a list goes
+                        return JSONResponse({"errors": "boom"}, int(fault.value))
                     elif fault and fault.kind == "fail":
                         if int(fault.value) == 429:
                             return PlainTextResponse(RATE_LIMITED, 429)

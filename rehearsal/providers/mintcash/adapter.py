@@ -28,6 +28,7 @@ from rehearsal.providers.base import (
     ObjectKind,
     ProviderObject,
 )
+from rehearsal.providers.errorbody import CODE_LIMIT, json_or_none, one_line
 from rehearsal.providers.mintcash import contract as c
 from rehearsal.providers.retry import Transient, with_retries
 
@@ -152,7 +153,7 @@ class MintCash:
         data, request_id = self._request("GET", path, None)
         try:
             return [c.parse_object(item, request_id) for item in data["data"]]
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, AttributeError):
             raise ProviderError(
                 f"MintCash GET {path} answered with an unexpected body", request_id=request_id
             ) from None
@@ -163,17 +164,20 @@ class MintCash:
         data, request_id = self._request("GET", path, None)
         try:
             found = [c.parse_object(item, request_id) for item in data["data"]]
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, AttributeError):
             raise ProviderError(
                 f"MintCash GET {path} answered with an unexpected body", request_id=request_id
             ) from None
         return found[0] if found else None
 
-    def advance_clock(self, subscription_id: str) -> bool:
+    def advance_clock(self, subscription_id: str, *, idempotency_key: str) -> bool:
         if not self.can_advance_clock:
             return False
+        # The advance charges a renewal, so it carries an externalId like every POST that
+        # moves money: a retry after a lost answer replays it instead of renewing twice.
+        body = {"externalId": idempotency_key}
         try:
-            self._request("POST", c.ADVANCE.format(id=subscription_id), {})
+            self._request("POST", c.ADVANCE.format(id=subscription_id), body)
         except ProviderError as exc:
             if exc.status == 404:
                 self.can_advance_clock = False  # this MintCash has no test clock: wait instead
@@ -205,7 +209,7 @@ class MintCash:
         data, request_id = self._request(method, path, body)
         try:
             return c.parse_object(data, request_id)
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, AttributeError):
             raise ProviderError(
                 f"MintCash {method} {path} answered with an unexpected body",
                 request_id=request_id,
@@ -245,14 +249,9 @@ class MintCash:
         self._observe(method, path, response.status_code, request_id, started, replay)
         if response.status_code == 429 or response.status_code >= 500:
             raise Transient(response.status_code, f"HTTP {response.status_code}", request_id)
-        try:
-            data = response.json()
-        except ValueError:
-            data = None
+        data = json_or_none(response)
         if response.status_code >= 400 or not isinstance(data, dict):
-            error = (data or {}).get("error", {}) if isinstance(data, dict) else {}
-            code = str(error.get("code", "")) or None
-            message = str(error.get("message", ""))[:200]
+            code, message = _error_fields(data)
             raise ProviderError(
                 f"MintCash refused {method} {path}: HTTP {response.status_code}"
                 + (f" {code}" if code else "")
@@ -278,6 +277,15 @@ class MintCash:
             self.on_call(ApiCall(method, path, status, request_id, elapsed, replay))
 
 
+def _error_fields(data: Any) -> tuple[str | None, str]:
+    """The code and message of MintCash's `{"error": {"code", "message"}}`, from whatever
+    shape the body has: a string `error` is the message; anything else quotes nothing."""
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, dict):
+        return one_line(error.get("code"), CODE_LIMIT) or None, one_line(error.get("message"))
+    return None, one_line(error)
+
+
 def parse_event(body: bytes) -> NormalizedEvent:
     """A verified MintCash event body to a NormalizedEvent; MalformedEvent if it isn't one."""
     try:
@@ -296,7 +304,7 @@ def parse_event(body: bytes) -> NormalizedEvent:
     if normalized is not None:
         try:
             obj = c.parse_object(data)
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, AttributeError):
             raise MalformedEvent(f"{event_type} carries no valid object") from None
     return NormalizedEvent(
         event_id=event_id,

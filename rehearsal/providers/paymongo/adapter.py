@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import secrets
 import time
 from collections.abc import Callable, Mapping
 from datetime import date
@@ -332,14 +331,13 @@ class PayMongo(PayMongoHttp):
     def find_by_idempotency_key(self, kind: str, key: str) -> ProviderObject | None:
         raise KeyLookupUnsupported("PayMongo has no lookup by Idempotency-Key")
 
-    def advance_clock(self, subscription_id: str) -> bool:
+    def advance_clock(self, subscription_id: str, *, idempotency_key: str) -> bool:
         if not self.can_advance_clock:
             return False
-        # One key per cycle asked for, re-sent by the retries: a 5xx after the work must not
-        # run a second billing cycle.
-        key = f"rh-cycle-{subscription_id}-{secrets.token_hex(8)}"
+        # The caller's key, re-sent by the retries (and by a resumed run): a 5xx after the
+        # work must not run a second billing cycle.
         try:
-            self._post(c.TEST_CYCLE.format(id=subscription_id), c.envelope({}), key)
+            self._post(c.TEST_CYCLE.format(id=subscription_id), c.envelope({}), idempotency_key)
         except ProviderError as exc:
             if exc.status == 404:
                 self.can_advance_clock = False

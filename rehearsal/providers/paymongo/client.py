@@ -17,6 +17,7 @@ import httpx
 
 from rehearsal.errors import ProviderError
 from rehearsal.providers.base import ApiCall
+from rehearsal.providers.errorbody import CODE_LIMIT, json_or_none, one_line
 from rehearsal.providers.paymongo import contract as c
 from rehearsal.providers.retry import Transient, with_retries
 
@@ -84,10 +85,7 @@ class PayMongoHttp:
         status = response.status_code
         if status == 429 or status >= 500:
             raise Transient(status, f"HTTP {status}")
-        try:
-            data = response.json()
-        except ValueError:
-            data = None
+        data = json_or_none(response)
         if status >= 400 or not isinstance(data, dict):
             raise _refusal(method, path, status, data)
         return data
@@ -103,19 +101,24 @@ def _route(path: str) -> str:
 
 
 def _refusal(method: str, path: str, status: int, data: Any) -> ProviderError:
-    """PayMongo's errors array as one line for the operator: codes, details, fields."""
+    """PayMongo's errors array as one line for the operator: codes, details, fields. Only
+    scalars are quoted, through one_line, so any body at all makes one line."""
     errors = c.errors_of(data)
     parts = []
     for error in errors[:3]:
-        code = str(error.get("code") or "")
-        detail = str(error.get("detail") or "")[:200]
-        source = error.get("source") or {}
-        field = source.get("pointer") or source.get("attribute") if isinstance(source, dict) else ""
+        code = one_line(error.get("code"), CODE_LIMIT)
+        detail = one_line(error.get("detail"))
+        source = error.get("source")
+        field = (
+            one_line(source.get("pointer") or source.get("attribute"), CODE_LIMIT)
+            if isinstance(source, dict)
+            else ""
+        )
         parts.append(
             code + (f": {detail}" if detail else "") + (f" (field {field})" if field else "")
         )
-    first = str(errors[0].get("code")) if errors and errors[0].get("code") else None
+    first = one_line(errors[0].get("code"), CODE_LIMIT) or None if errors else None
     message = f"PayMongo refused {method} {_route(path)}: HTTP {status}"
     if parts:
-        message += " " + "; ".join(parts)
-    return ProviderError(message, status=status, code=first)
+        message += " " + "; ".join(p for p in parts if p)
+    return ProviderError(message.rstrip(), status=status, code=first)

@@ -25,7 +25,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -485,7 +485,7 @@ def rehearse(
     cleanup_kills: Sequence[Kill] = (),
     shape: PlanShape = DEFAULT_PLAN,
     settle_deadline: float = 60.0,
-    during: Any = None,
+    during: Callable[[Spawned], None] | None = None,
 ) -> RunRecord:
     """Run, maybe kill (`kill`), settle with `cleanup` until it exits 0 (killing the first
     cleanups with `cleanup_kills`), then judge by `books` and `status --json`.

@@ -67,12 +67,12 @@ def kills_during_runs(
 
 
 def test_random_sigkills_during_runs(tmp_path: Path) -> None:
-    records = kills_during_runs(tmp_path, seed=1101, runs=6, signals=(signal.SIGKILL,))
+    records = kills_during_runs(tmp_path, seed=1101, runs=4, signals=(signal.SIGKILL,))
     assert any(r.kills for r in records), "no run was killed: the kill moments are wrong"
 
 
 def test_random_sigterms_during_runs(tmp_path: Path) -> None:
-    records = kills_during_runs(tmp_path, seed=1102, runs=6, signals=(signal.SIGTERM,))
+    records = kills_during_runs(tmp_path, seed=1102, runs=4, signals=(signal.SIGTERM,))
     assert any(r.kills for r in records), "no run was killed: the kill moments are wrong"
 
 
@@ -82,7 +82,7 @@ def test_random_kills_during_cleanup(tmp_path: Path) -> None:
     rng = random.Random(1103)
     records = []
     with standalone_simulator(tmp_path / "sim", ["hold:POST /refund=0.4x100"]) as sim:
-        for n in range(5):
+        for n in range(3):
             kill = random_kill(rng, (signal.SIGKILL,), RUN_LINES)
             cleanup_kills = [
                 Kill(rng.choice(BOTH), after=rng.uniform(0.4, 1.2))
@@ -177,7 +177,7 @@ def test_the_simulator_killed_and_restarted_mid_run(tmp_path: Path) -> None:
             time.sleep(down)  # the outage itself
             sim.restart()
 
-        for n in range(4):
+        for n in range(3):
             records.append(
                 rehearse(
                     f"simulator restart #{n}",
@@ -188,5 +188,5 @@ def test_the_simulator_killed_and_restarted_mid_run(tmp_path: Path) -> None:
                     settle_deadline=20,
                 )
             )
-        assert sim.starts == 5
+        assert sim.starts == 4
         assert_clean(records, sim.db)

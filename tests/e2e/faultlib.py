@@ -16,6 +16,8 @@ bench/fault_suite.py. Only loopback, only subprocesses, no mocks.
 
 from __future__ import annotations
 
+import fnmatch
+import http.client
 import json
 import os
 import random
@@ -24,10 +26,12 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -569,3 +573,106 @@ def judge(records: Sequence[RunRecord]) -> str:
         return ""
     head = f"{len(bad)} of {len(records)} runs broke the money promise:\n"
     return head + "\n".join(r.report() for r in bad)
+
+
+# --- a relay that misbehaves where the simulator has no switch ------------------------------
+
+JsonEdit = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+@dataclass
+class Rule:
+    """What the relay does to calls matching METHOD and a path glob: answer 400 with a
+    string `error` (garble), or edit the JSON request or response on the way."""
+
+    method: str
+    path: str
+    garble: bool = False
+    edit_request: JsonEdit | None = None
+    edit_response: JsonEdit | None = None
+
+    def matches(self, method: str, path: str) -> bool:
+        return method == self.method and fnmatch.fnmatchcase(path.split("?")[0], self.path)
+
+
+class MisbehavingRelay:
+    """An HTTP relay on 127.0.0.1 in front of a standalone simulator (it forwards
+    /_sim/info too, so the CLI still knows it for a simulator)."""
+
+    def __init__(self, upstream: str, rules: Sequence[Rule]) -> None:
+        target = httpx.URL(upstream)
+        host, port = target.host, target.port or 80
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _relay(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(length) if length else b""
+                rule = next((r for r in rules if r.matches(self.command, self.path)), None)
+                if rule and rule.garble:
+                    self._answer(400, b'{"error": "boom"}', {"content-type": "application/json"})
+                    return
+                if rule and rule.edit_request and body:
+                    body = json.dumps(rule.edit_request(json.loads(body))).encode()
+                skip = {"host", "content-length", "connection"}
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in skip}
+                conn = http.client.HTTPConnection(host, port, timeout=60)
+                try:
+                    conn.request(self.command, self.path, body=body, headers=headers)
+                    resp = conn.getresponse()
+                    data = resp.read()
+                    out = {
+                        k: v
+                        for k, v in resp.getheaders()
+                        if k.lower() not in ("content-length", "connection", "transfer-encoding")
+                    }
+                    status = resp.status
+                except OSError:
+                    self._answer(502, b"upstream unreachable", {"content-type": "text/plain"})
+                    return
+                finally:
+                    conn.close()
+                if rule and rule.edit_response and status < 300:
+                    data = json.dumps(rule.edit_response(json.loads(data))).encode()
+                self._answer(status, data, out)
+
+            def _answer(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _relay
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+# --- waiting on the books -------------------------------------------------------------------
+
+
+def wait_for(what: str, check: Callable[[], bool], deadline: float) -> None:
+    """Poll `check` until it holds; fail naming `what` after `deadline` seconds."""
+    end = time.monotonic() + deadline
+    while not check():
+        assert time.monotonic() < end, f"{what}: not within {deadline}s"
+        time.sleep(0.05)
+
+
+def faults_left(sim: StandaloneSimulator) -> list[int]:
+    r = httpx.get(
+        f"{sim.base}/_sim/faults", headers={"Authorization": f"Bearer {sim.secret}"}, timeout=10
+    )
+    return [int(f["left"]) for f in r.json()["api_faults"]]

@@ -100,7 +100,7 @@ class Spawned:
             self.proc.kill()
             self.proc.wait(timeout=10)
             raise AssertionError(
-                f"{self.proc.args} still running after {timeout}s:\n{self.text()[-3000:]}"
+                f"{self.proc.args!r} still running after {timeout}s:\n{self.text()[-3000:]}"
             ) from None
 
 

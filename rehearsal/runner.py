@@ -811,6 +811,10 @@ def _card_label(obj: ProviderObject) -> str | None:
 
 def _failpoint(where: str, step_id: str) -> None:
     """Testing only: REHEARSAL_FAILPOINT=<where>:<step> kills this process (SIGKILL) there,
-    so crash tests hit exact points: before-step, after-intent, after-call."""
-    if os.environ.get("REHEARSAL_FAILPOINT") == f"{where}:{step_id}":
+    so crash tests hit exact points: before-step, after-intent, after-call. raise-<where>:<step>
+    raises a RuntimeError there instead, as a bug of ours would."""
+    point = os.environ.get("REHEARSAL_FAILPOINT")
+    if point == f"{where}:{step_id}":
         os.kill(os.getpid(), signal.SIGKILL)
+    if point == f"raise-{where}:{step_id}":  # an exception that is not ours: a bug
+        raise RuntimeError(f"failpoint {point}")

@@ -140,9 +140,9 @@ def test_3_cleanup_does_not_end_a_run_on_not_found_while_the_call_can_land(
 # --- 4. an exception that is not ours ---------------------------------------------------------
 
 
-def test_4_an_internal_error_compensates_exits_70_and_names_a_log(tmp_path: Path) -> None:
+def test_4_a_garbled_error_body_is_a_provider_error_and_compensates(tmp_path: Path) -> None:
     """A MintCash error body whose `error` is a string, on the renewal (after the run
-    subscribed): compensation still cancels and refunds, exit 70, one line, no traceback."""
+    subscribed): one line, no traceback, exit 3, and compensation cancels and refunds."""
     state = tmp_path / "state"
     with standalone_simulator(tmp_path / "sim") as sim:
         relay = MisbehavingRelay(
@@ -156,17 +156,38 @@ def test_4_an_internal_error_compensates_exits_70_and_names_a_log(tmp_path: Path
         run_id = find_run_id(result.stdout, state, env)
         held = books_money(sim.db, run_id)
     out = result.stdout + result.stderr
-    assert "Traceback" not in result.stderr, f"a traceback on stderr:\n{result.stderr[-1500:]}"
+    assert "Traceback" not in out, f"a traceback:\n{out[-1500:]}"
+    assert result.returncode == 3, f"exit {result.returncode}, not 3:\n{out[-1500:]}"
+    assert held.subscriptions and not held.outstanding and not held.active_subscriptions, (
+        f"no compensation: the books hold {held.describe()}"
+    )
+
+
+def test_4_an_internal_error_compensates_exits_70_and_names_a_log(tmp_path: Path) -> None:
+    """An exception that is not ours (a RuntimeError raised by a failpoint before the
+    renewal, after the run subscribed): compensation still cancels and refunds, exit 70,
+    one line naming a log file in the state folder, no traceback on the terminal."""
+    state = tmp_path / "state"
+    with standalone_simulator(tmp_path / "sim") as sim:
+        env = {**sim.cli_env(), "REHEARSAL_FAILPOINT": "raise-before-step:renewal"}
+        result = cli("run", "--plain", state=state, env=env)
+        run_id = find_run_id(result.stdout, state, env)
+        held = books_money(sim.db, run_id)
+        secret = sim.cli_env()["MINTCASH_SECRET_KEY"]
+    out = result.stdout + result.stderr
+    assert "Traceback" not in out, f"a traceback on the terminal:\n{out[-1500:]}"
     assert result.returncode == 70, f"exit {result.returncode}, not 70:\n{out[-1500:]}"
     assert held.subscriptions and not held.outstanding and not held.active_subscriptions, (
         f"no compensation: the books hold {held.describe()}"
     )
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    logs = [
-        Path(word.strip("'\"()`,.:;")) for line in lines for word in line.split() if "/" in word
-    ]
+    words = out.split()
+    logs = [Path(w.strip("'\"()`,.:;")) for w in words if "/" in w]
     named = [p for p in logs if p.is_file() and state in p.parents]
-    assert named, f"no log file in the state folder named on stderr: {result.stderr!r}"
+    assert named, f"no log file in the state folder named in the output: {out[-800:]!r}"
+    text = named[0].read_text()
+    assert "Traceback" in text and "RuntimeError" in text
+    assert secret not in text
+    assert status_json(run_id, state)["verdict"] == "internal-error"
 
 
 # --- 5. money totals include the subscription's payments -------------------------------------

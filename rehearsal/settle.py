@@ -369,9 +369,18 @@ class _Engine:
 def remove_registrations(run_id: str, provider: Provider, store: StateDB, emit: Listener) -> None:
     """Undo the webhook registrations `run_id` made through the provider's API."""
     remove: Callable[[str], None] | None = getattr(provider, "remove_webhook", None)
+    find: Callable[[str], str | None] | None = getattr(provider, "find_webhook", None)
     for r in store.registrations(run_id):
         if r["state"] == "removed":
             continue
+        if not r["endpoint_id"] and find is not None:
+            try:  # its answer was lost: the provider lists webhooks by URL
+                found = find(r["url"])
+            except ProviderError:
+                found = None
+            if found is not None:
+                store.registration_state(r["seq"], "registered", found)
+                r = {**r, "endpoint_id": found}
         if not r["endpoint_id"]:
             emit(
                 Compensated(

@@ -58,6 +58,11 @@ def cli_env(state: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
         NO_COLOR="1",
         PYTHONUNBUFFERED="1",
         PYTHONPATH=os.pathsep.join(p for p in (str(REPO), path) if p),
+        # A cleanup waits until a call with no answer can no longer land: its last send,
+        # plus the client's timeout, plus the landing window (300 s by default, for real
+        # providers). The simulator answers in milliseconds: seconds are enough here.
+        REHEARSAL_HTTP_TIMEOUT="5",
+        REHEARSAL_LANDING_WINDOW="1",
     )
     env.update(extra or {})
     return env

@@ -363,6 +363,15 @@ class PayMongo(PayMongoHttp):
         self._webhooks.append(webhook_id)
         return webhook_id
 
+    def find_webhook(self, url: str) -> str | None:
+        """The enabled webhook registered for `url` (GET /v1/webhooks lists them): a run
+        killed before it wrote the registration's answer finds its webhook by URL."""
+        for hook in self._get(c.WEBHOOKS).get("data") or []:
+            attrs = hook.get("attributes") or {}
+            if attrs.get("url") == url and attrs.get("status") == "enabled":
+                return str(hook["id"])
+        return None
+
     def remove_webhook(self, endpoint_id: str) -> None:
         """Disable a webhook this run registered (by id: after a crash, from the ledger)."""
         self._post(c.WEBHOOK_DISABLE.format(id=endpoint_id), None, None)

@@ -50,7 +50,7 @@ def _details(step: dict[str, Any]) -> str:
 def render(doc: dict[str, Any]) -> str:
     steps = doc["steps"]
     classname = f"rehearsal.{doc['provider']}.{doc['plan']}"
-    run_error = doc["verdict"] in ("error", "interrupted")
+    run_error = doc["verdict"] in ("error", "interrupted", "internal-error")
     failures = errors = skipped = 0
     suite = ET.Element("testsuite")
     props = ET.SubElement(suite, "properties")
@@ -97,7 +97,7 @@ def render(doc: dict[str, Any]) -> str:
         out = _details(step) if status == "passed" else ""
         if out:
             ET.SubElement(case, "system-out").text = out
-    if doc["verdict"] in ("error", "interrupted") and not any(
+    if doc["verdict"] in ("error", "interrupted", "internal-error") and not any(
         s["status"] in ("failed", "interrupted") for s in steps
     ):
         # The run stopped outside any step (the receiver, the tunnel, the provider's setup):
@@ -106,6 +106,13 @@ def render(doc: dict[str, Any]) -> str:
         case = ET.SubElement(suite, "testcase", classname=classname, name="run", time="0.000")
         ET.SubElement(
             case, "error", message=doc["message"] or doc["verdict"], type=doc["verdict"]
+        ).text = doc["message"] or ""
+    if doc["verdict"] == "unsettled":
+        # Every step passed, but the run left money: a failure CI must show, never green.
+        failures += 1
+        case = ET.SubElement(suite, "testcase", classname=classname, name="settle", time="0.000")
+        ET.SubElement(
+            case, "failure", message=doc["message"] or "money left", type="Unsettled"
         ).text = doc["message"] or ""
     summary = [
         f"{c['action']} {c['object_id']} {c['amount'] or ''} {c['state']}".replace("  ", " ")

@@ -143,6 +143,8 @@ def test_a_passing_run_that_cannot_settle_says_so_and_exits_3(tmp_path: Path) ->
         str(plan),
         "--sim-fault",
         "fail:POST /refund=400x10",
+        "--junit",
+        str(tmp_path / "run.xml"),
         state=state,
         cwd=tmp_path,
     )
@@ -150,6 +152,8 @@ def test_a_passing_run_that_cannot_settle_says_so_and_exits_3(tmp_path: Path) ->
     assert "UNSETTLED" in result.stdout and "passed, but money" in result.stdout
     doc = json.loads(rehearsal("status", "--json", "--offline", state=state, cwd=tmp_path).stdout)
     assert doc["verdict"] == "unsettled"  # never "passed" while money is left (a CI gate)
+    junit = (tmp_path / "run.xml").read_text()
+    assert 'failures="1"' in junit and 'type="Unsettled"' in junit
     assert "rehearsal cleanup" in result.stdout
     assert books(state, "SELECT COUNT(*) FROM payments WHERE amount_refunded = 0") == [(2,)]
 

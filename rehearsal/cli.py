@@ -351,12 +351,20 @@ def status(
 @app.command()
 def cleanup(
     run_id: str = typer.Argument(..., help="The run to settle."),
+    replay: bool = typer.Option(
+        False,
+        "--replay",
+        help="Where the provider cannot look a key up (PayMongo), learn a lost call's "
+        "outcome by sending it again with its own key while the provider keeps it: what it "
+        "made is returned, or made now, then refunded or cancelled. Live runs are armed.",
+    ),
+    yes: bool = typer.Option(False, "--yes", help="Live --replay: confirm without a terminal."),
     state_dir: Path = typer.Option(None, envvar="REHEARSAL_STATE_DIR", help="State folder."),
 ) -> None:
     """Refund what a run charged and cancel what it subscribed, confirmed through the API."""
     from rehearsal.commands import ledger
 
-    _guard(lambda: ledger.cleanup(run_id, state_dir, plain=True))
+    _guard(lambda: ledger.cleanup(run_id, state_dir, plain=True, replay=replay, yes=yes))
 
 
 @app.command("tunnel")

@@ -96,8 +96,64 @@ def new_run_id() -> str:
 
 
 def _definitely_not_made(exc: ProviderError) -> bool:
-    """A 4xx answer (not a timeout, conflict or rate limit) says the provider made nothing."""
-    return exc.status is not None and 400 <= exc.status < 500 and exc.status not in (408, 409, 429)
+    from rehearsal.settle import refused
+
+    return refused(exc)
+
+
+class Replayer:
+    """Sends a step's money call again exactly as the runner sent it (same parameters, same
+    key), for `cleanup --replay` where the provider cannot look a key up: within its
+    idempotency window the provider answers with what the first call made."""
+
+    def __init__(self, plan: Plan, provider: Provider) -> None:
+        self.plan, self.provider = plan, provider
+
+    def __call__(self, row: dict[str, Any]) -> ProviderObject:
+        step = next(s for s in self.plan.steps if s.id == row["step_id"])
+        key = row["idempotency_key"]
+        assert key == f"rh-{row['run_id']}-{step.id}", "replays only the runner's own keys"
+        if isinstance(step, ChargeStep):
+            return self.provider.create_payment(
+                idempotency_key=key,
+                amount=step.amount,
+                currency=step.currency or self.plan.currency,
+                card=self._card(step.card),
+            )
+        if isinstance(step, SubscribeStep):
+            return self.provider.subscribe(
+                idempotency_key=key,
+                amount=step.amount,
+                currency=step.currency or self.plan.currency,
+                card=self._card(step.card),
+                interval=step.interval,
+            )
+        if isinstance(step, RefundStep) and row["awaited_object"]:
+            return self.provider.refund(
+                idempotency_key=key,
+                payment_id=row["awaited_object"],
+                amount=step.amount,
+                reason=step.reason,
+            )
+        raise UsageError(f"step {step.id!r} ({step.action}) cannot be replayed")
+
+    def _card(self, card: str | None) -> str:
+        return resolve_card(self.plan, self.provider, card)
+
+
+def resolve_card(plan: Plan, provider: Provider, card: str | None) -> str:
+    """A step's card (or the plan's) to send: a test-card name, or a token from env."""
+    name = card or plan.card
+    if name.startswith("env:"):
+        var = name.removeprefix("env:")
+        value = os.environ.get(var)
+        if not value:
+            raise UsageError(
+                f"the plan's card comes from ${var}, which is not set",
+                hint=f"export {var} with the payment method token of your card",
+            )
+        return provider.resolve_card(value)
+    return provider.resolve_card(name)
 
 
 @dataclass
@@ -725,17 +781,7 @@ class Runner:
         self.emit(ApiCalled(self._step, call))
 
     def _card(self, card: str | None) -> str:
-        name = card or self.plan.card
-        if name.startswith("env:"):
-            var = name.removeprefix("env:")
-            value = os.environ.get(var)
-            if not value:
-                raise UsageError(
-                    f"the plan's card comes from ${var}, which is not set",
-                    hint=f"export {var} with the payment method token of your card",
-                )
-            return self.provider.resolve_card(value)
-        return self.provider.resolve_card(name)
+        return resolve_card(self.plan, self.provider, card)
 
     def _describe(self, step: Step) -> str:
         cur = self.plan.currency

@@ -50,6 +50,15 @@ LOOKUP_POLL = 0.25  # seconds between lookups of a call that may still land
 NOT_CHARGED = {"failed", "awaiting_next_action", "requires_action", "cancelled", "canceled"}
 
 
+# Sends a lost call again, unchanged, with its own key; returns what the provider made.
+Replay = Callable[[dict[str, Any]], ProviderObject]
+
+
+def refused(exc: ProviderError) -> bool:
+    """A 4xx answer (not a timeout, conflict or rate limit): the provider made nothing."""
+    return exc.status is not None and 400 <= exc.status < 500 and exc.status not in (408, 409, 429)
+
+
 @dataclass(frozen=True)
 class Landing:
     """When a call with no answer can no longer land at the provider.
@@ -84,12 +93,13 @@ def settle(
     store: StateDB,
     emit: Listener,
     landing: Landing,
+    replay: Replay | None = None,
     *,
     act: bool = True,
 ) -> Settlement:
     """Reconcile, then refund and cancel what `run_id` left open. With `act` False, only
     reconcile (`status`, and a run told --no-cleanup): read the books, move nothing."""
-    engine = _Engine(run_id, provider, store, emit, landing, act)
+    engine = _Engine(run_id, provider, store, emit, landing, act, replay)
     engine.resolve_unknown()
     engine.payments_and_subscriptions()
     if act:
@@ -106,9 +116,10 @@ class _Engine:
         emit: Listener,
         landing: Landing,
         act: bool,
+        replay: Replay | None = None,
     ) -> None:
         self.run_id, self.provider, self.store, self.emit = run_id, provider, store, emit
-        self.landing, self.act = landing, act
+        self.landing, self.act, self.replay = landing, act, replay
         self.result = Settlement()
 
     # --- 1. calls whose answer is unknown ---------------------------------------------------
@@ -136,12 +147,17 @@ class _Engine:
         except KeyLookupUnsupported:
             if self._moot_refund(step):
                 return
+            if self.replay is not None and self.act:
+                self._replay(step, label)
+                return
             self._unknown(
                 step,
                 label,
                 f"unknown: {self.provider.name} cannot look up what key {key} made; check "
-                f"its dashboard for an object with metadata rehearsal_key={key}, or resume "
-                "the run to replay the key while the provider keeps it",
+                f"its dashboard for an object with metadata rehearsal_key={key}, or run "
+                f"`rehearsal cleanup {self.run_id} --replay` to send the call again with "
+                "the same key while the provider keeps it (what it made comes back, or is "
+                "made now, then refunded or cancelled)",
             )
             return
         except ProviderError as exc:
@@ -172,6 +188,35 @@ class _Engine:
         self.store.compensation_result(seq, CompensationState.DONE, None, message)
         self.store.update_step(self.run_id, step_id, outcome=CallOutcome.NEVER_MADE)
         self.emit(Compensated("look_up", label, step["amount"], f"done: {message}"))
+
+    def _replay(self, step: dict[str, Any], label: str) -> None:
+        """Learn a lost call's outcome by sending it again, unchanged, with its own key,
+        while the provider still replays that key (never after: that could charge twice)."""
+        assert self.replay is not None
+        window = self.provider.idempotency_window
+        first = step["first_called_at"] or step["called_at"] or time.time()
+        if window is not None and time.time() - first > window:
+            self._unknown(
+                step,
+                label,
+                f"unknown: key {step['idempotency_key']} was first sent "
+                f"{(time.time() - first) / 3600:.0f} h ago and {self.provider.name} forgets "
+                f"keys after {window / 3600:g} h, so it is not sent again; check the "
+                "provider's dashboard for the object",
+            )
+            return
+        try:
+            found = self.replay(step)
+        except ProviderError as exc:
+            if refused(exc):
+                # The same call with the same key, refused: the original was refused too.
+                self.store.update_step(self.run_id, step["step_id"], outcome=CallOutcome.REFUSED)
+                self.emit(Compensated("replay", label, step["amount"], f"refused: {exc.message}"))
+                return
+            self._unknown(step, label, f"unknown: the replay failed: {exc.message}")
+            return
+        self.emit(Compensated("replay", label, step["amount"], "sent again with its own key"))
+        self._adopt(step, found)
 
     def _unknown(self, step: dict[str, Any], label: str, message: str) -> None:
         self.result.unknown.append(step["step_id"])

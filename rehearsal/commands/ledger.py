@@ -12,6 +12,7 @@ from typing import Any
 
 from rehearsal.errors import UsageError
 from rehearsal.ledger_states import RunVerdict
+from rehearsal.plan import Plan
 from rehearsal.runlock import RunLock
 from rehearsal.state import STATE_DB, StateDB, state_dir
 
@@ -191,7 +192,9 @@ def status(run_id: str | None, folder: Path | None, as_json: bool, *, offline: b
     return 0
 
 
-def cleanup(run_id: str, folder: Path | None, plain: bool) -> int:
+def cleanup(
+    run_id: str, folder: Path | None, plain: bool, *, replay: bool = False, yes: bool = False
+) -> int:
     from rehearsal.settle import Landing, landing_window, settle
     from rehearsal.target import open_target
     from rehearsal.view import PlainView
@@ -203,6 +206,15 @@ def cleanup(run_id: str, folder: Path | None, plain: bool) -> int:
         lock = RunLock(state_dir(folder), run["id"])
         lock.acquire()  # not while another process is moving this run's money
         embedded = run["target_kind"] == "embedded"
+        plan = Plan.model_validate_json(run["plan_json"]) if run["plan_json"] else None
+        if replay and plan is None:
+            raise UsageError(f"run {run['id']} has no stored plan to replay its calls from")
+        if replay and run["environment"] == "live":
+            # A replay may make a call that never landed (then refunds it): armed, as resume.
+            from rehearsal.guards import arm
+
+            assert plan is not None
+            arm(plan, run["provider"], run["target"], yes=yes, cap=None)
         target = open_target(
             run["provider"],
             live=run["environment"] == "live",
@@ -224,7 +236,15 @@ def cleanup(run_id: str, folder: Path | None, plain: bool) -> int:
                 http_timeout=max(target.config.http_timeout, run["http_timeout"] or 0),
                 in_process=False,
             )
-            settlement = settle(run["id"], target.provider, store, view, Landing(window, wait=True))
+            replayer = None
+            if replay:
+                from rehearsal.runner import Replayer
+
+                assert plan is not None
+                replayer = Replayer(plan, target.provider)
+            settlement = settle(
+                run["id"], target.provider, store, view, Landing(window, wait=True), replayer
+            )
             settled = settlement.settled
             target.webhook_endpoint = run["webhook_endpoint"]  # removed at close
         finally:

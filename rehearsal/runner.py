@@ -31,6 +31,7 @@ from rehearsal.errors import (
     SafetyRefusal,
     UsageError,
 )
+from rehearsal.ledger_rows import StepRow
 from rehearsal.ledger_states import (
     INTERNAL_ERROR_EXIT,
     CallOutcome,
@@ -109,7 +110,7 @@ class Replayer:
     def __init__(self, plan: Plan, provider: Provider) -> None:
         self.plan, self.provider = plan, provider
 
-    def __call__(self, row: dict[str, Any]) -> ProviderObject:
+    def __call__(self, row: StepRow) -> ProviderObject:
         step = next(s for s in self.plan.steps if s.id == row["step_id"])
         key = row["idempotency_key"]
         assert key == f"rh-{row['run_id']}-{step.id}", "replays only the runner's own keys"
@@ -313,20 +314,22 @@ class Runner:
             f.write("".join(traceback.format_exception(exc)))
         return str(path)
 
-    def _restore(self, ledger: dict[str, dict[str, Any]]) -> None:
+    def _restore(self, ledger: dict[str, StepRow]) -> None:
         """Rebuild what earlier steps produced from the ledger and the provider's API."""
         for step in self.plan.steps:
             row = ledger[step.id]
             if row["state"] != StepState.PASSED:
                 continue
+            object_id, amount = row["object_id"], row["amount"]
             if isinstance(step, ChargeStep):
-                self.payments[step.id] = self.provider.retrieve("payment", row["object_id"])
+                assert object_id is not None, f"step {step.id} passed with no payment"
+                self.payments[step.id] = self.provider.retrieve("payment", object_id)
             elif isinstance(step, RefundStep):
-                self.refunded[step.payment] = self.refunded.get(step.payment, 0) + row["amount"]
+                assert amount is not None, f"step {step.id} passed with no amount"
+                self.refunded[step.payment] = self.refunded.get(step.payment, 0) + amount
             elif isinstance(step, SubscribeStep):
-                self.subscriptions[step.id] = self.provider.retrieve(
-                    "subscription", row["object_id"]
-                )
+                assert object_id is not None, f"step {step.id} passed with no subscription"
+                self.subscriptions[step.id] = self.provider.retrieve("subscription", object_id)
 
     def _run_step(self, step: Step) -> None:
         _failpoint("before-step", step.id)

@@ -23,11 +23,12 @@ database, not from memory: in the process that failed, after a crash, or days la
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from rehearsal.errors import ProviderError
+from rehearsal.ledger_rows import StepRow
 from rehearsal.ledger_states import (
     KEYED_ACTIONS,
     CallOutcome,
@@ -51,7 +52,7 @@ NOT_CHARGED = {"failed", "awaiting_next_action", "requires_action", "cancelled",
 
 
 # Sends a lost call again, unchanged, with its own key; returns what the provider made.
-Replay = Callable[[dict[str, Any]], ProviderObject]
+Replay = Callable[[StepRow], ProviderObject]
 
 
 def refused(exc: ProviderError) -> bool:
@@ -131,9 +132,11 @@ class _Engine:
             ):
                 self._look_up(step)
 
-    def _look_up(self, step: dict[str, Any]) -> None:
+    def _look_up(self, step: StepRow) -> None:
         kind: KeyedKind = KEYED_ACTIONS[step["action"]]  # type: ignore[assignment]
         key, step_id = step["idempotency_key"], step["step_id"]
+        if key is None:
+            return  # a keyed call's intent always carries its key
         label = f"({step_id}: {key})"
         sent = self.store.last_send(self.run_id, step_id) or step["called_at"]
         until = self.landing.until(sent)
@@ -189,7 +192,7 @@ class _Engine:
         self.store.update_step(self.run_id, step_id, outcome=CallOutcome.NEVER_MADE)
         self.emit(Compensated("look_up", label, step["amount"], f"done: {message}"))
 
-    def _replay(self, step: dict[str, Any], label: str) -> None:
+    def _replay(self, step: StepRow, label: str) -> None:
         """Learn a lost call's outcome by sending it again, unchanged, with its own key,
         while the provider still replays that key (never after: that could charge twice)."""
         assert self.replay is not None
@@ -218,11 +221,11 @@ class _Engine:
         self.emit(Compensated("replay", label, step["amount"], "sent again with its own key"))
         self._adopt(step, found)
 
-    def _unknown(self, step: dict[str, Any], label: str, message: str) -> None:
+    def _unknown(self, step: StepRow, label: str, message: str) -> None:
         self.result.unknown.append(step["step_id"])
         self.emit(Compensated("look_up", label, step["amount"], message))
 
-    def _adopt(self, step: dict[str, Any], found: ProviderObject) -> None:
+    def _adopt(self, step: StepRow, found: ProviderObject) -> None:
         key, step_id = step["idempotency_key"], step["step_id"]
         fields: dict[str, Any] = {
             "object_kind": found.kind,
@@ -240,7 +243,7 @@ class _Engine:
             self.store.observe(self.run_id, found, step_id)
         self.emit(Compensated("look_up", found.id, step["amount"], f"found by its key {key}"))
 
-    def _moot_refund(self, step: dict[str, Any]) -> bool:
+    def _moot_refund(self, step: StepRow) -> bool:
         """A refund whose answer was lost, on a payment now fully refunded: whether it
         landed no longer changes the books (a later copy would be refused as too much)."""
         if step["action"] != "refund" or not step["awaited_object"]:
@@ -266,15 +269,18 @@ class _Engine:
         for o in self.store.observations(self.run_id):
             if o["kind"] == "payment":
                 payments.setdefault(o["object_id"], o["step_id"] or "")
-        subscriptions = [s for s in steps if s["action"] == "subscribe" and s["object_id"]]
-        for s in subscriptions:
-            self._cancel(s)  # first, so no renewal charges after the refunds
-        subscribe_steps = {s["step_id"] for s in subscriptions}
+        subscriptions = {  # subscribe step -> its subscription
+            s["step_id"]: s["object_id"]
+            for s in steps
+            if s["action"] == "subscribe" and s["object_id"]
+        }
+        for step_id, sub_id in subscriptions.items():
+            self._cancel(step_id, sub_id)  # first, so no renewal charges after the refunds
         for payment_id, step_id in payments.items():
-            whose = "refund_subscription_payment" if step_id in subscribe_steps else "refund"
+            whose = "refund_subscription_payment" if step_id in subscriptions else "refund"
             self._refund(step_id, payment_id, whose)
-        for s in subscriptions:
-            self._subscription_payments(s, set(payments))
+        for step_id, sub_id in subscriptions.items():
+            self._subscription_payments(step_id, sub_id, set(payments))
 
     def _refund(self, step_id: str, payment_id: str, action: str) -> None:
         """Refund what is left of one payment; `action` says whose payment it is."""
@@ -354,9 +360,8 @@ class _Engine:
                     "landed; confirmed through the API by a later settle",
                 )
 
-    def _subscription_payments(self, step: dict[str, Any], known: set[str]) -> None:
+    def _subscription_payments(self, step_id: str, sub_id: str, known: set[str]) -> None:
         """The subscription's own charges (first period, renewals) are this run's money."""
-        sub_id = step["object_id"]
         try:
             payments = self.provider.subscription_payments(sub_id)
         except ProviderError as exc:
@@ -367,28 +372,25 @@ class _Engine:
         for payment in payments:
             if payment.id in known:
                 continue
-            self.store.observe(self.run_id, payment, step["step_id"])
-            self._refund(step["step_id"], payment.id, "refund_subscription_payment")
+            self.store.observe(self.run_id, payment, step_id)
+            self._refund(step_id, payment.id, "refund_subscription_payment")
 
-    def _cancel(self, step: dict[str, Any]) -> None:
-        sub_id = step["object_id"]
+    def _cancel(self, step_id: str, sub_id: str) -> None:
         try:
             current = self.provider.retrieve("subscription", sub_id)
-            self.store.observe(self.run_id, current, step["step_id"])
+            self.store.observe(self.run_id, current, step_id)
             if current.status == "cancelled":
                 self._landed(sub_id, ("cancel",))
                 return
             if not self.act:
                 self.result.failed.append(sub_id)
                 return
-            seq = self.store.compensation_intent(
-                self.run_id, step["step_id"], "cancel", sub_id, None, None
-            )
+            seq = self.store.compensation_intent(self.run_id, step_id, "cancel", sub_id, None, None)
             cancelled = self.provider.cancel(subscription_id=sub_id, reason=REASON)
         except ProviderError as exc:
             self._failed("cancel", sub_id, None, f"failed: {exc.message}")
             return
-        self.store.observe(self.run_id, cancelled, step["step_id"])
+        self.store.observe(self.run_id, cancelled, step_id)
         ok = cancelled.status == "cancelled"
         self.store.compensation_result(
             seq,
@@ -456,7 +458,9 @@ def money(store: StateDB, run_id: str) -> dict[str, Any]:
     answers the run recorded, and what is still unknown. No API call."""
     steps = store.steps(run_id)
     seen = {(o["kind"], o["object_id"]): o for o in store.observations(run_id)}
-    payments = {oid: o for (kind, oid), o in seen.items() if kind == "payment"}
+    payments: dict[str, Mapping[str, Any]] = {
+        oid: o for (kind, oid), o in seen.items() if kind == "payment"
+    }
     for s in steps:  # answered, not yet read back: as the answer showed it
         if s["action"] == "charge" and s["object_id"] and s["object_id"] not in payments:
             payments[s["object_id"]] = {

@@ -14,8 +14,15 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+from rehearsal.ledger_rows import (
+    CompensationRow,
+    ObservationRow,
+    RegistrationRow,
+    RunRow,
+    StepRow,
+)
 from rehearsal.ledger_states import CallOutcome, StepState
 from rehearsal.providers.base import ApiCall, NormalizedEvent, ProviderObject
 
@@ -186,21 +193,22 @@ class StateDB:
             step_id,
         )
 
-    def run(self, run_id: str) -> dict[str, Any] | None:
+    def run(self, run_id: str) -> RunRow | None:
         rows = self._rows("SELECT * FROM runs WHERE id = ?", run_id)
-        return rows[0] if rows else None
+        return cast(RunRow, rows[0]) if rows else None
 
-    def steps(self, run_id: str) -> list[dict[str, Any]]:
-        return self._rows("SELECT * FROM steps WHERE run_id = ? ORDER BY position", run_id)
+    def steps(self, run_id: str) -> list[StepRow]:
+        rows = self._rows("SELECT * FROM steps WHERE run_id = ? ORDER BY position", run_id)
+        return cast(list[StepRow], rows)
 
-    def step(self, run_id: str, step_id: str) -> dict[str, Any]:
+    def step(self, run_id: str, step_id: str) -> StepRow:
         rows = self._rows("SELECT * FROM steps WHERE run_id = ? AND step_id = ?", run_id, step_id)
-        return rows[0]
+        return cast(StepRow, rows[0])
 
-    def call_outcome(self, row: dict[str, Any]) -> CallOutcome | None:
+    def call_outcome(self, row: StepRow) -> CallOutcome | None:
         """A step row's call outcome; rows written before the column existed are read from
         their state (an intent with no object was a call whose answer is unknown)."""
-        if row.get("outcome"):
+        if row["outcome"]:
             return CallOutcome(row["outcome"])
         if row["object_id"]:
             return CallOutcome.ANSWERED
@@ -287,8 +295,10 @@ class StateDB:
     def calls(self, run_id: str) -> list[dict[str, Any]]:
         return self._rows("SELECT * FROM api_calls WHERE run_id = ? ORDER BY seq", run_id)
 
-    def runs(self, limit: int = 50) -> list[dict[str, Any]]:
-        return self._rows("SELECT * FROM runs ORDER BY started_at DESC LIMIT ?", limit)
+    def runs(self, limit: int = 50) -> list[RunRow]:
+        return cast(
+            list[RunRow], self._rows("SELECT * FROM runs ORDER BY started_at DESC LIMIT ?", limit)
+        )
 
     def record_send(self, run_id: str, step_id: str | None, method: str, path: str) -> None:
         """Written before each attempt is sent: the last one bounds when the call can land."""
@@ -349,10 +359,11 @@ class StateDB:
                 ),
             )
 
-    def observations(self, run_id: str) -> list[dict[str, Any]]:
-        return self._rows(
+    def observations(self, run_id: str) -> list[ObservationRow]:
+        rows = self._rows(
             "SELECT * FROM observations WHERE run_id = ? ORDER BY seen_at, object_id", run_id
         )
+        return cast(list[ObservationRow], rows)
 
     # --- webhook registrations made through a provider's API --------------------------------
 
@@ -376,8 +387,9 @@ class StateDB:
             seq,
         )
 
-    def registrations(self, run_id: str) -> list[dict[str, Any]]:
-        return self._rows("SELECT * FROM registrations WHERE run_id = ? ORDER BY seq", run_id)
+    def registrations(self, run_id: str) -> list[RegistrationRow]:
+        rows = self._rows("SELECT * FROM registrations WHERE run_id = ? ORDER BY seq", run_id)
+        return cast(list[RegistrationRow], rows)
 
     # --- compensation -----------------------------------------------------------------------
 
@@ -417,5 +429,6 @@ class StateDB:
             seq,
         )
 
-    def compensations(self, run_id: str) -> list[dict[str, Any]]:
-        return self._rows("SELECT * FROM compensations WHERE run_id = ? ORDER BY seq", run_id)
+    def compensations(self, run_id: str) -> list[CompensationRow]:
+        rows = self._rows("SELECT * FROM compensations WHERE run_id = ? ORDER BY seq", run_id)
+        return cast(list[CompensationRow], rows)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from rehearsal.errors import UsageError
+from rehearsal.ledger_rows import RunRow
 from rehearsal.ledger_states import RunVerdict
 from rehearsal.plan import Plan
 from rehearsal.runlock import RunLock
@@ -26,7 +27,7 @@ def _open(folder: Path | None) -> StateDB:
     return StateDB(path)
 
 
-def _run(store: StateDB, run_id: str | None) -> dict[str, Any]:
+def _run(store: StateDB, run_id: str | None) -> RunRow:
     if run_id is None:
         latest = store.runs(limit=1)
         if not latest:
@@ -66,7 +67,7 @@ def runs(folder: Path | None) -> int:
     return 0
 
 
-def _reconcile(store: StateDB, run: dict[str, Any], folder: Path | None) -> str | None:
+def _reconcile(store: StateDB, run: RunRow, folder: Path | None) -> str | None:
     """Read the run's objects back through the provider's API into the ledger (nothing
     moves), so `status` shows the provider's books. None when done; else why not."""
     import contextlib
@@ -116,7 +117,7 @@ def status(run_id: str | None, folder: Path | None, as_json: bool, *, offline: b
         run = _run(store, run_id)
         unread = "--offline" if offline else _reconcile(store, run, folder)
         steps = store.steps(run["id"])
-        doc = {
+        doc: dict[str, Any] = {
             "run_id": run["id"],
             "plan": run["plan"],
             "provider": run["provider"],

@@ -256,7 +256,8 @@ def _resume(run_id: str, args: RunArgs, stop_after: str | None, target: Target |
         outcome = runner.run(stop_after=stop_after)
         # Paused, not ended: keep the endpoint so the provider's retries of what happens
         # meanwhile reach the next `step` or `resume`, which re-points it at its receiver.
-        target.keep_webhook = (store.run(run_id) or {}).get("verdict") is None
+        ended = store.run(run_id)
+        target.keep_webhook = ended is not None and ended["verdict"] is None
         return outcome.exit_code
     except BaseException as exc:
         stopped = exc

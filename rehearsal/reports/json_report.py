@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from rehearsal.ledger_rows import RunRow, StepRow
 from rehearsal.state import StateDB
 
 SCHEMA_VERSION = "rehearsal.report/v1"
@@ -47,7 +48,7 @@ def _ms(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
 
 
-def _planned(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def _planned(run: RunRow) -> dict[str, dict[str, Any]]:
     """Each step's plan entry (its expected event and deadline), from the run's stored plan."""
     try:
         plan = json.loads(run["plan_json"] or "{}")
@@ -69,7 +70,7 @@ def _call(c: dict[str, Any]) -> dict[str, Any]:
 
 
 def _expected(
-    s: dict[str, Any],
+    s: StepRow,
     plan_step: dict[str, Any],
     deliveries: list[dict[str, Any]],
     claimed: set[str],
@@ -134,7 +135,7 @@ def build(store: StateDB, run_id: str, stopped: Stopped | None = None) -> dict[s
     planned = _planned(run)
     rows = store.steps(run_id)
     claimed = {s["event_id"] for s in rows if s["event_id"]}
-    steps = []
+    steps: list[dict[str, Any]] = []
     for s in rows:
         steps.append(
             {

@@ -1,0 +1,95 @@
+"""The ledger's rows as typed dictionaries: mypy checks every column name and type a
+module reads, where `dict[str, Any]` let a misspelt or mistyped column through.
+
+States, outcomes and verdicts are stored as the string values of the enums in
+ledger_states (StrEnum members compare equal to them).
+"""
+
+from __future__ import annotations
+
+from typing import TypedDict
+
+
+class RunRow(TypedDict):
+    id: str
+    plan: str
+    plan_path: str
+    provider: str
+    environment: str
+    target: str
+    started_at: float
+    ended_at: float | None
+    verdict: str | None  # RunVerdict; None while paused or running
+    target_kind: str  # "embedded" | "env"
+    api_base: str | None
+    plan_json: str | None
+    timeout_scale: float
+    exit_code: int | None
+    message: str | None
+    webhook_endpoint: str | None
+    http_timeout: float | None
+
+
+class StepRow(TypedDict):
+    run_id: str
+    step_id: str
+    position: int
+    action: str
+    state: str  # StepState
+    idempotency_key: str | None
+    amount: int | None
+    object_kind: str | None
+    object_id: str | None
+    status: str | None
+    request_id: str | None
+    called_at: float | None
+    confirmed_at: float | None
+    confirmed_by: str | None
+    event_id: str | None
+    latency_ms: float | None
+    message: str | None
+    baseline: int | None
+    started_at: float | None
+    ended_at: float | None
+    deadline_at: float | None
+    awaited_object: str | None
+    card: str | None
+    first_called_at: float | None
+    outcome: str | None  # CallOutcome; None for rows older than the column
+    gave_up_at: float | None
+
+
+class CompensationRow(TypedDict):
+    seq: int
+    run_id: str
+    step_id: str
+    action: str
+    object_id: str
+    amount: int | None
+    idempotency_key: str | None
+    state: str  # CompensationState
+    request_id: str | None
+    message: str | None
+    at: float
+
+
+class ObservationRow(TypedDict):
+    run_id: str
+    kind: str
+    object_id: str
+    step_id: str | None
+    status: str
+    amount: int
+    amount_refunded: int
+    currency: str | None
+    refund_unavailable: int
+    seen_at: float
+
+
+class RegistrationRow(TypedDict):
+    seq: int
+    run_id: str
+    url: str
+    endpoint_id: str | None
+    state: str  # "intent" | "registered" | "removed"
+    at: float

@@ -265,9 +265,10 @@ class Runner:
         for step in remaining if outcome.verdict != RunVerdict.PASSED else []:
             self.emit(StepSkipped(step.id, "an earlier step did not pass"))
             self.store.update_step(self.run_id, step.id, state=StepState.SKIPPED)
-        if not self.options.cleanup:
-            self.reconcile()  # --no-cleanup: move nothing, but record what the books hold
-        elif not self.compensate():
+        # --no-cleanup: move nothing, but read the books; either way, a run that leaves
+        # money, a subscription or an unknown outcome is not "passed".
+        settled = self.compensate() if self.options.cleanup else self.reconcile()
+        if not settled:
             # Never strand money quietly: a rehearsal that passed but could not settle is
             # not "passed"; it exits as a provider error and says how to finish the job.
             unsettled = (
@@ -409,7 +410,10 @@ class Runner:
         try:
             return call()
         except ProviderError as exc:
-            if _definitely_not_made(exc):
+            # Only a refusal of the flow's first creating call proves nothing was made: a
+            # PayMongo subscribe refused at its attach already made a plan, a customer and
+            # a subscription.
+            if _definitely_not_made(exc) and self.store.posts_sent(self.run_id, step_id) <= 1:
                 self.store.update_step(self.run_id, step_id, outcome=CallOutcome.REFUSED)
             else:
                 self.store.update_step(self.run_id, step_id, gave_up_at=time.time())
@@ -807,13 +811,18 @@ class Runner:
 
     # --- compensation -----------------------------------------------------------------------
 
-    def reconcile(self) -> None:
+    def reconcile(self) -> bool:
+        """Read what this run left at the provider into the ledger; move nothing. True when
+        nothing is left."""
         from rehearsal.settle import Landing, settle
 
         self._step = None
         with _signals_deferred():
             landing = Landing(self.options.landing_window, wait=False)
-            settle(self.run_id, self.provider, self.store, lambda e: None, landing, act=False)
+            result = settle(
+                self.run_id, self.provider, self.store, lambda e: None, landing, act=False
+            )
+            return result.settled
 
     def compensate(self) -> bool:
         """Refund what this run charged and cancel what it subscribed, from the ledger.

@@ -127,10 +127,25 @@ class _Engine:
 
     def resolve_unknown(self) -> None:
         for step in self.store.steps(self.run_id):
-            if step["action"] in KEYED_ACTIONS and self.store.call_outcome(step) == (
-                CallOutcome.INTENT
-            ):
+            outcome = self.store.call_outcome(step)
+            if outcome == CallOutcome.INTENT:
                 self._look_up(step)
+            elif outcome == CallOutcome.NEVER_MADE:
+                self._look_again(step)
+
+    def _look_again(self, step: StepRow) -> None:
+        """ "Never made" was concluded at a deadline no provider documents: each later
+        settle asks once more, so a call that landed after all is still found."""
+        kind: KeyedKind = KEYED_ACTIONS[step["action"]]  # type: ignore[assignment]
+        key = step["idempotency_key"]
+        if key is None:
+            return
+        try:
+            found = self.provider.find_by_idempotency_key(kind, key)
+        except (KeyLookupUnsupported, ProviderError):
+            return
+        if found is not None:
+            self._adopt(step, found)
 
     def _look_up(self, step: StepRow) -> None:
         kind: KeyedKind = KEYED_ACTIONS[step["action"]]  # type: ignore[assignment]
@@ -140,12 +155,25 @@ class _Engine:
         label = f"({step_id}: {key})"
         sent = self.store.last_send(self.run_id, step_id) or step["called_at"]
         until = self.landing.until(sent)
+        told = False
         try:
             while True:
                 found = self.provider.find_by_idempotency_key(kind, key)
                 now = time.time()
                 if found is not None or not self.landing.wait or until is None or now >= until:
                     break
+                if not told:
+                    told = True
+                    self.emit(
+                        Compensated(
+                            "look_up",
+                            label,
+                            step["amount"],
+                            f"not found yet; the call may still land, so this waits until "
+                            f"{time.strftime('%H:%M:%S', time.localtime(until))} (its last "
+                            "send, the HTTP timeout and REHEARSAL_LANDING_WINDOW)",
+                        )
+                    )
                 time.sleep(min(LOOKUP_POLL, max(0.0, until - now)))
         except KeyLookupUnsupported:
             if self._moot_refund(step):
@@ -153,11 +181,12 @@ class _Engine:
             if self.replay is not None and self.act:
                 self._replay(step, label)
                 return
+            sent_at = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(sent or time.time()))
             self._unknown(
                 step,
                 label,
                 f"unknown: {self.provider.name} cannot look up what key {key} made; check "
-                f"its dashboard for an object with metadata rehearsal_key={key}, or run "
+                f"its dashboard for a {kind} made about {sent_at}, or run "
                 f"`rehearsal cleanup {self.run_id} --replay` to send the call again with "
                 "the same key while the provider keeps it (what it made comes back, or is "
                 "made now, then refunded or cancelled)",
@@ -274,13 +303,30 @@ class _Engine:
             for s in steps
             if s["action"] == "subscribe" and s["object_id"]
         }
+        known = set(payments)
         for step_id, sub_id in subscriptions.items():
-            self._cancel(step_id, sub_id)  # first, so no renewal charges after the refunds
+            # First, so no renewal charges after the refunds.
+            self._guarded("cancel", sub_id, self._cancel, step_id, sub_id)
         for payment_id, step_id in payments.items():
             whose = "refund_subscription_payment" if step_id in subscriptions else "refund"
-            self._refund(step_id, payment_id, whose)
+            self._guarded(whose, payment_id, self._refund, step_id, payment_id, whose)
         for step_id, sub_id in subscriptions.items():
-            self._subscription_payments(step_id, sub_id, set(payments))
+            self._guarded(
+                "refund_subscription_payment",
+                sub_id,
+                self._subscription_payments,
+                step_id,
+                sub_id,
+                known,
+            )
+
+    def _guarded(self, action: str, object_id: str, work: Callable[..., None], *args: Any) -> None:
+        """One object's settling. Whatever goes wrong with it (an answer of a shape we did
+        not expect, a bug), the others are still settled and this one is reported."""
+        try:
+            work(*args)
+        except Exception as exc:
+            self._failed(action, object_id, None, f"failed: {type(exc).__name__}: {exc}")
 
     def _refund(self, step_id: str, payment_id: str, action: str) -> None:
         """Refund what is left of one payment; `action` says whose payment it is."""
@@ -410,25 +456,34 @@ class _Engine:
     # --- webhook registrations made through the provider's API ------------------------------
 
     def registrations(self) -> None:
-        remove_registrations(self.run_id, self.provider, self.store, self.emit)
+        left = remove_registrations(self.run_id, self.provider, self.store, self.emit)
+        self.result.failed.extend(left)
 
 
-def remove_registrations(run_id: str, provider: Provider, store: StateDB, emit: Listener) -> None:
-    """Undo the webhook registrations `run_id` made through the provider's API."""
+def remove_registrations(
+    run_id: str, provider: Provider, store: StateDB, emit: Listener
+) -> list[str]:
+    """Undo the webhook registrations `run_id` made through the provider's API; returns
+    those still registered, or whose registration cannot be found."""
     remove: Callable[[str], None] | None = getattr(provider, "remove_webhook", None)
     find: Callable[[str], str | None] | None = getattr(provider, "find_webhook", None)
+    left: list[str] = []
     for r in store.registrations(run_id):
         if r["state"] == "removed":
             continue
-        if not r["endpoint_id"] and find is not None:
+        endpoint_id = r["endpoint_id"]
+        if not endpoint_id and find is not None:
             try:  # its answer was lost: the provider lists webhooks by URL
-                found = find(r["url"])
+                endpoint_id = find(r["url"])
             except ProviderError:
-                found = None
-            if found is not None:
-                store.registration_state(r["seq"], "registered", found)
-                r = {**r, "endpoint_id": found}
-        if not r["endpoint_id"]:
+                left.append(r["url"])
+                continue
+            if endpoint_id is None:  # not there: the registration never landed
+                store.registration_state(r["seq"], "removed")
+                continue
+            store.registration_state(r["seq"], "registered", endpoint_id)
+        if not endpoint_id or remove is None:
+            left.append(r["url"])
             emit(
                 Compensated(
                     "remove_webhook",
@@ -439,15 +494,15 @@ def remove_registrations(run_id: str, provider: Provider, store: StateDB, emit: 
                 )
             )
             continue
-        if remove is None:
-            continue
         try:
-            remove(r["endpoint_id"])
+            remove(endpoint_id)
         except ProviderError as exc:
-            emit(Compensated("remove_webhook", r["endpoint_id"], None, f"failed: {exc.message}"))
+            left.append(endpoint_id)
+            emit(Compensated("remove_webhook", endpoint_id, None, f"failed: {exc.message}"))
             continue
         store.registration_state(r["seq"], "removed")
-        emit(Compensated("remove_webhook", r["endpoint_id"], None, "done"))
+        emit(Compensated("remove_webhook", endpoint_id, None, "done"))
+    return left
 
 
 # --- the run's money, from the ledger alone ---------------------------------------------------

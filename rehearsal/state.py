@@ -23,7 +23,7 @@ from rehearsal.ledger_rows import (
     RunRow,
     StepRow,
 )
-from rehearsal.ledger_states import CallOutcome, StepState
+from rehearsal.ledger_states import KEYED_ACTIONS, CallOutcome, StepState
 from rehearsal.providers.base import ApiCall, NormalizedEvent, ProviderObject
 
 STATE_DB = "rehearsal.sqlite"
@@ -208,6 +208,8 @@ class StateDB:
     def call_outcome(self, row: StepRow) -> CallOutcome | None:
         """A step row's call outcome; rows written before the column existed are read from
         their state (an intent with no object was a call whose answer is unknown)."""
+        if row["action"] not in KEYED_ACTIONS:
+            return None  # refunds, cancels and renewals are settled from their objects
         if row["outcome"]:
             return CallOutcome(row["outcome"])
         if row["object_id"]:
@@ -310,6 +312,16 @@ class StateDB:
             path,
             time.time(),
         )
+
+    def posts_sent(self, run_id: str, step_id: str) -> int:
+        """How many distinct creating paths a step's call has sent (a flow of sub-calls)."""
+        rows = self._rows(
+            "SELECT COUNT(DISTINCT path) AS n FROM attempts WHERE run_id = ? AND step_id = ? "
+            "AND method = 'POST'",
+            run_id,
+            step_id,
+        )
+        return int(rows[0]["n"]) if rows else 0
 
     def last_send(self, run_id: str, step_id: str) -> float | None:
         rows = self._rows(

@@ -48,7 +48,11 @@ def runs(folder: Path | None) -> int:
 
     store = _open(folder)
     try:
-        print(f"{'run':24} {'started':19} {'plan':22} {'env':5} {'verdict':11} outstanding")
+        # From the ledger: what each run's last settle or status read from the provider.
+        print(
+            f"{'run':36} {'started':19} {'plan':22} {'env':5} {'verdict':14} "
+            "outstanding (as last read; `status RUN` reads the provider)"
+        )
         for r in store.runs():
             m = money(store, r["id"])
             open_ = f"{m['outstanding']}" + (
@@ -59,8 +63,8 @@ def runs(folder: Path | None) -> int:
             if m["unknown_outcomes"]:
                 open_ += f" + {len(m['unknown_outcomes'])} unknown"
             print(
-                f"{r['id']:24} {_when(r['started_at']):19} {r['plan'][:22]:22} "
-                f"{r['environment']:5} {r['verdict'] or 'running':11} {open_}"
+                f"{r['id']:36} {_when(r['started_at']):19} {r['plan'][:22]:22} "
+                f"{r['environment']:5} {r['verdict'] or 'no verdict':14} {open_}"
             )
     finally:
         store.close()
@@ -149,6 +153,10 @@ def status(run_id: str | None, folder: Path | None, as_json: bool, *, offline: b
                 for c in store.compensations(run["id"])
             ],
             "money": money(store, run["id"]),
+            "webhook_registrations": [
+                {k: g[k] for k in ("url", "endpoint_id", "state")}
+                for g in store.registrations(run["id"])
+            ],
             # True: the money above is what the provider's API showed just now.
             "read_from_provider": unread is None,
         }
@@ -188,7 +196,10 @@ def status(run_id: str | None, folder: Path | None, as_json: bool, *, offline: b
             f"  unknown outcome: step {u['step']} ({u['action']} {u['amount'] or ''}, key "
             f"{u['idempotency_key']}): it may have landed"
         )
-    if left_open(m):
+    for g in doc["webhook_registrations"]:
+        if g["state"] != "removed":
+            print(f"  webhook still registered: {g['endpoint_id'] or 'its answer was lost'}")
+    if left_open(m) or any(g["state"] != "removed" for g in doc["webhook_registrations"]):
         print(f"settle with: rehearsal cleanup {doc['run_id']}")
     return 0
 

@@ -304,6 +304,14 @@ class PayMongo(PayMongoHttp):
         return c.parse_subscription(sub_id, a)
 
     def retrieve(self, kind: ObjectKind, object_id: str) -> ProviderObject:
+        try:
+            return self._retrieve(kind, object_id)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise ProviderError(
+                f"PayMongo answered GET {kind} {object_id} with an unexpected body"
+            ) from None
+
+    def _retrieve(self, kind: ObjectKind, object_id: str) -> ProviderObject:
         if kind == "payment":
             _, _, a = c.resource(self._get(c.PAYMENT.format(id=object_id)))
             return c.parse_payment(object_id, a)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 
 from rehearsal import __version__
@@ -67,3 +68,24 @@ def test_plans_gives_each_description_and_how_to_copy_one(tmp_path: Path) -> Non
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert "plan 'rehearsal'" in ran.stdout
     assert os.path.exists(tmp_path / "my-plan.yaml")
+
+
+def test_help_stays_quick_no_heavy_import(tmp_path: Path) -> None:
+    """`rehearsal --help` and `-h` import none of the heavy libraries (bench/bench_run.py
+    times it): they load inside the commands."""
+    probe = (
+        "import sys\n"
+        "from rehearsal.cli import app\n"
+        "for flag in ('--help', '-h', '--version'):\n"
+        "    try:\n"
+        "        app([flag], prog_name='rehearsal')\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "heavy = ('pydantic', 'httpx', 'uvicorn', 'starlette', 'rich', 'yaml')\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & set(heavy)), file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip() == "[]"

@@ -25,7 +25,10 @@ app = typer.Typer(
     help="A dress rehearsal of the whole money loop: charge, refund, subscribe, renew, cancel, "
     "each confirmed by a signed webhook and the provider's API.\n\n" + EXIT_CODES,
     no_args_is_help=True,
-    add_completion=False,
+    # --install-completion / --show-completion: Typer's shell completion (bash, zsh, fish,
+    # PowerShell); it imports nothing of ours until a command runs.
+    add_completion=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # plain help: rich help rendering costs ~130 ms of imports
 )
@@ -82,8 +85,26 @@ def _internal_error(exc: Exception) -> int:
     return INTERNAL_ERROR_EXIT
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from rehearsal import __version__
+
+        print(f"rehearsal {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks.")) -> None:
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+    version: bool = typer.Option(
+        False,
+        "--version",
+        "-V",
+        callback=_print_version,
+        is_eager=True,
+        help="Print the version and exit.",
+    ),
+) -> None:
     global _debug
     _debug = debug
 
@@ -408,12 +429,13 @@ def report(
 
 @app.command()
 def plans() -> None:
-    """List the built-in plans."""
-    from rehearsal.plan import builtin_plan_names, builtin_plans_dir
+    """List the built-in plans, each with what it proves, and how to copy one as a template."""
+    from rehearsal.commands.plans import plans as plans_command
 
-    for name in builtin_plan_names():
-        print(f"{name:24} {builtin_plans_dir() / (name + '.yaml')}")
+    _guard(plans_command)
 
 
 def main() -> None:
-    app()
+    # One name, however it is started (`rehearsal`, `python -m rehearsal`): usage lines and
+    # shell completion (which completes the command by this name) say `rehearsal`.
+    app(prog_name="rehearsal")

@@ -50,10 +50,11 @@ def runs(folder: Path | None) -> int:
     try:
         # From the ledger: what each run's last settle or status read from the provider.
         print(
-            f"{'run':36} {'started':19} {'plan':22} {'env':5} {'verdict':14} "
+            f"{'run':36} {'started':19} {'plan':22} {'env':5} {'verdict or state':20} "
             "outstanding (as last read; `status RUN` reads the provider)"
         )
-        for r in store.runs():
+        rows = store.runs()
+        for r in rows:
             m = money(store, r["id"])
             open_ = f"{m['outstanding']}" + (
                 f" + {len(m['active_subscriptions'])} subscription(s)"
@@ -64,11 +65,26 @@ def runs(folder: Path | None) -> int:
                 open_ += f" + {len(m['unknown_outcomes'])} unknown"
             print(
                 f"{r['id']:36} {_when(r['started_at']):19} {r['plan'][:22]:22} "
-                f"{r['environment']:5} {r['verdict'] or 'no verdict':14} {open_}"
+                f"{r['environment']:5} {_state(store, r, folder):20} {open_}"
             )
+        if rows:
+            print("(`rehearsal status RUN` says where a run stands and what to type next)")
     finally:
         store.close()
     return 0
+
+
+def _state(store: StateDB, run: RunRow, folder: Path | None) -> str:
+    """The verdict; before one: running (a live process holds the run), paused, or died
+    (no process holds it and a step was left in flight)."""
+    from rehearsal.commands.whatnext import standing
+
+    if run["verdict"] is not None:
+        return run["verdict"]
+    now = standing(store, run, state_dir(folder))
+    if now.state == "running":
+        return f"running (pid {now.holder})"
+    return "died: resume" if now.state == "died" else "paused"
 
 
 def _reconcile(store: StateDB, run: RunRow, folder: Path | None) -> str | None:
@@ -114,12 +130,15 @@ def _reconcile(store: StateDB, run: RunRow, folder: Path | None) -> str | None:
 
 
 def status(run_id: str | None, folder: Path | None, as_json: bool, *, offline: bool = False) -> int:
-    from rehearsal.settle import left_open, money
+    from rehearsal.settle import money
 
     store = _open(folder)
     try:
         run = _run(store, run_id)
         unread = "--offline" if offline else _reconcile(store, run, folder)
+        from rehearsal.commands.whatnext import standing
+
+        now = standing(store, run, state_dir(folder))  # after the reconcile: it may settle
         steps = store.steps(run["id"])
         doc: dict[str, Any] = {
             "run_id": run["id"],
@@ -159,6 +178,8 @@ def status(run_id: str | None, folder: Path | None, as_json: bool, *, offline: b
             ],
             # True: the money above is what the provider's API showed just now.
             "read_from_provider": unread is None,
+            # running | paused | died | the verdict, and the exact command(s) to type next
+            "standing": now.as_json(),
         }
     finally:
         store.close()
@@ -166,10 +187,11 @@ def status(run_id: str | None, folder: Path | None, as_json: bool, *, offline: b
         json.dump(doc, sys.stdout, indent=2)
         print()
         return 0
-    print(
-        f"run {doc['run_id']}: {doc['plan']}, {doc['provider']} {doc['environment']}, "
-        f"{doc['verdict'] or 'not finished'}"
-    )
+    state = doc["verdict"] or {
+        "running": f"running (process {now.holder})",
+        "died": "not finished: its process died",
+    }.get(now.state, "paused")
+    print(f"run {doc['run_id']}: {doc['plan']}, {doc['provider']} {doc['environment']}, {state}")
     for s in doc["steps"]:
         obj = f" {s['object_id']} {s['status']}" if s["object_id"] else ""
         obj += f" ({s['card']})" if s["card"] else ""
@@ -199,8 +221,8 @@ def status(run_id: str | None, folder: Path | None, as_json: bool, *, offline: b
     for g in doc["webhook_registrations"]:
         if g["state"] != "removed":
             print(f"  webhook still registered: {g['endpoint_id'] or 'its answer was lost'}")
-    if left_open(m) or any(g["state"] != "removed" for g in doc["webhook_registrations"]):
-        print(f"settle with: rehearsal cleanup {doc['run_id']}")
+    for line in now.lines():
+        print(line)
     return 0
 
 

@@ -8,7 +8,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from rehearsal.errors import RehearsalError, UsageError
 from rehearsal.plan import ManualStep, Plan, load_plan, resolve_plan_path
@@ -63,8 +63,18 @@ def start(args: RunArgs) -> str:
     """Validate, arm (live), record the run with its plan; no money moves. Prints its id."""
     run_id, target = _create(args)
     target.close()
-    print(run_id)
+    print(run_id)  # stdout holds the id alone: scripts do R=$(rehearsal start)
+    _print_next(run_id, args, file=sys.stderr)
     return run_id
+
+
+def _print_next(run_id: str, args: RunArgs, file: TextIO | None = None) -> None:
+    """The exact command(s) to type next (rehearsal/commands/whatnext.py)."""
+    from rehearsal.commands.whatnext import for_run
+
+    now = for_run(run_id, state_dir(args.state_dir))
+    for line in now.lines() if now is not None else []:
+        print(line, file=file or sys.stdout)
 
 
 def _create(args: RunArgs) -> tuple[str, Target]:
@@ -138,9 +148,12 @@ def resume(
             target.close()
         raise
     try:
-        return _resume(run_id, args, stop_after, target)
+        code = _resume(run_id, args, stop_after, target)
     finally:
         lock.release()
+    if stop_after is not None:  # `step`: say what to type next
+        _print_next(run_id, args)
+    return code
 
 
 def _resume(run_id: str, args: RunArgs, stop_after: str | None, target: Target | None) -> int:

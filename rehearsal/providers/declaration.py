@@ -50,6 +50,9 @@ class ProviderDeclaration:
     other_keys: tuple[KeyVariable, ...] = ()
     default_api_base: str | None = None  # None: the API base variable is required
     webhook_secret_from_registration: bool = False  # None needed in the environment
+    # Whether its API finds what an idempotency key made (find_by_idempotency_key). Without
+    # it, a lost call's outcome stays unknown until `cleanup --replay` sends it again.
+    key_lookup: bool = True
 
     @property
     def keys(self) -> tuple[KeyVariable, ...]:

@@ -224,7 +224,7 @@ def test_step_and_resume_write_reports_of_the_run_so_far(
     try:
         started = runner.invoke(app, ["start"], env=env)
         assert started.exit_code == 0, started.output
-        run_id = started.output.strip().splitlines()[-1]
+        run_id = started.stdout.strip()  # the hint of what to type next is on stderr
         paused = runner.invoke(
             app, ["step", run_id, "--report-json", "a.json", "--junit", "a.xml"], env=env
         )

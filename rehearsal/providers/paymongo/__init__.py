@@ -18,4 +18,5 @@ DECLARATION = ProviderDeclaration(
     webhook_secret_variable="PAYMONGO_WEBHOOK_SECRET",
     # Each run registers its webhook through the API and gets the secret back.
     webhook_secret_from_registration=True,
+    key_lookup=False,  # no lookup by Idempotency-Key: cleanup --replay learns an outcome
 )

@@ -169,7 +169,12 @@ def _resume(run_id: str, args: RunArgs, stop_after: str | None, target: Target |
             )
         plan = Plan.model_validate_json(run["plan_json"])
         if stop_after is not None and stop_after not in {s.id for s in plan.steps}:
-            raise UsageError(f"run {run_id} has no step {stop_after!r}")
+            raise UsageError(
+                f"run {run_id} has no step {stop_after!r}",
+                hint=f"its steps: {', '.join(s.id for s in plan.steps)}",
+            )
+        if stop_after is not None:
+            _refuse_done_step(run_id, store, stop_after)
         embedded = run["target_kind"] == "embedded"
         spec = _tunnel(args, plan)
         _sigterm_as_interrupt()
@@ -325,15 +330,41 @@ def _public_path(spec: TunnelSpec | None) -> bool:
 
 
 def next_step(run_id: str, args: RunArgs) -> str:
-    """The first step of the run that has not passed."""
+    """The first step of the run that is not done (passed, or skipped as the plan expects)."""
+    from rehearsal.runner import step_done
+
     store = StateDB(state_dir(args.state_dir) / STATE_DB)
     try:
-        for row in store.steps(run_id):
-            if row["state"] != "passed":
-                return str(row["step_id"])
+        rows = store.steps(run_id)
     finally:
         store.close()
+    for row in rows:
+        if not step_done(row):
+            return str(row["step_id"])
+    if not rows:
+        raise UsageError(f"no resumable run {run_id!r}", hint="`rehearsal runs` lists them")
     raise UsageError(f"run {run_id!r} has no step left to run", hint=f"`rehearsal status {run_id}`")
+
+
+def _refuse_done_step(run_id: str, store: StateDB, step_id: str) -> None:
+    """`rehearsal step RUN STEP` with STEP already done moves nothing and says what is next."""
+    from rehearsal.runner import step_done
+
+    rows = store.steps(run_id)
+    done = {str(r["step_id"]): r for r in rows if step_done(r)}
+    if step_id not in done:
+        return
+    how = "passed" if done[step_id]["state"] == "passed" else "was skipped as the plan expects"
+    following = [str(r["step_id"]) for r in rows if not step_done(r)]
+    hint = (
+        f"the next step is {following[0]!r}: `rehearsal step {run_id}`"
+        if following
+        else f"no step is left: `rehearsal status {run_id}`"
+    )
+    raise UsageError(
+        f"step {step_id!r} of run {run_id} already {how}: nothing to run, nothing moved",
+        hint=hint,
+    )
 
 
 def _view(args: RunArgs):  # type: ignore[no-untyped-def]

@@ -240,9 +240,9 @@ def _embedded(provider: str, state_dir: Path, faults: list[str]) -> Target:
             f"the simulator does not speak {provider} yet", hint=f"it speaks: {', '.join(DIALECTS)}"
         )
     try:
-        parsed = Faults.parse(faults)
+        parsed = Faults.parse(faults, providers.declaration_of(provider).unknown_event)
     except FaultSpecError as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError(str(exc), hint="--sim-fault names events as plans do") from None
     sim = Simulator(
         state_dir / "simulator" / f"{provider}.sqlite",
         dialect=provider,

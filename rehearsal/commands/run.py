@@ -80,7 +80,7 @@ def _create(args: RunArgs) -> tuple[str, Target]:
     if args.timeout_scale <= 0:
         raise UsageError("--timeout-scale must be greater than 0")
     path = resolve_plan_path(args.plan)
-    plan = load_plan(path)
+    plan = load_plan(path, provider=args.provider)
     provider = args.provider or plan.provider
     folder = state_dir(args.state_dir)
     if args.live:

@@ -48,6 +48,7 @@ def _has_card_number(text: str) -> bool:
 
 
 _STEP_ID = r"^[a-z][a-z0-9_]{0,39}$"
+MAX_WITHIN = 7 * 86400.0  # a step's deadline; times --timeout-scale (at most 100) stays sane
 
 
 def parse_duration(value: Any) -> float:
@@ -82,7 +83,10 @@ class Expect(_Strict):
     @field_validator("within", mode="before")
     @classmethod
     def _duration(cls, v: Any) -> float:
-        return parse_duration(v)
+        seconds = parse_duration(v)
+        if seconds > MAX_WITHIN:
+            raise ValueError("expected a deadline of at most 7d")
+        return seconds
 
 
 def _card(value: str) -> str:

@@ -3,6 +3,8 @@ processes (and days), against the provider or the simulator. The ledger carries 
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import sys
 from dataclasses import dataclass, field
@@ -48,15 +50,61 @@ class RunArgs:
 def run(args: RunArgs) -> int:
     """A whole plan, now: `start` and `resume` in one process, on one open target."""
     try:
+        check_report_paths(args)
         run_id, target = _create(args)
     except RehearsalError as exc:
         if args.junit:  # CI uploads the JUnit file: say why there is no run in it
             from rehearsal.reports.junit import refused
 
-            args.junit.parent.mkdir(parents=True, exist_ok=True)
-            args.junit.write_text(refused(exc.message, exc.exit_code))
+            with contextlib.suppress(OSError):  # the JUnit path itself may be what is wrong
+                args.junit.parent.mkdir(parents=True, exist_ok=True)
+                args.junit.write_text(refused(exc.message, exc.exit_code))
         raise
     return resume(run_id, args, target=target)
+
+
+def check_report_paths(args: RunArgs) -> None:
+    """Every report path must be writable before the first call: a report that cannot be
+    written after the money moved is a run nobody can read. A missing folder is made now,
+    and the operator told so; a path under a file or in a folder we cannot write is
+    refused."""
+    wanted = (
+        ("--report-json", args.report_json),
+        ("--junit", args.junit),
+        ("--report-md", args.report_md),
+    )
+    for option, path in wanted:
+        if path is not None and (problem := _output_problem(path)):
+            raise UsageError(
+                f"{option} {path}: {problem}",
+                hint="give a path in a folder you can write; nothing was run, nothing moved",
+            )
+    for option, path in wanted:
+        if path is not None and not path.parent.exists():
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise UsageError(
+                    f"{option} {path}: cannot make its folder ({exc.strerror})"
+                ) from None
+            print(f"note: made the folder {path.parent} for {option}", file=sys.stderr)
+
+
+def _output_problem(path: Path) -> str | None:
+    if path.exists():
+        if path.is_dir():
+            return "is a folder, not a file"
+        if not os.access(path, os.W_OK):
+            return "is not writable"
+        return None
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"cannot be written: {parent} is a file, not a folder"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"cannot be written: the folder {parent} is not writable"
+    return None
 
 
 def start(args: RunArgs) -> str:
@@ -130,6 +178,12 @@ def resume(
     """Carry a run on from where it stopped (after a crash too), to the end or `stop_after`."""
     from rehearsal.runlock import RunLock
 
+    try:
+        check_report_paths(args)  # before the lock and the target: nothing has moved yet
+    except BaseException:
+        if target is not None:
+            target.close()
+        raise
     lock = RunLock(state_dir(args.state_dir), run_id)  # one process moves a run at a time
     try:
         lock.acquire()

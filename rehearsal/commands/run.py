@@ -117,7 +117,7 @@ def start(args: RunArgs) -> str:
 
 def _create(args: RunArgs) -> tuple[str, Target]:
     """Record a new run; returns its id and the target, open (the caller closes it)."""
-    from rehearsal.runner import Runner, new_run_id
+    from rehearsal.runner import new_run_id
     from rehearsal.target import open_target
 
     if args.live and args.simulator:
@@ -131,10 +131,9 @@ def _create(args: RunArgs) -> tuple[str, Target]:
     plan = load_plan(path, provider=args.provider)
     provider = args.provider or plan.provider
     folder = state_dir(args.state_dir)
-    if args.live:
-        from rehearsal.guards import arm
-
-        arm(plan, provider, "as set in the environment", yes=args.yes, cap=args.max_amount)
+    # Live mode: everything that can be checked is checked (keys and their modes, URLs, the
+    # provider's answer, the plan's card and variables), and only then is the operator
+    # asked to arm: a phrase typed for a run that then fails on a typo teaches to type it.
     target = open_target(
         provider,
         live=args.live,
@@ -147,9 +146,11 @@ def _create(args: RunArgs) -> tuple[str, Target]:
     try:
         run_id = new_run_id()
         options = Options(confirm_manual=_confirm if sys.stdin.isatty() else None)
-        Runner(plan, target.provider, None, store, run_id, lambda e: None, options).preflight()
-        target.provider.on_call = None  # that runner's store closes below; resume sets its own
-        target.provider.on_send = None
+        _preflight(plan, target, store, run_id, options)
+        if args.live:
+            from rehearsal.guards import arm
+
+            arm(plan, provider, target.description, yes=args.yes, cap=args.max_amount)
         store.create_run(
             run_id,
             plan=plan.name,
@@ -170,6 +171,18 @@ def _create(args: RunArgs) -> tuple[str, Target]:
     finally:
         store.close()
     return run_id, target
+
+
+def _preflight(plan: Plan, target: Target, store: StateDB, run_id: str, options: Options) -> None:
+    """The runner's own checks (the plan's cards and their variables, an operator where one
+    is needed), before any money moves and before a live run is armed."""
+    from rehearsal.runner import Runner
+
+    try:
+        Runner(plan, target.provider, None, store, run_id, lambda e: None, options).preflight()
+    finally:
+        target.provider.on_call = None  # that runner is thrown away; the run's sets its own
+        target.provider.on_send = None
 
 
 def resume(
@@ -232,12 +245,6 @@ def _resume(run_id: str, args: RunArgs, stop_after: str | None, target: Target |
         embedded = run["target_kind"] == "embedded"
         spec = _tunnel(args, plan)
         _sigterm_as_interrupt()
-        if target is None and run["environment"] == "live":
-            # Each process that moves a live run's money is armed again: a run armed
-            # yesterday does not charge today without the operator's word.
-            from rehearsal.guards import arm
-
-            arm(plan, run["provider"], run["target"], yes=args.yes, cap=args.max_amount)
         if target is None:
             target = open_target(
                 run["provider"],
@@ -247,6 +254,15 @@ def _resume(run_id: str, args: RunArgs, stop_after: str | None, target: Target |
                 sim_faults=args.sim_faults,
                 public_path=_public_path(spec),
             )
+            if run["environment"] == "live":
+                # Each process that moves a live run's money is armed again: a run armed
+                # yesterday does not charge today without the operator's word. Checked
+                # first: keys, URLs (open_target), the plan's cards and variables.
+                from rehearsal.guards import arm
+
+                options = Options(confirm_manual=_confirm if sys.stdin.isatty() else None)
+                _preflight(plan, target, store, run_id, options)
+                arm(plan, run["provider"], run["target"], yes=args.yes, cap=args.max_amount)
     except BaseException:
         if target is not None:
             target.close()

@@ -142,7 +142,9 @@ def open_target(
     # Where it can matter, before anything else is opened: the provider answers at all. A
     # provider on another host without a public path is refused below without a probe.
     probe = not api_only and (loopback or public_path)
-    if probe and (why := unreachable(api_base, min(http_timeout, 5.0))):
+    # On this machine, the simulator's info route: never faulted, never counted as a call.
+    probe_url = api_base.rstrip("/") + "/_sim/info" if loopback else api_base
+    if probe and (why := unreachable(probe_url, min(http_timeout, 5.0))):
         where = "it"
         if loopback:  # live mode never uses the simulator: never suggest it there
             where = "the provider" if live else "the provider (or `rehearsal simulator`)"

@@ -6,6 +6,7 @@ Heavy imports (httpx, pydantic, uvicorn, starlette) happen inside the commands, 
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -109,6 +110,50 @@ def _root(
     _debug = debug
 
 
+# --- numbers and paths, checked at the edge: a clear error naming the option, exit 2 ----
+
+MAX_TIMEOUT_SCALE = 100.0  # a 10 s step may wait 1000 s; beyond, a typo rather than a plan
+
+
+def _positive(upper: float | None = None) -> Callable[[float | None], float | None]:
+    """A finite number greater than 0 (and at most `upper`); None stays None."""
+
+    def check(value: float | None) -> float | None:
+        if value is None:
+            return None
+        if not math.isfinite(value) or value <= 0:
+            raise typer.BadParameter(f"expected a finite number greater than 0, not {value:g}")
+        if upper is not None and value > upper:
+            raise typer.BadParameter(f"expected at most {upper:g}, not {value:g}")
+        return value
+
+    return check
+
+
+def _state_dir_usable(value: Path | None) -> Path | None:
+    """The state folder must be a folder this process can write, or one it can create."""
+    from rehearsal.state import state_dir_problem
+
+    if problem := state_dir_problem(value):
+        raise typer.BadParameter(problem)
+    return value
+
+
+_STATE_DIR = typer.Option(
+    None,
+    envvar="REHEARSAL_STATE_DIR",
+    help="Where runs and the simulator's books are kept. [default: ~/.local/state/rehearsal]",
+    callback=_state_dir_usable,
+)
+_TIMEOUT_SCALE = typer.Option(
+    1.0,
+    help=f"Multiply every step's timeout: greater than 0, at most {MAX_TIMEOUT_SCALE:g}.",
+    callback=_positive(MAX_TIMEOUT_SCALE),
+)
+_MAX_AMOUNT = typer.Option(
+    None, min=1, help="Live mode: cap on any one movement (minor units). [default: 1000]"
+)
+
 # The public path for webhooks (rehearsal/tunnels), shared by run, start, step and resume.
 _TUNNEL = typer.Option(
     None,
@@ -124,15 +169,18 @@ _LISTEN = typer.Option(
     None, envvar="REHEARSAL_LISTEN", help="HOST:PORT the receiver binds, where your proxy forwards."
 )
 _NGROK_DOMAIN = typer.Option(None, help="ngrok: your reserved domain. [env NGROK_DOMAIN]")
-_PROBE_EVERY = typer.Option(60.0, help="Seconds between tunnel re-probes during long waits.")
+_PROBE_EVERY = typer.Option(
+    60.0,
+    help="Seconds between tunnel re-probes during long waits (greater than 0).",
+    callback=_positive(),
+)
 
 
 # step and resume: a live run is armed again in each process that moves its money.
 _YES_AGAIN = typer.Option(
     False, "--yes", help="A live run without a terminal: arm it again (see `run --yes`)."
 )
-_MAX_AGAIN = typer.Option(None, help="Live mode: the cap given at `start`, again.")
-_STATE_DIR = typer.Option(None, envvar="REHEARSAL_STATE_DIR", help="State folder.")
+_MAX_AGAIN = typer.Option(None, min=1, help="Live mode: the cap given at `start`, again.")
 _PLAIN = typer.Option(False, "--plain", help="Plain lines instead of a live table.")
 _CLEANUP = typer.Option(
     True, "--cleanup/--no-cleanup", help="Refund and cancel what the run created if a step fails."
@@ -158,15 +206,11 @@ def run(
         False, "--live", help="Live mode: real money. Never falls back to the simulator."
     ),
     simulator: bool = typer.Option(False, "--simulator", help="Force the built-in simulator."),
-    timeout_scale: float = typer.Option(1.0, help="Multiply every step's timeout."),
+    timeout_scale: float = _TIMEOUT_SCALE,
     report_json: Path = _REPORT_JSON,
     junit: Path = _JUNIT,
     report_md: Path = _REPORT_MD,
-    state_dir: Path = typer.Option(
-        None,
-        envvar="REHEARSAL_STATE_DIR",
-        help="Where runs and the simulator's books are kept. [default: ~/.local/state/rehearsal]",
-    ),
+    state_dir: Path = _STATE_DIR,
     plain: bool = typer.Option(False, "--plain", help="Plain lines instead of a live table."),
     quiet: bool = typer.Option(False, "--quiet", help="Only failures and the verdict."),
     yes: bool = typer.Option(
@@ -175,9 +219,7 @@ def run(
         help="Live mode without a terminal: arm with "
         "REHEARSAL_LIVE_CONFIRM=<provider>:<most the run can charge>.",
     ),
-    max_amount: int = typer.Option(
-        None, help="Live mode: cap on any one movement (minor units). [default: 1000]"
-    ),
+    max_amount: int = _MAX_AMOUNT,
     cleanup: bool = typer.Option(
         True, "--cleanup/--no-cleanup", help="Refund and cancel what a failed run created."
     ),
@@ -224,11 +266,15 @@ def run(
 
 @app.command("simulator")
 def simulator_command(
-    port: int = typer.Option(8420, help="Port on 127.0.0.1 (0 picks a free one)."),
+    port: int = typer.Option(
+        8420, min=0, max=65535, help="Port on 127.0.0.1 (0 picks a free one)."
+    ),
     provider: str = typer.Option("mintcash", help="Which provider's API to speak."),
     db: Path = typer.Option(None, help="The books (SQLite). [default: in the state folder]"),
-    state_dir: Path = typer.Option(None, envvar="REHEARSAL_STATE_DIR", help="State folder."),
-    time_scale: float = typer.Option(1.0, help="Shorten the webhook retry schedule."),
+    state_dir: Path = _STATE_DIR,
+    time_scale: float = typer.Option(
+        1.0, help="Shorten the webhook retry schedule (greater than 0).", callback=_positive()
+    ),
     fault: list[str] = typer.Option([], "--fault", help="A fault switch (repeatable)."),
 ) -> None:
     """Run the built-in simulator as its own process, for your own webhook handler or tests."""
@@ -254,10 +300,10 @@ def start(
     provider: str = typer.Option(None, help="Override the plan's provider."),
     live: bool = typer.Option(False, "--live", help="Live mode: real money."),
     simulator: bool = typer.Option(False, "--simulator", help="Force the built-in simulator."),
-    timeout_scale: float = typer.Option(1.0, help="Multiply every step's timeout."),
+    timeout_scale: float = _TIMEOUT_SCALE,
     yes: bool = typer.Option(False, "--yes", help="Arm live mode without a terminal."),
-    max_amount: int = typer.Option(None, help="Live mode: cap on any one movement."),
-    state_dir: Path = typer.Option(None, envvar="REHEARSAL_STATE_DIR", help="State folder."),
+    max_amount: int = _MAX_AMOUNT,
+    state_dir: Path = _STATE_DIR,
     tunnel: str = _TUNNEL,
     public_url: str = _PUBLIC_URL,
     listen: str = _LISTEN,
@@ -343,7 +389,7 @@ def resume(
 
 @app.command()
 def runs(
-    state_dir: Path = typer.Option(None, envvar="REHEARSAL_STATE_DIR", help="State folder."),
+    state_dir: Path = _STATE_DIR,
 ) -> None:
     """List runs, newest first, with what each left outstanding."""
     from rehearsal.commands import ledger
@@ -360,7 +406,7 @@ def status(
     offline: bool = typer.Option(
         False, "--offline", help="From the ledger only: do not read the provider's books."
     ),
-    state_dir: Path = typer.Option(None, envvar="REHEARSAL_STATE_DIR", help="State folder."),
+    state_dir: Path = _STATE_DIR,
 ) -> None:
     """Where a run stands: each step, and the money charged, refunded and outstanding, as
     the provider's API shows it now (read only: nothing moves)."""
@@ -380,7 +426,7 @@ def cleanup(
         "made is returned, or made now, then refunded or cancelled. Live runs are armed.",
     ),
     yes: bool = typer.Option(False, "--yes", help="Live --replay: confirm without a terminal."),
-    state_dir: Path = typer.Option(None, envvar="REHEARSAL_STATE_DIR", help="State folder."),
+    state_dir: Path = _STATE_DIR,
 ) -> None:
     """Refund what a run charged and cancel what it subscribed, confirmed through the API."""
     from rehearsal.commands import ledger
@@ -398,7 +444,7 @@ def tunnel_command(
         "mintcash", help="Whose signatures to check (with <PROVIDER>_WEBHOOK_SECRET set)."
     ),
     live: bool = typer.Option(False, "--live", help="Check deliveries as live-mode events."),
-    state_dir: Path = typer.Option(None, envvar="REHEARSAL_STATE_DIR", help="State folder."),
+    state_dir: Path = _STATE_DIR,
 ) -> None:
     """Open the receiver and a tunnel alone: print the public URL, show deliveries as they
     arrive, until Ctrl-C or SIGTERM (exit 0)."""
@@ -417,7 +463,7 @@ def report(
     ),
     fmt: str = typer.Option("json", "--format", "-f", help="json | junit | md"),
     output: Path = typer.Option(None, "--output", "-o", help="Write here instead of stdout."),
-    state_dir: Path = typer.Option(None, envvar="REHEARSAL_STATE_DIR", help="State folder."),
+    state_dir: Path = _STATE_DIR,
 ) -> None:
     """Render a stored run again from the ledger, as JSON, JUnit XML or Markdown."""
     from rehearsal.commands import report as reports

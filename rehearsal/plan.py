@@ -48,6 +48,7 @@ def _has_card_number(text: str) -> bool:
 
 
 _STEP_ID = r"^[a-z][a-z0-9_]{0,39}$"
+MAX_WITHIN = 7 * 86400.0  # a step's deadline; times --timeout-scale (at most 100) stays sane
 
 
 def parse_duration(value: Any) -> float:
@@ -82,7 +83,10 @@ class Expect(_Strict):
     @field_validator("within", mode="before")
     @classmethod
     def _duration(cls, v: Any) -> float:
-        return parse_duration(v)
+        seconds = parse_duration(v)
+        if seconds > MAX_WITHIN:
+            raise ValueError("expected a deadline of at most 7d")
+        return seconds
 
 
 def _card(value: str) -> str:
@@ -280,7 +284,10 @@ def resolve_plan_path(arg: str | None) -> Path:
     )
 
 
-def load_plan(path: Path) -> Plan:
+def load_plan(path: Path, provider: str | None = None) -> Plan:
+    """The plan at `path`, validated; its events are checked against the vocabulary of
+    `provider` (default: the plan's own), so a misspelled event is refused before any
+    money moves instead of blamed on the provider after."""
     import yaml
 
     label = str(path)
@@ -303,7 +310,7 @@ def load_plan(path: Path) -> Plan:
     if problems:
         raise PlanError(label, problems)
     try:
-        return Plan.model_validate(data)
+        plan = Plan.model_validate(data)
     except ValidationError as exc:
         found: list[tuple[int | None, str, str]] = []
         for err in exc.errors():
@@ -327,6 +334,27 @@ def load_plan(path: Path) -> Plan:
                 msg = "required field is missing"
             found.append((line, field, msg))
         raise PlanError(label, found) from None
+    if problems := _unknown_events(plan, provider or plan.provider, root, data):
+        raise PlanError(label, problems)
+    return plan
+
+
+def _unknown_events(
+    plan: Plan, provider: str, root: Any, data: Any
+) -> list[tuple[int | None, str, str]]:
+    """Each money step's `expect.event` that the provider cannot send, with its line."""
+    from rehearsal import providers
+
+    if provider not in providers.REGISTRY:
+        return []  # refused, with the known names, where the target is opened
+    declared = providers.declaration_of(provider)
+    found: list[tuple[int | None, str, str]] = []
+    for i, step in enumerate(plan.steps):
+        if isinstance(step, ManualStep):
+            continue
+        if why := declared.unknown_event(step.expect.event):
+            found.append((*_locate(root, data, ("steps", i, "expect", "event")), why))
+    return found
 
 
 def _locate(root: Any, data: Any, loc: tuple[Any, ...]) -> tuple[int | None, str]:

@@ -157,6 +157,17 @@ def resolve_card(plan: Plan, provider: Provider, card: str | None) -> str:
     return provider.resolve_card(name)
 
 
+EXPECTED_UNAVAILABLE = "expected-unavailable"  # confirmed_by of a step skipped as planned
+
+
+def step_done(row: StepRow) -> bool:
+    """A step a later process must not run again: it passed, or it was skipped as the plan
+    expects (a PayMongo test-mode refund marked `unavailable_in_test`)."""
+    if row["state"] == StepState.PASSED:
+        return True
+    return row["state"] == StepState.SKIPPED and row["confirmed_by"] == EXPECTED_UNAVAILABLE
+
+
 @dataclass
 class Options:
     timeout_scale: float = 1.0
@@ -225,7 +236,10 @@ class Runner:
         started = time.monotonic()
         outcome = Outcome(RunVerdict.PASSED, 0, None)
         ledger = {s["step_id"]: s for s in self.store.steps(self.run_id)}
-        remaining = [s for s in self.plan.steps if ledger[s.id]["state"] != StepState.PASSED]
+        remaining = [s for s in self.plan.steps if not step_done(ledger[s.id])]
+        if stop_after is not None and stop_after not in {s.id for s in remaining}:
+            # Never "up to a step that is done": that would run the whole rest of the plan.
+            raise UsageError(f"step {stop_after!r} of run {self.run_id} is already done")
         # Steps a previous process began: no process was listening for their webhooks.
         self._resumed = {s.id for s in remaining if ledger[s.id]["state"] != StepState.PENDING}
         self._baselines = {k: v["baseline"] for k, v in ledger.items()}
@@ -639,7 +653,7 @@ class Runner:
             self.run_id,
             step.id,
             state=StepState.SKIPPED,
-            confirmed_by="expected-unavailable",
+            confirmed_by=EXPECTED_UNAVAILABLE,
             message=reason,
         )
         self.emit(StepSkipped(step.id, reason))

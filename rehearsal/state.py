@@ -99,6 +99,27 @@ def state_dir(option: Path | None = None) -> Path:
     return Path(xdg) / "rehearsal"
 
 
+def state_dir_problem(option: Path | None = None) -> str | None:
+    """Why the state folder cannot be used (None: it can): it must be a folder this process
+    may write, or a path whose nearest existing parent is one (the folder is made later).
+    Names the path; checked before anything opens the folder."""
+    folder = state_dir(option)
+    if folder.exists():
+        if not folder.is_dir():
+            return f"the state folder {folder} is a file, not a folder"
+        if not os.access(folder, os.W_OK | os.X_OK):
+            return f"the state folder {folder} is not writable"
+        return None
+    parent = folder.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"the state folder {folder} cannot be made: {parent} is a file, not a folder"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"the state folder {folder} cannot be made: {parent} is not writable"
+    return None
+
+
 class StateDB:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

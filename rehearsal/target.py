@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from rehearsal.errors import SafetyRefusal, UsageError
+from rehearsal.errors import ProviderError, SafetyRefusal, UsageError
 
 if TYPE_CHECKING:
     from rehearsal.providers.base import Provider
@@ -119,22 +119,40 @@ def open_target(
     optional = declared.optional_variables
     missing = [n for n, v in zip(names, values, strict=True) if not v and n not in optional]
     if missing:
+        needed = ", ".join(n for n in names if n not in optional)
         raise UsageError(
             f"{', '.join(missing)} not set",
-            hint=f"set {', '.join(n for n in names if n not in optional)} to rehearse "
-            f"against {provider}, or none of "
-            "them to use the built-in simulator",
+            hint=f"live mode needs {needed}: the provider's live API, its live key and "
+            "its webhook secret"
+            if live
+            else f"set {needed} to rehearse against {provider}, or none of them to use the "
+            "built-in simulator",
         )
     api_base, secret_key, webhook_secret = values
     api_base = api_base or declared.default_api_base or ""
     environment: Literal["test", "live"] = "live" if live else "test"
     check_key_modes(declared, environment)
+    loopback = check_api_base(declared.api_base_variable, api_base)
     secrets = parse_webhook_secrets(declared.webhook_secret_variable, webhook_secret)
     config = TargetConfig(
         provider, api_base, secret_key, secrets, environment, http_timeout=http_timeout
     )
     from rehearsal.simulator.control import SimulatorControl
 
+    # Where it can matter, before anything else is opened: the provider answers at all. A
+    # provider on another host without a public path is refused below without a probe.
+    probe = not api_only and (loopback or public_path)
+    # On this machine, the simulator's info route: never faulted, never counted as a call.
+    probe_url = api_base.rstrip("/") + "/_sim/info" if loopback else api_base
+    if probe and (why := unreachable(probe_url, min(http_timeout, 5.0))):
+        where = "it"
+        if loopback:  # live mode never uses the simulator: never suggest it there
+            where = "the provider" if live else "the provider (or `rehearsal simulator`)"
+        raise ProviderError(
+            f"cannot reach the provider at {api_base} ({why})",
+            hint=f"check {declared.api_base_variable}, and that {where} is running"
+            + ("" if loopback else " and reachable from this machine"),
+        )
     if SimulatorControl.is_simulator(api_base):
         return Target(
             config,
@@ -162,6 +180,61 @@ def open_target(
         hint="choose a public webhook path: --tunnel ngrok|cloudflared (or REHEARSAL_TUNNEL), "
         "or --public-url URL --listen HOST:PORT",
     )
+
+
+_LOOPBACK_NAMES = ("localhost", "localhost.")
+
+
+def check_api_base(variable: str, url: str) -> bool:
+    """The provider's API base must be an http(s) URL with a host; https unless the host is
+    this machine (a standalone simulator, a local stand-in). Says what is wrong, naming the
+    variable. Returns whether the host is a loopback one."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    expected = "expected a URL such as https://api.example.com or http://127.0.0.1:8420"
+    try:
+        parts = urlsplit(url.strip())
+        host = parts.hostname
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
+    except ValueError:
+        raise UsageError(f"{variable} is not a valid URL: {url!r}", hint=expected) from None
+    if parts.scheme not in ("http", "https"):
+        what = (
+            f"its scheme is {parts.scheme!r}" if parts.scheme else "it has no http:// or https://"
+        )
+        raise UsageError(f"{variable} is not an http(s) URL ({what}): {url!r}", hint=expected)
+    if not host:
+        raise UsageError(f"{variable} has no host: {url!r}", hint=expected)
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host.lower() in _LOOPBACK_NAMES
+    if parts.scheme == "http" and not loopback:
+        raise UsageError(
+            f"{variable} uses http:// for {host}, another machine: keys would cross the "
+            "network in the clear",
+            hint=f"use https://{host}…; plain http is only for this machine (127.0.0.1)",
+        )
+    return loopback
+
+
+def unreachable(url: str, timeout: float) -> str | None:
+    """Why nothing answers HTTP at `url` (None: something does, whatever its status)."""
+    import httpx
+
+    try:
+        httpx.get(url, timeout=timeout)
+    except httpx.ConnectTimeout:
+        return f"no answer to the connection within {timeout:g}s"
+    except httpx.ConnectError as exc:
+        reason = str(exc) or "connection failed"
+        return "connection refused" if "refused" in reason.lower() else reason
+    except httpx.TimeoutException:
+        return f"no answer within {timeout:g}s"
+    except httpx.HTTPError as exc:
+        return f"{type(exc).__name__}"
+    return None
 
 
 def http_timeout_from_env() -> float:
@@ -240,9 +313,9 @@ def _embedded(provider: str, state_dir: Path, faults: list[str]) -> Target:
             f"the simulator does not speak {provider} yet", hint=f"it speaks: {', '.join(DIALECTS)}"
         )
     try:
-        parsed = Faults.parse(faults)
+        parsed = Faults.parse(faults, providers.declaration_of(provider).unknown_event)
     except FaultSpecError as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError(str(exc), hint="--sim-fault names events as plans do") from None
     sim = Simulator(
         state_dir / "simulator" / f"{provider}.sqlite",
         dialect=provider,

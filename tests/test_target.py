@@ -183,8 +183,10 @@ def test_api_only_opens_a_remote_provider_without_a_public_path(
 ) -> None:
     declared = providers.declaration_of("mintcash")
     provider_env(monkeypatch, declared, "sk_test_abc")
+    monkeypatch.setenv(declared.api_base_variable, "https://api.mintcash.invalid")
     with pytest.raises(UsageError, match="cannot reach a receiver"):
         open_("mintcash", tmp_path, live=False)  # a run needs a public path for webhooks
+    monkeypatch.setenv(declared.api_base_variable, NOWHERE)
     target = open_target(
         "mintcash", live=False, force_simulator=False, state_dir=tmp_path, api_only=True
     )

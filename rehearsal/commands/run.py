@@ -3,6 +3,8 @@ processes (and days), against the provider or the simulator. The ledger carries 
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import sys
 from dataclasses import dataclass, field
@@ -48,15 +50,61 @@ class RunArgs:
 def run(args: RunArgs) -> int:
     """A whole plan, now: `start` and `resume` in one process, on one open target."""
     try:
+        check_report_paths(args)
         run_id, target = _create(args)
     except RehearsalError as exc:
         if args.junit:  # CI uploads the JUnit file: say why there is no run in it
             from rehearsal.reports.junit import refused
 
-            args.junit.parent.mkdir(parents=True, exist_ok=True)
-            args.junit.write_text(refused(exc.message, exc.exit_code))
+            with contextlib.suppress(OSError):  # the JUnit path itself may be what is wrong
+                args.junit.parent.mkdir(parents=True, exist_ok=True)
+                args.junit.write_text(refused(exc.message, exc.exit_code))
         raise
     return resume(run_id, args, target=target)
+
+
+def check_report_paths(args: RunArgs) -> None:
+    """Every report path must be writable before the first call: a report that cannot be
+    written after the money moved is a run nobody can read. A missing folder is made now,
+    and the operator told so; a path under a file or in a folder we cannot write is
+    refused."""
+    wanted = (
+        ("--report-json", args.report_json),
+        ("--junit", args.junit),
+        ("--report-md", args.report_md),
+    )
+    for option, path in wanted:
+        if path is not None and (problem := _output_problem(path)):
+            raise UsageError(
+                f"{option} {path}: {problem}",
+                hint="give a path in a folder you can write; nothing was run, nothing moved",
+            )
+    for option, path in wanted:
+        if path is not None and not path.parent.exists():
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise UsageError(
+                    f"{option} {path}: cannot make its folder ({exc.strerror})"
+                ) from None
+            print(f"note: made the folder {path.parent} for {option}", file=sys.stderr)
+
+
+def _output_problem(path: Path) -> str | None:
+    if path.exists():
+        if path.is_dir():
+            return "is a folder, not a file"
+        if not os.access(path, os.W_OK):
+            return "is not writable"
+        return None
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"cannot be written: {parent} is a file, not a folder"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"cannot be written: the folder {parent} is not writable"
+    return None
 
 
 def start(args: RunArgs) -> str:
@@ -79,7 +127,7 @@ def _print_next(run_id: str, args: RunArgs, file: TextIO | None = None) -> None:
 
 def _create(args: RunArgs) -> tuple[str, Target]:
     """Record a new run; returns its id and the target, open (the caller closes it)."""
-    from rehearsal.runner import Runner, new_run_id
+    from rehearsal.runner import new_run_id
     from rehearsal.target import open_target
 
     if args.live and args.simulator:
@@ -90,13 +138,12 @@ def _create(args: RunArgs) -> tuple[str, Target]:
     if args.timeout_scale <= 0:
         raise UsageError("--timeout-scale must be greater than 0")
     path = resolve_plan_path(args.plan)
-    plan = load_plan(path)
+    plan = load_plan(path, provider=args.provider)
     provider = args.provider or plan.provider
     folder = state_dir(args.state_dir)
-    if args.live:
-        from rehearsal.guards import arm
-
-        arm(plan, provider, "as set in the environment", yes=args.yes, cap=args.max_amount)
+    # Live mode: everything that can be checked is checked (keys and their modes, URLs, the
+    # provider's answer, the plan's card and variables), and only then is the operator
+    # asked to arm: a phrase typed for a run that then fails on a typo teaches to type it.
     target = open_target(
         provider,
         live=args.live,
@@ -109,9 +156,11 @@ def _create(args: RunArgs) -> tuple[str, Target]:
     try:
         run_id = new_run_id()
         options = Options(confirm_manual=_confirm if sys.stdin.isatty() else None)
-        Runner(plan, target.provider, None, store, run_id, lambda e: None, options).preflight()
-        target.provider.on_call = None  # that runner's store closes below; resume sets its own
-        target.provider.on_send = None
+        _preflight(plan, target, store, run_id, options)
+        if args.live:
+            from rehearsal.guards import arm
+
+            arm(plan, provider, target.description, yes=args.yes, cap=args.max_amount)
         store.create_run(
             run_id,
             plan=plan.name,
@@ -134,12 +183,30 @@ def _create(args: RunArgs) -> tuple[str, Target]:
     return run_id, target
 
 
+def _preflight(plan: Plan, target: Target, store: StateDB, run_id: str, options: Options) -> None:
+    """The runner's own checks (the plan's cards and their variables, an operator where one
+    is needed), before any money moves and before a live run is armed."""
+    from rehearsal.runner import Runner
+
+    try:
+        Runner(plan, target.provider, None, store, run_id, lambda e: None, options).preflight()
+    finally:
+        target.provider.on_call = None  # that runner is thrown away; the run's sets its own
+        target.provider.on_send = None
+
+
 def resume(
     run_id: str, args: RunArgs, stop_after: str | None = None, target: Target | None = None
 ) -> int:
     """Carry a run on from where it stopped (after a crash too), to the end or `stop_after`."""
     from rehearsal.runlock import RunLock
 
+    try:
+        check_report_paths(args)  # before the lock and the target: nothing has moved yet
+    except BaseException:
+        if target is not None:
+            target.close()
+        raise
     lock = RunLock(state_dir(args.state_dir), run_id)  # one process moves a run at a time
     try:
         lock.acquire()
@@ -182,16 +249,15 @@ def _resume(run_id: str, args: RunArgs, stop_after: str | None, target: Target |
             )
         plan = Plan.model_validate_json(run["plan_json"])
         if stop_after is not None and stop_after not in {s.id for s in plan.steps}:
-            raise UsageError(f"run {run_id} has no step {stop_after!r}")
+            raise UsageError(
+                f"run {run_id} has no step {stop_after!r}",
+                hint=f"its steps: {', '.join(s.id for s in plan.steps)}",
+            )
+        if stop_after is not None:
+            _refuse_done_step(run_id, store, stop_after)
         embedded = run["target_kind"] == "embedded"
         spec = _tunnel(args, plan)
         _sigterm_as_interrupt()
-        if target is None and run["environment"] == "live":
-            # Each process that moves a live run's money is armed again: a run armed
-            # yesterday does not charge today without the operator's word.
-            from rehearsal.guards import arm
-
-            arm(plan, run["provider"], run["target"], yes=args.yes, cap=args.max_amount)
         if target is None:
             target = open_target(
                 run["provider"],
@@ -201,6 +267,15 @@ def _resume(run_id: str, args: RunArgs, stop_after: str | None, target: Target |
                 sim_faults=args.sim_faults,
                 public_path=_public_path(spec),
             )
+            if run["environment"] == "live":
+                # Each process that moves a live run's money is armed again: a run armed
+                # yesterday does not charge today without the operator's word. Checked
+                # first: keys, URLs (open_target), the plan's cards and variables.
+                from rehearsal.guards import arm
+
+                options = Options(confirm_manual=_confirm if sys.stdin.isatty() else None)
+                _preflight(plan, target, store, run_id, options)
+                arm(plan, run["provider"], run["target"], yes=args.yes, cap=args.max_amount)
     except BaseException:
         if target is not None:
             target.close()
@@ -338,15 +413,41 @@ def _public_path(spec: TunnelSpec | None) -> bool:
 
 
 def next_step(run_id: str, args: RunArgs) -> str:
-    """The first step of the run that has not passed."""
+    """The first step of the run that is not done (passed, or skipped as the plan expects)."""
+    from rehearsal.runner import step_done
+
     store = StateDB(state_dir(args.state_dir) / STATE_DB)
     try:
-        for row in store.steps(run_id):
-            if row["state"] != "passed":
-                return str(row["step_id"])
+        rows = store.steps(run_id)
     finally:
         store.close()
+    for row in rows:
+        if not step_done(row):
+            return str(row["step_id"])
+    if not rows:
+        raise UsageError(f"no resumable run {run_id!r}", hint="`rehearsal runs` lists them")
     raise UsageError(f"run {run_id!r} has no step left to run", hint=f"`rehearsal status {run_id}`")
+
+
+def _refuse_done_step(run_id: str, store: StateDB, step_id: str) -> None:
+    """`rehearsal step RUN STEP` with STEP already done moves nothing and says what is next."""
+    from rehearsal.runner import step_done
+
+    rows = store.steps(run_id)
+    done = {str(r["step_id"]): r for r in rows if step_done(r)}
+    if step_id not in done:
+        return
+    how = "passed" if done[step_id]["state"] == "passed" else "was skipped as the plan expects"
+    following = [str(r["step_id"]) for r in rows if not step_done(r)]
+    hint = (
+        f"the next step is {following[0]!r}: `rehearsal step {run_id}`"
+        if following
+        else f"no step is left: `rehearsal status {run_id}`"
+    )
+    raise UsageError(
+        f"step {step_id!r} of run {run_id} already {how}: nothing to run, nothing moved",
+        hint=hint,
+    )
 
 
 def _view(args: RunArgs):  # type: ignore[no-untyped-def]

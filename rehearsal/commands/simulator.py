@@ -23,6 +23,7 @@ def serve(
     time_scale: float,
     faults: list[str],
 ) -> int:
+    from rehearsal import providers
     from rehearsal.simulator.faults import Faults, FaultSpecError
     from rehearsal.simulator.server import DIALECTS, Simulator
     from rehearsal.target import env_names
@@ -34,7 +35,7 @@ def serve(
     if time_scale <= 0:
         raise UsageError("--time-scale must be greater than 0")
     try:
-        parsed = Faults.parse(faults)
+        parsed = Faults.parse(faults, providers.declaration_of(provider).unknown_event)
     except FaultSpecError as exc:
         raise UsageError(str(exc)) from None
     books = db or default_state_dir(state_dir) / "simulator" / f"{provider}-standalone.sqlite"

@@ -53,6 +53,13 @@ class ProviderDeclaration:
     # Whether its API finds what an idempotency key made (find_by_idempotency_key). Without
     # it, a lost call's outcome stays unknown until `cleanup --replay` sends it again.
     key_lookup: bool = True
+    # The transitions a plan's `expect.event` may name, in the rehearsal's normalized
+    # vocabulary (the provider's own names are mapped onto these by its adapter). Plans
+    # and the simulator's fault switches are checked against it before anything runs.
+    events: tuple[str, ...] = ()
+    # The provider's own event names -> the rehearsal's, where they differ: a plan or a
+    # fault that names the provider's own event is told the rehearsal's name for it.
+    native_events: Mapping[str, str] = field(default_factory=dict, hash=False)
 
     @property
     def keys(self) -> tuple[KeyVariable, ...]:
@@ -69,6 +76,23 @@ class ProviderDeclaration:
         if self.webhook_secret_from_registration:
             optional.add(self.webhook_secret_variable)
         return frozenset(optional)
+
+    def unknown_event(self, name: str) -> str | None:
+        """Why `name` is not one of the provider's events (None when it is), naming the
+        valid ones and the closest match."""
+        if not self.events or name in self.events:
+            return None
+        import difflib
+
+        if name in self.native_events and self.native_events[name] in self.events:
+            guess = f"; that is {self.name}'s own name for {self.native_events[name]}"
+        else:
+            close = difflib.get_close_matches(name, self.events, n=1)
+            guess = f"; did you mean {close[0]}?" if close else ""
+        return (
+            f"unknown event {name!r} for {self.name}{guess} "
+            f"(valid events, the rehearsal's names: {', '.join(self.events)})"
+        )
 
     def missing_key_modes(self) -> list[str]:
         """What the declaration leaves undeclared: a guard that cannot tell a test key from

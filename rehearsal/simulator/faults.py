@@ -23,6 +23,11 @@ with a probability. Each switch is a short spec string, so the CLI (`rehearsal r
     seed:42                        seed the fault RNG (random.Random(42)) so the sequence of
                                    rate failures repeats run after run; unseeded, it varies
 
+Event types are the rehearsal's names (payment.succeeded, not PayMongo's payment.paid):
+the simulator's books queue those, whichever dialect renders them. Given the provider's
+vocabulary (its declaration's `events`), a type it does not have is a FaultSpecError that
+names the valid ones: a misspelled `drop:payment.refundd` would otherwise drop nothing.
+
 Paths are globs (`/subscriptions/*/cancel`). For each call the counted faults (fail,
 fail-after, hold, garble) are taken first, in the order given; then each matching rate
 fault draws once from the RNG. A spec that does not parse is a FaultSpecError (the CLI
@@ -32,9 +37,11 @@ exits 2, the control API answers 400 and keeps the faults it had).
 from __future__ import annotations
 
 import fnmatch
+import math
 import random
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 _FAIL = re.compile(
@@ -86,11 +93,15 @@ class Faults:
     seed: int | None = None
     rng: random.Random = field(default_factory=random.Random, repr=False)
     specs: list[str] = field(default_factory=list)
+    # Why an event type is not the provider's (None: it is); None accepts any type.
+    unknown_event: Callable[[str], str | None] | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
-    def parse(cls, specs: list[str]) -> Faults:
-        faults = cls()
+    def parse(
+        cls, specs: list[str], unknown_event: Callable[[str], str | None] | None = None
+    ) -> Faults:
+        faults = cls(unknown_event=unknown_event)
         for spec in specs:
             faults.add(spec)
         return faults
@@ -101,13 +112,20 @@ class Faults:
         if spec == "reorder":
             self.reorder = True
         elif name in ("drop", "duplicate") and arg:
+            self._check_event(spec, arg)
             (self.drop if name == "drop" else self.duplicate).add(arg)
         elif name == "delay" and "=" in arg:
             kind, _, seconds = arg.partition("=")
+            self._check_event(spec, kind)
             try:
-                self.delay[kind] = float(seconds)
+                delay = float(seconds)
             except ValueError:
                 raise FaultSpecError(f"fault {spec!r}: expected delay:TYPE=SECONDS") from None
+            if not math.isfinite(delay) or delay < 0:
+                raise FaultSpecError(
+                    f"fault {spec!r}: the delay must be a finite number of seconds, 0 or more"
+                )
+            self.delay[kind] = delay
         elif m := _FAIL.match(spec):
             kind, method, path, value, times = m.groups()
             default = _DEFAULT[kind]
@@ -131,6 +149,10 @@ class Faults:
                 "rate:METHOD /path=P, rate-after:METHOD /path=P (P from 0 to 1), seed:N"
             )
         self.specs.append(spec)
+
+    def _check_event(self, spec: str, kind: str) -> None:
+        if kind != "*" and self.unknown_event is not None and (why := self.unknown_event(kind)):
+            raise FaultSpecError(f"fault {spec!r}: {why}, or * for all")
 
     def take_api_fault(self, method: str, path: str) -> ApiFault | None:
         """The fault for this call, if any: the first armed counted fault, used up by one;

@@ -458,7 +458,7 @@ def _set_faults(faults: Faults) -> Handler:
                     "faults must be a list of fault specs (strings)",
                 )
             try:
-                fresh = Faults.parse([str(s) for s in specs])
+                fresh = Faults.parse([str(s) for s in specs], faults.unknown_event)
             except FaultSpecError as exc:
                 raise BooksError(400, "invalid_request", "parameter_invalid", str(exc)) from None
             faults.__dict__.update({k: v for k, v in fresh.__dict__.items() if k != "_lock"})

@@ -237,7 +237,7 @@ def _set_faults(faults: Faults) -> Handler:
             if not isinstance(specs, list) or not all(isinstance(x, str) for x in specs):
                 raise PMError(400, "parameter_invalid", "faults must be a list of fault specs")
             try:
-                fresh = Faults.parse([str(s) for s in specs])
+                fresh = Faults.parse([str(s) for s in specs], faults.unknown_event)
             except FaultSpecError as exc:
                 raise PMError(400, "parameter_invalid", str(exc)) from None
             faults.__dict__.update({k: v for k, v in fresh.__dict__.items() if k != "_lock"})

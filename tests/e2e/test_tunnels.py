@@ -303,7 +303,8 @@ def test_remote_provider_without_a_tunnel_names_the_flag(
 
     monkeypatch.delenv("REHEARSAL_TUNNEL", raising=False)
     env = {
-        "MINTCASH_API_BASE": "http://127.0.0.1:9",  # not a simulator: a "remote provider"
+        # Another machine (never contacted: without a public path it could not reach us).
+        "MINTCASH_API_BASE": "https://api.mintcash.invalid",
         "MINTCASH_SECRET_KEY": "sk_test_abc",
         "MINTCASH_WEBHOOK_SECRET": "whsec_x",
         "REHEARSAL_STATE_DIR": str(tmp_path),
@@ -316,6 +317,13 @@ def test_remote_provider_without_a_tunnel_names_the_flag(
     result = CliRunner().invoke(app, ["run", "--tunnel", "ngrk"], env=env)
     assert result.exit_code == 2
     assert "--tunnel: unknown tunnel 'ngrk'" in result.output
+    # Nothing answers on this machine's port 9: that is said, not the tunnel hint (issue 12).
+    result = CliRunner().invoke(
+        app, ["run"], env={**env, "MINTCASH_API_BASE": "http://127.0.0.1:9"}
+    )
+    assert result.exit_code == 3, result.output
+    assert "cannot reach the provider at http://127.0.0.1:9" in result.output
+    assert "cannot reach a receiver" not in result.output and "--tunnel" not in result.output
 
 
 def test_remote_provider_with_a_url_registered_by_hand(

@@ -4,7 +4,7 @@ Its declaration: what target.py needs before the adapter (and httpx) is imported
 """
 
 from rehearsal.providers.declaration import KeyVariable, ProviderDeclaration
-from rehearsal.providers.mintcash.contract import SECRET_KEY_PREFIX
+from rehearsal.providers.mintcash.contract import EVENT_TYPES, SECRET_KEY_PREFIX
 
 DECLARATION = ProviderDeclaration(
     name="mintcash",
@@ -13,4 +13,5 @@ DECLARATION = ProviderDeclaration(
     api_base_variable="MINTCASH_API_BASE",
     # Registered by hand with the account manager, so the secret comes from the environment.
     webhook_secret_variable="MINTCASH_WEBHOOK_SECRET",
+    events=EVENT_TYPES,  # MintCash's names are the rehearsal's
 )

@@ -4,7 +4,13 @@ Its declaration: what target.py needs before the adapter (and httpx) is imported
 """
 
 from rehearsal.providers.declaration import KeyVariable, ProviderDeclaration
-from rehearsal.providers.paymongo.contract import API_BASE, PUBLIC_KEY_PREFIX, SECRET_KEY_PREFIX
+from rehearsal.providers.paymongo.contract import (
+    API_BASE,
+    NORMALIZED_EVENT,
+    PROVIDER_EVENTS,
+    PUBLIC_KEY_PREFIX,
+    SECRET_KEY_PREFIX,
+)
 
 DECLARATION = ProviderDeclaration(
     name="paymongo",
@@ -19,4 +25,6 @@ DECLARATION = ProviderDeclaration(
     # Each run registers its webhook through the API and gets the secret back.
     webhook_secret_from_registration=True,
     key_lookup=False,  # no lookup by Idempotency-Key: cleanup --replay learns an outcome
+    events=tuple(PROVIDER_EVENTS),  # the transitions PayMongo's own events are mapped onto
+    native_events={**NORMALIZED_EVENT, "subscription.updated": "subscription.cancelled"},
 )

@@ -11,14 +11,18 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from rehearsal.errors import RehearsalError, UsageError
+from rehearsal.operator import Operator
 from rehearsal.plan import ManualStep, Plan, load_plan, resolve_plan_path
 from rehearsal.runner import Options
 from rehearsal.state import STATE_DB, StateDB, state_dir
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from rehearsal.target import Target
     from rehearsal.tunnels import TunnelSpec
     from rehearsal.tunnels.session import TunnelSession
+    from rehearsal.view import PlainView, RichView
 
 
 @dataclass
@@ -83,10 +87,18 @@ def _create(args: RunArgs) -> tuple[str, Target]:
     plan = load_plan(path)
     provider = args.provider or plan.provider
     folder = state_dir(args.state_dir)
+    operator = Operator()
     if args.live:
         from rehearsal.guards import arm
 
-        arm(plan, provider, "as set in the environment", yes=args.yes, cap=args.max_amount)
+        arm(
+            plan,
+            provider,
+            "as set in the environment",
+            yes=args.yes,
+            cap=args.max_amount,
+            operator=operator,
+        )
     target = open_target(
         provider,
         live=args.live,
@@ -98,7 +110,7 @@ def _create(args: RunArgs) -> tuple[str, Target]:
     store = StateDB(folder / STATE_DB)
     try:
         run_id = new_run_id()
-        options = Options(confirm_manual=_confirm if sys.stdin.isatty() else None)
+        options = Options(confirm_manual=_confirm(operator) if sys.stdin.isatty() else None)
         Runner(plan, target.provider, None, store, run_id, lambda e: None, options).preflight()
         target.provider.on_call = None  # that runner's store closes below; resume sets its own
         target.provider.on_send = None
@@ -173,12 +185,20 @@ def _resume(run_id: str, args: RunArgs, stop_after: str | None, target: Target |
         embedded = run["target_kind"] == "embedded"
         spec = _tunnel(args, plan)
         _sigterm_as_interrupt()
+        operator = Operator()
         if target is None and run["environment"] == "live":
             # Each process that moves a live run's money is armed again: a run armed
             # yesterday does not charge today without the operator's word.
             from rehearsal.guards import arm
 
-            arm(plan, run["provider"], run["target"], yes=args.yes, cap=args.max_amount)
+            arm(
+                plan,
+                run["provider"],
+                run["target"],
+                yes=args.yes,
+                cap=args.max_amount,
+                operator=operator,
+            )
         if target is None:
             target = open_target(
                 run["provider"],
@@ -196,6 +216,8 @@ def _resume(run_id: str, args: RunArgs, stop_after: str | None, target: Target |
     receiver: Receiver | None = None
     session: TunnelSession | None = None
     view = _view(args)
+    operator.attach(view)  # prompts from here on are drawn by the view, never under it
+    _operator_for_provider(target, operator)
     stopped: BaseException | None = None  # for the reports
     try:
         if not embedded and target.config.api_base != run["api_base"]:
@@ -243,7 +265,7 @@ def _resume(run_id: str, args: RunArgs, stop_after: str | None, target: Target |
         options = Options(
             timeout_scale=run["timeout_scale"],
             cleanup=args.cleanup,
-            confirm_manual=_confirm if sys.stdin.isatty() else None,
+            confirm_manual=_confirm(operator) if sys.stdin.isatty() else None,
             landing_window=landing_window(
                 embedded=target.simulator is not None,
                 http_timeout=target.config.http_timeout,
@@ -336,18 +358,29 @@ def next_step(run_id: str, args: RunArgs) -> str:
     raise UsageError(f"run {run_id!r} has no step left to run", hint=f"`rehearsal status {run_id}`")
 
 
-def _view(args: RunArgs):  # type: ignore[no-untyped-def]
+def _view(args: RunArgs) -> PlainView | RichView:
     from rehearsal.view import PlainView, RichView
 
+    reports = [p for p in (args.report_json, args.junit, args.report_md) if p is not None]
     if args.plain or args.quiet or not sys.stdout.isatty():
-        return PlainView(quiet=args.quiet)
-    return RichView()
+        return PlainView(quiet=args.quiet, reports=reports)
+    return RichView(reports=reports)
 
 
-def _confirm(step: ManualStep) -> bool:
-    from rich.prompt import Confirm
+def _confirm(operator: Operator) -> Callable[[ManualStep], bool]:
+    def confirm(step: ManualStep) -> bool:
+        return operator.confirm(f"Manual checkpoint {step.id!r}: {step.instructions} Done?")
 
-    return Confirm.ask(f"[bold]Manual checkpoint {step.id!r}:[/] {step.instructions} Done?")
+    return confirm
+
+
+def _operator_for_provider(target: Target, operator: Operator) -> None:
+    """A provider that shows the operator a page (PayMongo's 3-D Secure) shows it through
+    the run's operator service."""
+    if hasattr(target.provider, "on_authorize"):
+        from rehearsal.providers.paymongo.authorize import through
+
+        target.provider.on_authorize = through(operator)
 
 
 def _sigterm_as_interrupt() -> None:

@@ -183,17 +183,26 @@ class RichView:
     def _table(self) -> Any:
         from rich.table import Table
 
-        wide = self.console.width >= 120
+        width = self.console.width
+        wide = width >= 120
         table = Table(title=self.header, title_justify="left", expand=False)
-        table.add_column("", no_wrap=True)
-        table.add_column("step", no_wrap=True, overflow="ellipsis")
-        table.add_column("transition", no_wrap=True, overflow="ellipsis")
+        # One line per step, whatever the width: the step and its transition keep their
+        # width; the result (a call, an id, what is awaited) is cut, never wrapped.
+        step_w = max([4, *(len(r.step_id) for r in self.rows.values())])
+        transition_w = min(40, max([10, *(len(r.expects or r.action) for r in self.rows.values())]))
+        what_w = 40 if wide else 0
+        time_w = 14
+        fixed = [1, step_w, transition_w, *([what_w] if wide else []), time_w]
+        result_w = max(10, width - sum(w + 2 for w in fixed) - 2 - (len(fixed) + 2))
+        table.add_column("", no_wrap=True, width=1)
+        table.add_column("step", no_wrap=True, min_width=step_w)
+        table.add_column("transition", no_wrap=True, overflow="ellipsis", min_width=transition_w)
         if wide:
-            table.add_column("what", no_wrap=True, overflow="ellipsis", max_width=40)
-        table.add_column("time", no_wrap=True)
-        # One line per step, whatever the width: a long call or id is cut, not wrapped.
-        table.add_column("result", no_wrap=True, overflow="ellipsis")
+            table.add_column("what", no_wrap=True, overflow="ellipsis", max_width=what_w)
+        table.add_column("time", no_wrap=True, min_width=time_w)
+        table.add_column("result", no_wrap=True, overflow="ellipsis", max_width=result_w)
         now = time.monotonic()
+        waiting: list[str] = []
         for r in self.rows.values():
             elapsed = r.elapsed
             if elapsed is None and r.started:
@@ -203,11 +212,8 @@ class RichView:
                 timing += f" / {r.timeout:g}s"
             note = r.note
             if r.state == "running" and r.awaiting is not None and r.called is not None:
-                a = r.awaiting
-                note = (
-                    f"waiting for {a.event_type} on {a.object_id}, "
-                    f"{now - r.called:.1f} s of {a.within:g} s"
-                )
+                note = f"waiting for {r.awaiting.event_type}"
+                waiting.append(self._waiting(r, now))
             style = {
                 "passed": "green",
                 "failed": "red",
@@ -216,7 +222,26 @@ class RichView:
             }.get(r.state, "dim")
             cells = [MARK[r.state], r.step_id, r.expects or r.action]
             table.add_row(*cells, *([r.detail] if wide else []), timing, note, style=style)
-        return table
+        if not waiting:
+            return table
+        from rich.console import Group
+        from rich.text import Text
+
+        # What the run waits for, in full, on a line of its own under the table.
+        return Group(table, *(Text(w, style="yellow", no_wrap=True) for w in waiting))
+
+    def _waiting(self, r: _Row, now: float) -> str:
+        """`▶ charge: waiting for payment.succeeded on pay_…, 3.1 s of 10 s`"""
+        a, called = r.awaiting, r.called
+        assert a is not None and called is not None
+        for shown in (a.object_id, a.object_id[:12] + "…"):
+            line = (
+                f"▶ {r.step_id}: waiting for {a.event_type} on {shown}, "
+                f"{now - called:.1f} s of {a.within:g} s"
+            )
+            if len(line) <= self.console.width:
+                break
+        return line
 
     # --- the operator's surface -------------------------------------------------------------
 
@@ -233,9 +258,16 @@ class RichView:
         try:
             yield
         finally:
-            live.transient = False
-            live.vertical_overflow = "ellipsis"  # stop() set it to "visible"
-            live.start(refresh=True)
+            # A new display under what was shown: the old one would redraw over it.
+            self._live = self._new_live()
+            self._live.start(refresh=True)
+
+    def _new_live(self) -> Any:
+        from rich.live import Live
+
+        return Live(
+            self._table(), console=self.console, refresh_per_second=8, get_renderable=self._table
+        )
 
     def show(self, text: str) -> None:
         with self._paused():
@@ -250,19 +282,12 @@ class RichView:
     # --- the run's events -------------------------------------------------------------------
 
     def __call__(self, ev: RunEvent) -> None:
-        from rich.live import Live
-
         if isinstance(ev, RunStarted):
             self.header = (
                 f"run {ev.run_id} · {ev.plan} · {ev.provider} {ev.environment} · {ev.target}"
             )
             self.rows = {sid: _Row(sid, action) for sid, action in ev.steps}
-            self._live = Live(
-                self._table(),
-                console=self.console,
-                refresh_per_second=8,
-                get_renderable=self._table,
-            )
+            self._live = self._new_live()
             self._live.start()
         elif isinstance(ev, StepStarted):
             r = self.rows[ev.step_id]

@@ -344,7 +344,7 @@ class RichView:
                 f"[bold {color}]{ev.verdict.upper()}[/] in {ev.elapsed:.2f}s (exit {ev.exit_code})",
                 highlight=False,
             )
-            if ev.message and ev.verdict != "failed":
+            if ev.message and ev.verdict != "failed" and ev.message != ev.verdict:
                 self.console.print(ev.message, highlight=False, markup=False)
             if ev.verdict != "paused":
                 self.console.print(

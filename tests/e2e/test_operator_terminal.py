@@ -7,6 +7,7 @@ the moment the CLI waits for a typed answer (its main thread blocked reading std
 
 from __future__ import annotations
 
+import codecs
 import fcntl
 import os
 import re
@@ -53,6 +54,7 @@ class Terminal:
         # Kept open to see whether the CLI has read what was typed (closed in finish()).
         self.slave: int | None = slave
         self.screen = ""
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._echo = ("", 0)  # the last answer typed, and where in the output it was typed
 
     def _read(self, deadline: float) -> bool:
@@ -66,7 +68,7 @@ class Terminal:
             chunk = os.read(self.master, 4096)
         except OSError:  # EIO: the CLI exited and the terminal is gone
             return False
-        text = chunk.decode(errors="replace")
+        text = self._decoder.decode(chunk)  # a character may span two reads
         self.screen += text
         self.shown.feed(text)
         return bool(chunk)
@@ -104,6 +106,13 @@ class Terminal:
         while not re.search(pattern, self.screen):
             assert self._read(deadline), f"{pattern!r} never shown; screen:\n{self.screen}"
         return self.screen
+
+    def shows(self, pattern: str, timeout: float = 20.0) -> str:
+        """Read until the screen, as an operator sees it now, shows `pattern` (a regex)."""
+        deadline = time.monotonic() + timeout
+        while not re.search(pattern, self.shown.text()):
+            assert self._read(deadline), f"{pattern!r} never shown:\n{self.shown.text()}"
+        return self.shown.text()
 
     def type(self, text: str) -> None:
         self._echo = (text.strip(), len(self.screen))
@@ -240,3 +249,35 @@ def test_manual_checkpoints_in_a_row_are_readable_in_the_live_view(tmp_path: Pat
         assert len([line for line in shown.splitlines() if f"│ {step} " in line]) == 1, shown
     assert "PASSED" in shown
     assert "money: charged USD 5.00, refunded USD 5.00, outstanding USD 0.00" in shown
+
+
+def test_the_live_view_says_what_it_waits_for_and_shows_an_interrupted_step(
+    tmp_path: Path,
+) -> None:
+    term = Terminal(
+        ["run", "--sim-fault", "drop:subscription.renewed", "--timeout-scale", "2"],
+        live_view_env(tmp_path / "s"),
+        tmp_path,
+        size=(100, 40),
+    )
+    waiting = r"▶ renewal: waiting for subscription\.renewed on sub_\w+, \d+\.\d s of 60 s"
+    term.shows(waiting)
+    os.killpg(term.proc.pid, signal.SIGINT)  # Ctrl-C: the terminal signals the process group
+    assert term.finish() == 130, term.shown.text()
+    shown = term.shown.text()
+    table = [line for line in shown.splitlines() if line.startswith("│")]
+    assert [line.split("│")[2].strip() for line in table] == [
+        "charge",
+        "refund",
+        "subscribe",
+        "renewal",
+        "cancel",
+    ], shown  # one line per step
+    renewal = next(line for line in table if "│ renewal " in line)
+    assert renewal.startswith("│ ■ │") and "interrupted" in renewal, shown
+    assert not re.search(waiting, shown), shown  # the waiting line went with the live table
+    assert "▶" not in "\n".join(table), shown
+    assert shown.count(" · rehearsal · mintcash test · ") == 1, shown  # the header, once
+    assert "compensation: cancel sub_" in shown  # interrupted: this is compensation
+    assert "money: charged USD 11.00, refunded USD 11.00, outstanding USD 0.00" in shown
+    assert "INTERRUPTED" in shown and "report: `rehearsal report " in shown

@@ -77,7 +77,7 @@ def test_default_run_passes_every_transition_from_any_folder(tmp_path: Path) -> 
     # Amounts read as money; the run ends with its money line and where its report is.
     assert "▶ charge: charge USD 5.00 on the visa card" in out
     assert "money: charged USD 11.00, refunded USD 11.00, outstanding USD 0.00" in out
-    assert out.rstrip().splitlines()[-1].endswith(f"report: {report} (again: `rehearsal report ")
+    assert f"] report: {report} (again: `rehearsal report " in out.rstrip().splitlines()[-1]
 
     # The simulator's own keys never reach the output, the report or the state database.
     secrets = sim_keys(state)

@@ -11,9 +11,10 @@ All of this runs before the first API call.
 from __future__ import annotations
 
 import os
-import sys
 
+from rehearsal.amounts import money
 from rehearsal.errors import SafetyRefusal
+from rehearsal.operator import Operator
 from rehearsal.plan import ChargeStep, Plan, SubscribeStep
 
 DEFAULT_CAP = 1000  # minor units per money movement: 10.00 in a two-decimal currency
@@ -42,7 +43,8 @@ def check_cap(plan: Plan, cap: int | None) -> int:
     for step in plan.steps:
         if isinstance(step, ChargeStep | SubscribeStep) and step.amount > limit:
             raise SafetyRefusal(
-                f"step {step.id!r} moves {step.amount}, over the live cap of {limit}",
+                f"step {step.id!r} moves {money(step.amount, step.currency or plan.currency)}, "
+                f"over the live cap of {money(limit, plan.currency)}",
                 hint="lower the amount, or raise the cap with --max-amount (or max_amount in "
                 "the plan); the confirmation names the new total",
             )
@@ -56,24 +58,27 @@ def arm(
     *,
     yes: bool,
     cap: int | None,
-    interactive: bool | None = None,
+    operator: Operator | None = None,
 ) -> None:
-    """Refuse a live run unless the operator confirmed exactly this exposure."""
+    """Refuse a live run unless the operator confirmed exactly this exposure. The
+    confirmation counts minor units (`mintcash:500`), the summary shows money."""
     limit = check_cap(plan, cap)
     total = exposure(plan)
     phrase = f"{provider}:{total}"
     summary = (
         f"LIVE MODE: real money on {provider} ({target}).\n"
-        f"  plan {plan.name!r}: up to {total} {plan.currency} in minor units, at most "
-        f"{limit} per movement; card from the plan ({plan.card}).\n"
+        f"  plan {plan.name!r}: up to {money(total, plan.currency)} ({total} in minor units), "
+        f"at most {money(limit, plan.currency)} per movement; card from the plan ({plan.card}).\n"
         "  Everything charged is refunded and every subscription cancelled at the "
         "end, or on failure."
     )
-    if interactive is None:
-        interactive = sys.stdin.isatty() and sys.stdout.isatty()
-    if interactive and not yes:
-        print(summary, flush=True)
-        typed = input(f"Type {phrase} to arm this live run: ").strip()
+    operator = operator or Operator()
+    if operator.present and not yes:
+        operator.say(summary)
+        try:
+            typed = operator.ask(f"Type {phrase} to arm this live run: ")
+        except EOFError:
+            typed = ""
         if typed != phrase:
             raise SafetyRefusal("live run not armed: the confirmation did not match")
         return
@@ -90,5 +95,5 @@ def arm(
                 else "no confirmation given"
             ),
             hint=f"without a terminal, give {' and '.join(missing)} (it names the provider and "
-            f"the most the run can charge, {total})",
+            f"the most the run can charge in minor units: {total}, {money(total, plan.currency)})",
         )

@@ -18,11 +18,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from types import FrameType
 from typing import Any
 
+from rehearsal.amounts import money
 from rehearsal.errors import (
     AssertionFailed,
     Interrupted,
@@ -59,9 +60,14 @@ from rehearsal.providers.base import (
 from rehearsal.receiver import EventHub
 from rehearsal.run_events import (
     ApiCalled,
+    Awaiting,
+    Compensated,
     Listener,
+    Money,
+    RunEvent,
     RunFinished,
     StepFailed,
+    StepInterrupted,
     StepPassed,
     StepSkipped,
     StepStarted,
@@ -266,6 +272,7 @@ class Runner:
                 self.store.update_step(
                     self.run_id, self._step, state=StepState.INTERRUPTED, ended_at=time.time()
                 )
+                self.emit(StepInterrupted(self._step, time.monotonic() - self._began))
         except RehearsalError as exc:
             verdict = RunVerdict.FAILED if isinstance(exc, AssertionFailed) else RunVerdict.ERROR
             outcome = Outcome(verdict, exc.exit_code, exc.message)
@@ -281,7 +288,8 @@ class Runner:
             self.store.update_step(self.run_id, step.id, state=StepState.SKIPPED)
         # --no-cleanup: move nothing, but read the books; either way, a run that leaves
         # money, a subscription or an unknown outcome is not "passed".
-        settled = self.compensate() if self.options.cleanup else self.reconcile()
+        passed = outcome.verdict == RunVerdict.PASSED
+        settled = self.compensate(passed) if self.options.cleanup else self.reconcile()
         if not settled:
             # Never strand money quietly: a rehearsal that passed but could not settle is
             # not "passed"; it exits as a provider error and says how to finish the job.
@@ -305,9 +313,22 @@ class Runner:
                 time.monotonic() - started,
                 outcome.exit_code,
                 outcome.message,
+                self._money(),
             )
         )
         return outcome
+
+    def _money(self) -> Money:
+        from rehearsal.settle import money
+
+        m = money(self.store, self.run_id)
+        return Money(
+            self.plan.currency,
+            m["charged"],
+            m["refunded"],
+            m["outstanding"],
+            tuple(m["active_subscriptions"]),
+        )
 
     def _step_failed(self, message: str) -> None:
         if self._step is None:
@@ -575,6 +596,7 @@ class Runner:
             # Resumed, and the API already shows the transition: its webhook went to a process
             # that is gone. Give a retried delivery a short grace, not the whole deadline.
             within = min(within, RESUME_GRACE * self.scale)
+        self.emit(Awaiting(step.id, expected, object_id, within, max(0.0, time.time() - called)))
         if step.expect.webhook == "optional":
             # The provider may send no event for this (PayMongo: cancellation). Take the
             # webhook if it comes, else the API's word as soon as it shows the transition.
@@ -604,7 +626,11 @@ class Runner:
             )
         arrived, event = got
         latency = max(0.0, (arrived - called) * 1000)
-        self.emit(WebhookArrived(step.id, event.type, event.event_id, object_id, latency))
+        self.emit(
+            WebhookArrived(
+                step.id, event.type, event.event_id, object_id, latency, event.provider_type
+            )
+        )
         self.store.update_step(self.run_id, step.id, event_id=event.event_id, latency_ms=latency)
         assert event.object is not None
         if problem := check(event.object):
@@ -812,11 +838,15 @@ class Runner:
             return f"card from ${c.removeprefix('env:')}" if c.startswith("env:") else f"{c} card"
 
         if isinstance(step, ChargeStep):
-            return f"charge {step.amount} {step.currency or cur} on the {card(step.card)}"
+            return f"charge {money(step.amount, step.currency or cur)} on the {card(step.card)}"
         if isinstance(step, RefundStep):
-            return f"refund {step.amount if step.amount else 'the rest'} of {step.payment!r}"
+            charge = next((s for s in self.plan.steps if s.id == step.payment), None)
+            if isinstance(charge, ChargeStep) and charge.currency:
+                cur = charge.currency
+            what = money(step.amount, cur) if step.amount else "the rest"
+            return f"refund {what} of {step.payment!r}"
         if isinstance(step, SubscribeStep):
-            return f"subscribe {step.amount} {step.currency or cur} per {step.interval}"
+            return f"subscribe {money(step.amount, step.currency or cur)} per {step.interval}"
         if isinstance(step, AwaitRenewalStep):
             return f"await the renewal of {step.subscription!r}"
         if isinstance(step, CancelStep):
@@ -838,15 +868,21 @@ class Runner:
             )
             return result.settled
 
-    def compensate(self) -> bool:
+    def compensate(self, passed: bool = False) -> bool:
         """Refund what this run charged and cancel what it subscribed, from the ledger.
-        True when nothing is left outstanding."""
+        True when nothing is left outstanding. `passed`: the run passed, so this settles
+        the rehearsal's own money rather than compensating for a failure."""
         from rehearsal.settle import Landing, settle
+
+        def emit(event: RunEvent) -> None:
+            if isinstance(event, Compensated):
+                event = replace(event, settling=passed, currency=self.plan.currency)
+            self.emit(event)
 
         self._step = None
         with _signals_deferred():
             landing = Landing(self.options.landing_window, wait=False)
-            return settle(self.run_id, self.provider, self.store, self.emit, landing).settled
+            return settle(self.run_id, self.provider, self.store, emit, landing).settled
 
 
 @contextmanager

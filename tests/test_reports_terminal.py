@@ -61,4 +61,6 @@ def test_without_a_terminal_the_run_prints_plain_lines(monkeypatch: pytest.Monke
     text = out.getvalue()
     assert "\x1b" not in text
     assert "✓ charge pay_1 succeeded, confirmed by webhook+api" in text
-    assert text.rstrip().endswith("run r1 PASSED in 0.20s (exit 0)")
+    *_, verdict, report = text.rstrip().splitlines()
+    assert verdict.endswith("run r1 PASSED in 0.20s (exit 0)")
+    assert report.endswith("report: `rehearsal report r1 -f json|junit|md`")

@@ -13,14 +13,18 @@ from types import FrameType
 from typing import TYPE_CHECKING, TextIO
 
 from rehearsal.errors import RehearsalError, UsageError
+from rehearsal.operator import Operator
 from rehearsal.plan import ManualStep, Plan, load_plan, resolve_plan_path
 from rehearsal.runner import Options
 from rehearsal.state import STATE_DB, StateDB, state_dir
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from rehearsal.target import Target
     from rehearsal.tunnels import TunnelSpec
     from rehearsal.tunnels.session import TunnelSession
+    from rehearsal.view import PlainView, RichView
 
 
 @dataclass
@@ -144,6 +148,7 @@ def _create(args: RunArgs) -> tuple[str, Target]:
     # Live mode: everything that can be checked is checked (keys and their modes, URLs, the
     # provider's answer, the plan's card and variables), and only then is the operator
     # asked to arm: a phrase typed for a run that then fails on a typo teaches to type it.
+    operator = Operator()
     target = open_target(
         provider,
         live=args.live,
@@ -155,12 +160,19 @@ def _create(args: RunArgs) -> tuple[str, Target]:
     store = StateDB(folder / STATE_DB)
     try:
         run_id = new_run_id()
-        options = Options(confirm_manual=_confirm if sys.stdin.isatty() else None)
+        options = Options(confirm_manual=_confirm(operator) if sys.stdin.isatty() else None)
         _preflight(plan, target, store, run_id, options)
         if args.live:
             from rehearsal.guards import arm
 
-            arm(plan, provider, target.description, yes=args.yes, cap=args.max_amount)
+            arm(
+                plan,
+                provider,
+                target.description,
+                yes=args.yes,
+                cap=args.max_amount,
+                operator=operator,
+            )
         store.create_run(
             run_id,
             plan=plan.name,
@@ -258,6 +270,7 @@ def _resume(run_id: str, args: RunArgs, stop_after: str | None, target: Target |
         embedded = run["target_kind"] == "embedded"
         spec = _tunnel(args, plan)
         _sigterm_as_interrupt()
+        operator = Operator()
         if target is None:
             target = open_target(
                 run["provider"],
@@ -273,9 +286,16 @@ def _resume(run_id: str, args: RunArgs, stop_after: str | None, target: Target |
                 # first: keys, URLs (open_target), the plan's cards and variables.
                 from rehearsal.guards import arm
 
-                options = Options(confirm_manual=_confirm if sys.stdin.isatty() else None)
+                options = Options(confirm_manual=_confirm(operator) if sys.stdin.isatty() else None)
                 _preflight(plan, target, store, run_id, options)
-                arm(plan, run["provider"], run["target"], yes=args.yes, cap=args.max_amount)
+                arm(
+                    plan,
+                    run["provider"],
+                    run["target"],
+                    yes=args.yes,
+                    cap=args.max_amount,
+                    operator=operator,
+                )
     except BaseException:
         if target is not None:
             target.close()
@@ -284,6 +304,8 @@ def _resume(run_id: str, args: RunArgs, stop_after: str | None, target: Target |
     receiver: Receiver | None = None
     session: TunnelSession | None = None
     view = _view(args)
+    operator.attach(view)  # prompts from here on are drawn by the view, never under it
+    _operator_for_provider(target, operator)
     stopped: BaseException | None = None  # for the reports
     try:
         if not embedded and target.config.api_base != run["api_base"]:
@@ -331,7 +353,7 @@ def _resume(run_id: str, args: RunArgs, stop_after: str | None, target: Target |
         options = Options(
             timeout_scale=run["timeout_scale"],
             cleanup=args.cleanup,
-            confirm_manual=_confirm if sys.stdin.isatty() else None,
+            confirm_manual=_confirm(operator) if sys.stdin.isatty() else None,
             landing_window=landing_window(
                 embedded=target.simulator is not None,
                 http_timeout=target.config.http_timeout,
@@ -450,18 +472,29 @@ def _refuse_done_step(run_id: str, store: StateDB, step_id: str) -> None:
     )
 
 
-def _view(args: RunArgs):  # type: ignore[no-untyped-def]
+def _view(args: RunArgs) -> PlainView | RichView:
     from rehearsal.view import PlainView, RichView
 
+    reports = [p for p in (args.report_json, args.junit, args.report_md) if p is not None]
     if args.plain or args.quiet or not sys.stdout.isatty():
-        return PlainView(quiet=args.quiet)
-    return RichView()
+        return PlainView(quiet=args.quiet, reports=reports)
+    return RichView(reports=reports)
 
 
-def _confirm(step: ManualStep) -> bool:
-    from rich.prompt import Confirm
+def _confirm(operator: Operator) -> Callable[[ManualStep], bool]:
+    def confirm(step: ManualStep) -> bool:
+        return operator.confirm(f"Manual checkpoint {step.id!r}: {step.instructions} Done?")
 
-    return Confirm.ask(f"[bold]Manual checkpoint {step.id!r}:[/] {step.instructions} Done?")
+    return confirm
+
+
+def _operator_for_provider(target: Target, operator: Operator) -> None:
+    """A provider that shows the operator a page (PayMongo's 3-D Secure) shows it through
+    the run's operator service."""
+    if hasattr(target.provider, "on_authorize"):
+        from rehearsal.providers.paymongo.authorize import through
+
+        target.provider.on_authorize = through(operator)
 
 
 def _sigterm_as_interrupt() -> None:

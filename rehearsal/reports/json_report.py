@@ -2,7 +2,8 @@
 
 Every other report (JUnit, Markdown) is rendered from this document, so the three never
 disagree, and any stored run can be rendered again (`rehearsal report RUN`). It holds ids,
-statuses, amounts, timings and verdicts; never a key, a webhook secret, a webhook body or a
+statuses, amounts (integers in the currency's minor units, as the providers count them;
+the schema says so), timings and verdicts; never a key, a webhook secret, a webhook body or a
 card number (the store holds no secret, and the event bodies it keeps are left out).
 The document's shape is published as a JSON Schema (`schema.json`, `rehearsal report schema`).
 """
@@ -57,6 +58,15 @@ def _planned(run: RunRow) -> dict[str, dict[str, Any]]:
     return {s["id"]: s for s in plan.get("steps", []) if isinstance(s, dict) and "id" in s}
 
 
+def _currency(run: RunRow) -> str:
+    """The plan's currency: the report's amounts are in its minor units."""
+    try:
+        currency = json.loads(run["plan_json"] or "{}").get("currency")
+    except ValueError:
+        currency = None
+    return currency if isinstance(currency, str) else "USD"
+
+
 def _call(c: dict[str, Any]) -> dict[str, Any]:
     return {
         "method": c["method"],
@@ -107,6 +117,7 @@ def _expected(
         signature = "verified"
     return {
         "type": expect["event"],
+        "provider_type": found.get("provider_type") if found else None,
         "object_id": s["awaited_object"],
         "within_s": expect.get("within"),
         "deadline": _iso(s["deadline_at"]),
@@ -175,6 +186,7 @@ def build(store: StateDB, run_id: str, stopped: Stopped | None = None) -> dict[s
         "provider": run["provider"],
         "environment": run["environment"],
         "target": run["target"],
+        "currency": _currency(run),
         "timeout_scale": run["timeout_scale"],
         "started_at": _iso(run["started_at"]),
         "ended_at": _iso(run["ended_at"]),
@@ -212,6 +224,7 @@ def build(store: StateDB, run_id: str, stopped: Stopped | None = None) -> dict[s
             {
                 "event_id": d["event_id"],
                 "type": d["type"],
+                "provider_type": d.get("provider_type"),
                 "object_id": d["object_id"],
                 "verdict": d["verdict"],
                 "reason": d["reason"],

@@ -12,11 +12,20 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from typing import Any
 
+from rehearsal.amounts import money
+from rehearsal.run_events import event_name
+
+
+def _expected_name(e: dict[str, Any]) -> str:
+    return event_name(e["type"], e.get("provider_type"))
+
 
 def _name(step: dict[str, Any]) -> str:
     """`refund: payment.refunded`: the step and the transition it asserts."""
     expected = step["expected_event"]
-    return f"{step['id']}: {expected['type']}" if expected else f"{step['id']}: {step['action']}"
+    if expected:
+        return f"{step['id']}: {_expected_name(expected)}"
+    return f"{step['id']}: {step['action']}"
 
 
 def _details(step: dict[str, Any]) -> str:
@@ -31,7 +40,7 @@ def _details(step: dict[str, Any]) -> str:
         if e["arrived_at"]:
             late = ", after the deadline" if e["after_deadline"] else ""
             lines.append(
-                f"webhook {e['type']} {e['event_id']} for {e['object_id']} arrived "
+                f"webhook {_expected_name(e)} {e['event_id']} for {e['object_id']} arrived "
                 f"{e['latency_ms']:.0f} ms after the call{late}; signature {e['signature']}; "
                 f"{e['delivery_attempts']} delivery attempt(s)"
             )
@@ -114,14 +123,18 @@ def render(doc: dict[str, Any]) -> str:
         ET.SubElement(
             case, "failure", message=doc["message"] or "money left", type="Unsettled"
         ).text = doc["message"] or ""
+    currency = doc.get("currency") or "USD"
     summary = [
-        f"{c['action']} {c['object_id']} {c['amount'] or ''} {c['state']}".replace("  ", " ")
+        f"{c['action']} {c['object_id']} "
+        f"{money(c['amount'], currency) if c['amount'] else ''} {c['state']}".replace("  ", " ")
         + (f": {c['message']}" if c["message"] else "")
         for c in doc["compensations"]
     ]
     m = doc["money"]
     summary.append(
-        f"money: charged {m['charged']}, refunded {m['refunded']}, outstanding {m['outstanding']}"
+        f"money: charged {money(m['charged'], currency)}, refunded "
+        f"{money(m['refunded'], currency)}, outstanding {money(m['outstanding'], currency)} "
+        "(the JSON report keeps minor units)"
     )
     ET.SubElement(suite, "system-out").text = "\n".join(summary)
     total = len(suite.findall("testcase"))

@@ -11,6 +11,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from rehearsal.amounts import money
+from rehearsal.run_events import event_name
+
+
+def _event(e: dict[str, Any]) -> str:
+    """`payment.succeeded (payment.paid)`: the rehearsal's name and the provider's."""
+    return event_name(e["type"], e.get("provider_type"))
+
+
 ICON = {
     "passed": "✅",
     "failed": "❌",
@@ -87,7 +96,7 @@ def sequence(doc: dict[str, Any]) -> str:
                     arrived,
                     2,
                     [
-                        f"    P-)W: {_label(expect['type'])} {_label(str(expect['object_id']))} "
+                        f"    P-)W: {_label(_event(expect))} {_label(str(expect['object_id']))} "
                         f"({_offset(arrived, t0)}{latency}{late})"
                     ],
                 )
@@ -106,7 +115,11 @@ def sequence(doc: dict[str, Any]) -> str:
         if d["event_id"] in claimed or d["verdict"] == "ignored":
             continue
         at = _t(d["received_at"]) or t0
-        what = f"{d['type']} {d['object_id'] or ''}".strip() if d["type"] else "a webhook"
+        what = (
+            f"{event_name(d['type'], d.get('provider_type'))} {d['object_id'] or ''}".strip()
+            if d["type"]
+            else "a webhook"
+        )
         note = "" if d["verdict"] == "accepted" else f" REFUSED: {d['reason']}"
         timeline.append((at, 2, [f"    P-)W: {_label(what + note)} ({_offset(at, t0)})"]))
     for c in doc["compensation_calls"]:
@@ -156,7 +169,7 @@ def render(doc: dict[str, Any]) -> str:
             timing += f" (webhook {e['latency_ms']:.0f} ms)"
         out.append(
             f"| {ICON.get(s['status'], '⏳')} | {_cell(s['id'])} | "
-            f"{_cell(e['type'] if e else s['action'])} | {_cell(result)} | "
+            f"{_cell(_event(e) if e else s['action'])} | {_cell(result)} | "
             f"{_cell(s['confirmed_by'] or '')} | {timing} |"
         )
     problems = [s for s in doc["steps"] if s["status"] in ("failed", "interrupted")]
@@ -172,18 +185,24 @@ def render(doc: dict[str, Any]) -> str:
     if doc["confirmed_only_by_api"]:
         out += ["", "### Confirmed only through the API (the webhook never counted)", ""]
         out += [f"- {c['step']}: `{c['object_id']}`" for c in doc["confirmed_only_by_api"]]
+    currency = doc.get("currency") or "USD"
     if doc["compensations"]:
-        out += ["", "### Compensation", ""]
+        # A run whose steps all passed refunds the subscription's own payments: that
+        # settles the rehearsal's money; it compensates for nothing.
+        settling = verdict in ("passed", "unsettled")
+        title = "Settling the rehearsal's money" if settling else "Compensation"
+        out += ["", f"### {title}", ""]
         for c in doc["compensations"]:
-            amount = f" {c['amount']}" if c["amount"] else ""
+            amount = f" {money(c['amount'], currency)}" if c["amount"] else ""
             note = f": {c['message']}" if c["message"] else ""
             out.append(f"- {c['action']}{amount} `{c['object_id']}`: {c['state']}{note}")
     m = doc["money"]
     subs = ", ".join(f"`{s}`" for s in m["active_subscriptions"]) or "none"
     out += [
         "",
-        f"**Money** (minor units): charged {m['charged']}, refunded {m['refunded']}, "
-        f"outstanding {m['outstanding']}; active subscriptions: {subs}.",
+        f"**Money**: charged {money(m['charged'], currency)}, refunded "
+        f"{money(m['refunded'], currency)}, outstanding {money(m['outstanding'], currency)}; "
+        f"active subscriptions: {subs}.",
         "",
         "### Sequence",
         "",

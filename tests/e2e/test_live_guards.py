@@ -78,7 +78,7 @@ def test_live_over_the_cap_is_refused(tmp_path: Path, standalone: dict[str, str]
         "run", plan(tmp_path, 5000), "--live", "--yes", state=tmp_path / "s", cwd=tmp_path, env=env
     )
     assert result.returncode == 4
-    assert "over the live cap of 1000" in result.stderr
+    assert "moves USD 50.00, over the live cap of USD 10.00" in result.stderr
     assert payments(standalone) == []
 
 

@@ -1,29 +1,47 @@
 """What an operator at a terminal sees and does: arming a live run by typing the
-confirmation (in a real pseudo-terminal), and pressing Ctrl-C twice while cleanup runs."""
+confirmation (in a real pseudo-terminal), and pressing Ctrl-C twice while cleanup runs.
+
+`Terminal` drives the CLI in a pseudo-terminal; with a size it also keeps a `Screen` of what
+an operator would see after the live table's redraws, and `answer_due` reads that screen at
+the moment the CLI waits for a typed answer (its main thread blocked reading stdin)."""
 
 from __future__ import annotations
 
+import codecs
+import fcntl
 import os
 import re
 import select
 import signal
 import sqlite3
+import struct
 import subprocess
 import sys
+import termios
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.e2e.screen import Screen
 from tests.e2e.test_live_guards import live_env, payments, plan
 
 
 class Terminal:
     """A CLI on a pseudo-terminal: stdin and stdout are a TTY, as at an operator's desk."""
 
-    def __init__(self, args: list[str], env: dict[str, str], cwd: Path) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        env: dict[str, str],
+        cwd: Path,
+        size: tuple[int, int] = (80, 40),
+    ) -> None:
         self.master, slave = os.openpty()
+        width, height = size
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
+        self.shown = Screen(width, height)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "rehearsal", *args],
             stdin=slave,
@@ -33,8 +51,11 @@ class Terminal:
             cwd=cwd,
             start_new_session=True,
         )
-        os.close(slave)
+        # Kept open to see whether the CLI has read what was typed (closed in finish()).
+        self.slave: int | None = slave
         self.screen = ""
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._echo = ("", 0)  # the last answer typed, and where in the output it was typed
 
     def _read(self, deadline: float) -> bool:
         """Read what the CLI wrote; False once it has closed the terminal."""
@@ -47,8 +68,37 @@ class Terminal:
             chunk = os.read(self.master, 4096)
         except OSError:  # EIO: the CLI exited and the terminal is gone
             return False
-        self.screen += chunk.decode(errors="replace")
+        text = self._decoder.decode(chunk)  # a character may span two reads
+        self.screen += text
+        self.shown.feed(text)
         return bool(chunk)
+
+    def _reading_stdin(self) -> bool:
+        """Whether the CLI's main thread is blocked in read(0, ...): an answer is due."""
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/syscall").read_text().split()
+        except OSError:
+            return False
+        if fields[:2] != ["0", "0x0"]:
+            return False
+        # ... and it has read everything typed so far: the next answer is asked for. (The
+        # terminal echoes an answer once it takes it in; until then it is not unread yet.)
+        typed, at = self._echo
+        if typed not in self.screen[at:]:
+            return False
+        assert self.slave is not None
+        unread = fcntl.ioctl(self.slave, termios.FIONREAD, struct.pack("i", 0))
+        return struct.unpack("i", unread)[0] == 0
+
+    def answer_due(self, timeout: float = 20.0) -> Screen:
+        """Read until the CLI waits for a typed answer and has nothing more to write; the
+        screen as the operator sees it then."""
+        deadline = time.monotonic() + timeout
+        while not (self._reading_stdin() and not select.select([self.master], [], [], 0)[0]):
+            assert time.monotonic() < deadline, f"no answer asked; screen:\n{self.shown.text()}"
+            # Output, or a twentieth of a second: then look at the CLI's state again.
+            assert self._read(time.monotonic() + 0.05), f"the CLI exited:\n{self.shown.text()}"
+        return self.shown
 
     def expect(self, pattern: str, timeout: float = 20.0) -> str:
         """Read until `pattern` (a regex) shows; fail at the deadline or when output ends."""
@@ -57,12 +107,23 @@ class Terminal:
             assert self._read(deadline), f"{pattern!r} never shown; screen:\n{self.screen}"
         return self.screen
 
+    def shows(self, pattern: str, timeout: float = 20.0) -> str:
+        """Read until the screen, as an operator sees it now, shows `pattern` (a regex)."""
+        deadline = time.monotonic() + timeout
+        while not re.search(pattern, self.shown.text()):
+            assert self._read(deadline), f"{pattern!r} never shown:\n{self.shown.text()}"
+        return self.shown.text()
+
     def type(self, text: str) -> None:
+        self._echo = (text.strip(), len(self.screen))
         os.write(self.master, text.encode())
 
     def finish(self, timeout: float = 30.0) -> int:
         """Read to the end; the CLI's exit code."""
         deadline = time.monotonic() + timeout
+        if self.slave is not None:
+            os.close(self.slave)  # the CLI's exit then closes the terminal
+            self.slave = None
         while self._read(deadline):
             pass
         code = self.proc.wait(timeout=timeout)
@@ -138,3 +199,88 @@ def test_a_second_interrupt_during_cleanup_does_not_cut_it_short(
     with sqlite3.connect(tmp_path / "rehearsal.sqlite") as db:
         states = db.execute("SELECT action, state FROM compensations").fetchall()
     assert states and all(state == "done" for _, state in states), states
+
+
+CHECKPOINTS = """version: 1
+name: checkpoints
+provider: mintcash
+currency: USD
+card: visa
+steps:
+  - id: charge
+    action: charge
+    amount: 500
+    expect: {event: payment.succeeded, within: 10s}
+  - id: statement
+    action: manual
+    instructions: Check the charge on the card statement.
+  - id: dashboard
+    action: manual
+    instructions: Check the charge on the provider dashboard.
+  - id: refund
+    action: refund
+    payment: charge
+    expect: {event: payment.refunded, within: 10s}
+"""
+
+
+def live_view_env(state: Path, size: tuple[int, int] = (80, 40)) -> dict[str, str]:
+    """The live table, as on an operator's terminal: a terminal type that redraws, and
+    the terminal's size (COLUMNS and LINES would override it)."""
+    env = {**cli_env({}, state), "TERM": "xterm-256color"}
+    env.update(COLUMNS=str(size[0]), LINES=str(size[1]))
+    return env
+
+
+def test_manual_checkpoints_in_a_row_are_readable_in_the_live_view(tmp_path: Path) -> None:
+    (tmp_path / "checkpoints.yaml").write_text(CHECKPOINTS)
+    term = Terminal(["run", "checkpoints.yaml"], live_view_env(tmp_path / "s"), tmp_path)
+    for step, where in (("statement", "card statement"), ("dashboard", "provider dashboard")):
+        screen = term.answer_due()
+        question = f"Manual checkpoint '{step}': Check the charge on the {where}. Done? [y/n]:"
+        assert question in " ".join(screen.text().split()), screen.text()  # rich wraps at 80
+        assert screen.cursor_line().endswith("[y/n]:"), screen.text()  # typed here
+        term.type("y\r")
+    assert term.finish() == 0, term.shown.text()
+    shown = term.shown.text()
+    # Both questions and answers stay on the screen, above the final table; the table's
+    # header shows once, and each step is one line of it.
+    assert shown.count("Manual checkpoint 'statement'") == 1, shown
+    assert shown.count("Manual checkpoint 'dashboard'") == 1, shown
+    assert shown.count(" · checkpoints · mintcash test · ") == 1, shown  # the header
+    for step in ("charge", "statement", "dashboard", "refund"):
+        assert len([line for line in shown.splitlines() if f"│ {step} " in line]) == 1, shown
+    assert "PASSED" in shown
+    assert "money: charged USD 5.00, refunded USD 5.00, outstanding USD 0.00" in shown
+
+
+def test_the_live_view_says_what_it_waits_for_and_shows_an_interrupted_step(
+    tmp_path: Path,
+) -> None:
+    term = Terminal(
+        ["run", "--sim-fault", "drop:subscription.renewed", "--timeout-scale", "2"],
+        live_view_env(tmp_path / "s", (100, 40)),
+        tmp_path,
+        size=(100, 40),
+    )
+    waiting = r"▶ renewal: waiting for subscription\.renewed on sub_\w+…?, \d+\.\d s of 60 s"
+    term.shows(waiting)
+    os.killpg(term.proc.pid, signal.SIGINT)  # Ctrl-C: the terminal signals the process group
+    assert term.finish() == 130, term.shown.text()
+    shown = term.shown.text()
+    table = [line for line in shown.splitlines() if line.startswith("│")]
+    assert [line.split("│")[2].strip() for line in table] == [
+        "charge",
+        "refund",
+        "subscribe",
+        "renewal",
+        "cancel",
+    ], shown  # one line per step
+    renewal = next(line for line in table if "│ renewal " in line)
+    assert renewal.startswith("│ ■ │") and "interrupted" in renewal, shown
+    assert not re.search(waiting, shown), shown  # the waiting line went with the live table
+    assert "▶" not in "\n".join(table), shown
+    assert shown.count(" · rehearsal · mintcash test · ") == 1, shown  # the header, once
+    assert "compensation: cancel sub_" in shown  # interrupted: this is compensation
+    assert "money: charged USD 11.00, refunded USD 11.00, outstanding USD 0.00" in shown
+    assert "INTERRUPTED" in shown and "report: `rehearsal report " in shown

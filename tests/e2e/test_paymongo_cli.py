@@ -141,7 +141,7 @@ def test_unconfigured_subscriptions_stop_with_paymongos_message(
     assert "Subscriptions is not yet configured for this organization." in out
     assert "renewal: skipped" in out and "cancel: skipped" in out
     # The charge was cleaned up as far as PayMongo allows: in test mode it refuses refunds.
-    assert "compensation: refund 20000 pay_" in out
+    assert "compensation: refund PHP 200.00 pay_" in out
 
 
 LIVE_PLAN = """version: 1

@@ -70,7 +70,14 @@ def test_default_run_passes_every_transition_from_any_folder(tmp_path: Path) -> 
         assert db.execute(
             "SELECT amount, amount_refunded FROM payments WHERE subscription_id IS NOT NULL"
         ).fetchall() == [(300, 300), (300, 300)]
-    assert "refund_subscription_payment 300" in out
+    # A passing run's last refunds settle the rehearsal's money: no failure's compensation.
+    assert "settling the rehearsal's money: refund USD 3.00 pay_" in out
+    assert "(the subscription's own payment): done" in out
+    assert "compensation" not in out
+    # Amounts read as money; the run ends with its money line and where its report is.
+    assert "▶ charge: charge USD 5.00 on the visa card" in out
+    assert "money: charged USD 11.00, refunded USD 11.00, outstanding USD 0.00" in out
+    assert f"] report: {report} (again: `rehearsal report " in out.rstrip().splitlines()[-1]
 
     # The simulator's own keys never reach the output, the report or the state database.
     secrets = sim_keys(state)

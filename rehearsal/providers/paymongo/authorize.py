@@ -2,32 +2,46 @@
 
 PayMongo blocks non-3-D Secure card payments in live mode, and its 3-D Secure test cards
 need the redirect page too (https://developers.paymongo.com/docs/card-integration-test-cases).
-The adapter then polls the intent until it leaves `awaiting_next_action`. This writes to
+The adapter then polls the intent until it leaves `awaiting_next_action`. In a run, the
+operator service shows it (the view pauses its live table for it); elsewhere it goes to
 stderr, so it reaches the terminal whichever view draws on stdout. The URL is the
 customer's page, not a credential: it carries no key.
 """
 
 from __future__ import annotations
 
-import io
 import sys
-from typing import TextIO
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from rehearsal.operator import Operator
+
+
+def message(what: str) -> str:
+    return (
+        f"3-D Secure: {what} waits for the cardholder to authorize it.\n"
+        "Open this URL in a browser (or scan the code) and authorize; the run carries on "
+        "by itself once it is authorized:"
+    )
 
 
 def render(url: str, what: str) -> str:
-    import segno  # only when a payment needs it
+    from rehearsal.operator import qr_code
 
-    qr = io.StringIO()
-    segno.make(url, error="l").terminal(out=qr, compact=True, border=2)
-    return (
-        f"\n3-D Secure: {what} waits for the cardholder to authorize it.\n"
-        f"Open this URL in a browser (or scan the code) and authorize:\n{url}\n"
-        f"{qr.getvalue()}"
-        "Waiting for the authorization (the run carries on by itself)...\n"
-    )
+    return f"\n{message(what)}\n{url}\n{qr_code(url)}"
 
 
 def prompt_operator(url: str, what: str, out: TextIO | None = None) -> None:
     stream = out or sys.stderr
     stream.write(render(url, what))
     stream.flush()
+
+
+def through(operator: Operator) -> Callable[[str, str], None]:
+    """The adapter's `on_authorize`, shown by the run's operator service."""
+
+    def show(url: str, what: str) -> None:
+        operator.show_url(url, message(what))
+
+    return show

@@ -557,7 +557,10 @@ def money(store: StateDB, run_id: str) -> dict[str, Any]:
         if s["action"] in KEYED_ACTIONS and store.call_outcome(s) == CallOutcome.INTENT
     ]
     comps = store.compensations(run_id)
+    currencies = sorted({o["currency"].upper() for o in seen.values() if o["currency"]})
     return {
+        # Amounts are integers in the currency's minor units (USD cents, PHP centavos).
+        "currency": currencies[0] if len(currencies) == 1 else _plan_currency(store, run_id),
         "charged": charged,
         "refunded": refunded,
         "outstanding": charged - refunded - unavailable,
@@ -571,6 +574,16 @@ def money(store: StateDB, run_id: str) -> dict[str, Any]:
         ),
         "unknown_outcomes": unknown,
     }
+
+
+def _plan_currency(store: StateDB, run_id: str) -> str | None:
+    import json
+
+    run = store.run(run_id)
+    if run is None or not run["plan_json"]:
+        return None
+    currency = json.loads(run["plan_json"]).get("currency")
+    return str(currency).upper() if currency else None
 
 
 def left_open(m: dict[str, Any]) -> bool:

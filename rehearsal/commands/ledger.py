@@ -39,6 +39,13 @@ def _run(store: StateDB, run_id: str | None) -> RunRow:
     return run
 
 
+def _amount(amount: int, currency: str | None) -> str:
+    """An amount as a person reads it (`USD 5.00`); minor units where the currency is unknown."""
+    from rehearsal.amounts import money
+
+    return money(amount, currency) if currency else f"{amount} (minor units)"
+
+
 def _when(ts: float | None) -> str:
     return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
 
@@ -56,7 +63,7 @@ def runs(folder: Path | None) -> int:
         rows = store.runs()
         for r in rows:
             m = money(store, r["id"])
-            open_ = f"{m['outstanding']}" + (
+            open_ = _amount(m["outstanding"], m["currency"]) + (
                 f" + {len(m['active_subscriptions'])} subscription(s)"
                 if m["active_subscriptions"]
                 else ""
@@ -196,26 +203,31 @@ def status(run_id: str | None, folder: Path | None, as_json: bool, *, offline: b
         obj = f" {s['object_id']} {s['status']}" if s["object_id"] else ""
         obj += f" ({s['card']})" if s["card"] else ""
         print(f"  {s['state']:9} {s['id']:18} {s['action']:14}{obj}")
-    for c in doc["compensations"]:
-        print(f"  cleanup   {c['action']} {c['object_id']} {c['amount'] or ''} {c['state']}")
     m = doc["money"]
+    cur = m["currency"]
+    for c in doc["compensations"]:
+        amount = _amount(c["amount"], cur) if c["amount"] else ""
+        print(f"  settle    {c['action']} {c['object_id']} {amount} {c['state']}")
     if unread is not None:
         print(f"(money from the ledger only, not read from the provider: {unread})")
     print(
-        f"money: charged {m['charged']}, refunded {m['refunded']}, outstanding "
-        f"{m['outstanding']}; active subscriptions: "
+        f"money: charged {_amount(m['charged'], cur)}, refunded {_amount(m['refunded'], cur)}, "
+        f"outstanding {_amount(m['outstanding'], cur)}; active subscriptions: "
         f"{', '.join(m['active_subscriptions']) or 'none'}"
     )
     if m["not_refundable_in_test"]:
         print(
-            f"  {m['not_refundable_in_test']} charged in test mode that {doc['provider']} will "
+            f"  {_amount(m['not_refundable_in_test'], cur)} charged in test mode that "
+            f"{doc['provider']} will "
             "not refund (test money, not outstanding)"
         )
     if m["subscription_payments"]:
-        print(f"  of which the subscription's own payments: {m['subscription_payments']}")
+        subs = _amount(m["subscription_payments"], cur)
+        print(f"  of which the subscription's own payments: {subs}")
     for u in m["unknown_outcomes"]:
         print(
-            f"  unknown outcome: step {u['step']} ({u['action']} {u['amount'] or ''}, key "
+            f"  unknown outcome: step {u['step']} ({u['action']} "
+            f"{_amount(u['amount'], cur) if u['amount'] else ''}, key "
             f"{u['idempotency_key']}): it may have landed"
         )
     for g in doc["webhook_registrations"]:

@@ -98,6 +98,7 @@ def test_cleanup_refunds_what_a_failed_run_charged(tmp_path: Path) -> None:
     assert books(state, "SELECT status, amount_refunded FROM payments") == [("refunded", 500)]
     doc = json.loads(rehearsal("status", run_id, "--json", state=state, cwd=tmp_path).stdout)
     assert doc["money"] == {
+        "currency": "USD",
         "charged": 500,
         "refunded": 500,
         "outstanding": 0,

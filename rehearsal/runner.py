@@ -713,10 +713,14 @@ class Runner:
             if obj.status != expected:
                 return f"{obj.kind} {obj.id} with status {obj.status!r} (expected {expected!r})"
             if obj.amount != amount:
-                return f"{obj.kind} {obj.id} with amount {obj.amount} (expected {amount})"
+                return (
+                    f"{obj.kind} {obj.id} with amount {_money(obj.amount, currency)} "
+                    f"(expected {_money(amount, currency)})"
+                )
             if obj.amount_refunded != refunded:
                 return (
-                    f"{obj.kind} {obj.id} with {obj.amount_refunded} refunded (expected {refunded})"
+                    f"{obj.kind} {obj.id} with {_money(obj.amount_refunded, currency)} refunded "
+                    f"(expected {_money(refunded, currency)})"
                 )
             return None
 
@@ -734,7 +738,10 @@ class Runner:
             if obj.status != expected:
                 return f"{obj.kind} {obj.id} with status {obj.status!r} (expected {expected!r})"
             if obj.amount != amount:
-                return f"{obj.kind} {obj.id} with amount {obj.amount} (expected {amount})"
+                return (
+                    f"{obj.kind} {obj.id} with amount {_money(obj.amount, currency)} "
+                    f"(expected {_money(amount, currency)})"
+                )
             return None
 
         return check
@@ -908,6 +915,13 @@ def _signals_deferred() -> Iterator[None]:
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+
+
+def _money(amount: int, currency: str | None) -> str:
+    """An amount as people read it (`USD 5.00`) in assertion messages."""
+    from rehearsal.amounts import money
+
+    return money(amount, currency) if currency else f"{amount} (minor units)"
 
 
 def _card_label(obj: ProviderObject) -> str | None:

@@ -95,13 +95,14 @@ def test_a_passing_run_told_not_to_clean_up_that_leaves_money_is_unsettled(
 
 
 def test_never_made_is_asked_again_when_the_call_lands_after_all(tmp_path: Path) -> None:
-    """Cleanup concludes "never made" at a deadline no provider documents; when the held
+    """Cleanup concludes "never made" at a deadline no provider documents (here 2 s after the
+    send; the held call lands at 10 s, margin for a loaded machine); when the held
     call lands later, the next status finds it by its key and the next cleanup refunds it."""
     state = tmp_path / "state"
-    with standalone_simulator(tmp_path / "sim", ["hold:POST /payments=6x1"]) as sim:
+    with standalone_simulator(tmp_path / "sim", ["hold:POST /payments=10x1"]) as sim:
         env = {
             **sim.cli_env(),
-            "REHEARSAL_HTTP_TIMEOUT": "3",
+            "REHEARSAL_HTTP_TIMEOUT": "2",
             "REHEARSAL_LANDING_WINDOW": "0",
         }
         run = spawn("run", "--plain", state=state, logs=tmp_path / "logs", env=env)
@@ -112,7 +113,7 @@ def test_never_made_is_asked_again_when_the_call_lands_after_all(tmp_path: Path)
         assert run_id, run.text()
         early = cli("cleanup", run_id, state=state, env=env)
         assert "never reached" in early.stdout, early.stdout
-        wait_for("the held charge lands", lambda: books_money(sim.db, run_id).charged == 500, 15)
+        wait_for("the held charge lands", lambda: books_money(sim.db, run_id).charged == 500, 20)
         status = status_json(run_id, state, env)
         assert status["money"]["charged"] == 500 and status["money"]["outstanding"] == 500, status[
             "money"

@@ -91,5 +91,9 @@ class RegistrationRow(TypedDict):
     run_id: str
     url: str
     endpoint_id: str | None
-    state: str  # "intent" | "registered" | "removed"
+    # "looking" (listing the provider's webhooks: nothing changed yet) | "intent" (creating)
+    # | "adopting" (an existing webhook, its prior state below) | "registered" | "removed"
+    state: str
     at: float
+    prior_status: str | None  # an adopted webhook's status before the run; None: created
+    prior_events: str | None  # its events before the run (JSON list)

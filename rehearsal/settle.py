@@ -22,6 +22,7 @@ database, not from memory: in the process that failed, after a crash, or days la
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ from rehearsal.providers.base import (
     KeyLookupUnsupported,
     Provider,
     ProviderObject,
+    WebhookState,
 )
 from rehearsal.run_events import Compensated, Listener
 from rehearsal.state import StateDB
@@ -463,13 +465,20 @@ class _Engine:
 def remove_registrations(
     run_id: str, provider: Provider, store: StateDB, emit: Listener
 ) -> list[str]:
-    """Undo the webhook registrations `run_id` made through the provider's API; returns
-    those still registered, or whose registration cannot be found."""
+    """Undo the webhook registrations `run_id` made through the provider's API: a webhook
+    it created is removed (disabled), one it adopted is given back as it was (its events,
+    and disabled again if it was). Returns those left, or whose registration is lost."""
     remove: Callable[[str], None] | None = getattr(provider, "remove_webhook", None)
+    restore: Callable[[str, WebhookState | None], None] | None = getattr(
+        provider, "restore_webhook", None
+    )
     find: Callable[[str], str | None] | None = getattr(provider, "find_webhook", None)
     left: list[str] = []
     for r in store.registrations(run_id):
         if r["state"] == "removed":
+            continue
+        if r["state"] == "looking":  # killed while listing: nothing was changed
+            store.registration_state(r["seq"], "removed")
             continue
         endpoint_id = r["endpoint_id"]
         if not endpoint_id and find is not None:
@@ -482,7 +491,7 @@ def remove_registrations(
                 store.registration_state(r["seq"], "removed")
                 continue
             store.registration_state(r["seq"], "registered", endpoint_id)
-        if not endpoint_id or remove is None:
+        if not endpoint_id or (remove is None and restore is None):
             left.append(r["url"])
             emit(
                 Compensated(
@@ -494,15 +503,27 @@ def remove_registrations(
                 )
             )
             continue
+        prior = _prior(endpoint_id, r["prior_status"], r["prior_events"])
         try:
-            remove(endpoint_id)
+            if restore is not None:
+                restore(endpoint_id, prior)
+            elif remove is not None:
+                remove(endpoint_id)
         except ProviderError as exc:
             left.append(endpoint_id)
             emit(Compensated("remove_webhook", endpoint_id, None, f"failed: {exc.message}"))
             continue
         store.registration_state(r["seq"], "removed")
-        emit(Compensated("remove_webhook", endpoint_id, None, "done"))
+        done = "done" if prior is None else f"done: given back {prior.status}, its events as before"
+        emit(Compensated("remove_webhook", endpoint_id, None, done))
     return left
+
+
+def _prior(endpoint_id: str, status: str | None, events: str | None) -> WebhookState | None:
+    """An adopted webhook's state before the run, from the ledger (None: the run made it)."""
+    if status is None:
+        return None
+    return WebhookState(endpoint_id, status, tuple(json.loads(events or "[]")))
 
 
 # --- the run's money, from the ledger alone ---------------------------------------------------

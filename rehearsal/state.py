@@ -86,6 +86,9 @@ _ADDED = [
     ("steps", "outcome", "TEXT"),
     ("steps", "gave_up_at", "REAL"),  # when this process stopped waiting for its answer
     ("runs", "http_timeout", "REAL"),  # the client's timeout the run's calls were sent with
+    # An existing webhook the run adopted (enabled, events changed): what to restore.
+    ("registrations", "prior_status", "TEXT"),
+    ("registrations", "prior_events", "TEXT"),
 ]
 
 
@@ -400,15 +403,31 @@ class StateDB:
 
     # --- webhook registrations made through a provider's API --------------------------------
 
-    def registration_intent(self, run_id: str, url: str) -> int:
-        """Written before the registering call: a killed run's registration is found later."""
+    def registration_intent(self, run_id: str, url: str, state: str = "intent") -> int:
+        """Written before the registering call: a killed run's registration is found later.
+        "looking": the provider's webhooks are being listed, nothing changed yet."""
         cur = self._exec(
-            "INSERT INTO registrations (run_id, url, state, at) VALUES (?, ?, 'intent', ?)",
+            "INSERT INTO registrations (run_id, url, state, at) VALUES (?, ?, ?, ?)",
             run_id,
             url,
+            state,
             time.time(),
         )
         return int(cur.lastrowid or 0)
+
+    def registration_prior(
+        self, seq: int, endpoint_id: str, status: str, events: list[str]
+    ) -> None:
+        """Written before the run changes an existing webhook: what cleanup restores."""
+        self._exec(
+            "UPDATE registrations SET state = 'adopting', endpoint_id = ?, prior_status = ?, "
+            "prior_events = ?, at = ? WHERE seq = ?",
+            endpoint_id,
+            status,
+            json.dumps(events),
+            time.time(),
+            seq,
+        )
 
     def registration_state(self, seq: int, state: str, endpoint_id: str | None = None) -> None:
         self._exec(

@@ -63,7 +63,8 @@ class Target:
 
             if not isinstance(self.provider, WebhookRegistrar):
                 return False  # registered by hand (MintCash); the probe checks the path
-            self.provider.register_webhook(url, events)  # disabled by provider.close()
+            existing = self.provider.existing_webhook(url)  # one per URL: adopted
+            self.provider.register_webhook(url, events, existing)  # restored by close()
             return True
         if self.webhook_endpoint and self.control.repoint_webhook(self.webhook_endpoint, url):
             return True

@@ -402,8 +402,15 @@ def _register(target: Target, store: StateDB, run_id: str, url: str, events: lis
     provider = target.provider
     if target.control is not None or not isinstance(provider, WebhookRegistrar):
         return target.register_webhook(url, events)
-    seq = store.registration_intent(run_id, url)
-    endpoint_id = provider.register_webhook(url, events)
+    # PayMongo keeps one webhook per URL: a stable URL's webhook is adopted, its prior state
+    # written down before anything changes, and given back as it was at the end.
+    seq = store.registration_intent(run_id, url, "looking")
+    existing = provider.existing_webhook(url)
+    if existing is None:
+        store.registration_state(seq, "intent")
+    else:
+        store.registration_prior(seq, existing.endpoint_id, existing.status, list(existing.events))
+    endpoint_id = provider.register_webhook(url, events, existing)
     store.registration_state(seq, "registered", endpoint_id)
     return True
 

@@ -150,15 +150,37 @@ class Provider(Protocol):
     def close(self) -> None: ...
 
 
+@dataclass(frozen=True)
+class WebhookState:
+    """A webhook as the provider keeps it: what a run that adopts it must give back."""
+
+    endpoint_id: str
+    status: str  # "enabled" | "disabled"
+    events: tuple[str, ...]  # the provider's own event names
+
+
 @runtime_checkable
 class WebhookRegistrar(Protocol):
-    """A provider whose API registers webhook endpoints (PayMongo, Stripe). Its close()
-    disables what it registered; the secret each registration returns stays in memory."""
+    """A provider whose API registers webhook endpoints (PayMongo). One webhook per URL:
+    an existing one is adopted (enabled, its events set) and given back as it was, a new
+    one is created once and disabled at the end. Its close() restores what it changed;
+    the secret each registration returns stays in memory."""
 
-    def register_webhook(self, url: str, events: list[str]) -> str:
-        """Register `url` for the rehearsal's `events`; the endpoint's id."""
+    def existing_webhook(self, url: str) -> WebhookState | None:
+        """The webhook already registered for `url`, whatever its status."""
+        ...
+
+    def register_webhook(
+        self, url: str, events: list[str], existing: WebhookState | None = None
+    ) -> str:
+        """Register `url` for the rehearsal's `events` (adopting `existing`); its id."""
+        ...
+
+    def restore_webhook(self, endpoint_id: str, prior: WebhookState | None) -> None:
+        """Give a webhook back as it was before the run (None: the run created it, so it
+        is disabled); by id, from the ledger after a crash."""
         ...
 
     def remove_webhook(self, endpoint_id: str) -> None:
-        """Undo a registration by its id (the ledger keeps it across a crash)."""
+        """Undo a registration the run created, by its id."""
         ...

@@ -1,18 +1,15 @@
 """The PayMongo dialect's billing routes: plans, customers, subscriptions (cancel,
-test_cycle, invoices) and webhooks, plus the simulator's control routes for endpoints and
+test_cycle, invoices), plus the simulator's control routes for endpoints and
 for switching Subscriptions off as on an account PayMongo has not configured.
 """
 
 from __future__ import annotations
 
-import json
-import time
-
 from starlette.requests import Request
 
 from rehearsal.providers.paymongo import contract as c
 from rehearsal.simulator.books import Row, new_id
-from rehearsal.simulator.paymongo_store import BOOKS_INTERVAL, BOOKS_KIND, KNOWN_EVENTS, insert
+from rehearsal.simulator.paymongo_store import BOOKS_INTERVAL, insert
 from rehearsal.simulator.paymongo_wire import (
     NOT_CONFIGURED,
     PMError,
@@ -183,80 +180,6 @@ class BillingRoutes(Routes):
     ) -> tuple[int, Row]:
         self.subscriptions_enabled = bool(body.get("enabled", True))
         return 200, {"enabled": self.subscriptions_enabled}
-
-    # --- webhooks ---------------------------------------------------------------------------
-
-    def _create_webhook(
-        self, request: Request, env: str, body: Row, key: str | None
-    ) -> tuple[int, Row]:
-        assert self.books is not None and self.store is not None
-        a = require_attributes(body)
-        url, events = a.get("url"), a.get("events")
-        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            raise PMError(400, "parameter_invalid", "url must be a valid URL.", "attributes.url")
-        if (
-            not isinstance(events, list)
-            or not events
-            or not all(isinstance(e, str) and e in KNOWN_EVENTS for e in events)
-        ):
-            raise PMError(
-                400,
-                "parameter_invalid",
-                f"events must be a list of: {', '.join(sorted(KNOWN_EVENTS))}.",
-                "attributes.events",
-            )
-        kinds = sorted({BOOKS_KIND[e] for e in events if e in BOOKS_KIND})
-        endpoint = self.books.add_endpoint(url, kinds, env)
-        now = time.time()
-        row: Row = {
-            "id": new_id("hook"),
-            "env": env,
-            "endpoint_id": endpoint["id"],
-            "url": url,
-            "events": json.dumps(events),
-            "status": "enabled",
-            "created_at": now,
-            "updated_at": now,
-        }
-        with self.books.tx() as db:
-            insert(db, "pm_webhooks", row)
-        return 200, {"data": self.store.webhook(row, self.books.keys.webhook_secret)}
-
-    def _webhook_row(self, env: str, webhook_id: str) -> Row:
-        assert self.store is not None
-        row = self.store.one("pm_webhooks", env, webhook_id)
-        if row is None:
-            raise PMError(404, "resource_not_found", f"Webhook {webhook_id} does not exist.")
-        return row
-
-    def _get_webhook(
-        self, request: Request, env: str, body: Row, key: str | None
-    ) -> tuple[int, Row]:
-        assert self.books is not None and self.store is not None
-        row = self._webhook_row(env, request.path_params["id"])
-        return 200, {"data": self.store.webhook(row, self.books.keys.webhook_secret)}
-
-    def _list_webhooks(
-        self, request: Request, env: str, body: Row, key: str | None
-    ) -> tuple[int, Row]:
-        assert self.books is not None and self.store is not None
-        rows = self.books._all("SELECT * FROM pm_webhooks WHERE env = ? ORDER BY created_at", env)
-        secret = self.books.keys.webhook_secret
-        return 200, {"data": [self.store.webhook(r, secret) for r in rows], "has_more": False}
-
-    def _disable_webhook(
-        self, request: Request, env: str, body: Row, key: str | None
-    ) -> tuple[int, Row]:
-        assert self.books is not None and self.store is not None
-        row = self._webhook_row(env, request.path_params["id"])
-        self.books.remove_endpoint(row["endpoint_id"])
-        row.update(status="disabled", updated_at=time.time())
-        with self.books.tx() as db:
-            db.execute(
-                "UPDATE pm_webhooks SET status = ?, updated_at = ? WHERE id = ?",
-                (row["status"], row["updated_at"], row["id"]),
-            )
-        return 200, {"data": self.store.webhook(row, self.books.keys.webhook_secret)}
 
     def _add_endpoint(
         self, request: Request, env: str, body: Row, key: str | None

@@ -34,6 +34,7 @@ from rehearsal.simulator.faults import Faults, FaultSpecError
 from rehearsal.simulator.paymongo_billing import BillingRoutes
 from rehearsal.simulator.paymongo_payments import PaymentRoutes
 from rehearsal.simulator.paymongo_store import PAYMONGO_EVENT, Store
+from rehearsal.simulator.paymongo_webhooks import WebhookRoutes
 from rehearsal.simulator.paymongo_wire import (
     CODES,
     RATE_LIMITED,
@@ -44,7 +45,7 @@ from rehearsal.simulator.paymongo_wire import (
 )
 
 
-class PayMongoDialect(PaymentRoutes, BillingRoutes):
+class PayMongoDialect(PaymentRoutes, BillingRoutes, WebhookRoutes):
     name = "paymongo"
 
     def __init__(self, rate_limit: int = 100) -> None:
@@ -153,6 +154,8 @@ class PayMongoDialect(PaymentRoutes, BillingRoutes):
             R(c.WEBHOOKS, endpoint(self._create_webhook), methods=["POST"]),
             R(c.WEBHOOKS, endpoint(self._list_webhooks), methods=["GET"]),
             R(c.WEBHOOK, endpoint(self._get_webhook), methods=["GET"]),
+            R(c.WEBHOOK, endpoint(self._update_webhook), methods=["PUT"]),
+            R(c.WEBHOOK_ENABLE, endpoint(self._enable_webhook), methods=["POST"]),
             R(c.WEBHOOK_DISABLE, endpoint(self._disable_webhook), methods=["POST"]),
             R("/_sim/paymongo/3ds/{id}/{token}", self._three_ds, methods=["GET", "POST"]),
             R("/_sim/info", _info, methods=["GET"]),

@@ -13,9 +13,9 @@ PayMongo's error code and detail, never a key, a header or a raw body.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -29,6 +29,7 @@ from rehearsal.providers.base import (
     NormalizedEvent,
     ObjectKind,
     ProviderObject,
+    WebhookState,
 )
 from rehearsal.providers.paymongo import contract as c
 from rehearsal.providers.paymongo import signature
@@ -90,7 +91,7 @@ class PayMongo(PayMongoHttp):
         self.authorize_timeout = authorize_timeout
         self.poll_interval = poll_interval
         self._webhook_secrets = [s for s in webhook_secrets if s]
-        self._webhooks: list[str] = []
+        self._webhooks: dict[str, WebhookState | None] = {}  # id -> prior (None: created)
 
     # --- cards ------------------------------------------------------------------------------
 
@@ -355,41 +356,86 @@ class PayMongo(PayMongoHttp):
 
     # --- webhooks ---------------------------------------------------------------------------
 
-    def register_webhook(self, url: str, events: list[str]) -> str:
-        """Register `url` for exactly the PayMongo events behind `events` (the rehearsal's
-        names); keep the returned secret in memory only. Disabled again by close()."""
-        names = sorted({p for e in events for p in c.PROVIDER_EVENTS.get(e, [e])})
-        digest = hashlib.sha256(json.dumps([url, names]).encode()).hexdigest()[:32]
-        body = self._post(
-            c.WEBHOOKS, c.envelope({"url": url, "events": names}), f"rh-webhook-{digest}"
-        )
-        webhook_id, _, a = c.resource(body)
-        secret = a.get("secret_key")
-        if not isinstance(secret, str) or not secret:
-            raise ProviderError(f"PayMongo webhook {webhook_id} came back without its secret")
-        self._webhook_secrets.append(secret)
-        self._webhooks.append(webhook_id)
-        return webhook_id
-
-    def find_webhook(self, url: str) -> str | None:
-        """The enabled webhook registered for `url` (GET /v1/webhooks lists them): a run
-        killed before it wrote the registration's answer finds its webhook by URL."""
+    def existing_webhook(self, url: str) -> WebhookState | None:
+        """The webhook registered for `url`, enabled or not (GET /v1/webhooks). PayMongo
+        keeps one webhook per URL and asks that it be created once, not per run."""
         for hook in self._get(c.WEBHOOKS).get("data") or []:
-            attrs = hook.get("attributes") or {}
-            if attrs.get("url") == url and attrs.get("status") == "enabled":
-                return str(hook["id"])
+            if (hook.get("attributes") or {}).get("url") == url:
+                return _webhook_state(hook)
         return None
 
+    def register_webhook(
+        self, url: str, events: list[str], existing: WebhookState | None = None
+    ) -> str:
+        """Make `url` receive exactly the PayMongo events behind `events` (the rehearsal's
+        names): adopt `existing` (enable it, set its events) or create the webhook once.
+        Its secret stays in memory only. close() gives it back as it was."""
+        names = sorted({p for e in events for p in c.PROVIDER_EVENTS.get(e, [e])})
+        if existing is None:
+            # A fresh key: a retry of this call re-sends it, but a later run that finds no
+            # webhook must not get back an earlier run's (by now disabled) one.
+            key = f"rh-webhook-{uuid.uuid4().hex}"
+            body = self._post(c.WEBHOOKS, c.envelope({"url": url, "events": names}), key)
+            webhook_id, _, a = c.resource(body)
+            self._keep_secret(webhook_id, a, required=True)
+            self._webhooks[webhook_id] = None
+            return webhook_id
+        webhook_id = existing.endpoint_id
+        # The secret first, before anything changes: without it no delivery can be verified.
+        _, _, a = c.resource(self._get(c.WEBHOOK.format(id=webhook_id)))
+        self._keep_secret(webhook_id, a, required=not self._webhook_secrets)
+        self._webhooks[webhook_id] = existing
+        if existing.status != "enabled":
+            self._post(c.WEBHOOK_ENABLE.format(id=webhook_id), None, None)
+        if sorted(existing.events) != names:
+            self._put(c.WEBHOOK.format(id=webhook_id), c.envelope({"events": names}))
+        return webhook_id
+
+    def _keep_secret(self, webhook_id: str, attributes: dict[str, Any], *, required: bool) -> None:
+        secret = attributes.get("secret_key")
+        if isinstance(secret, str) and secret:
+            if secret not in self._webhook_secrets:
+                self._webhook_secrets.append(secret)
+        elif required:
+            raise UsageError(
+                f"PayMongo did not return the secret of webhook {webhook_id}, so its "
+                "deliveries cannot be verified",
+                hint="copy it from PayMongo's dashboard (Developers > Webhooks > Show Secret) "
+                "into PAYMONGO_WEBHOOK_SECRET",
+            )
+
+    def find_webhook(self, url: str) -> str | None:
+        """The enabled webhook registered for `url`: a run killed while creating it, before
+        it wrote the answer, finds it by URL."""
+        state = self.existing_webhook(url)
+        return state.endpoint_id if state is not None and state.status == "enabled" else None
+
+    def restore_webhook(self, endpoint_id: str, prior: WebhookState | None) -> None:
+        """Give the webhook back as it was: one the run created is disabled (PayMongo's API
+        deletes none); one it adopted gets its events back and, if it was disabled, is
+        disabled again. Reads it first, so a repeated restore changes nothing."""
+        _, _, a = c.resource(self._get(c.WEBHOOK.format(id=endpoint_id)))
+        if prior is not None and sorted(a.get("events") or []) != sorted(prior.events):
+            self._put(c.WEBHOOK.format(id=endpoint_id), c.envelope({"events": list(prior.events)}))
+        wanted = "disabled" if prior is None else prior.status
+        if wanted == "disabled" and a.get("status") == "enabled":
+            self._post(c.WEBHOOK_DISABLE.format(id=endpoint_id), None, None)
+        elif wanted == "enabled" and a.get("status") != "enabled":
+            self._post(c.WEBHOOK_ENABLE.format(id=endpoint_id), None, None)
+        self._webhooks.pop(endpoint_id, None)
+
     def remove_webhook(self, endpoint_id: str) -> None:
-        """Disable a webhook this run registered (by id: after a crash, from the ledger)."""
-        self._post(c.WEBHOOK_DISABLE.format(id=endpoint_id), None, None)
-        if endpoint_id in self._webhooks:
-            self._webhooks.remove(endpoint_id)
+        """Disable a webhook this run created (by id: after a crash, from the ledger)."""
+        self.restore_webhook(endpoint_id, self._webhooks.get(endpoint_id))
 
     def disable_webhooks(self) -> None:
+        """Restore every webhook this process registered, the last first."""
         while self._webhooks:
-            self._post(c.WEBHOOK_DISABLE.format(id=self._webhooks[-1]), None, None)
-            self._webhooks.pop()
+            endpoint_id = next(reversed(self._webhooks))
+            self.restore_webhook(endpoint_id, self._webhooks[endpoint_id])
+
+    def _put(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self._request("PUT", path, body, None)
 
     def parse_event(self, body: bytes) -> NormalizedEvent:
         return parse_event(body)
@@ -463,4 +509,13 @@ def from_config(config: TargetConfig) -> PayMongo:
         backoff=config.backoff,
         http_timeout=config.http_timeout,
         on_authorize=prompt_operator,
+    )
+
+
+def _webhook_state(hook: dict[str, Any]) -> WebhookState:
+    a = hook.get("attributes") or {}
+    return WebhookState(
+        endpoint_id=str(hook["id"]),
+        status=str(a.get("status") or "disabled"),
+        events=tuple(str(e) for e in a.get("events") or []),
     )

@@ -42,6 +42,7 @@ INVOICES = "/v1/invoices"  # ASSUMED: ?subscription_id= filters a subscription's
 WEBHOOKS = "/v1/webhooks"
 WEBHOOK = "/v1/webhooks/{id}"
 WEBHOOK_DISABLE = "/v1/webhooks/{id}/disable"
+WEBHOOK_ENABLE = "/v1/webhooks/{id}/enable"
 
 # PayMongo's event names -> the rehearsal's transitions. subscription.updated is mapped by
 # status in normalized_type(); PayMongo documents no cancellation event.

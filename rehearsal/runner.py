@@ -553,7 +553,10 @@ class Runner:
                 sub.id,
                 called,
                 self._status_check(step, sub.amount),
-                lambda e: e.object is not None and e.object.renewals > before,
+                lambda e: (
+                    e.object is not None
+                    and (e.object.renewals > before or e.type != "subscription.renewed")
+                ),
             )
             self.subscriptions[step.subscription] = final
             return final, event

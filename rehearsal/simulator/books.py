@@ -42,7 +42,7 @@ CREATE TABLE IF NOT EXISTS subscriptions (
   currency TEXT NOT NULL, interval TEXT NOT NULL, status TEXT NOT NULL, card_token TEXT,
   card_brand TEXT, card_last4 TEXT, period_start REAL NOT NULL, period_end REAL NOT NULL,
   renewals INTEGER NOT NULL DEFAULT 0, latest_payment_id TEXT, cancel_reason TEXT,
-  created_at REAL NOT NULL, cancelled_at REAL);
+  created_at REAL NOT NULL, cancelled_at REAL, clock_offset REAL NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS idempotency (
   env TEXT NOT NULL, scope TEXT NOT NULL, external_id TEXT NOT NULL, body_hash TEXT NOT NULL,
   status INTEGER NOT NULL, response TEXT NOT NULL, PRIMARY KEY (env, scope, external_id));
@@ -116,11 +116,23 @@ class Books:
         columns = {r[1] for r in self._db.execute("PRAGMA table_info(events)")}
         if "payload" not in columns:  # books written by 0.1.0 before events kept their body
             self._db.execute("ALTER TABLE events ADD COLUMN payload BLOB")
+        columns = {r[1] for r in self._db.execute("PRAGMA table_info(subscriptions)")}
+        if "clock_offset" not in columns:  # books written before subscriptions had own clocks
+            self._db.execute(
+                "ALTER TABLE subscriptions ADD COLUMN clock_offset REAL NOT NULL DEFAULT 0"
+            )
         self._lock = threading.RLock()
         self._render_event = render_event
         self.on_enqueue: Callable[[], None] = lambda: None
         # A dialect whose provider has its own test cards replaces this (PayMongo's does).
         self.resolve_card: Callable[[str], Row] = _card
+        # Why a subscription's renewal charge fails whatever its card (a failure code), or
+        # None: the card decides. A dialect sets it (a fault switch, a card documented to
+        # fail recurring payments).
+        self.renewal_failure: Callable[[Row], str | None] = lambda sub: None
+        # An event a dialect's provider sends for a failed renewal before the subscription's
+        # `subscription.past_due` (PayMongo: subscription.invoice.payment_failed), or None.
+        self.renewal_failed_event: str | None = None
         self.keys = self._keys()
 
     # --- plumbing ---------------------------------------------------------------------------
@@ -174,6 +186,12 @@ class Books:
             self._db.close()
 
     # --- the clock --------------------------------------------------------------------------
+    #
+    # One clock for the simulator (`now`, moved by the control route `/_sim/clock/advance`:
+    # time passes for everyone) and, on top of it, one for each subscription: a test clock
+    # advance (MintCash's advance, PayMongo's test_cycle) concerns its own subscription only,
+    # so two runs sharing a simulator never get each other's renewals. A subscription's
+    # period_start and period_end are on its own clock: `now` plus its `clock_offset`.
 
     def now(self) -> float:
         return time.time() + float(self._meta("clock_offset") or 0)
@@ -190,9 +208,9 @@ class Books:
     def advance_to_renewal(
         self, env: str, subscription_id: str, db: sqlite3.Connection | None = None
     ) -> Row:
-        """Move the clock past the subscription's period end and renew what falls due. In
-        `db`'s transaction when given (an idempotent advance records its answer in the same
-        one, so a retry can never renew twice), else in one of its own."""
+        """Move the subscription's own clock past its period end and renew it (no other
+        subscription). In `db`'s transaction when given (an idempotent advance records its
+        answer in the same one, so a retry can never renew twice), else in one of its own."""
         if db is None:
             with self.tx() as own:
                 return self.advance_to_renewal(env, subscription_id, own)
@@ -204,8 +222,10 @@ class Books:
                 "subscription_not_active",
                 f"subscription {subscription_id} is {sub['status']}",
             )
-        self._shift_clock(db, max(0.0, sub["period_end"] - self.now()) + 1)
-        self._renew_due(db)
+        own_now = self.now() + float(sub["clock_offset"])
+        offset = float(sub["clock_offset"]) + max(0.0, sub["period_end"] - own_now) + 1
+        db.execute("UPDATE subscriptions SET clock_offset = ? WHERE id = ?", (offset, sub["id"]))
+        self._renew_due(db, only=sub["id"])
         return self.subscription(env, subscription_id)
 
     # --- idempotency ------------------------------------------------------------------------
@@ -295,9 +315,15 @@ class Books:
         card_token: str,
         description: str | None = None,
         subscription_id: str | None = None,
+        fail_with: str | None = None,
+        at: float | None = None,
     ) -> Row:
+        """A charge of the card; `fail_with` (a failure code) declines it whatever the card;
+        `at`: when it happened (a renewal's, on its subscription's clock), else now."""
         card = self.resolve_card(card_token)
-        now = self.now()
+        if fail_with:
+            card = {**card, "failure_code": fail_with}
+        now = self.now() if at is None else at
         row: Row = {
             "id": new_id("pay"),
             "env": env,
@@ -441,7 +467,9 @@ class Books:
 
     def next_renewal_at(self) -> float | None:
         """Wall-clock time of the next renewal due, for the scheduler."""
-        row = self._one("SELECT MIN(period_end) AS t FROM subscriptions WHERE status = 'active'")
+        row = self._one(
+            "SELECT MIN(period_end - clock_offset) AS t FROM subscriptions WHERE status = 'active'"
+        )
         if row is None or row["t"] is None:
             return None
         return float(row["t"]) - float(self._meta("clock_offset") or 0)
@@ -451,13 +479,16 @@ class Books:
         with self.tx() as db:
             return self._renew_due(db)
 
-    def _renew_due(self, db: sqlite3.Connection) -> int:
+    def _renew_due(self, db: sqlite3.Connection, only: str | None = None) -> int:
+        """Renew each active subscription (or only the one given) whose period has ended on
+        its own clock; a renewal whose charge fails leaves it past_due."""
         done = 0
         while True:
             row = db.execute(
                 "SELECT * FROM subscriptions WHERE status = 'active' AND "
-                "period_end <= ? ORDER BY period_end LIMIT 1",
-                (self.now(),),
+                "period_end - clock_offset <= ? AND (? IS NULL OR id = ?) "
+                "ORDER BY period_end - clock_offset LIMIT 1",
+                (self.now(), only, only),
             ).fetchone()
             if row is None:
                 return done
@@ -470,6 +501,8 @@ class Books:
                 currency=sub["currency"],
                 card_token=sub["card_token"],
                 subscription_id=sub["id"],
+                fail_with=self.renewal_failure(sub),
+                at=self.now() + float(sub["clock_offset"]),
             )
             sub["latest_payment_id"] = payment["id"]
             if payment["status"] == "succeeded":
@@ -480,6 +513,8 @@ class Books:
             else:
                 sub["status"] = "past_due"
                 kind = "subscription.past_due"
+                if self.renewal_failed_event:
+                    self._event(db, sub["env"], self.renewal_failed_event, "subscription", sub)
             db.execute(
                 "UPDATE subscriptions SET renewals = ?, period_start = ?, "
                 "period_end = ?, status = ?, latest_payment_id = ? WHERE id = ?",

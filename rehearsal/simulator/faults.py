@@ -20,6 +20,10 @@ with a probability. Each switch is a short spec string, so the CLI (`rehearsal r
                                    before doing the work (every call, not a count)
     rate-after:POST /payments=0.3  each matching call, with probability 0.3: do the work,
                                    then answer 500 (the answer is lost, the money moved)
+    fail-renewal:SUB_GLOB          each renewal of a matching subscription (`*` or no glob: all)
+                                   is declined (=CODE for the failure code, default
+                                   insufficient_funds): the payment fails, the subscription
+                                   goes past_due and subscription.past_due is sent
     seed:42                        seed the fault RNG (random.Random(42)) so the sequence of
                                    rate failures repeats run after run; unseeded, it varies
 
@@ -48,6 +52,8 @@ _FAIL = re.compile(
     r"^(fail|fail-after|hold|garble):([A-Z]+) (/[^\s=]*?)(?:=(\d+(?:\.\d+)?))?(?:x(\d+))?$"
 )
 _RATE = re.compile(r"^(rate|rate-after):([A-Z]+) (/[^\s=]*?)(?:=(\S*))?$")
+_RENEWAL = re.compile(r"^fail-renewal(?::([^\s=]+))?(?:=([a-z_]+))?$")
+RENEWAL_FAILURE_CODE = "insufficient_funds"
 _DEFAULT = {"fail": 503.0, "fail-after": 500.0, "hold": 5.0, "garble": 400.0}
 
 
@@ -90,6 +96,7 @@ class Faults:
     reorder: bool = False
     api: list[ApiFault] = field(default_factory=list)
     rates: list[RateFault] = field(default_factory=list)
+    renewals: dict[str, str] = field(default_factory=dict)  # subscription glob -> code
     seed: int | None = None
     rng: random.Random = field(default_factory=random.Random, repr=False)
     specs: list[str] = field(default_factory=list)
@@ -130,6 +137,9 @@ class Faults:
             kind, method, path, value, times = m.groups()
             default = _DEFAULT[kind]
             self.api.append(ApiFault(kind, method, path, float(value or default), int(times or 1)))
+        elif m := _RENEWAL.match(spec):
+            glob, code = m.groups()
+            self.renewals[glob or "*"] = code or RENEWAL_FAILURE_CODE
         elif m := _RATE.match(spec):
             kind, method, path, value = m.groups()
             self.rates.append(RateFault(kind, method, path, _probability(spec, kind, value)))
@@ -146,7 +156,8 @@ class Faults:
                 f"unknown fault {spec!r}; expected drop:TYPE, delay:TYPE=S, duplicate:TYPE, "
                 "reorder, fail:METHOD /path[=STATUS][xN], fail-after:METHOD /path[xN], "
                 "hold:METHOD /path=S, garble:METHOD /path[=STATUS][xN], "
-                "rate:METHOD /path=P, rate-after:METHOD /path=P (P from 0 to 1), seed:N"
+                "rate:METHOD /path=P, rate-after:METHOD /path=P (P from 0 to 1), "
+                "fail-renewal[:SUB_GLOB][=CODE], seed:N"
             )
         self.specs.append(spec)
 
@@ -188,6 +199,14 @@ class Faults:
                 }
                 for r in self.rates
             ]
+
+    def renewal_failure(self, subscription_id: str) -> str | None:
+        """The failure code for a renewal of this subscription (None: not switched on)."""
+        with self._lock:
+            for glob, code in self.renewals.items():
+                if fnmatch.fnmatchcase(subscription_id, glob):
+                    return code
+        return None
 
     @staticmethod
     def _hit(names: set[str] | dict[str, float], event_type: str) -> bool:

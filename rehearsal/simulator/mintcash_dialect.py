@@ -108,6 +108,7 @@ class MintCashDialect:
 
     def app(self, books: Books, faults: Faults) -> Starlette:
         self.books = books
+        books.renewal_failure = lambda sub: faults.renewal_failure(sub["id"])
 
         def endpoint(
             handler: Handler, *, control: bool = False

@@ -9,6 +9,7 @@ from starlette.requests import Request
 
 from rehearsal.providers.paymongo import contract as c
 from rehearsal.simulator.books import Row, new_id
+from rehearsal.simulator.faults import Faults
 from rehearsal.simulator.paymongo_store import BOOKS_INTERVAL, insert
 from rehearsal.simulator.paymongo_wire import (
     NOT_CONFIGURED,
@@ -19,8 +20,33 @@ from rehearsal.simulator.paymongo_wire import (
     require_attributes,
 )
 
+# PayMongo's subscription test cases: 5123000000000001 is "Successful subscription activation
+# but failed recurring payment" (https://developers.paymongo.com/docs/subscriptions-test-cases,
+# see docs/providers/paymongo.md). The simulator keeps a payment method's brand and last 4
+# digits, not its number; among PayMongo's documented test cards only this one is a
+# Mastercard ending in 0001, and test mode accepts test cards only.
+RECURRING_FAILS = {("mastercard", "0001")}
+RECURRING_FAILURE_CODE = "generic_decline"  # assumed: PayMongo does not document the sub_code
+# The books' kind (and PayMongo's name) of the event a failed renewal sends before
+# subscription.past_due.
+RENEWAL_FAILED_EVENT = "subscription.invoice.payment_failed"
+
 
 class BillingRoutes(Routes):
+    def renewal_failure(self, faults: Faults, sub: Row) -> str | None:
+        """Why this renewal's charge fails: the `fail-renewal` fault switch, or the card
+        PayMongo documents as failing recurring payments; None: the card decides."""
+        assert self.books is not None
+        if code := faults.renewal_failure(sub["id"]):
+            return code
+        if sub["env"] == "test" and sub["card_token"]:
+            method = self.books._one(
+                "SELECT brand, last4 FROM pm_methods WHERE id = ?", sub["card_token"]
+            )
+            if method is not None and (method["brand"], method["last4"]) in RECURRING_FAILS:
+                return RECURRING_FAILURE_CODE
+        return None
+
     # --- subscriptions ----------------------------------------------------------------------
 
     def _subscriptions_on(self) -> None:

@@ -31,7 +31,7 @@ from rehearsal.providers.paymongo import contract as c
 from rehearsal.providers.paymongo import signature
 from rehearsal.simulator.books import Books, BooksError, Row
 from rehearsal.simulator.faults import Faults, FaultSpecError
-from rehearsal.simulator.paymongo_billing import BillingRoutes
+from rehearsal.simulator.paymongo_billing import RENEWAL_FAILED_EVENT, BillingRoutes
 from rehearsal.simulator.paymongo_payments import PaymentRoutes
 from rehearsal.simulator.paymongo_store import PAYMONGO_EVENT, Store
 from rehearsal.simulator.paymongo_webhooks import WebhookRoutes
@@ -98,6 +98,8 @@ class PayMongoDialect(PaymentRoutes, BillingRoutes, WebhookRoutes):
         self.books = books
         self.store = Store(books)
         books.resolve_card = self.resolve_card
+        books.renewal_failure = lambda sub: self.renewal_failure(faults, sub)
+        books.renewal_failed_event = RENEWAL_FAILED_EVENT
 
         def endpoint(
             handler: Handler, *, control: bool = False

@@ -54,6 +54,7 @@ BOOKS_KIND = {
     "subscription.activated": "subscription.created",
     "subscription.invoice.paid": "subscription.renewed",
     "subscription.past_due": "subscription.past_due",
+    "subscription.invoice.payment_failed": "subscription.invoice.payment_failed",
     "subscription.updated": "subscription.cancelled",
 }
 PAYMONGO_EVENT = {v: k for k, v in BOOKS_KIND.items()}
@@ -381,13 +382,14 @@ class Store:
         paid subscription payment, its invoice."""
         if obj["object_kind"] == "payment":
             return self.payment(obj)
-        if kind == "subscription.renewed":
+        if kind in ("subscription.renewed", "subscription.invoice.payment_failed"):
             payment = self.books._one(
                 "SELECT * FROM payments WHERE id = ?", obj["latest_payment_id"]
             )
             if payment is not None:
                 intent_id = self.intent_for_payment(payment)
-                return self.invoice(obj, payment["created_at"], intent_id, obj["amount"], "paid")
+                status = "paid" if kind == "subscription.renewed" else "open"
+                return self.invoice(obj, payment["created_at"], intent_id, obj["amount"], status)
         return self.subscription(obj)
 
     # --- writes (inside a books transaction) -------------------------------------------------

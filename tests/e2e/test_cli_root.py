@@ -48,14 +48,17 @@ def test_plans_gives_each_description_and_how_to_copy_one(tmp_path: Path) -> Non
     listed = rehearsal("plans", state=tmp_path / "s", cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr
     lines = listed.stdout.splitlines()
-    by_name = {line.split()[0]: line for line in lines[:5]}
+    by_name = {line.split()[0]: line for line in lines[:7]}
     assert set(by_name) == {
         "declined-card",
+        "dunning",
         "live-dress-rehearsal",
         "partial-refunds",
         "paymongo",
+        "paymongo-dunning",
         "rehearsal",
     }
+    assert "goes past_due" in by_name["dunning"]
     assert "A charge on a card that is declined ends as payment.failed" in by_name["declined-card"]
     assert "Refund a charge in two parts" in by_name["partial-refunds"]
     assert "template" in listed.stdout

@@ -23,6 +23,7 @@ import pytest
 from rehearsal.simulator.server import Simulator
 
 VISA_NO_3DS = "4343434343434345"  # https://developers.paymongo.com/docs/payment-acceptance-testing
+DECLINED = "4111111111111111"  # same page: generic decline
 BILLING = {
     "name": "Juan dela Cruz",
     "email": "juan@example.com",
@@ -84,7 +85,7 @@ def raw(sim: Simulator, key: str, path: str) -> dict[str, Any]:
     return dict(r.json()["data"]["attributes"])
 
 
-def pay(amount: int = 10000) -> tuple[Any, Any, Any]:
+def pay(amount: int = 10000, card: str = VISA_NO_3DS) -> tuple[Any, Any, Any]:
     """Intent, method, attach: PayMongo's card flow, through the official client."""
     intent = paymongo.PaymentIntent.create(
         {
@@ -103,7 +104,7 @@ def pay(amount: int = 10000) -> tuple[Any, Any, Any]:
         {
             "type": "card",
             "details": {
-                "card_number": VISA_NO_3DS,
+                "card_number": card,
                 "exp_month": 12,
                 "exp_year": 2035,
                 "cvc": "123",
@@ -112,7 +113,7 @@ def pay(amount: int = 10000) -> tuple[Any, Any, Any]:
             "metadata": {"who": "tester"},
         }
     )
-    assert method.id.startswith("pm_") and method.details["last4"] == "4345"
+    assert method.id.startswith("pm_") and method.details["last4"] == card[-4:]
     assert method.metadata == {"who": "tester"}
     assert paymongo.PaymentMethod.retrieve(method.id).id == method.id
     attached = paymongo.PaymentIntent.attach(
@@ -146,6 +147,19 @@ def test_the_official_client_charges_and_reads_a_full_payment(
 
     assert not PAYMENT_MEMBERS - raw(pm_sim, key, f"/v1/payments/{payment_id}").keys()
     assert not INTENT_MEMBERS - raw(pm_sim, key, f"/v1/payment_intents/{intent.id}").keys()
+
+
+def test_a_declined_card_leaves_a_failed_payment_the_client_reads(
+    pm_sim: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use(pm_sim, monkeypatch, pm_sim.keys.test_secret)
+    intent, method, attached = pay(card=DECLINED)
+    assert attached.status == "awaiting_payment_method"
+    assert attached.last_payment_error["payment_method"] == method.id
+    payment_id = paymongo.PaymentIntent.retrieve(intent.id).payments[0]["id"]
+    payment = paymongo.Payment.retrieve(payment_id)
+    assert payment.status == "failed" and payment.paid_at is None
+    assert (payment.fee, payment.net_amount) == (0, 0)
 
 
 def test_test_mode_refunds_are_refused_as_an_invalid_request(

@@ -26,6 +26,9 @@ from rehearsal.simulator.paymongo_wire import (
     require_attributes,
 )
 
+# What a Payment Intent's create request may set that the books do not keep.
+INTENT_EXTRAS = ("statement_descriptor", "payment_method_options")
+
 
 class PaymentRoutes(Routes):
     # --- payments ---------------------------------------------------------------------------
@@ -54,6 +57,9 @@ class PaymentRoutes(Routes):
                 description=a.get("description"),
                 metadata=a.get("metadata"),
             )
+            extras = {k: a[k] for k in INTENT_EXTRAS if a.get(k) is not None}
+            if extras:
+                self.store.save_extras(db, row["id"], extras)
         return 200, {"data": self.store.intent(row, base_url(request))}
 
     def _intent_row(self, env: str, intent_id: str) -> Row:
@@ -111,6 +117,8 @@ class PaymentRoutes(Routes):
         }
         with self.books.tx() as db:
             insert(db, "pm_methods", row)
+            if a.get("metadata") is not None:
+                self.store.save_extras(db, row["id"], {"metadata": a["metadata"]})
         return 200, {"data": self.store.method(row)}
 
     def _attach(self, request: Request, env: str, body: Row, key: str | None) -> tuple[int, Row]:
@@ -202,6 +210,14 @@ class PaymentRoutes(Routes):
                 f"reason must be one of {', '.join(c.REFUND_REASONS)}.",
                 "attributes.reason",
             )
+        notes = a.get("notes")
+        if notes is not None and (not isinstance(notes, str) or len(notes) > 255):
+            raise PMError(
+                400,
+                "parameter_invalid",
+                "notes must be a string of at most 255 characters.",
+                "attributes.notes",
+            )
         payment = self.books._one("SELECT * FROM payments WHERE id = ?", payment_id)
         if payment is None:
             raise PMError(404, "resource_not_found", f"Payment {payment_id} does not exist.")
@@ -228,6 +244,9 @@ class PaymentRoutes(Routes):
                 amount=amount,
                 reason=reason,
             )
+            extras = {k: a[k] for k in ("notes", "metadata") if a.get(k) is not None}
+            if extras:
+                self.store.save_extras(db, refund["id"], extras)
         return 200, {"data": self.store.refund(refund)}
 
     def _get(self, kind: str) -> Handler:

@@ -17,7 +17,6 @@ import sqlite3
 from datetime import UTC, datetime
 from typing import Any
 
-from rehearsal.providers.paymongo import contract as c
 from rehearsal.simulator.books import Books, Row, add_interval, new_id
 
 SCHEMA = """
@@ -44,6 +43,7 @@ CREATE TABLE IF NOT EXISTS pm_webhooks (
   id TEXT PRIMARY KEY, env TEXT NOT NULL, endpoint_id TEXT NOT NULL, url TEXT NOT NULL,
   events TEXT NOT NULL, status TEXT NOT NULL, created_at REAL NOT NULL,
   updated_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS pm_extras (id TEXT PRIMARY KEY, attributes TEXT NOT NULL);
 """
 
 # PayMongo's webhook event names -> the books' event kinds (endpoints filter on those).
@@ -61,6 +61,14 @@ PAYMONGO_EVENT = {v: k for k, v in BOOKS_KIND.items()}
 KNOWN_EVENTS = {*BOOKS_KIND, "payment.refund.updated", "payment_intent.succeeded"}
 BOOKS_INTERVAL = {"weekly": "week", "monthly": "month", "yearly": "year"}
 _STATUS = {"succeeded": "paid"}
+THREE_DS_STATUS = "awaiting_next_action"
+# ASSUMED fee rule: 3.5% + PHP 15.00 per card payment. It is the only rule that gives the
+# fee of 1850 on 10000 in PayMongo's Payment Resource example
+# (https://developers.paymongo.com/reference/payment-source); the API reference states no
+# rate. See docs/providers/paymongo.md.
+FEE_PERCENT_TENTHS = 35  # 3.5%
+FEE_FIXED = 1500
+EMPTY_ADDRESS = dict.fromkeys(("line1", "line2", "city", "state", "postal_code", "country"))
 
 
 def day(ts: float) -> str:
@@ -73,6 +81,25 @@ def secs(ts: float | None) -> int | None:
 
 def resource(kind: str, object_id: str, attributes: Row) -> Row:
     return {"id": object_id, "type": kind, "attributes": attributes}
+
+
+def card_fee(amount: int) -> int:
+    return (amount * FEE_PERCENT_TENTHS + 500) // 1000 + FEE_FIXED
+
+
+def billing(raw: Any) -> Row | None:
+    """PayMongo's billing object with every member present, as its examples show it."""
+    if not isinstance(raw, dict):
+        return None
+    address = raw.get("address")
+    if not isinstance(address, dict):
+        address = {}
+    return {
+        "address": {**EMPTY_ADDRESS, **{k: address.get(k) for k in EMPTY_ADDRESS}},
+        "email": raw.get("email"),
+        "name": raw.get("name"),
+        "phone": raw.get("phone"),
+    }
 
 
 class Store:
@@ -93,68 +120,125 @@ class Store:
         )
         return str(row["id"]) if row else "pi_" + payment["id"].removeprefix("pay_")
 
+    def extras(self, object_id: str) -> Row:
+        """What a create request said that the books do not keep (metadata, notes, ...)."""
+        row = self.books._one("SELECT attributes FROM pm_extras WHERE id = ?", object_id)
+        return dict(json.loads(row["attributes"])) if row else {}
+
+    def save_extras(self, db: sqlite3.Connection, object_id: str, attributes: Row) -> None:
+        db.execute(
+            "INSERT OR REPLACE INTO pm_extras (id, attributes) VALUES (?, ?)",
+            (object_id, json.dumps(attributes)),
+        )
+
     def subscription_extra(self, subscription_id: str) -> Row | None:
         return self.books._one("SELECT * FROM pm_subscriptions WHERE id = ?", subscription_id)
 
     # --- rendering --------------------------------------------------------------------------
 
     def payment(self, row: Row) -> Row:
+        """A Payment Resource with every member PayMongo's reference and its official
+        clients name (https://developers.paymongo.com/reference/payment-source)."""
         refunds = self.books._all(
             "SELECT * FROM refunds WHERE payment_id = ? ORDER BY created_at, id", row["id"]
         )
         failed = row["status"] == "failed"
+        intent_id = self.intent_for_payment(row)
+        intent = self.books._one("SELECT * FROM pm_intents WHERE id = ?", intent_id)
+        method = (
+            self.books._one("SELECT * FROM pm_methods WHERE id = ?", intent["method_id"])
+            if intent and intent.get("method_id")
+            else None
+        )
+        intent_extras = self.extras(intent_id)
+        fee = 0 if failed else card_fee(row["amount"])
+        foreign_fee = 0  # ASSUMED: the simulator's test cards are local (PH) cards
+        created = secs(row["created_at"])
+        suffix = row["id"].removeprefix("pay_")
         return resource(
             "payment",
             row["id"],
             {
+                "access_url": None,
                 "amount": row["amount"],
+                "balance_transaction_id": None if failed else f"bal_txn_{suffix}",
+                "billing": billing(json.loads(method["billing"]))
+                if method and method["billing"]
+                else None,
                 "currency": row["currency"],
                 "description": row["description"],
-                "fee": 0,
-                "net_amount": row["amount"],
+                "disputed": False,
+                "external_reference_number": None,
+                "fee": fee,
+                "foreign_fee": foreign_fee,
                 "livemode": row["env"] == "live",
-                "status": _STATUS.get(row["status"], row["status"]),
-                "payment_intent_id": self.intent_for_payment(row),
-                "refunds": [self.refund(r) for r in refunds],
+                "net_amount": 0 if failed else row["amount"] - fee - foreign_fee,
+                "origin": "api",
+                "payment_intent_id": intent_id,
+                "payout": None,
                 "source": {
-                    "id": "card_" + row["id"].removeprefix("pay_"),
+                    "id": "card_" + suffix,
                     "type": "card",
                     "brand": row["card_brand"],
                     "country": "PH",
                     "last4": row["card_last4"],
                 },
+                "statement_descriptor": intent_extras.get("statement_descriptor"),
+                "status": _STATUS.get(row["status"], row["status"]),
+                "tax_amount": None,
+                "metadata": json.loads(intent["metadata"])
+                if intent and intent.get("metadata")
+                else None,
+                "refunds": [self.refund(r) for r in refunds],
+                "taxes": [],
                 "failed_code": row["failure_code"] if failed else None,
                 "failed_message": "The card was declined." if failed else None,
                 "sub_code": row["failure_code"] if failed else None,
-                "paid_at": None if failed else secs(row["created_at"]),
-                "created_at": secs(row["created_at"]),
-                "updated_at": secs(row["created_at"]),
+                "available_at": None,
+                "created_at": created,
+                "credited_at": None,
+                "paid_at": None if failed else created,
+                "updated_at": created,
             },
         )
 
     def refund(self, row: Row) -> Row:
+        """A Refund Resource (https://developers.paymongo.com/reference/refund-resource) with
+        the members PayMongo's official clients read as well."""
         payment = self.books._one("SELECT currency FROM payments WHERE id = ?", row["payment_id"])
+        extras = self.extras(row["id"])
+        updated = row.get("updated_at") or row["created_at"]
+        done = row["status"] == "succeeded"
         return resource(
             "refund",
             row["id"],
             {
                 "amount": row["amount"],
+                "balance_transaction_id": f"bal_txn_{row['id'].split('_', 1)[-1]}"
+                if done
+                else None,
                 "currency": payment["currency"] if payment else "PHP",
                 "livemode": row["env"] == "live",
-                "notes": None,
+                "metadata": extras.get("metadata"),
+                "notes": extras.get("notes"),
                 "payment_id": row["payment_id"],
                 "payout_id": None,
                 "reason": row["reason"],
                 "status": row["status"],
+                "available_at": None,
                 "created_at": secs(row["created_at"]),
-                "updated_at": secs(row["created_at"]),
+                "refunded_at": secs(updated) if done else None,
+                "updated_at": secs(updated),
             },
         )
 
     def intent(self, row: Row, base_url: str = "") -> Row:
+        """A Payment Intent Resource
+        (https://developers.paymongo.com/reference/the-payment-intent-object)."""
         payments = [self.books._one("SELECT * FROM payments WHERE id = ?", p) for p in _ids(row)]
+        extras = self.extras(row["id"])
         next_action = None
-        if row["status"] == c.THREE_DS_STATUS:
+        if row["status"] == THREE_DS_STATUS:
             next_action = {
                 "type": "redirect",
                 "redirect": {
@@ -162,6 +246,9 @@ class Store:
                     "return_url": row["return_url"],
                 },
             }
+        options = extras.get("payment_method_options")
+        if not isinstance(options, dict):
+            options = {"card": {"request_three_d_secure": "any"}}
         return resource(
             "payment_intent",
             row["id"],
@@ -172,13 +259,14 @@ class Store:
                 "currency": row["currency"],
                 "description": row["description"],
                 "livemode": row["env"] == "live",
-                "statement_descriptor": "rehearsal",
+                "original_amount": row["amount"],
+                "statement_descriptor": extras.get("statement_descriptor"),
                 "status": row["status"],
                 "last_payment_error": json.loads(row["last_error"]) if row["last_error"] else None,
                 "payment_method_allowed": ["card"],
                 "payments": [self.payment(p) for p in payments if p],
                 "next_action": next_action,
-                "payment_method_options": {"card": {"request_three_d_secure": "automatic"}},
+                "payment_method_options": options,
                 "metadata": json.loads(row["metadata"]) if row["metadata"] else None,
                 "setup_future_usage": None,
                 "created_at": secs(row["created_at"]),
@@ -218,14 +306,14 @@ class Store:
             row["id"],
             {
                 "type": "card",
-                "billing": json.loads(row["billing"]) if row["billing"] else None,
+                "billing": billing(json.loads(row["billing"])) if row["billing"] else None,
                 "details": {
                     "last4": row["last4"],
                     "exp_month": row["exp_month"],
                     "exp_year": row["exp_year"],
                 },
                 "livemode": row["env"] == "live",
-                "metadata": None,
+                "metadata": self.extras(row["id"]).get("metadata"),
                 "created_at": secs(row["created_at"]),
                 "updated_at": secs(row["created_at"]),
             },
@@ -459,7 +547,7 @@ class Store:
 
     def require_3ds(self, db: sqlite3.Connection, intent: Row, return_url: str | None) -> Row:
         intent.update(
-            status=c.THREE_DS_STATUS,
+            status=THREE_DS_STATUS,
             three_ds_token=secrets.token_urlsafe(16),
             return_url=return_url,
             updated_at=self.books.now(),

@@ -60,6 +60,9 @@ class ProviderError(RehearsalError):
         self.status = status
         self.code = code
         self.request_id = request_id
+        # Set by a multi-call flow when it fails after it made something (PayMongo's
+        # subscribe refused at its first invoice's attach: the subscription exists).
+        self.made: str | None = None
 
 
 class SafetyRefusal(RehearsalError):

@@ -102,12 +102,6 @@ def new_run_id() -> str:
     return f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{random}"
 
 
-def _definitely_not_made(exc: ProviderError) -> bool:
-    from rehearsal.settle import refused
-
-    return refused(exc)
-
-
 class Replayer:
     """Sends a step's money call again exactly as the runner sent it (same parameters, same
     key), for `cleanup --replay` where the provider cannot look a key up: within its
@@ -445,10 +439,9 @@ class Runner:
         try:
             return call()
         except ProviderError as exc:
-            # Only a refusal of the flow's first creating call proves nothing was made: a
-            # PayMongo subscribe refused at its attach already made a plan, a customer and
-            # a subscription.
-            if _definitely_not_made(exc) and self.store.posts_sent(self.run_id, step_id) <= 1:
+            from rehearsal.settle import refused
+
+            if refused(exc):
                 self.store.update_step(self.run_id, step_id, outcome=CallOutcome.REFUSED)
             else:
                 self.store.update_step(self.run_id, step_id, gave_up_at=time.time())

@@ -58,8 +58,11 @@ Replay = Callable[[StepRow], ProviderObject]
 
 
 def refused(exc: ProviderError) -> bool:
-    """A 4xx answer (not a timeout, conflict or rate limit): the provider made nothing."""
-    return exc.status is not None and 400 <= exc.status < 500 and exc.status not in (408, 409, 429)
+    """A 4xx answer (not a timeout, conflict or rate limit) to a call that made nothing
+    before it (a flow that fails after making something says so in `exc.made`)."""
+    if exc.made is not None or exc.status is None:
+        return False
+    return 400 <= exc.status < 500 and exc.status not in (408, 409, 429)
 
 
 @dataclass(frozen=True)

@@ -337,16 +337,6 @@ class StateDB:
             time.time(),
         )
 
-    def posts_sent(self, run_id: str, step_id: str) -> int:
-        """How many distinct creating paths a step's call has sent (a flow of sub-calls)."""
-        rows = self._rows(
-            "SELECT COUNT(DISTINCT path) AS n FROM attempts WHERE run_id = ? AND step_id = ? "
-            "AND method = 'POST'",
-            run_id,
-            step_id,
-        )
-        return int(rows[0]["n"]) if rows else 0
-
     def last_send(self, run_id: str, step_id: str) -> float | None:
         rows = self._rows(
             "SELECT MAX(sent_at) AS t FROM attempts WHERE run_id = ? AND step_id = ? "

@@ -275,7 +275,11 @@ class PayMongo(PayMongoHttp):
         invoice = a.get("latest_invoice") or {}
         intent = invoice.get("payment_intent") or {}
         if invoice.get("status") != "paid" and intent.get("id"):
-            self._pay_intent(f"{key}.invoice", str(intent["id"]), card)
+            try:
+                self._pay_intent(f"{key}.invoice", str(intent["id"]), card)
+            except ProviderError as exc:
+                exc.made = sub_id  # a refusal now does not mean nothing was made
+                raise
         return self.retrieve("subscription", sub_id)
 
     def _create_plan(self, key: str, amount: int, currency: str, interval: str) -> str:

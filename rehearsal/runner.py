@@ -114,32 +114,43 @@ class Replayer:
         step = next(s for s in self.plan.steps if s.id == row["step_id"])
         key = row["idempotency_key"]
         assert key == f"rh-{row['run_id']}-{step.id}", "replays only the runner's own keys"
-        if isinstance(step, ChargeStep):
-            return self.provider.create_payment(
-                idempotency_key=key,
-                amount=step.amount,
-                currency=step.currency or self.plan.currency,
-                card=self._card(step.card),
-            )
-        if isinstance(step, SubscribeStep):
-            return self.provider.subscribe(
-                idempotency_key=key,
-                amount=step.amount,
-                currency=step.currency or self.plan.currency,
-                card=self._card(step.card),
-                interval=step.interval,
-            )
-        if isinstance(step, RefundStep) and row["awaited_object"]:
-            return self.provider.refund(
-                idempotency_key=key,
-                payment_id=row["awaited_object"],
-                amount=step.amount,
-                reason=step.reason,
-            )
-        raise UsageError(f"step {step.id!r} ({step.action}) cannot be replayed")
+        if isinstance(step, RefundStep) and not row["awaited_object"]:
+            raise UsageError(f"step {step.id!r} has no recorded payment to replay against")
+        if not isinstance(step, ChargeStep | SubscribeStep | RefundStep):
+            raise UsageError(f"step {step.id!r} ({step.action}) cannot be replayed")
+        return money_call(self.plan, self.provider, step, key, payment_id=row["awaited_object"])
 
-    def _card(self, card: str | None) -> str:
-        return resolve_card(self.plan, self.provider, card)
+
+def money_call(
+    plan: Plan,
+    provider: Provider,
+    step: ChargeStep | SubscribeStep | RefundStep,
+    key: str,
+    *,
+    card: str | None = None,
+    payment_id: str | None = None,
+) -> ProviderObject:
+    """The provider call a money step makes, with exactly these parameters: the runner sends
+    it, and `cleanup --replay` sends it again unchanged (a different body under the same
+    key is refused as a conflict). `card`: already resolved; `payment_id`: a refund's."""
+    if isinstance(step, RefundStep):
+        assert payment_id is not None
+        return provider.refund(
+            idempotency_key=key, payment_id=payment_id, amount=step.amount, reason=step.reason
+        )
+    card = card or resolve_card(plan, provider, step.card)
+    currency = step.currency or plan.currency
+    if isinstance(step, ChargeStep):
+        return provider.create_payment(
+            idempotency_key=key, amount=step.amount, currency=currency, card=card
+        )
+    return provider.subscribe(
+        idempotency_key=key,
+        amount=step.amount,
+        currency=currency,
+        card=card,
+        interval=step.interval,
+    )
 
 
 def resolve_card(plan: Plan, provider: Provider, card: str | None) -> str:
@@ -463,13 +474,7 @@ class Runner:
             self._intent(step.id, key, step.amount)
             called = time.time()
             obj = self._call(
-                step.id,
-                lambda: self.provider.create_payment(
-                    idempotency_key=key,
-                    amount=step.amount,
-                    currency=step.currency or self.plan.currency,
-                    card=card,
-                ),
+                step.id, lambda: money_call(self.plan, self.provider, step, key, card=card)
             )
             self._called(step.id, obj)
             self.payments[step.id] = obj
@@ -486,12 +491,7 @@ class Runner:
             called = time.time()
             refund = self._call(
                 step.id,
-                lambda: self.provider.refund(
-                    idempotency_key=key,
-                    payment_id=payment.id,
-                    amount=step.amount,
-                    reason=step.reason,
-                ),
+                lambda: money_call(self.plan, self.provider, step, key, payment_id=payment.id),
             )
             self._called(step.id, refund)
             self.refunded[step.payment] = self.refunded.get(step.payment, 0) + amount
@@ -511,14 +511,7 @@ class Runner:
             self._intent(step.id, key, step.amount)
             called = time.time()
             sub = self._call(
-                step.id,
-                lambda: self.provider.subscribe(
-                    idempotency_key=key,
-                    amount=step.amount,
-                    currency=step.currency or self.plan.currency,
-                    card=card,
-                    interval=step.interval,
-                ),
+                step.id, lambda: money_call(self.plan, self.provider, step, key, card=card)
             )
             self._called(step.id, sub)
             self.subscriptions[step.id] = sub

@@ -102,6 +102,13 @@ def state_dir(option: Path | None = None) -> Path:
     return Path(xdg) / "rehearsal"
 
 
+def nearest_existing(path: Path) -> Path:
+    """`path`, or its nearest parent that exists: where a folder to be made would go."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
 def state_dir_problem(option: Path | None = None) -> str | None:
     """Why the state folder cannot be used (None: it can): it must be a folder this process
     may write, or a path whose nearest existing parent is one (the folder is made later).
@@ -113,9 +120,7 @@ def state_dir_problem(option: Path | None = None) -> str | None:
         if not os.access(folder, os.W_OK | os.X_OK):
             return f"the state folder {folder} is not writable"
         return None
-    parent = folder.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
+    parent = nearest_existing(folder.parent)
     if not parent.is_dir():
         return f"the state folder {folder} cannot be made: {parent} is a file, not a folder"
     if not os.access(parent, os.W_OK | os.X_OK):

@@ -8,7 +8,7 @@ import json
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rehearsal.errors import UsageError
 from rehearsal.ledger_rows import RunRow
@@ -16,6 +16,9 @@ from rehearsal.ledger_states import RunVerdict
 from rehearsal.plan import Plan
 from rehearsal.runlock import RunLock
 from rehearsal.state import STATE_DB, StateDB, state_dir
+
+if TYPE_CHECKING:
+    from rehearsal.target import Target
 
 
 def _open(folder: Path | None) -> StateDB:
@@ -94,14 +97,41 @@ def _state(store: StateDB, run: RunRow, folder: Path | None) -> str:
     return "died: resume" if now.state == "died" else "paused"
 
 
+def _open_books(run: RunRow, folder: Path | None) -> tuple[Target, float | None]:
+    """The run's provider, API only (no receiver, no tunnel), checked to be the account the
+    run used, and how long after its last send a lost call of the run may still land."""
+    from rehearsal.settle import landing_window
+    from rehearsal.target import open_target
+
+    embedded = run["target_kind"] == "embedded"
+    target = open_target(
+        run["provider"],
+        live=run["environment"] == "live",
+        force_simulator=embedded,
+        state_dir=state_dir(folder),
+        api_only=True,
+    )
+    if not embedded and target.config.api_base != run["api_base"]:
+        target.close()
+        raise UsageError(
+            f"run {run['id']} was made against {run['api_base']}, not {target.config.api_base}",
+            hint="point the provider's environment at the account the run used",
+        )
+    window = landing_window(
+        embedded=embedded,
+        http_timeout=max(target.config.http_timeout, run["http_timeout"] or 0),
+        in_process=False,
+    )
+    return target, window
+
+
 def _reconcile(store: StateDB, run: RunRow, folder: Path | None) -> str | None:
     """Read the run's objects back through the provider's API into the ledger (nothing
     moves), so `status` shows the provider's books. None when done; else why not."""
     import contextlib
 
     from rehearsal.errors import RehearsalError
-    from rehearsal.settle import Landing, landing_window, settle
-    from rehearsal.target import open_target
+    from rehearsal.settle import Landing, settle
 
     lock = RunLock(state_dir(folder), run["id"])
     try:
@@ -109,22 +139,8 @@ def _reconcile(store: StateDB, run: RunRow, folder: Path | None) -> str | None:
     except UsageError:
         return "the run is in progress in another process"
     try:
-        embedded = run["target_kind"] == "embedded"
-        target = open_target(
-            run["provider"],
-            live=run["environment"] == "live",
-            force_simulator=embedded,
-            state_dir=state_dir(folder),
-            api_only=True,  # reads only: no receiver, no tunnel
-        )
+        target, window = _open_books(run, folder)
         try:
-            if not embedded and target.config.api_base != run["api_base"]:
-                return f"the environment points at {target.config.api_base}, not the run's"
-            window = landing_window(
-                embedded=embedded,
-                http_timeout=max(target.config.http_timeout, run["http_timeout"] or 0),
-                in_process=False,
-            )
             settle(run["id"], target.provider, store, lambda e: None, Landing(window), act=False)
         finally:
             with contextlib.suppress(Exception):
@@ -241,8 +257,7 @@ def status(run_id: str | None, folder: Path | None, as_json: bool, *, offline: b
 def cleanup(
     run_id: str, folder: Path | None, plain: bool, *, replay: bool = False, yes: bool = False
 ) -> int:
-    from rehearsal.settle import Landing, landing_window, settle
-    from rehearsal.target import open_target
+    from rehearsal.settle import Landing, settle
     from rehearsal.view import PlainView
 
     store = _open(folder)
@@ -251,7 +266,6 @@ def cleanup(
         run = _run(store, run_id)
         lock = RunLock(state_dir(folder), run["id"])
         lock.acquire()  # not while another process is moving this run's money
-        embedded = run["target_kind"] == "embedded"
         plan = Plan.model_validate_json(run["plan_json"]) if run["plan_json"] else None
         if replay and plan is None:
             raise UsageError(f"run {run['id']} has no stored plan to replay its calls from")
@@ -261,27 +275,10 @@ def cleanup(
 
             assert plan is not None
             arm(plan, run["provider"], run["target"], yes=yes, cap=None)
-        target = open_target(
-            run["provider"],
-            live=run["environment"] == "live",
-            force_simulator=embedded,
-            state_dir=state_dir(folder),
-            api_only=True,  # refunds and cancels only: no receiver, no tunnel
-        )
+        target, window = _open_books(run, folder)
         try:
-            if not embedded and target.config.api_base != run["api_base"]:
-                raise UsageError(
-                    f"run {run['id']} was made against {run['api_base']}, not "
-                    f"{target.config.api_base}",
-                    hint="point the provider's environment at the account the run used",
-                )
             view = PlainView()
             target.provider.on_call = None
-            window = landing_window(
-                embedded=embedded,
-                http_timeout=max(target.config.http_timeout, run["http_timeout"] or 0),
-                in_process=False,
-            )
             replayer = None
             if replay:
                 from rehearsal.runner import Replayer

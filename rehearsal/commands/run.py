@@ -16,7 +16,7 @@ from rehearsal.errors import RehearsalError, UsageError
 from rehearsal.operator import Operator
 from rehearsal.plan import ManualStep, Plan, load_plan, resolve_plan_path
 from rehearsal.runner import Options
-from rehearsal.state import STATE_DB, StateDB, state_dir
+from rehearsal.state import STATE_DB, StateDB, nearest_existing, state_dir
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -101,9 +101,7 @@ def _output_problem(path: Path) -> str | None:
         if not os.access(path, os.W_OK):
             return "is not writable"
         return None
-    parent = path.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
+    parent = nearest_existing(path.parent)
     if not parent.is_dir():
         return f"cannot be written: {parent} is a file, not a folder"
     if not os.access(parent, os.W_OK | os.X_OK):

@@ -9,18 +9,14 @@ client's default headers: never in a message, a log line or an ApiCall.
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import httpx
-
 from rehearsal import signatures
 from rehearsal.errors import ProviderError, UsageError
 from rehearsal.providers.base import (
-    ApiCall,
     Environment,
     KeyedKind,
     MalformedEvent,
@@ -28,9 +24,9 @@ from rehearsal.providers.base import (
     ObjectKind,
     ProviderObject,
 )
-from rehearsal.providers.errorbody import CODE_LIMIT, json_or_none, one_line
+from rehearsal.providers.errorbody import CODE_LIMIT, one_line
+from rehearsal.providers.http import HttpCore, Wire
 from rehearsal.providers.mintcash import contract as c
-from rehearsal.providers.retry import Transient, with_retries
 
 if TYPE_CHECKING:
     from rehearsal.target import TargetConfig
@@ -42,7 +38,7 @@ _PATHS: dict[ObjectKind, str] = {
 }
 
 
-class MintCash:
+class MintCash(HttpCore):
     name = "mintcash"
 
     def __init__(
@@ -60,16 +56,14 @@ class MintCash:
         self.can_advance_clock = environment == "test"
         self.idempotency_window: float | None = None  # the runbook sets no expiry for externalId
         self.needs_operator = False  # a live card is a saved payment method: no browser step
-        self.on_call: Callable[[ApiCall], None] | None = None
-        # Told before each attempt is sent: the ledger bounds when a lost call can land.
-        self.on_send: Callable[[str, str], None] | None = None
         self._webhook_secrets = list(webhook_secrets)
-        self._attempts = attempts
-        self._backoff = backoff
-        self._client = httpx.Client(
-            base_url=api_base.rstrip("/"),
-            headers={c.AUTH_HEADER: f"Bearer {secret_key}", "User-Agent": "rehearsal"},
-            timeout=http_timeout,
+        super().__init__(
+            WIRE,
+            api_base=api_base,
+            headers={c.AUTH_HEADER: f"Bearer {secret_key}"},
+            http_timeout=http_timeout,
+            attempts=attempts,
+            backoff=backoff,
         )
 
     # --- money ------------------------------------------------------------------------------
@@ -185,9 +179,6 @@ class MintCash:
             raise
         return True
 
-    def close(self) -> None:
-        self._client.close()
-
     # --- webhooks ---------------------------------------------------------------------------
 
     def parse_event(self, body: bytes) -> NormalizedEvent:
@@ -218,63 +209,33 @@ class MintCash:
     def _request(
         self, method: str, path: str, body: dict[str, Any] | None
     ) -> tuple[dict[str, Any], str | None]:
-        try:
-            return with_retries(
-                lambda: self._once(method, path, body),
-                attempts=self._attempts,
-                backoff=self._backoff,
-            )
-        except Transient as exc:
-            raise ProviderError(
-                f"MintCash {method} {path} failed after {self._attempts} attempts: {exc}",
-                hint="the provider or the network is failing; the same externalId makes a "
-                "later retry safe",
-                status=exc.status,
-                request_id=exc.request_id,
-            ) from None
+        answer = self.exchange(method, path, json=body)
+        return answer.data, answer.request_id
 
-    def _once(
-        self, method: str, path: str, body: dict[str, Any] | None
-    ) -> tuple[dict[str, Any], str | None]:
-        if self.on_send:
-            self.on_send(method, path.split("?", 1)[0])
-        started = time.perf_counter()
-        try:
-            response = self._client.request(method, path, json=body)
-        except httpx.TransportError as exc:
-            self._observe(method, path, None, None, started)
-            raise Transient(None, f"network error ({exc.__class__.__name__})") from None
-        request_id = response.headers.get(c.REQUEST_ID_HEADER)
-        replay = response.headers.get(c.IDEMPOTENT_REPLAY_HEADER) == "true"
-        self._observe(method, path, response.status_code, request_id, started, replay)
-        if response.status_code == 429 or response.status_code >= 500:
-            raise Transient(response.status_code, f"HTTP {response.status_code}", request_id)
-        data = json_or_none(response)
-        if response.status_code >= 400 or not isinstance(data, dict):
-            code, message = _error_fields(data)
-            raise ProviderError(
-                f"MintCash refused {method} {path}: HTTP {response.status_code}"
-                + (f" {code}" if code else "")
-                + (f": {message}" if message else "")
-                + (f" (request {request_id})" if request_id else ""),
-                status=response.status_code,
-                code=code,
-                request_id=request_id,
-            )
-        return data, request_id
 
-    def _observe(
-        self,
-        method: str,
-        path: str,
-        status: int | None,
-        request_id: str | None,
-        started: float,
-        replay: bool = False,
-    ) -> None:
-        if self.on_call:
-            elapsed = (time.perf_counter() - started) * 1000
-            self.on_call(ApiCall(method, path, status, request_id, elapsed, replay))
+def _refusal(
+    method: str, route: str, status: int, data: Any, request_id: str | None
+) -> ProviderError:
+    code, message = _error_fields(data)
+    return ProviderError(
+        f"MintCash refused {method} {route}: HTTP {status}"
+        + (f" {code}" if code else "")
+        + (f": {message}" if message else "")
+        + (f" (request {request_id})" if request_id else ""),
+        status=status,
+        code=code,
+        request_id=request_id,
+    )
+
+
+WIRE = Wire(
+    provider="MintCash",
+    refusal=_refusal,
+    retry_hint="the provider or the network is failing; the same externalId makes a "
+    "later retry safe",
+    request_id_header=c.REQUEST_ID_HEADER,
+    replay_header=c.IDEMPOTENT_REPLAY_HEADER,
+)
 
 
 def _error_fields(data: Any) -> tuple[str | None, str]:

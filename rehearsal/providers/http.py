@@ -1,0 +1,152 @@
+"""The one HTTP core of every adapter: send, observe, retry, and turn a refusal into one line.
+
+Each adapter declares how its provider speaks (a `Wire`: its name in messages, its
+idempotency, request-id and replay headers, how its error bodies read) and inherits
+`HttpCore`. The core tells the ledger before each attempt is sent (`on_send`: it bounds when
+a lost call can land), reports every exchange (`on_call`: method, route, status, request id,
+time, replay), retries 429, 5xx and network errors with the same idempotency key
+(providers/retry.py), and never puts a header, a key or a raw body into a message.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from rehearsal.errors import ProviderError
+from rehearsal.providers.base import ApiCall
+from rehearsal.providers.errorbody import json_or_none
+from rehearsal.providers.retry import Transient, with_retries
+
+# (method, route, status, parsed body or None, request id or None) -> the refusal to raise
+Refusal = Callable[[str, str, int, Any, "str | None"], ProviderError]
+
+
+@dataclass(frozen=True)
+class Wire:
+    """How one provider speaks HTTP, as far as the core needs to know."""
+
+    provider: str  # its name in messages: "MintCash", "PayMongo"
+    refusal: Refusal  # its error body as one line for the operator
+    retry_hint: str  # why a later retry is safe (what keeps it from acting twice)
+    idempotency_header: str | None = None  # where a call's key goes, if in a header
+    request_id_header: str | None = None
+    replay_header: str | None = None  # answers "true" when the answer is a saved one
+
+
+@dataclass(frozen=True)
+class Answer:
+    data: dict[str, Any]
+    request_id: str | None
+
+
+def route(path: str) -> str:
+    """A path without its query string: what messages and the ledger name."""
+    return path.split("?", 1)[0]
+
+
+class HttpCore:
+    """Inherited by each adapter; `on_send` and `on_call` are set by the runner."""
+
+    def __init__(
+        self,
+        wire: Wire,
+        *,
+        api_base: str,
+        headers: Mapping[str, str],
+        auth: tuple[str, str] | None = None,
+        http_timeout: float = 15.0,
+        attempts: int = 4,
+        backoff: float = 0.25,
+    ) -> None:
+        self.on_call: Callable[[ApiCall], None] | None = None
+        self.on_send: Callable[[str, str], None] | None = None
+        self._wire = wire
+        self._attempts = attempts
+        self._backoff = backoff
+        self._client = httpx.Client(
+            base_url=api_base.rstrip("/"),
+            auth=auth,
+            headers={"User-Agent": "rehearsal", **headers},
+            timeout=http_timeout,
+        )
+
+    def exchange(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        form: Mapping[str, str] | None = None,
+        key: str | None = None,
+    ) -> Answer:
+        """One call, retried while it is transient; a refusal raises ProviderError."""
+        try:
+            return with_retries(
+                lambda: self._once(method, path, json, form, key),
+                attempts=self._attempts,
+                backoff=self._backoff,
+            )
+        except Transient as exc:
+            raise ProviderError(
+                f"{self._wire.provider} {method} {route(path)} failed after "
+                f"{self._attempts} attempts: {exc}",
+                hint=self._wire.retry_hint,
+                status=exc.status,
+                request_id=exc.request_id,
+            ) from None
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _once(
+        self,
+        method: str,
+        path: str,
+        json: Any,
+        form: Mapping[str, str] | None,
+        key: str | None,
+    ) -> Answer:
+        wire = self._wire
+        headers = {wire.idempotency_header: key} if key and wire.idempotency_header else {}
+        if self.on_send:
+            self.on_send(method, route(path))
+        started = time.perf_counter()
+        try:
+            response = self._client.request(
+                method, path, json=json, data=dict(form) if form else None, headers=headers
+            )
+        except httpx.TransportError as exc:
+            self._observe(method, path, None, None, started)
+            raise Transient(None, f"network error ({exc.__class__.__name__})") from None
+        status = response.status_code
+        request_id = _header(response, wire.request_id_header)
+        replay = _header(response, wire.replay_header) == "true"
+        self._observe(method, path, status, request_id, started, replay)
+        if status == 429 or status >= 500:
+            raise Transient(status, f"HTTP {status}", request_id)
+        data = json_or_none(response)
+        if status >= 400 or not isinstance(data, dict):
+            raise wire.refusal(method, route(path), status, data, request_id)
+        return Answer(data, request_id)
+
+    def _observe(
+        self,
+        method: str,
+        path: str,
+        status: int | None,
+        request_id: str | None,
+        started: float,
+        replay: bool = False,
+    ) -> None:
+        if self.on_call:
+            elapsed = (time.perf_counter() - started) * 1000
+            self.on_call(ApiCall(method, route(path), status, request_id, elapsed, replay))
+
+
+def _header(response: httpx.Response, name: str | None) -> str | None:
+    return response.headers.get(name) if name else None

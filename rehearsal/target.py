@@ -112,6 +112,10 @@ def open_target(
             "--live and --simulator exclude each other",
             hint="the simulator moves no money; live mode is for the real provider",
         )
+    if live and (refused := declared.live_refused) is not None:
+        raise SafetyRefusal(
+            f"{provider} is not rehearsed in live mode: {refused.reason}", hint=refused.instead
+        )
     # Checked for every target; used for remote and standalone ones (the embedded simulator
     # dies with this process, so no call to it outlives its answer).
     http_timeout = http_timeout_from_env()
@@ -307,11 +311,12 @@ def _embedded(provider: str, state_dir: Path, faults: list[str]) -> Target:
     from rehearsal import providers
     from rehearsal.simulator.control import SimulatorControl
     from rehearsal.simulator.faults import Faults, FaultSpecError
-    from rehearsal.simulator.server import DIALECTS, Simulator
+    from rehearsal.simulator.server import Simulator, dialect_names, speaks
 
-    if provider not in DIALECTS:
+    if not speaks(provider):
         raise UsageError(
-            f"the simulator does not speak {provider} yet", hint=f"it speaks: {', '.join(DIALECTS)}"
+            f"the simulator does not speak {provider} yet",
+            hint=f"it speaks: {', '.join(dialect_names())}",
         )
     try:
         parsed = Faults.parse(faults, providers.declaration_of(provider).unknown_event)

@@ -1224,3 +1224,18 @@ def test_standalone_fault_switches_include_seeded_rates(
         assert statuses == [503 if rng.random() < 0.5 else 201 for _ in range(20)]
         assert len(books(client)["payments"]) == statuses.count(201)
     assert process.terminate() < 5.0
+
+
+def test_the_simulator_finds_each_dialect_by_its_module_name() -> None:
+    """A provider's dialect is one module, rehearsal/simulator/<name>_dialect.py with a
+    DIALECT: no list elsewhere to edit, and every registered provider has one."""
+    from rehearsal import providers
+    from rehearsal.simulator.server import dialect_names, load_dialect, speaks
+
+    assert set(providers.names()) <= set(dialect_names())
+    for name in dialect_names():
+        dialect = load_dialect(name)
+        assert callable(dialect.app) and callable(dialect.signature_headers)
+    assert not speaks("nosuchpay")
+    with pytest.raises(KeyError):
+        load_dialect("nosuchpay")

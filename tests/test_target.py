@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 import types
@@ -11,7 +12,7 @@ import pytest
 
 from rehearsal import providers
 from rehearsal.errors import SafetyRefusal, UsageError
-from rehearsal.providers.declaration import KeyVariable, ProviderDeclaration
+from rehearsal.providers.declaration import KeyVariable, LiveRefusal, ProviderDeclaration
 from rehearsal.target import http_timeout_from_env, open_target, parse_webhook_secrets
 
 # A stand-in API base: every refusal below comes before anything is reached.
@@ -122,6 +123,27 @@ def test_a_declared_third_provider_is_guarded_like_the_others(
         open_("fakepay", tmp_path, live=False)
     monkeypatch.setenv("FAKEPAY_SECRET_KEY", "xx_test_abc")
     with pytest.raises(UsageError, match="FAKEPAY_SECRET_KEY has an unknown prefix"):
+        open_("fakepay", tmp_path, live=False)
+
+
+def test_a_provider_whose_terms_forbid_live_testing_is_refused_before_its_keys_are_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    declared = dataclasses.replace(
+        fakepay({"test": "fk_test_", "live": "fk_live_"}),
+        live_refused=LiveRefusal("its terms forbid it (source)", "rehearse in its sandbox"),
+    )
+    register(monkeypatch, declared)
+    monkeypatch.setenv("FAKEPAY_SECRET_KEY", "fk_live_abc")
+    with pytest.raises(SafetyRefusal) as refused:
+        open_("fakepay", tmp_path, live=True)
+    assert refused.value.message == (
+        "fakepay is not rehearsed in live mode: its terms forbid it (source)"
+    )
+    assert refused.value.hint == "rehearse in its sandbox"
+    assert refused.value.exit_code == 4
+    # Test mode is untouched by the live policy: the key's mode is what refuses here.
+    with pytest.raises(SafetyRefusal, match="is a live key, in test mode"):
         open_("fakepay", tmp_path, live=False)
 
 

@@ -25,12 +25,13 @@ def serve(
 ) -> int:
     from rehearsal import providers
     from rehearsal.simulator.faults import Faults, FaultSpecError
-    from rehearsal.simulator.server import DIALECTS, Simulator
+    from rehearsal.simulator.server import Simulator, dialect_names, speaks
     from rehearsal.target import env_names
 
-    if provider not in DIALECTS:
+    if not speaks(provider):
         raise UsageError(
-            f"the simulator does not speak {provider!r}", hint=f"it speaks: {', '.join(DIALECTS)}"
+            f"the simulator does not speak {provider!r}",
+            hint=f"it speaks: {', '.join(dialect_names())}",
         )
     if time_scale <= 0:
         raise UsageError("--time-scale must be greater than 0")

@@ -40,6 +40,12 @@ class KeyVariable:
 
 
 @dataclass(frozen=True)
+class LiveRefusal:
+    reason: str  # the provider's own words, with their source
+    instead: str  # where to rehearse instead
+
+
+@dataclass(frozen=True)
 class ProviderDeclaration:
     name: str  # the registry's name, e.g. "mintcash"
     adapter: str  # "module:factory"; the factory takes a TargetConfig, returns a Provider
@@ -60,6 +66,9 @@ class ProviderDeclaration:
     # The provider's own event names -> the rehearsal's, where they differ: a plan or a
     # fault that names the provider's own event is told the rehearsal's name for it.
     native_events: Mapping[str, str] = field(default_factory=dict, hash=False)
+    # Its live policy: why a live rehearsal is refused (its own terms forbid testing in live
+    # mode, say), with where to rehearse instead; None where the provider permits one.
+    live_refused: LiveRefusal | None = None
 
     @property
     def keys(self) -> tuple[KeyVariable, ...]:

@@ -524,3 +524,6 @@ def _str(body: Row, key: str) -> str:
     if not isinstance(value, str) or not value:
         raise BooksError(400, "invalid_request", "parameter_missing", f"{key} is required")
     return value
+
+
+DIALECT = MintCashDialect  # found by rehearsal/simulator/server.py through this module's name

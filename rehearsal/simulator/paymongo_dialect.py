@@ -249,3 +249,6 @@ def _set_faults(faults: Faults) -> Handler:
         return 200, {"faults": faults.specs}
 
     return handler
+
+
+DIALECT = PayMongoDialect  # found by rehearsal/simulator/server.py through this module's name

@@ -6,18 +6,51 @@ rehearsal, or as its own process (`rehearsal simulator`, which then waits for a 
 
 from __future__ import annotations
 
+import pkgutil
+from importlib import import_module
 from pathlib import Path
+from typing import Protocol
 
-from rehearsal.simulator.books import Books, Keys
+from starlette.applications import Starlette
+
+from rehearsal.simulator.books import Books, Keys, Row
 from rehearsal.simulator.delivery import Deliverer
 from rehearsal.simulator.faults import Faults
-from rehearsal.simulator.mintcash_dialect import MintCashDialect
-from rehearsal.simulator.paymongo_dialect import PayMongoDialect
 
-DIALECTS: dict[str, type[MintCashDialect] | type[PayMongoDialect]] = {
-    "mintcash": MintCashDialect,
-    "paymongo": PayMongoDialect,
-}
+_SUFFIX = "_dialect"
+
+
+class Dialect(Protocol):
+    """What a provider's dialect gives the simulator: its HTTP app over the books, and how
+    it renders and signs an event. Each lives in `rehearsal/simulator/<name>_dialect.py` as
+    `DIALECT`, so a new provider's dialect is one new module, found by its name."""
+
+    def app(self, books: Books, faults: Faults) -> Starlette: ...
+
+    def render_event(
+        self, event_id: str, kind: str, obj: Row, env: str, created: float
+    ) -> bytes: ...
+
+    def signature_headers(self, body: bytes) -> dict[str, str]: ...
+
+
+def dialect_names() -> list[str]:
+    """The providers the simulator speaks: one `<name>_dialect` module each."""
+    import rehearsal.simulator as package
+
+    found = pkgutil.iter_modules(package.__path__)
+    return sorted(m.name.removesuffix(_SUFFIX) for m in found if m.name.endswith(_SUFFIX))
+
+
+def speaks(name: str) -> bool:
+    return name in dialect_names()
+
+
+def load_dialect(name: str) -> Dialect:
+    if not speaks(name):
+        raise KeyError(name)
+    dialect: Dialect = import_module(f"{__package__}.{name}{_SUFFIX}").DIALECT()
+    return dialect
 
 
 class Simulator:
@@ -31,7 +64,7 @@ class Simulator:
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
-        self.dialect = DIALECTS[dialect]()
+        self.dialect = load_dialect(dialect)
         self.faults = faults or Faults()
         self.books = Books(db_path, self.dialect.render_event)
         self.app = self.dialect.app(self.books, self.faults)

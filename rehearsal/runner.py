@@ -57,6 +57,7 @@ from rehearsal.providers.base import (
     Provider,
     ProviderObject,
 )
+from rehearsal.providers.keys import step_key
 from rehearsal.receiver import EventHub
 from rehearsal.run_events import (
     ApiCalled,
@@ -113,7 +114,7 @@ class Replayer:
     def __call__(self, row: StepRow) -> ProviderObject:
         step = next(s for s in self.plan.steps if s.id == row["step_id"])
         key = row["idempotency_key"]
-        assert key == f"rh-{row['run_id']}-{step.id}", "replays only the runner's own keys"
+        assert key == step_key(row["run_id"], step.id), "replays only the runner's own keys"
         if isinstance(step, RefundStep) and not row["awaited_object"]:
             raise UsageError(f"step {step.id!r} has no recorded payment to replay against")
         if not isinstance(step, ChargeStep | SubscribeStep | RefundStep):
@@ -468,7 +469,7 @@ class Runner:
     # --- money steps ------------------------------------------------------------------------
 
     def _money_step(self, step: Step) -> tuple[ProviderObject, NormalizedEvent | None]:
-        key = f"rh-{self.run_id}-{step.id}"
+        key = step_key(self.run_id, step.id)
         if isinstance(step, ChargeStep):
             card = self._card(step.card)
             self._intent(step.id, key, step.amount)

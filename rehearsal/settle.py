@@ -44,6 +44,7 @@ from rehearsal.providers.base import (
     ProviderObject,
     WebhookState,
 )
+from rehearsal.providers.keys import cleanup_key
 from rehearsal.run_events import Compensated, Listener
 from rehearsal.state import StateDB
 
@@ -351,7 +352,7 @@ class _Engine:
         if self._refused_before(payment_id):
             self.emit(Compensated(action, payment_id, left, "not possible in test mode"))
             return
-        key = f"rh-{self.run_id}-{step_id}-cleanup-{payment_id}-{left}"
+        key = cleanup_key(self.run_id, step_id, payment_id, left)
         seq = self.store.compensation_intent(self.run_id, step_id, action, payment_id, left, key)
         try:
             refund = self.provider.refund(

@@ -226,3 +226,45 @@ def test_the_official_client_creates_lists_and_retrieves_webhooks(
     assert hook.id in [h.id for h in listing.data] and listing.has_more is False
     fetched = paymongo.Webhook.retrieve(hook.id)
     assert (fetched.id, fetched.url, fetched.status) == (hook.id, url, "enabled")
+
+
+def test_the_official_client_disables_enables_and_updates_a_webhook(
+    pm_sim: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Webhook.disable, Webhook.enable (POST with the client's empty attributes) and
+    Webhook.update (PUT), each answered with the whole webhook resource."""
+    use(pm_sim, monkeypatch, pm_sim.keys.test_secret)
+    url = f"https://example.com/hooks/{uuid.uuid4().hex}"
+    hook = paymongo.Webhook.create({"url": url, "events": ["payment.paid"]})
+    off = paymongo.Webhook.disable(hook.id)
+    assert (off.id, off.status, off.url) == (hook.id, "disabled", url)
+    assert paymongo.Webhook.retrieve(hook.id).status == "disabled"
+    assert [h.status for h in paymongo.Webhook.all().data if h.id == hook.id] == ["disabled"]
+    on = paymongo.Webhook.enable(hook.id)
+    assert (on.id, on.status) == (hook.id, "enabled")
+    changed = paymongo.Webhook.update(hook.id, {"events": ["payment.paid", "payment.failed"]})
+    assert sorted(changed.events) == ["payment.failed", "payment.paid"]
+    assert changed.status == "enabled" and changed.secret_key
+    assert paymongo.Webhook.retrieve(hook.id).events == changed.events
+
+
+def test_the_official_client_pays_with_a_two_digit_expiry_year(
+    pm_sim: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PayMongo's payment method example carries `"exp_year": 24`: a two-digit year."""
+    use(pm_sim, monkeypatch, pm_sim.keys.test_secret)
+    method = paymongo.PaymentMethod.create(
+        {
+            "type": "card",
+            "details": {"card_number": "5123000000000002", "exp_month": 1, "exp_year": 35},
+            "billing": BILLING,
+        }
+    )
+    assert method.details["exp_year"] == 35
+    intent = paymongo.PaymentIntent.create(
+        {"amount": 10000, "currency": "PHP", "payment_method_allowed": ["card"]}
+    )
+    attached = paymongo.PaymentIntent.attach(intent.id, {"payment_method": method.id})
+    assert attached.status == "succeeded"
+    payment = paymongo.Payment.retrieve(attached.payments[0]["id"])
+    assert payment.status == "paid" and payment.source["last4"] == "0002"

@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from rehearsal.providers.mintcash.contract import TEST_CARDS
+from rehearsal.simulator.mintcash_wire import TEST_CARDS
 
 Row = dict[str, Any]
 
@@ -692,7 +692,7 @@ def _hash(body: Row) -> str:
 
 
 def _card(token: str) -> Row:
-    for card in TEST_CARDS.values():
+    for card in TEST_CARDS:
         if token in (card.token, card.number):
             return {
                 "brand": _BRANDS.get(card.number[0], "card"),

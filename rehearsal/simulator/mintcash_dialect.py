@@ -20,8 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from rehearsal import signatures
-from rehearsal.providers.mintcash import contract as c
+from rehearsal.simulator import mintcash_wire as c
 from rehearsal.simulator.books import Books, BooksError, Row, new_id
 from rehearsal.simulator.faults import Faults, FaultSpecError
 
@@ -102,7 +101,7 @@ class MintCashDialect:
 
     def signature_headers(self, body: bytes) -> dict[str, str]:
         assert self.books is not None
-        return {c.SIGNATURE_HEADER: signatures.sign(self.books.keys.webhook_secret, body)}
+        return {c.SIGNATURE_HEADER: c.sign(self.books.keys.webhook_secret, body)}
 
     # --- the app ----------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from rehearsal.providers.paymongo import contract as c
+from rehearsal.simulator import paymongo_spec as c
 from rehearsal.simulator.books import Row, new_id
 from rehearsal.simulator.faults import Faults
 from rehearsal.simulator.paymongo_store import BOOKS_INTERVAL, insert

@@ -27,11 +27,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from rehearsal.providers.paymongo import contract as c
-from rehearsal.providers.paymongo import signature
+from rehearsal.simulator import paymongo_signing
+from rehearsal.simulator import paymongo_spec as c
 from rehearsal.simulator.books import Books, BooksError, Row
 from rehearsal.simulator.faults import Faults, FaultSpecError
 from rehearsal.simulator.paymongo_billing import RENEWAL_FAILED_EVENT, BillingRoutes
+from rehearsal.simulator.paymongo_lists import ListRoutes
 from rehearsal.simulator.paymongo_payments import PaymentRoutes
 from rehearsal.simulator.paymongo_store import PAYMONGO_EVENT, Store
 from rehearsal.simulator.paymongo_webhooks import WebhookRoutes
@@ -45,7 +46,7 @@ from rehearsal.simulator.paymongo_wire import (
 )
 
 
-class PayMongoDialect(PaymentRoutes, BillingRoutes, WebhookRoutes):
+class PayMongoDialect(PaymentRoutes, BillingRoutes, WebhookRoutes, ListRoutes):
     name = "paymongo"
 
     def __init__(self, rate_limit: int = 100) -> None:
@@ -89,8 +90,8 @@ class PayMongoDialect(PaymentRoutes, BillingRoutes, WebhookRoutes):
     def signature_headers(self, body: bytes) -> dict[str, str]:
         assert self.books is not None
         livemode = bool(json.loads(body)["data"]["attributes"]["livemode"])
-        header = signature.sign(self.books.keys.webhook_secret, body, livemode=livemode)
-        return {signature.HEADER: header}
+        header = paymongo_signing.sign(self.books.keys.webhook_secret, body, livemode=livemode)
+        return {paymongo_signing.HEADER: header}
 
     # --- the app ----------------------------------------------------------------------------
 
@@ -140,14 +141,16 @@ class PayMongoDialect(PaymentRoutes, BillingRoutes, WebhookRoutes):
             R(c.PAYMENT_INTENT, endpoint(self._get_intent), methods=["GET"]),
             R(c.ATTACH, endpoint(self._attach), methods=["POST"]),
             R(c.PAYMENT_METHODS, endpoint(self._create_method), methods=["POST"]),
-            R("/v1/payment_methods/{id}", endpoint(self._get("method")), methods=["GET"]),
+            R(c.PAYMENT_METHOD, endpoint(self._get("method")), methods=["GET"]),
+            R(c.PAYMENTS, endpoint(self._list_payments), methods=["GET"]),
             R(c.PAYMENT, endpoint(self._get("payment")), methods=["GET"]),
             R(c.REFUNDS, endpoint(self._create_refund), methods=["POST"]),
+            R(c.REFUNDS, endpoint(self._list_refunds), methods=["GET"]),
             R(c.REFUND, endpoint(self._get("refund")), methods=["GET"]),
             R(c.PLANS, endpoint(self._create_plan), methods=["POST"]),
-            R("/v1/plans/{id}", endpoint(self._get("plan")), methods=["GET"]),
+            R(c.PLAN, endpoint(self._get("plan")), methods=["GET"]),
             R(c.CUSTOMERS, endpoint(self._create_customer), methods=["POST"]),
-            R("/v1/customers/{id}", endpoint(self._get("customer")), methods=["GET"]),
+            R(c.CUSTOMER, endpoint(self._get("customer")), methods=["GET"]),
             R(c.SUBSCRIPTIONS, endpoint(self._create_subscription), methods=["POST"]),
             R(c.SUBSCRIPTION, endpoint(self._get("subscription")), methods=["GET"]),
             R(c.CANCEL, endpoint(self._cancel), methods=["POST"]),
@@ -196,8 +199,14 @@ class PayMongoDialect(PaymentRoutes, BillingRoutes, WebhookRoutes):
 
         async def http_error(request: Request, exc: Exception) -> Response:
             status = getattr(exc, "status_code", 500)
-            code = {404: "resource_not_found", 405: "method_not_allowed"}.get(status, "api_error")
-            return JSONResponse(PMError(status, code, f"HTTP {status}").body(), status)
+            if status in (404, 405):
+                # No such route (or not with this method): 404 with an empty body. PayMongo's
+                # official clients tell a missing route from a missing resource by exactly
+                # that (paymongo/paymongo-php src/HttpClient.php RouteNotFoundException,
+                # paymongo/paymongo-node src/HttpClient.js RouteNotFoundError); a missing
+                # resource is 404 with PayMongo's errors array.
+                return Response(b"", 404)
+            return JSONResponse(PMError(status, "api_error", f"HTTP {status}").body(), status)
 
         return Starlette(
             routes=routes, exception_handlers={HTTPException: http_error, Exception: http_error}
@@ -219,6 +228,14 @@ class PayMongoDialect(PaymentRoutes, BillingRoutes, WebhookRoutes):
         assert self.books is not None
         if request.method != "POST" or not key:
             return handler(request, env, body, key)
+        if len(key) > c.MAX_IDEMPOTENCY_KEY:
+            # "up to 255 characters" (https://developers.paymongo.com/reference/idempotent-requests);
+            # the refusal's status and code are not documented: ASSUMED 400 parameter_invalid.
+            raise PMError(
+                400,
+                "parameter_invalid",
+                f"{c.IDEMPOTENCY_HEADER} must be at most {c.MAX_IDEMPOTENCY_KEY} characters.",
+            )
         route = request.scope.get("route")
         scope = f"{getattr(route, 'path', request.url.path)}:{request.path_params.get('id', '')}"
         replay = self.books.replay(env, scope, key, body)

@@ -12,7 +12,7 @@ import urllib.parse
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from rehearsal.providers.paymongo import contract as c
+from rehearsal.simulator import paymongo_spec as c
 from rehearsal.simulator.books import Row, new_id
 from rehearsal.simulator.paymongo_store import insert
 from rehearsal.simulator.paymongo_wire import (
@@ -101,7 +101,7 @@ class PaymentRoutes(Routes):
         month, year = details.get("exp_month"), details.get("exp_year")
         if not isinstance(month, int) or not 1 <= month <= 12:
             raise PMError(400, "parameter_invalid", "details.exp_month is invalid.")
-        if not isinstance(year, int) or year < time.gmtime().tm_year:
+        if not isinstance(year, int) or c.full_year(year) < time.gmtime().tm_year:
             raise PMError(400, "parameter_invalid", "details.exp_year is invalid.")
         row: Row = {
             "id": new_id("pm"),

@@ -4,7 +4,8 @@ As PayMongo documents them (https://developers.paymongo.com/reference/webhook-re
 the SDKs' WebhookService): one webhook per URL (a second create for a URL already
 registered is refused; PayMongo's error for it is not documented, see
 docs/providers/paymongo.md), `PUT /v1/webhooks/{id}` changes its url or events,
-`POST .../enable` and `.../disable` take no body, and every answer is the webhook resource
+`POST .../enable` and `.../disable` take no body, the list comes in pages
+(rehearsal/simulator/paymongo_lists.py), and every answer is the webhook resource
 with its `secret_key`. No delete: PayMongo's API documents none. Each enabled webhook is one
 of the books' endpoints (which events reach which URL); disabling one ends its endpoint and
 drops what it had pending, as PayMongo does not queue events for a disabled webhook.
@@ -19,6 +20,7 @@ from typing import Any
 from starlette.requests import Request
 
 from rehearsal.simulator.books import Row, new_id
+from rehearsal.simulator.paymongo_lists import page
 from rehearsal.simulator.paymongo_store import BOOKS_KIND, KNOWN_EVENTS, insert
 from rehearsal.simulator.paymongo_wire import PMError, Routes, require_attributes
 
@@ -109,9 +111,12 @@ class WebhookRoutes(Routes):
         self, request: Request, env: str, body: Row, key: str | None
     ) -> tuple[int, Row]:
         assert self.books is not None and self.store is not None
-        rows = self.books._all("SELECT * FROM pm_webhooks WHERE env = ? ORDER BY created_at", env)
+        rows = self.books._all(
+            "SELECT * FROM pm_webhooks WHERE env = ? ORDER BY created_at DESC, id DESC", env
+        )
+        shown, more = page(request, rows)
         secret = self.books.keys.webhook_secret
-        return 200, {"data": [self.store.webhook(r, secret) for r in rows], "has_more": False}
+        return 200, {"data": [self.store.webhook(r, secret) for r in shown], "has_more": more}
 
     def _update_webhook(
         self, request: Request, env: str, body: Row, key: str | None

@@ -2,8 +2,9 @@
 
 What the runbook (seed 002) states is marked RUNBOOK; the rest is our choice where the
 runbook is silent, modelled on Stripe, and written down in docs/providers/mintcash.md.
-Both the adapter and the simulator's MintCash dialect import this module, so they cannot
-disagree about the wire format without a test noticing.
+The adapter imports this module; the simulator's MintCash dialect keeps its own copy
+(rehearsal/simulator/mintcash_wire.py) and tests/test_simulator_independence.py checks that
+the two agree.
 """
 
 from __future__ import annotations

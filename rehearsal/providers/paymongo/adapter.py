@@ -362,11 +362,28 @@ class PayMongo(PayMongoHttp):
 
     def existing_webhook(self, url: str) -> WebhookState | None:
         """The webhook registered for `url`, enabled or not (GET /v1/webhooks). PayMongo
-        keeps one webhook per URL and asks that it be created once, not per run."""
-        for hook in self._get(c.WEBHOOKS).get("data") or []:
-            if (hook.get("attributes") or {}).get("url") == url:
-                return _webhook_state(hook)
-        return None
+        keeps one webhook per URL and asks that it be created once, not per run. Pages
+        through the list (`after` the last id while `has_more`), so an account with more
+        webhooks than one page holds still finds its own."""
+        # 100 a page (ASSUMED PayMongo's maximum; docs/providers/paymongo.md); a list that
+        # never ends is PayMongo misbehaving, not an account with that many webhooks.
+        limit, pages, after = 100, 50, ""
+        for _ in range(pages):
+            query = f"?limit={limit}" + (f"&after={after}" if after else "")
+            body = self._get(c.WEBHOOKS + query)
+            hooks = [h for h in body.get("data") or [] if isinstance(h, dict)]
+            for hook in hooks:
+                if (hook.get("attributes") or {}).get("url") == url:
+                    return _webhook_state(hook)
+            if body.get("has_more") is not True or not hooks:
+                return None
+            after = str(hooks[-1].get("id") or "")
+            if not after:
+                return None
+        raise ProviderError(
+            f"PayMongo's webhook list did not end after {pages} pages",
+            hint="check the account's webhooks in PayMongo's dashboard (Developers > Webhooks)",
+        )
 
     def register_webhook(
         self, url: str, events: list[str], existing: WebhookState | None = None

@@ -1,9 +1,10 @@
 """PayMongo's wire contract, in one place: paths, keys, event names, test cards, shapes.
 
 Each fact carries its source in docs/providers/paymongo.md; what PayMongo does not document
-is marked ASSUMED there and here. Both the adapter and the simulator's PayMongo dialect
-import this module; tests check both against the examples in PayMongo's documentation
-(tests/fixtures/paymongo/), so the two cannot agree on something PayMongo does not do.
+is marked ASSUMED there and here. The adapter imports this module; the simulator's PayMongo
+dialect does not (it keeps its own, written from the same docs: rehearsal/simulator/
+paymongo_spec.py, paymongo_cards.py, paymongo_signing.py), and tests check both against the
+examples in PayMongo's documentation (tests/fixtures/paymongo/) and against each other.
 """
 
 from __future__ import annotations
@@ -82,17 +83,40 @@ class TestCard:
     failure_code: str | None  # the payment's sub_code when it fails; None: it succeeds
 
 
-# https://developers.paymongo.com/docs/payment-acceptance-testing and .../testing
+# https://developers.paymongo.com/docs/payment-acceptance-testing and .../testing (the older
+# page: the PH cards, the 3-D Secure cards and one card per decline sub code). The names are
+# the ones a plan uses (`card: visa`); the simulator keeps its own table of the numbers
+# (rehearsal/simulator/paymongo_cards.py) and a test compares the two.
 TEST_CARDS: dict[str, TestCard] = {
     "visa": TestCard("4343434343434345", "none", None),
     "visa_debit": TestCard("4571736000000075", "none", None),
+    "visa_credit_ph": TestCard("4009930000001421", "none", None),
+    "visa_debit_ph": TestCard("4404520000001439", "none", None),
     "mastercard": TestCard("5555444444444457", "none", None),
+    "mastercard_no_3ds": TestCard("5123000000000002", "none", None),
+    "mastercard_debit": TestCard("5455590000000009", "none", None),
+    "mastercard_prepaid": TestCard("5339080000000003", "none", None),
+    "mastercard_credit_ph": TestCard("5240050000001440", "none", None),
+    "mastercard_debit_ph": TestCard("5577510000001446", "none", None),
     "visa_3ds": TestCard("4120000000000007", "required", None),
+    # 3-D Secure optional; in a subscription it activates and its renewals fail.
     "mastercard_3ds": TestCard("5123000000000001", "optional", None),
-    "declined": TestCard("4111111111111111", "none", "generic_decline"),
-    "insufficient_funds": TestCard("5100000000000198", "none", "insufficient_funds"),
-    "expired_card": TestCard("4200000000000018", "none", "card_expired"),
+    "declined_before_3ds": TestCard("4230000000000004", "required", "generic_decline"),
     "declined_after_3ds": TestCard("5234000000000106", "required", "generic_decline"),
+    "declined": TestCard("4111111111111111", "none", "generic_decline"),
+    "generic_decline": TestCard("4400000000000016", "none", "generic_decline"),
+    "generic_decline_ph": TestCard("4028220000001457", "none", "generic_decline"),
+    "expired_card": TestCard("4200000000000018", "none", "card_expired"),
+    "invalid_cvc": TestCard("4300000000000017", "none", "cvc_invalid"),
+    "fraudulent": TestCard("4500000000000015", "none", "fraudulent"),
+    "insufficient_funds": TestCard("5100000000000198", "none", "insufficient_funds"),
+    "insufficient_funds_ph": TestCard("5240460000001466", "none", "insufficient_funds"),
+    "processor_blocked": TestCard("5200000000000197", "none", "processor_blocked"),
+    "lost_card": TestCard("5300000000000196", "none", "lost_card"),
+    "lost_card_ph": TestCard("5483530000001462", "none", "lost_card"),
+    "stolen_card": TestCard("5400000000000195", "none", "stolen_card"),
+    "processor_unavailable": TestCard("5500000000000194", "none", "processor_unavailable"),
+    "blocked": TestCard("4600000000000014", "none", "blocked"),
 }
 TEST_CARD_BY_NUMBER = {card.number: card for card in TEST_CARDS.values()}
 

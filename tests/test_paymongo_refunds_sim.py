@@ -71,7 +71,8 @@ class World:
             time.monotonic() + WAIT,
         )
         assert hit is not None, f"{refund_id} never settled"
-        return self.get(f"/v1/refunds/{refund_id}")["attributes"]
+        attributes: dict[str, Any] = self.get(f"/v1/refunds/{refund_id}")["attributes"]
+        return attributes
 
 
 def world(tmp_path: Path, specs: list[str], time_scale: float = 0.01) -> Iterator[World]:

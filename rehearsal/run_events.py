@@ -64,6 +64,7 @@ class StepPassed:
     object_id: str | None
     status: str | None
     confirmed_by: str  # "webhook+api", "api", "operator"
+    note: str | None = None  # what else the outcome shows (a refund's history, test mode)
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,7 @@ from rehearsal.run_events import (
     StepSkipped,
     StepStarted,
     WebhookArrived,
+    event_name,
 )
 from rehearsal.state import StateDB
 
@@ -170,6 +171,16 @@ def resolve_card(plan: Plan, provider: Provider, card: str | None) -> str:
 
 
 EXPECTED_UNAVAILABLE = "expected-unavailable"  # confirmed_by of a step skipped as planned
+# A refund step marked `unavailable_in_test` that the test-mode account refunded after all.
+TEST_MODE_REFUNDED = "refunded in test mode"
+
+
+def refund_state(payment: ProviderObject, refund_id: str) -> str | None:
+    """A refund's status as its payment lists it: None when it is not listed; `succeeded`
+    when listed by a provider that lists ids only (MintCash lists a refund once done)."""
+    if refund_id not in payment.refund_ids:
+        return None
+    return dict(payment.refund_statuses).get(refund_id, "succeeded")
 
 
 def step_done(row: StepRow) -> bool:
@@ -221,6 +232,7 @@ class Runner:
         self._began = time.monotonic()
         self._resumed: set[str] = set()
         self._baselines: dict[str, int | None] = {}
+        self._notes: dict[str, str] = {}  # step id -> what the report adds to its outcome
         provider.on_call = self._on_call
         provider.on_send = self._on_send
 
@@ -406,6 +418,7 @@ class Runner:
             return
         by = "webhook+api" if event is not None else "api"  # api only: a finding, see _await
         self._observe(step, obj)
+        note = self._notes.pop(step.id, None)
         self.store.update_step(
             self.run_id,
             step.id,
@@ -415,8 +428,9 @@ class Runner:
             confirmed_by=by,
             event_id=event.event_id if event else None,
             status=obj.status,
+            **({"message": note} if note else {}),
         )
-        self.emit(StepPassed(step.id, time.monotonic() - began, obj.id, obj.status, by))
+        self.emit(StepPassed(step.id, time.monotonic() - began, obj.id, obj.status, by, note))
         self._step = None
 
     def _observe(self, step: Step, obj: ProviderObject) -> None:
@@ -485,28 +499,7 @@ class Runner:
             self.payments[step.id] = final
             return final, event
         if isinstance(step, RefundStep):
-            payment = self.payments[step.payment]
-            left = payment.amount - self.refunded.get(step.payment, 0)
-            amount = step.amount or left
-            self._intent(step.id, key, amount, about=payment.id)
-            called = time.time()
-            refund = self._call(
-                step.id,
-                lambda: money_call(self.plan, self.provider, step, key, payment_id=payment.id),
-            )
-            self._called(step.id, refund)
-            self.refunded[step.payment] = self.refunded.get(step.payment, 0) + amount
-            total = self.refunded[step.payment]
-            event, final = self._await(
-                step,
-                "payment",
-                payment.id,
-                called,
-                self._payment_check(step, payment.amount, total),
-                lambda e: e.object is not None and refund.id in e.object.refund_ids,
-            )
-            self.payments[step.payment] = final
-            return final, event
+            return self._refund_step(step, key)
         if isinstance(step, SubscribeStep):
             card = self._card(step.card)
             self._intent(step.id, key, step.amount)
@@ -560,6 +553,61 @@ class Runner:
         self.subscriptions[step.subscription] = final
         return final, event
 
+    def _refund_step(
+        self, step: RefundStep, key: str
+    ) -> tuple[ProviderObject, NormalizedEvent | None]:
+        """Refund, then confirm through the refund itself: its webhook (the payment, listing
+        the refund) shows it succeeded, and so do the refund resource and the payment's API.
+        A refund may be created `pending` and settle later (PayMongo); one that ends
+        `failed` fails the step, whichever event or answer shows it."""
+        payment = self.payments[step.payment]
+        left = payment.amount - self.refunded.get(step.payment, 0)
+        amount = step.amount or left
+        self._intent(step.id, key, amount, about=payment.id)
+        called = time.time()
+        refund = self._call(
+            step.id,
+            lambda: money_call(self.plan, self.provider, step, key, payment_id=payment.id),
+        )
+        self._called(step.id, refund)
+        if refund.status == "failed":
+            raise AssertionFailed(f"step {step.id!r}: refund {refund.id} failed at once")
+        self.refunded[step.payment] = self.refunded.get(step.payment, 0) + amount
+        total = self.refunded[step.payment]
+
+        def failed(e: NormalizedEvent) -> str | None:
+            if e.object is None or refund_state(e.object, refund.id) != "failed":
+                return None
+            return f"refund {refund.id} failed"
+
+        event, final = self._await(
+            step,
+            "payment",
+            payment.id,
+            called,
+            self._refund_check(step, payment.amount, total, refund.id),
+            lambda e: e.object is not None and refund_state(e.object, refund.id) == "succeeded",
+            fails=failed,
+        )
+        self.payments[step.payment] = final
+        settled = self.provider.retrieve("refund", refund.id)
+        if settled.status != "succeeded":
+            raise AssertionFailed(
+                f"step {step.id!r}: the payment lists refund {refund.id} as succeeded, but the "
+                f"refund itself is {settled.status!r}"
+            )
+        history = (
+            "succeeded" if refund.status == "succeeded" else f"{refund.status}, then succeeded"
+        )
+        note = f"refund {refund.id} {history}"
+        if step.unavailable_in_test and self.provider.environment == "test":
+            note = (
+                f"{TEST_MODE_REFUNDED}: the plan expects the documented refusal "
+                f"(unavailable_in_test); {note}"
+            )
+        self._notes[step.id] = note
+        return final, event
+
     def _await(
         self,
         step: Step,
@@ -568,18 +616,21 @@ class Runner:
         called: float,
         check: Check,
         extra: Callable[[NormalizedEvent], bool] | None = None,
+        fails: Callable[[NormalizedEvent], str | None] | None = None,
     ) -> tuple[NormalizedEvent | None, ProviderObject]:
+        """The step's webhook about `object_id` (of the plan's type, and `extra`), checked,
+        then the API's word on the object, checked. `fails`: why an event about the object,
+        whatever its type, shows the transition failed (the step fails at once), or None."""
         assert not isinstance(step, ManualStep)
         expected = step.expect.event
         within = step.expect.within * self.scale
 
         def match(e: NormalizedEvent) -> bool:
-            return (
-                e.type == expected
-                and e.object is not None
-                and e.object.id == object_id
-                and (extra is None or extra(e))
-            )
+            if e.object is None or e.object.id != object_id:
+                return False
+            if fails is not None and fails(e) is not None:
+                return True
+            return e.type == expected and (extra is None or extra(e))
 
         assert self.hub is not None, "a runner that waits needs a receiver's hub"
         if step.id in self._resumed and check(self.provider.retrieve(kind, object_id)) is None:
@@ -623,6 +674,11 @@ class Runner:
         )
         self.store.update_step(self.run_id, step.id, event_id=event.event_id, latency_ms=latency)
         assert event.object is not None
+        if fails is not None and (why := fails(event)):
+            raise AssertionFailed(
+                f"step {step.id!r}: {why}: the {event_name(event.type, event.provider_type)} "
+                f"webhook for {object_id} says so"
+            )
         if problem := check(event.object):
             raise AssertionFailed(
                 f"step {step.id!r}: the {expected} webhook for {object_id} shows {problem}"
@@ -690,16 +746,17 @@ class Runner:
             watch()
 
     def _payment_check(self, step: ChargeStep | RefundStep, amount: int, refunded: int) -> Check:
-        expected = (
-            step.expect.status
-            or DEFAULT_STATUS.get(step.expect.event)
-            or ("refunded" if refunded >= amount else "partially_refunded")
-        )
+        refund_status = "refunded" if refunded >= amount else "partially_refunded"
         currency = self._currency(step)
 
         def check(obj: ProviderObject) -> str | None:
             if problem := self._same_books(obj, currency):
                 return problem
+            expected = (
+                step.expect.status
+                or DEFAULT_STATUS.get(step.expect.event)
+                or ("succeeded" if obj.refund_statuses else refund_status)
+            )
             if obj.status != expected:
                 return f"{obj.kind} {obj.id} with status {obj.status!r} (expected {expected!r})"
             if obj.amount != amount:
@@ -713,6 +770,22 @@ class Runner:
                     f"(expected {_money(refunded, currency)})"
                 )
             return None
+
+        return check
+
+    def _refund_check(self, step: RefundStep, amount: int, refunded: int, refund_id: str) -> Check:
+        """The payment after a refund: the refund listed as succeeded, `refunded` in all.
+        Its status: the plan's `expect.status`, else where the payment lists each refund's
+        status (PayMongo) the charge's own (a PayMongo payment stays `paid`), else
+        `refunded` or `partially_refunded` (MintCash)."""
+        payment_check = self._payment_check(step, amount, refunded)
+
+        def check(obj: ProviderObject) -> str | None:
+            state = refund_state(obj, refund_id)
+            if state != "succeeded":
+                shown = f"with refund {refund_id} {state!r}" if state else f"without {refund_id}"
+                return f"{obj.kind} {obj.id} {shown} (expected 'succeeded')"
+            return payment_check(obj)
 
         return check
 

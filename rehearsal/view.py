@@ -127,7 +127,10 @@ class PlainView:
             )
         elif isinstance(ev, StepPassed):
             what = f" {ev.object_id} {ev.status}" if ev.object_id else ""
-            self._line(f"✓ {ev.step_id}{what}, confirmed by {ev.confirmed_by} ({ev.elapsed:.2f}s)")
+            note = f"; {ev.note}" if ev.note else ""
+            self._line(
+                f"✓ {ev.step_id}{what}, confirmed by {ev.confirmed_by} ({ev.elapsed:.2f}s){note}"
+            )
         elif isinstance(ev, StepFailed):
             self._line(f"✗ {ev.step_id}: {ev.message}", force=True)
         elif isinstance(ev, StepInterrupted):
@@ -315,6 +318,8 @@ class RichView:
                 if ev.object_id
                 else f"confirmed by {ev.confirmed_by}"
             )
+            if ev.note:
+                self.footer.append(f"✓ {ev.step_id}: {ev.note}")
         elif isinstance(ev, StepFailed):
             r = self.rows[ev.step_id]
             r.state, r.awaiting = "failed", None

@@ -41,6 +41,9 @@ class ProviderObject:
     amount_refunded: int = 0
     payment_id: str | None = None  # a refund's payment; a subscription's latest payment
     refund_ids: tuple[str, ...] = ()
+    # (refund id, status) of each refund, where the payment lists its refunds' statuses
+    # (PayMongo: pending, processing, succeeded, failed); empty where it lists ids only.
+    refund_statuses: tuple[tuple[str, str], ...] = ()
     renewals: int = 0
     failure_code: str | None = None
     card_brand: str | None = None  # brand and last four digits: all a report shows of a card

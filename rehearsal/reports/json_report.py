@@ -134,6 +134,21 @@ def _expected(
     }
 
 
+def _test_mode_refund(run: RunRow, s: StepRow, plan_step: dict[str, Any]) -> str | None:
+    """What a test-mode account did with a refund the plan marks `unavailable_in_test`:
+    `refused` as the provider documents (the step skipped as expected), or `refunded`
+    (the step passed: the account refunds test payments). None for any other step."""
+    from rehearsal.runner import EXPECTED_UNAVAILABLE
+
+    if not plan_step.get("unavailable_in_test") or run["environment"] != "test":
+        return None
+    if s["state"] == "skipped" and s["confirmed_by"] == EXPECTED_UNAVAILABLE:
+        return "refused"
+    if s["state"] == "passed":
+        return "refunded"
+    return None
+
+
 def build(store: StateDB, run_id: str, stopped: Stopped | None = None) -> dict[str, Any]:
     """The report of `run_id`. `stopped`: how it ended if the runner recorded no verdict."""
     from rehearsal.settle import money
@@ -165,6 +180,7 @@ def build(store: StateDB, run_id: str, stopped: Stopped | None = None) -> dict[s
                 "request_id": s["request_id"],
                 "confirmed_by": s["confirmed_by"],
                 "message": s["message"],
+                "test_mode_refund": _test_mode_refund(run, s, planned.get(s["step_id"], {})),
                 "calls": [_call(c) for c in calls if c["step_id"] == s["step_id"]],
                 "expected_event": _expected(s, planned.get(s["step_id"], {}), deliveries, claimed),
                 "event": {"id": s["event_id"], "latency_ms": _ms(s["latency_ms"])}

@@ -49,6 +49,8 @@ def _details(step: dict[str, Any]) -> str:
                 f"webhook {e['type']} for {e['object_id'] or 'the object'}: none counted "
                 f"(deadline {e['deadline'] or 'not reached'})"
             )
+    if step["status"] == "passed" and step["message"]:
+        lines.append(step["message"])  # what else the outcome shows (a test-mode refund)
     if step["confirmed_by"] == "api":
         lines.append("confirmed only through the API: its webhook never counted (a finding)")
     elif step["confirmed_by"]:
@@ -65,6 +67,10 @@ def render(doc: dict[str, Any]) -> str:
     props = ET.SubElement(suite, "properties")
     for key in ("run_id", "provider", "environment", "target", "verdict", "exit_code"):
         ET.SubElement(props, "property", name=key, value=str(doc[key]))
+    for step in steps:  # which behaviour the test-mode account showed
+        if step.get("test_mode_refund"):
+            name = f"test_mode_refund.{step['id']}"
+            ET.SubElement(props, "property", name=name, value=step["test_mode_refund"])
     for step in steps:
         case = ET.SubElement(
             suite,

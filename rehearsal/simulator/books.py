@@ -133,6 +133,10 @@ class Books:
         # An event a dialect's provider sends for a failed renewal before the subscription's
         # `subscription.past_due` (PayMongo: subscription.invoice.payment_failed), or None.
         self.renewal_failed_event: str | None = None
+        # A dialect's own work that falls due with time (PayMongo: pending refunds settle),
+        # run by the deliverer's loop: `timed_work(now, time_scale)` does what is due by
+        # `now` (wall clock) and returns when more falls due (None: nothing pending).
+        self.timed_work: Callable[[float, float], float | None] = lambda now, scale: None
         self.keys = self._keys()
 
     # --- plumbing ---------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """Webhook delivery: the simulator's outbox, sent signed, retried with backoff.
 
-One thread owns delivery. It sleeps on a condition until the next delivery or renewal is
-due (or new work is queued), signs each attempt afresh (the timestamp is the attempt's),
-and retries non-2xx answers on a schedule shortened by the time scale. The fault switches
+One thread owns delivery. It sleeps on a condition until the next delivery, renewal or
+dialect's timed work (a PayMongo refund settling) is due (or new work is queued), signs
+each attempt afresh (the timestamp is the attempt's), and retries non-2xx answers on a
+schedule shortened by the time scale. The fault switches
 apply here: drop, delay, duplicate, reorder.
 """
 
@@ -84,6 +85,7 @@ class Deliverer:
         if renew_at is not None and renew_at <= time.time():
             self.books.run_due_renewals()
             renew_at = self.books.next_renewal_at()
+        work_at = self.books.timed_work(time.time(), self.time_scale)
         due, next_delivery = self.books.due_deliveries(time.time())
         sent = False
         for row in due:
@@ -92,7 +94,7 @@ class Deliverer:
             sent = self._handle(row) or sent
         if sent or due:
             return time.time()  # something changed: look again at once
-        times = [t for t in (renew_at, next_delivery) if t is not None]
+        times = [t for t in (renew_at, work_at, next_delivery) if t is not None]
         return min(times) if times else None
 
     def _handle(self, stale: Row) -> bool:

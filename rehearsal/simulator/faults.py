@@ -24,6 +24,14 @@ with a probability. Each switch is a short spec string, so the CLI (`rehearsal r
                                    is declined (=CODE for the failure code, default
                                    insufficient_funds): the payment fails, the subscription
                                    goes past_due and subscription.past_due is sent
+    fail-refund:GLOB               each PayMongo refund whose id, payment id or
+                                   Idempotency-Key matches GLOB (`*` or no glob: all) is
+                                   created `pending` as usual, then settles `failed` (the
+                                   refund's step: `fail-refund:*-refund` matches the key
+                                   rh-RUN-refund, not cleanup's rh-RUN-refund-cleanup-...)
+    test-refunds                   a PayMongo test-mode account that refunds test payments
+                                   (pending, then succeeded), as PayMongo's test API has been
+                                   seen to do; off: refused, as PayMongo documents
     seed:42                        seed the fault RNG (random.Random(42)) so the sequence of
                                    rate failures repeats run after run; unseeded, it varies
 
@@ -53,6 +61,7 @@ _FAIL = re.compile(
 )
 _RATE = re.compile(r"^(rate|rate-after):([A-Z]+) (/[^\s=]*?)(?:=(\S*))?$")
 _RENEWAL = re.compile(r"^fail-renewal(?::([^\s=]+))?(?:=([a-z_]+))?$")
+_REFUND = re.compile(r"^fail-refund(?::([^\s=]+))?$")
 RENEWAL_FAILURE_CODE = "insufficient_funds"
 _DEFAULT = {"fail": 503.0, "fail-after": 500.0, "hold": 5.0, "garble": 400.0}
 
@@ -97,6 +106,8 @@ class Faults:
     api: list[ApiFault] = field(default_factory=list)
     rates: list[RateFault] = field(default_factory=list)
     renewals: dict[str, str] = field(default_factory=dict)  # subscription glob -> code
+    failed_refunds: list[str] = field(default_factory=list)  # globs: refund, payment, key
+    test_refunds: bool = False  # PayMongo test mode refunds (pending, then succeeded)
     seed: int | None = None
     rng: random.Random = field(default_factory=random.Random, repr=False)
     specs: list[str] = field(default_factory=list)
@@ -140,6 +151,10 @@ class Faults:
         elif m := _RENEWAL.match(spec):
             glob, code = m.groups()
             self.renewals[glob or "*"] = code or RENEWAL_FAILURE_CODE
+        elif m := _REFUND.match(spec):
+            self.failed_refunds.append(m.group(1) or "*")
+        elif spec == "test-refunds":
+            self.test_refunds = True
         elif m := _RATE.match(spec):
             kind, method, path, value = m.groups()
             self.rates.append(RateFault(kind, method, path, _probability(spec, kind, value)))
@@ -157,7 +172,7 @@ class Faults:
                 "reorder, fail:METHOD /path[=STATUS][xN], fail-after:METHOD /path[xN], "
                 "hold:METHOD /path=S, garble:METHOD /path[=STATUS][xN], "
                 "rate:METHOD /path=P, rate-after:METHOD /path=P (P from 0 to 1), "
-                "fail-renewal[:SUB_GLOB][=CODE], seed:N"
+                "fail-renewal[:SUB_GLOB][=CODE], fail-refund[:GLOB], test-refunds, seed:N"
             )
         self.specs.append(spec)
 
@@ -207,6 +222,17 @@ class Faults:
                 if fnmatch.fnmatchcase(subscription_id, glob):
                     return code
         return None
+
+    def refund_fails(self, *names: str | None) -> bool:
+        """Whether a refund known by these names (its id, its payment's id, the
+        Idempotency-Key it was created with) is switched to fail."""
+        with self._lock:
+            return any(
+                fnmatch.fnmatchcase(name, glob)
+                for glob in self.failed_refunds
+                for name in names
+                if name
+            )
 
     @staticmethod
     def _hit(names: set[str] | dict[str, float], event_type: str) -> bool:

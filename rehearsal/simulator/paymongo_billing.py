@@ -10,7 +10,7 @@ from starlette.requests import Request
 from rehearsal.simulator import paymongo_spec as c
 from rehearsal.simulator.books import Row, new_id
 from rehearsal.simulator.faults import Faults
-from rehearsal.simulator.paymongo_store import BOOKS_INTERVAL, insert
+from rehearsal.simulator.paymongo_store import BOOKS_INTERVAL, control_kinds, insert
 from rehearsal.simulator.paymongo_wire import (
     NOT_CONFIGURED,
     PMError,
@@ -215,7 +215,7 @@ class BillingRoutes(Routes):
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             raise PMError(400, "parameter_invalid", "url must be http(s)")
         events = body.get("events") or ["*"]
-        row = self.books.add_endpoint(url, list(events), body.get("environment"))
+        row = self.books.add_endpoint(url, control_kinds(list(events)), body.get("environment"))
         return 201, {"id": row["id"], "url": url, "events": events}
 
     def _remove_endpoint(

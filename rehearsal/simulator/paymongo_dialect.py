@@ -55,6 +55,7 @@ class PayMongoDialect(PaymentRoutes, BillingRoutes, WebhookRoutes, ListRoutes):
         self.rate_limit = rate_limit  # requests per second per key, as PayMongo documents
         self.rate_window = 1.0  # seconds; tests stretch it to count without racing the clock
         self.subscriptions_enabled = True
+        self.faults = Faults()
         self._recent: dict[str, collections.deque[float]] = {}
 
     # --- books hooks ------------------------------------------------------------------------
@@ -98,6 +99,8 @@ class PayMongoDialect(PaymentRoutes, BillingRoutes, WebhookRoutes, ListRoutes):
     def app(self, books: Books, faults: Faults) -> Starlette:
         self.books = books
         self.store = Store(books)
+        self.faults = faults
+        books.timed_work = self.store.settle_refunds
         books.resolve_card = self.resolve_card
         books.renewal_failure = lambda sub: self.renewal_failure(faults, sub)
         books.renewal_failed_event = RENEWAL_FAILED_EVENT

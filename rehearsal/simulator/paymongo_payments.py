@@ -1,6 +1,7 @@
 """The PayMongo dialect's payment routes: intents, methods, attach, the 3-D Secure page,
 payments and refunds. Live card payments always need 3-D Secure; test-mode refunds are
-refused, as PayMongo documents.
+refused, as PayMongo documents, unless the `test-refunds` switch makes the account one
+that refunds them. A refund is created `pending` and settles later (paymongo_store).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from starlette.responses import HTMLResponse, Response
 
 from rehearsal.simulator import paymongo_spec as c
 from rehearsal.simulator.books import Row, new_id
-from rehearsal.simulator.paymongo_store import insert
+from rehearsal.simulator.paymongo_store import RefundRefused, insert
 from rehearsal.simulator.paymongo_wire import (
     TEST_REFUND,
     Handler,
@@ -28,6 +29,9 @@ from rehearsal.simulator.paymongo_wire import (
 
 # What a Payment Intent's create request may set that the books do not keep.
 INTENT_EXTRAS = ("statement_descriptor", "payment_method_options")
+# https://developers.paymongo.com/v1/reference/refund-resource
+REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer", "others")
+REFUND_MINIMUM = 100  # "minimum amount of 100"
 
 
 class PaymentRoutes(Routes):
@@ -196,18 +200,18 @@ class PaymentRoutes(Routes):
     ) -> tuple[int, Row]:
         assert self.books is not None and self.store is not None
         a = require_attributes(body)
-        amount = parse_amount(a, 100)
+        amount = parse_amount(a, REFUND_MINIMUM)
         payment_id = a.get("payment_id")
         if not isinstance(payment_id, str) or not payment_id:
             raise PMError(
                 400, "parameter_required", "payment_id is required.", "attributes.payment_id"
             )
         reason = a.get("reason")
-        if reason not in c.REFUND_REASONS:
+        if reason not in REFUND_REASONS:
             raise PMError(
                 400,
                 "parameter_invalid",
-                f"reason must be one of {', '.join(c.REFUND_REASONS)}.",
+                f"reason must be one of {', '.join(REFUND_REASONS)}.",
                 "attributes.reason",
             )
         notes = a.get("notes")
@@ -227,7 +231,7 @@ class PaymentRoutes(Routes):
                 "livemode_mismatched",
                 "Payment livemode/testmode does not match the authentication's mode.",
             )
-        if env == "test":
+        if env == "test" and not self.faults.test_refunds:
             # "Do take note that only live transactions can be refunded." The code PayMongo
             # answers with is not documented: ASSUMED, see docs/providers/paymongo.md.
             raise PMError(400, "refund_not_allowed", TEST_REFUND)
@@ -236,14 +240,18 @@ class PaymentRoutes(Routes):
                 400, "resource_failed_state", "Only payment in paid state can be refunded."
             )
         with self.books.tx() as db:
-            refund = self.books.create_refund(
-                db,
-                env,
-                external_id=key or new_id("rk"),
-                payment_id=payment_id,
-                amount=amount,
-                reason=reason,
-            )
+            fresh = db.execute("SELECT * FROM payments WHERE id = ?", (payment_id,)).fetchone()
+            try:
+                refund = self.store.create_refund(
+                    db,
+                    env,
+                    payment=dict(fresh),
+                    amount=amount,
+                    reason=str(reason),
+                    fails=lambda refund_id: self.faults.refund_fails(refund_id, payment_id, key),
+                )
+            except RefundRefused as exc:
+                raise PMError(400, exc.code, exc.detail, exc.pointer) from None
             extras = {k: a[k] for k in ("notes", "metadata") if a.get(k) is not None}
             if extras:
                 self.store.save_extras(db, refund["id"], extras)

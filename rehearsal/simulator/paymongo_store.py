@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 import secrets
 import sqlite3
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -44,6 +46,8 @@ CREATE TABLE IF NOT EXISTS pm_webhooks (
   events TEXT NOT NULL, status TEXT NOT NULL, created_at REAL NOT NULL,
   updated_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS pm_extras (id TEXT PRIMARY KEY, attributes TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS pm_refunds (
+  id TEXT PRIMARY KEY, pending_since REAL NOT NULL, outcome TEXT NOT NULL, settled_at REAL);
 """
 
 # PayMongo's webhook event names -> the books' event kinds (endpoints filter on those).
@@ -51,6 +55,7 @@ BOOKS_KIND = {
     "payment.paid": "payment.succeeded",
     "payment.failed": "payment.failed",
     "payment.refunded": "payment.refunded",
+    "payment.refund.updated": "payment.refund_updated",
     "subscription.activated": "subscription.created",
     "subscription.invoice.paid": "subscription.renewed",
     "subscription.past_due": "subscription.past_due",
@@ -58,9 +63,17 @@ BOOKS_KIND = {
     "subscription.updated": "subscription.cancelled",
 }
 PAYMONGO_EVENT = {v: k for k, v in BOOKS_KIND.items()}
+# What the control route's endpoint (the rehearsal's own receiver, registered by the
+# rehearsal's event names) also receives: a refund's outcome comes as
+# payment.refund.updated as well (a failed refund's only so), as for a webhook registered
+# through the API for both of PayMongo's refund events.
+ALSO_RECEIVES = {"payment.refunded": ("payment.refund_updated",)}
 KNOWN_EVENTS = {*BOOKS_KIND, "payment.refund.updated", "payment_intent.succeeded"}
 BOOKS_INTERVAL = {"weekly": "week", "monthly": "month", "yearly": "year"}
-_STATUS = {"succeeded": "paid"}
+# How long a refund stays `pending` before it settles, in seconds before the simulator's
+# time scale (the embedded simulator's 0.01 makes it 20 ms). ASSUMED: PayMongo documents the
+# statuses (pending, processing, succeeded, failed), not how long each lasts.
+REFUND_SETTLE_SECONDS = 2.0
 THREE_DS_STATUS = "awaiting_next_action"
 # ASSUMED fee rule: 3.5% + PHP 15.00 per card payment. It is the only rule that gives the
 # fee of 1850 on 10000 in PayMongo's Payment Resource example
@@ -184,7 +197,8 @@ class Store:
                     "last4": row["card_last4"],
                 },
                 "statement_descriptor": intent_extras.get("statement_descriptor"),
-                "status": _STATUS.get(row["status"], row["status"]),
+                # PayMongo documents `paid` and `failed`; refunds show in `refunds`, not here.
+                "status": "failed" if failed else "paid",
                 "tax_amount": None,
                 "metadata": json.loads(intent["metadata"])
                 if intent and intent.get("metadata")
@@ -207,7 +221,8 @@ class Store:
         the members PayMongo's official clients read as well."""
         payment = self.books._one("SELECT currency FROM payments WHERE id = ?", row["payment_id"])
         extras = self.extras(row["id"])
-        updated = row.get("updated_at") or row["created_at"]
+        settled = self.books._one("SELECT settled_at FROM pm_refunds WHERE id = ?", row["id"])
+        updated = (settled or {}).get("settled_at") or row["created_at"]
         done = row["status"] == "succeeded"
         return resource(
             "refund",
@@ -480,6 +495,88 @@ class Store:
                 return self.invoice(obj, payment["created_at"], intent_id, obj["amount"], status)
         return self.subscription(obj)
 
+    # --- refunds: created pending, settled later by the deliverer's loop ---------------------
+
+    def create_refund(
+        self,
+        db: sqlite3.Connection,
+        env: str,
+        *,
+        payment: Row,
+        amount: int,
+        reason: str,
+        fails: Callable[[str], bool],
+    ) -> Row:
+        """A `pending` refund of `payment` (PayMongo's `ref_` ids). The books count it as
+        refunded at once (it cannot be cancelled, and the rest is what may still be
+        refunded). `fails(refund_id)`: it will settle `failed`, giving the amount back."""
+        left = payment["amount"] - payment["amount_refunded"]
+        if amount > left:
+            raise RefundRefused(
+                "parameter_above_maximum",
+                f"The refund amount must not exceed the {left} left to refund on the payment.",
+                "attributes.amount",
+            )
+        refund: Row = {
+            "id": new_id("ref"),
+            "env": env,
+            "external_id": None,
+            "payment_id": payment["id"],
+            "amount": amount,
+            "status": "pending",
+            "reason": reason,
+            "created_at": self.books.now(),
+        }
+        _insert(db, "refunds", refund)
+        _insert(
+            db,
+            "pm_refunds",
+            {
+                "id": refund["id"],
+                "pending_since": time.time(),
+                "outcome": "failed" if fails(refund["id"]) else "succeeded",
+                "settled_at": None,
+            },
+        )
+        _count_refunded(db, payment["id"], amount)
+        return refund
+
+    def settle_refunds(self, now: float, time_scale: float) -> float | None:
+        """Settle each pending refund whose time has come (`now`: wall clock), sending
+        `payment.refund.updated` and, when it succeeded, `payment.refunded`, both carrying
+        the payment as PayMongo documents. Returns when the next one falls due."""
+        after = REFUND_SETTLE_SECONDS * time_scale
+        pending = self.books._all(
+            "SELECT r.id, p.pending_since FROM refunds r JOIN pm_refunds p ON p.id = r.id "
+            "WHERE r.status = 'pending' ORDER BY p.pending_since"
+        )
+        for row in pending:
+            due = float(row["pending_since"]) + after
+            if due > now:
+                return due
+            with self.books.tx() as db:
+                self._settle(db, row["id"])
+        return None
+
+    def _settle(self, db: sqlite3.Connection, refund_id: str) -> None:
+        refund = dict(db.execute("SELECT * FROM refunds WHERE id = ?", (refund_id,)).fetchone())
+        if refund["status"] != "pending":
+            return
+        plan = db.execute("SELECT outcome FROM pm_refunds WHERE id = ?", (refund_id,)).fetchone()
+        outcome = str(plan["outcome"])
+        db.execute("UPDATE refunds SET status = ? WHERE id = ?", (outcome, refund_id))
+        db.execute(
+            "UPDATE pm_refunds SET settled_at = ? WHERE id = ?", (self.books.now(), refund_id)
+        )
+        if outcome == "failed":
+            _count_refunded(db, refund["payment_id"], -refund["amount"])
+        payment = dict(
+            db.execute("SELECT * FROM payments WHERE id = ?", (refund["payment_id"],)).fetchone()
+        )
+        self.books.record_event(db, refund["env"], "payment.refund_updated", "payment", payment)
+        if outcome == "succeeded":
+            self.books.record_event(db, refund["env"], "payment.refunded", "payment", payment)
+
     # --- writes (inside a books transaction) -------------------------------------------------
 
     def new_intent(
@@ -605,6 +702,39 @@ class Store:
         )
         self.books.record_event(db, sub["env"], "subscription.renewed", "subscription", sub)
         self.books.record_event(db, sub["env"], "subscription.created", "subscription", sub)
+
+
+class RefundRefused(Exception):
+    """A refund PayMongo refuses: its error code, detail and the attribute at fault."""
+
+    def __init__(self, code: str, detail: str, pointer: str | None = None) -> None:
+        super().__init__(detail)
+        self.code, self.detail, self.pointer = code, detail, pointer
+
+
+def _count_refunded(db: sqlite3.Connection, payment_id: str, amount: int) -> None:
+    """Add `amount` (negative: give back) to what the books hold refunded of a payment; its
+    books status follows (the books' own, dialect-neutral; PayMongo renders `paid`)."""
+    row = db.execute(
+        "SELECT amount, amount_refunded FROM payments WHERE id = ?", (payment_id,)
+    ).fetchone()
+    refunded = int(row["amount_refunded"]) + amount
+    status = (
+        "succeeded"
+        if refunded == 0
+        else "refunded"
+        if refunded >= row["amount"]
+        else "partially_refunded"
+    )
+    db.execute(
+        "UPDATE payments SET amount_refunded = ?, status = ? WHERE id = ?",
+        (refunded, status, payment_id),
+    )
+
+
+def control_kinds(events: list[str]) -> list[str]:
+    """The books' kinds a control-route endpoint for `events` receives (ALSO_RECEIVES)."""
+    return list(dict.fromkeys([*events, *(k for e in events for k in ALSO_RECEIVES.get(e, ()))]))
 
 
 def _ids(intent: Row) -> list[str]:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from starlette.requests import Request
 
 from rehearsal.simulator.books import Books, Row
+from rehearsal.simulator.faults import Faults
 from rehearsal.simulator.paymongo_store import Store
 
 Handler = Callable[[Request, str, Row, str | None], tuple[int, Row]]
@@ -41,10 +42,12 @@ class PMError(Exception):
 
 
 class Routes:
-    """The state every route class reads: the books, the dialect's resources, the switch."""
+    """The state every route class reads: the books, the dialect's resources, the fault
+    switches, the subscriptions switch."""
 
     books: Books | None
     store: Store | None
+    faults: Faults
     subscriptions_enabled: bool
 
 

@@ -508,9 +508,12 @@ def parse_event(body: bytes) -> NormalizedEvent:
             obj = c.parse_refund(str(data["id"]), a)
     except (KeyError, TypeError, ValueError):
         raise MalformedEvent(f"{event_type} carries no valid {data.get('type')}") from None
+    normalized = c.normalized_type(event_type, obj)
+    if event_type == "payment.refund.updated" and obj is not None and obj.kind == "payment":
+        normalized = c.refund_update_type(data["attributes"])
     return NormalizedEvent(
         event_id=event_id,
-        type=c.normalized_type(event_type, obj),
+        type=normalized,
         provider_type=event_type,
         environment=environment,
         object=obj,

@@ -47,6 +47,9 @@ WEBHOOK_ENABLE = "/v1/webhooks/{id}/enable"
 
 # PayMongo's event names -> the rehearsal's transitions. subscription.updated is mapped by
 # status in normalized_type(); PayMongo documents no cancellation event.
+# payment.refund.updated ("every time a payment's refund is updated. This includes failed
+# refunds", https://developers.paymongo.com/docs/webhooks) by the updated refund's status in
+# refund_update_type().
 NORMALIZED_EVENT = {
     "payment.paid": "payment.succeeded",
     "payment.failed": "payment.failed",
@@ -67,8 +70,12 @@ PROVIDER_EVENTS = {
     "subscription.cancelled": ["subscription.updated"],
 }
 
-# PayMongo statuses -> the rehearsal's (plans read the same across providers).
+# PayMongo statuses -> the rehearsal's (plans read the same across providers). A payment
+# documents `paid` and `failed` only: it stays `paid` when refunded; each refund has its own
+# status (https://developers.paymongo.com/v1/reference/refund-resource).
 PAYMENT_STATUS = {"paid": "succeeded"}
+REFUND_STATUSES = ("pending", "processing", "succeeded", "failed")
+REFUND_IN_FLIGHT = ("pending", "processing")
 INTERVALS = {"week": "weekly", "month": "monthly", "year": "yearly"}
 CANCELLATION_REASONS = ("too_expensive", "missing_features", "switched_service", "unused", "other")
 REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer", "others")
@@ -148,13 +155,18 @@ def billed_period(due_date: str | None) -> int:
 def parse_payment(
     payment_id: str, a: Mapping[str, Any], request_id: str | None = None
 ) -> ProviderObject:
+    """A payment; `amount_refunded` counts its refunds that succeeded or are still on their
+    way (pending, processing: they cannot be cancelled, and what is left to refund excludes
+    them); each refund's own status is in `refund_statuses`."""
     refunds = [r for r in a.get("refunds") or [] if isinstance(r, Mapping)]
     refunded = 0
     ids: list[str] = []
+    statuses: list[tuple[str, str]] = []
     for refund in refunds:
         attrs = refund.get("attributes", refund)
         ids.append(str(refund.get("id")))
-        if attrs.get("status") in ("succeeded", "pending", "processing"):
+        statuses.append((str(refund.get("id")), str(attrs.get("status"))))
+        if attrs.get("status") in ("succeeded", *REFUND_IN_FLIGHT):
             refunded += int(attrs.get("amount", 0))
     source = a.get("source") or {}
     status = str(a["status"])
@@ -167,6 +179,7 @@ def parse_payment(
         environment=environment(a),
         amount_refunded=refunded,
         refund_ids=tuple(ids),
+        refund_statuses=tuple(statuses),
         failure_code=a.get("sub_code") or a.get("failed_code"),
         card_last4=source.get("last4") if isinstance(source, Mapping) else None,
         request_id=request_id,
@@ -219,6 +232,25 @@ def parse_invoice_as_subscription(a: Mapping[str, Any]) -> ProviderObject:
         environment=environment(a),
         renewals=billed_period(a.get("due_date")) if a.get("status") == "paid" else 0,
     )
+
+
+def refund_update_type(payment: Mapping[str, Any]) -> str:
+    """The rehearsal's name for a `payment.refund.updated` event, whose data is the payment:
+    its most recently updated refund (ASSUMED to be the one the event is about; PayMongo's
+    event names no refund) `succeeded` is `payment.refunded`, `failed` is
+    `payment.refund_failed`, anything else `payment.refund_updated`."""
+    refunds = [
+        r.get("attributes", r) for r in payment.get("refunds") or [] if isinstance(r, Mapping)
+    ]
+    if not refunds:
+        return "payment.refund_updated"
+    latest = max(enumerate(refunds), key=lambda ir: (int(ir[1].get("updated_at") or 0), ir[0]))
+    status = latest[1].get("status")
+    if status == "succeeded":
+        return "payment.refunded"
+    if status == "failed":
+        return "payment.refund_failed"
+    return "payment.refund_updated"
 
 
 def normalized_type(event_type: str, obj: ProviderObject | None) -> str:

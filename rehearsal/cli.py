@@ -546,6 +546,48 @@ def audit_endpoint(
     _guard(lambda: endpoint(args))
 
 
+@audit_app.command("keys")
+def audit_keys(
+    provider: str = _AUDIT_PROVIDER,
+    live: bool = typer.Option(False, "--live", help="The keys are meant for live mode."),
+    repo: Path = typer.Option(
+        Path("."), "--repo", help="The repository to scan (working tree and git history)."
+    ),
+    test_endpoint: str = typer.Option(None, help="Your test-mode webhook URL."),
+    live_endpoint: str = typer.Option(None, help="Your live-mode webhook URL."),
+    other_secret_from: str = typer.Option(
+        None,
+        "--other-secret-from",
+        help="The variable holding the other mode's webhook secret (compared, never shown).",
+    ),
+    report_json: Path = _AUDIT_JSON,
+    junit: Path = _AUDIT_JUNIT,
+    report_md: Path = _AUDIT_MD,
+    plain: bool = _AUDIT_PLAIN,
+    state_dir: Path = _STATE_DIR,
+) -> None:
+    """Check the provider's keys in the environment (each of the intended mode, by its
+    prefix), that live and test webhook endpoints and secrets differ, and that no secret
+    key or webhook secret is committed (working tree and git history: file, line, commit,
+    value masked). Contacts nothing.
+
+    Exit codes: 0 every checkable item passed, 1 an item failed, 2 bad input."""
+    from rehearsal.commands.audit import KeysArgs, ReportPaths, keys
+
+    args = KeysArgs(
+        provider,
+        live=live,
+        repo=repo,
+        test_endpoint=test_endpoint,
+        live_endpoint=live_endpoint,
+        other_secret_from=other_secret_from,
+        reports=ReportPaths(report_json, junit, report_md),
+        state_dir=state_dir,
+        plain=plain,
+    )
+    _guard(lambda: keys(args))
+
+
 def main() -> None:
     # One name, however it is started (`rehearsal`, `python -m rehearsal`): usage lines and
     # shell completion (which completes the command by this name) say `rehearsal`.

@@ -22,7 +22,7 @@ def _item(id: str, section: str, line: int, how: Any, text: str, live: bool = Fa
 
 
 ITEMS = (
-    _item("live-keys", "1. Credentials", 5, "keys",
+    _item("live-keys", "1. Credentials", 5, "manual",
           "Live keys (pk_live_…/sk_live_…) issued by your account manager"),
     _item("secret-not-in-source", "1. Credentials", 6, "keys",
           "Secret key stored in your secrets manager — never in source control"),
@@ -78,8 +78,8 @@ PROBE_ITEMS = {
     "burst": "prompt-2xx",
     # the keys audit
     "secret-key-mode": "no-test-keys",
-    "live-key": "live-keys",
     "committed-secrets": "secret-not-in-source",
+    "committed-webhook-secrets": "secret-not-in-source",
     "distinct-environments": "no-test-keys",
 }
 

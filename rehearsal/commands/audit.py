@@ -91,3 +91,49 @@ def endpoint(args: EndpointArgs) -> int:
         limit_s=result.limit,
     )
     return _finish(doc, args.reports, args.state_dir, args.plain)
+
+
+@dataclass(frozen=True)
+class KeysArgs:
+    provider: str
+    live: bool = False
+    repo: Path = Path(".")
+    test_endpoint: str | None = None
+    live_endpoint: str | None = None
+    other_secret_from: str | None = None
+    reports: ReportPaths = ReportPaths()
+    state_dir: Path | None = None
+    plain: bool = False
+
+
+def keys(args: KeysArgs) -> int:
+    from rehearsal import providers
+    from rehearsal.audit import keys as audit
+    from rehearsal.audit import report
+    from rehearsal.audit.dialect import dialect_of
+
+    dialect = dialect_of(args.provider)
+    declared = providers.declaration_of(args.provider)
+    environment = "live" if args.live else "test"
+    started = time.time()
+    results, findings = audit.run(
+        audit.KeysArgs(
+            environment,
+            args.repo,
+            args.test_endpoint,
+            args.live_endpoint,
+            args.other_secret_from,
+        ),
+        declared,
+    )
+    doc = report.document(
+        kind="keys",
+        dialect=dialect,
+        environment=environment,
+        target=str(args.repo.resolve()),
+        results=tuple(results),
+        started=started,
+        finished=time.time(),
+        findings=[f.as_dict() for f in findings],
+    )
+    return _finish(doc, args.reports, args.state_dir, args.plain)

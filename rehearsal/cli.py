@@ -588,6 +588,19 @@ def audit_keys(
     _guard(lambda: keys(args))
 
 
+@app.command("checklist")
+def checklist_command(
+    provider: str = _AUDIT_PROVIDER,
+    report_md: Path = typer.Option(None, "--report-md", help="Write the same as Markdown here."),
+    state_dir: Path = _STATE_DIR,
+) -> None:
+    """Print the provider's go-live checklist (from its seed), each item marked by what the
+    last audits and the last rehearsal showed: passed, failed, not checked, manual."""
+    from rehearsal.commands.audit import checklist
+
+    _guard(lambda: checklist(provider, report_md, state_dir))
+
+
 def main() -> None:
     # One name, however it is started (`rehearsal`, `python -m rehearsal`): usage lines and
     # shell completion (which completes the command by this name) say `rehearsal`.

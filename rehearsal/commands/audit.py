@@ -137,3 +137,19 @@ def keys(args: KeysArgs) -> int:
         findings=[f.as_dict() for f in findings],
     )
     return _finish(doc, args.reports, args.state_dir, args.plain)
+
+
+def checklist(provider: str, report_md: Path | None, state: Path | None) -> int:
+    """Print the provider's go-live checklist, each item marked; 0 always (it reports)."""
+    from rehearsal.audit import board
+    from rehearsal.audit.dialect import dialect_of
+    from rehearsal.state import state_dir
+
+    dialect = dialect_of(provider)
+    table = board.rows(dialect, state_dir(state))
+    print(board.plain(provider, table), end="")
+    if report_md is not None:
+        report_md.parent.mkdir(parents=True, exist_ok=True)
+        report_md.write_text(board.markdown(provider, table), encoding="utf-8")
+        print(f"report: {report_md}")
+    return 0

@@ -274,7 +274,7 @@ def test_rehearsal_tunnel_checks_deliveries_in_the_mode_it_was_given(
     """`rehearsal tunnel --live` shows live events as verified, and a test-mode event as
     refused; without --live, the other way round."""
     from rehearsal import signatures
-    from rehearsal.commands.tunnel import _describer
+    from rehearsal.commands.tunnel import _judge
     from tests.conftest import event_body
 
     secret = "whsec_tunnel_modes_0123456789abcdef"
@@ -285,8 +285,8 @@ def test_rehearsal_tunnel_checks_deliveries_in_the_mode_it_was_given(
     def headers(body: bytes) -> dict[str, str]:
         return {"MintCash-Signature": signatures.sign(secret, body)}
 
-    in_live, in_test = _describer("mintcash", live=True), _describer("mintcash", live=False)
-    assert "signature ok (live)" in in_live(headers(live), live)
-    assert "REJECTED" in in_live(headers(test), test)
-    assert "signature ok (test)" in in_test(headers(test), test)
-    assert "REJECTED" in in_test(headers(live), live)
+    in_live, in_test = _judge("mintcash", live=True), _judge("mintcash", live=False)
+    assert "signature ok (live)" in in_live(headers(live), live).text
+    assert "REJECTED" in in_live(headers(test), test).text
+    assert "signature ok (test)" in in_test(headers(test), test).text
+    assert "REJECTED" in in_test(headers(live), live).text

@@ -3,6 +3,11 @@ provider's dashboard. It prints the public webhook URL (and ngrok's inspection p
 the path with the signed probe, shows each delivery as it arrives (verified when the
 provider's webhook secret is in the environment; the body is never parsed before that),
 and ends the tunnel on Ctrl-C or SIGTERM with exit 0. It moves no money and stores nothing.
+
+It answers as a correct endpoint would, so the provider's dashboard tells the truth: 4xx
+for an unsigned, forged, stale, malformed or other-environment delivery, 2xx for a valid
+one (a repeated event id too: acknowledged, shown as a duplicate). Without the webhook
+secret it cannot tell a forgery from an event, says so once, and acknowledges each.
 """
 
 from __future__ import annotations
@@ -39,21 +44,40 @@ def _say(text: str) -> None:
     print(text, flush=True)
 
 
-class DeliveryLog(WebhookEndpoint):
-    """A receiver that only shows what arrives: same unguessable path, same probe."""
+@dataclass(frozen=True)
+class Verdict:
+    """What a delivery gets (the HTTP status) and what the terminal shows of it."""
 
-    def __init__(self, describe: Callable[[Mapping[str, str], bytes], str]) -> None:
+    status: int
+    text: str
+
+    @property
+    def accepted(self) -> bool:
+        return 200 <= self.status < 300
+
+
+Judge = Callable[[Mapping[str, str], bytes], Verdict]
+
+
+class DeliveryLog(WebhookEndpoint):
+    """A receiver that shows what arrives and answers as a correct endpoint would: same
+    unguessable path, same probe."""
+
+    def __init__(self, judge: Judge) -> None:
         super().__init__(MAX_BODY)
-        self.describe = describe
+        self.judge = judge
         self.count = 0
 
     def handle(self, headers: Mapping[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
         self.count += 1
-        _say(f"[{_now()}] delivery {self.count}: {self.describe(headers, body)}")
-        return 200, {"received": True}
+        verdict = self.judge(headers, body)
+        _say(f"[{_now()}] delivery {self.count}: {verdict.text} -> {verdict.status}")
+        if verdict.accepted:
+            return verdict.status, {"received": True}
+        return verdict.status, {"error": "rejected"}
 
     def too_large(self) -> tuple[int, dict[str, Any]]:
-        _say(f"[{_now()}] delivery refused: body over {MAX_BODY} bytes")
+        _say(f"[{_now()}] delivery refused: body over {MAX_BODY} bytes -> 413")
         return 413, {"error": "body too large"}
 
 
@@ -61,31 +85,48 @@ def _now() -> str:
     return datetime.now().strftime("%H:%M:%S")
 
 
-def _describer(provider: str, live: bool) -> Callable[[Mapping[str, str], bytes], str]:
+def _judge(provider: str, live: bool) -> Judge:
+    """How each delivery is judged: verified with the provider's webhook secret when it is
+    in the environment, in the mode given; without it, acknowledged unchecked."""
     from rehearsal import providers
+    from rehearsal.providers.base import MalformedEvent
+    from rehearsal.signatures import SignatureError
     from rehearsal.target import TargetConfig, env_names, parse_webhook_secrets
 
     providers.require(provider)
     secret_var = env_names(provider)[2]
     secret = os.environ.get(secret_var)
     if not secret:
-        return lambda h, b: f"{len(b)} bytes, signature not checked (set {secret_var})"
+        _say(f"deliveries are not verified (set {secret_var}): each one is acknowledged")
+        return lambda h, b: Verdict(200, f"{len(b)} bytes, signature not checked")
     mode: Literal["test", "live"] = "live" if live else "test"
     secrets = parse_webhook_secrets(secret_var, secret)
     config = TargetConfig(provider, "http://127.0.0.1:9", "", secrets, mode)
     adapter = providers.create(provider, config)
+    seen: set[str] = set()
+    lock = threading.Lock()
 
-    def describe(headers: Mapping[str, str], body: bytes) -> str:
+    def judge(headers: Mapping[str, str], body: bytes) -> Verdict:
         try:
             event = adapter.verify_webhook(headers, body)
-        except Exception as exc:  # SignatureError, MalformedEvent: say which, not the body
-            return f"{len(body)} bytes, REJECTED: {exc}"
-        if event.environment != mode:  # as the receiver of a run would refuse it
-            return f"{len(body)} bytes, REJECTED: a {event.environment} event, not {mode}"
+        except (SignatureError, MalformedEvent) as exc:  # say which, never the body
+            return Verdict(400, f"{len(body)} bytes, REJECTED: {exc}")
+        except Exception as exc:  # an event the adapter cannot read is not acknowledged
+            return Verdict(400, f"{len(body)} bytes, REJECTED: unreadable ({type(exc).__name__})")
+        if event.environment != mode:  # as the receiver of a run refuses it
+            return Verdict(
+                400, f"{len(body)} bytes, REJECTED: a {event.environment} event, not {mode}"
+            )
+        with lock:
+            again = event.event_id in seen
+            seen.add(event.event_id)
         obj = f" {event.object.id}" if event.object is not None else ""
-        return f"{event.type} {event.event_id}{obj}, signature ok ({event.environment})"
+        note = ", a duplicate: acknowledged again" if again else ""
+        return Verdict(
+            200, f"{event.type} {event.event_id}{obj}, signature ok ({event.environment}){note}"
+        )
 
-    return describe
+    return judge
 
 
 def serve(args: TunnelArgs) -> int:
@@ -101,7 +142,7 @@ def serve(args: TunnelArgs) -> int:
             hint="--tunnel ngrok|cloudflared (or REHEARSAL_TUNNEL), or --public-url URL "
             "--listen HOST:PORT",
         )
-    log = DeliveryLog(_describer(args.provider, args.live))
+    log = DeliveryLog(_judge(args.provider, args.live))
     stop = threading.Event()
 
     def handler(signum: int, frame: FrameType | None) -> None:

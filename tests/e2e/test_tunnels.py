@@ -271,11 +271,11 @@ def test_tunnel_command_shows_deliveries_and_exits_0(
         "Content-Type": "application/json",
     }
     assert httpx.post(url, content=body, headers=headers, timeout=5).status_code == 200
-    assert (
+    assert (  # a forgery is refused, as a correct endpoint refuses it
         httpx.post(
             url, content=body, headers={**headers, "MintCash-Signature": "t=1,v1=00"}, timeout=5
         ).status_code
-        == 200
+        == 400
     )
     deadline = time.monotonic() + 5
     seen = []

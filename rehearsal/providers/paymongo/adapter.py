@@ -182,7 +182,7 @@ class PayMongo(PayMongoHttp):
             if not url:
                 raise ProviderError(f"PayMongo intent {intent_id} awaits an action with no URL")
             if automatic and self._authorize_on_test_page(str(url)):
-                pass
+                _, _, a = c.resource(self._get(c.PAYMENT_INTENT.format(id=intent_id)))
             elif automatic and self._intent_status(intent_id) != c.THREE_DS_STATUS:
                 pass  # authorized before (a resumed run re-sent the attach): nothing to do
             elif self.on_authorize is None:

@@ -235,6 +235,8 @@ class Runner:
         self._notes: dict[str, str] = {}  # step id -> what the report adds to its outcome
         provider.on_call = self._on_call
         provider.on_send = self._on_send
+        if hasattr(provider, "on_made"):  # a flow that makes something before it finishes
+            provider.on_made = self._made
 
     # --- the run ----------------------------------------------------------------------------
 
@@ -890,6 +892,24 @@ class Runner:
         if obj.kind != "refund":
             self.store.observe(self.run_id, obj, step_id)
 
+    def _made(self, obj: ProviderObject) -> None:
+        """The step's call made `obj` and goes on (PayMongo's subscription awaits the
+        authentication of its first invoice): the ledger knows it now, so if the run dies
+        while waiting, cleanup settles it (cancels an incomplete subscription)."""
+        step_id = self._step
+        if step_id is None:
+            return
+        self.store.update_step(
+            self.run_id,
+            step_id,
+            outcome=CallOutcome.ANSWERED,
+            object_kind=obj.kind,
+            object_id=obj.id,
+            status=obj.status,
+        )
+        self.store.observe(self.run_id, obj, step_id)
+        _failpoint("after-made", step_id)
+
     def _on_send(self, method: str, path: str) -> None:
         self.store.record_send(self.run_id, self._step, method, path)
 
@@ -996,8 +1016,9 @@ def _card_label(obj: ProviderObject) -> str | None:
 
 def _failpoint(where: str, step_id: str) -> None:
     """Testing only: REHEARSAL_FAILPOINT=<where>:<step> kills this process (SIGKILL) there,
-    so crash tests hit exact points: before-step, after-intent, after-call. raise-<where>:<step>
-    raises a RuntimeError there instead, as a bug of ours would."""
+    so crash tests hit exact points: before-step, after-intent, after-made (a flow made
+    something and goes on), after-call. raise-<where>:<step> raises a RuntimeError there
+    instead, as a bug of ours would."""
     point = os.environ.get("REHEARSAL_FAILPOINT")
     if point == f"{where}:{step_id}":
         os.kill(os.getpid(), signal.SIGKILL)

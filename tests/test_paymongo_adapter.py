@@ -481,7 +481,7 @@ def test_live_subscription_pays_its_first_invoice_through_3ds(pm_sim: Simulator)
         idempotency_key="rh-live-sub", amount=2000, currency="PHP", card=pm_id, interval="year"
     )
     assert (sub.status, sub.environment) == ("active", "live")
-    assert len(shown) == 1 and shown[0].startswith("payment intent pi_")
+    assert len(shown) == 1 and shown[0].startswith(f"the first invoice of subscription {sub.id}")
     assert (
         not live.can_advance_clock
         and live.advance_clock(sub.id, idempotency_key=f"rh-test-{sub.id}") is False

@@ -1,6 +1,22 @@
 """The PayMongo dialect's billing routes: plans, customers, subscriptions (cancel,
 test_cycle, invoices), plus the simulator's control routes for endpoints and
 for switching Subscriptions off as on an account PayMongo has not configured.
+
+A subscription starts `incomplete`: "The customer must successfully process the first
+payment, which will require card payment authentication, to activate the subscription"
+(https://developers.paymongo.com/docs/statuses-subscription). Its first invoice's payment
+intent is paid by attaching a card; "upon attachment, the Payment Intent status is set to
+awaiting_next_action, and a redirect URL is returned" whatever the card
+(https://developers.paymongo.com/docs/subscriptions-test-cases), so attach always asks for
+3-D Secure there (paymongo_payments.py), and the subscription shows it in `setup_intent`
+(`status`, `next_action_url`; https://developers.paymongo.com/reference/subscription-resource).
+Only once the page's "Authorize Test Payment" is pressed is the first payment made; then the
+subscription is `active` and `subscription.invoice.paid` and `subscription.activated` are
+sent (paymongo_store.py). "Fail Test Payment", or a card declined after authentication
+(5234000000000106), leaves the intent `awaiting_payment_method` and the subscription
+`incomplete`; no subscription event is sent (ASSUMED: PayMongo documents none), a declined
+card's failed payment sends `payment.failed`. PayMongo cancels an unpaid subscription after
+24 h (`incomplete_cancelled`); the simulator does not (docs/providers/paymongo.md).
 """
 
 from __future__ import annotations
@@ -15,6 +31,7 @@ from rehearsal.simulator.paymongo_wire import (
     NOT_CONFIGURED,
     PMError,
     Routes,
+    base_url,
     parse_amount,
     parse_currency,
     require_attributes,
@@ -167,7 +184,7 @@ class BillingRoutes(Routes):
                     "intent_id": intent["id"],
                 },
             )
-        return 200, {"data": self.store.subscription(sub)}
+        return 200, {"data": self.store.subscription(sub, base_url(request))}
 
     def _cancel(self, request: Request, env: str, body: Row, key: str | None) -> tuple[int, Row]:
         assert self.books is not None and self.store is not None
@@ -180,7 +197,7 @@ class BillingRoutes(Routes):
                 "attributes.cancellation_reason",
             )
         sub = self.books.cancel_subscription(env, request.path_params["id"], str(reason))
-        return 200, {"data": self.store.subscription(sub)}
+        return 200, {"data": self.store.subscription(sub, base_url(request))}
 
     def _test_cycle(
         self, request: Request, env: str, body: Row, key: str | None
@@ -189,7 +206,7 @@ class BillingRoutes(Routes):
         if env != "test":
             raise PMError(400, "parameter_invalid", "test_cycle needs a test secret API key.")
         sub = self.books.advance_to_renewal(env, request.path_params["id"])
-        return 200, {"data": self.store.subscription(sub)}
+        return 200, {"data": self.store.subscription(sub, base_url(request))}
 
     def _list_invoices(
         self, request: Request, env: str, body: Row, key: str | None

@@ -152,8 +152,9 @@ class PaymentRoutes(Routes):
                     404, "resource_not_found", f"Payment method {method_id} does not exist."
                 )
             intent["method_id"] = method_id
-            # Live: PayMongo blocks non-3-D Secure payments; test: as the card says.
-            if env == "live" or method["three_ds"] == "required":
+            # Live: PayMongo blocks non-3-D Secure payments; a subscription's first payment
+            # always needs authentication (paymongo_billing.py); test: as the card says.
+            if env == "live" or method["three_ds"] == "required" or intent["subscription_id"]:
                 intent = self.store.require_3ds(db, intent, a.get("return_url"))
             else:
                 intent = self.store.charge_intent(db, intent, method)
@@ -273,7 +274,7 @@ class PaymentRoutes(Routes):
                 return 200, {"data": self.store.refund(self.books.refund(env, object_id))}
             if kind == "subscription":
                 sub = self.books.subscription(env, object_id)
-                return 200, {"data": self.store.subscription(sub)}
+                return 200, {"data": self.store.subscription(sub, base_url(request))}
             row = self.store.one(table[kind], env, object_id)
             if row is None:
                 raise PMError(404, "resource_not_found", f"{kind} {object_id} does not exist.")

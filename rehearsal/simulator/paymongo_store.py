@@ -429,7 +429,7 @@ class Store:
             },
         )
 
-    def subscription(self, sub: Row) -> Row:
+    def subscription(self, sub: Row, base_url: str = "") -> Row:
         extra = self.subscription_extra(sub["id"]) or {}
         invoices = self.invoices(sub)
         latest = invoices[-1] if invoices else None
@@ -456,13 +456,29 @@ class Store:
                 "livemode": sub["env"] == "live",
                 "next_billing_schedule": day(sub["period_end"]) if active else None,
                 "plan": self._plan_summary(extra.get("plan_id", "")),
-                "setup_intent": None,
+                "setup_intent": self._setup_intent(extra.get("intent_id"), base_url),
                 "status": sub["status"],
                 "cancelled_at": secs(sub["cancelled_at"]),
                 "created_at": secs(sub["created_at"]),
                 "updated_at": secs(sub["created_at"]),
             },
         )
+
+    def _setup_intent(self, intent_id: str | None, base_url: str) -> Row | None:
+        """The first invoice's intent as the Subscription Resource example shows it
+        (https://developers.paymongo.com/reference/subscription-resource): `id`,
+        `last_setup_error`, `next_action_url` (the 3-D Secure page while it awaits), `status`."""
+        intent = self.books._one("SELECT * FROM pm_intents WHERE id = ?", intent_id)
+        if intent is None:
+            return None
+        rendered = self.intent(intent, base_url)["attributes"]
+        error = rendered["last_payment_error"] or {}
+        return {
+            "id": intent["id"],
+            "last_setup_error": error.get("failed_message") or error.get("sub_code"),
+            "next_action_url": (rendered["next_action"] or {}).get("redirect", {}).get("url"),
+            "status": intent["status"],
+        }
 
     def webhook(self, row: Row, secret: str) -> Row:
         return resource(

@@ -54,8 +54,10 @@ def paymongo_books(state: Path, sql: str) -> list[tuple[Any, ...]]:
 
 def test_a_paymongo_subscribe_refused_at_its_attach_is_not_nothing_made(tmp_path: Path) -> None:
     """PayMongo's subscribe is a flow (plan, customer, subscription, attach): a 400 at the
-    attach comes after PayMongo made a subscription, so the outcome stays unknown, cleanup
-    does not say "nothing outstanding", and `--replay` finds and cancels it."""
+    attach comes after PayMongo made a subscription. The adapter tells the ledger of the
+    subscription as soon as it is made (before its first invoice's authentication), so the
+    step is not "refused, nothing made": the run's own compensation cancels it, and
+    cleanup finds nothing outstanding."""
     plan = tmp_path / "sub.yaml"
     plan.write_text(PAYMONGO_SUBSCRIBE)
     state = tmp_path / "s"
@@ -70,14 +72,14 @@ def test_a_paymongo_subscribe_refused_at_its_attach_is_not_nothing_made(tmp_path
         cwd=tmp_path,
     )
     assert run.returncode == 3, run.stdout + run.stderr
-    assert paymongo_books(state, "SELECT COUNT(*) FROM pm_subscriptions") == [(1,)]
+    [(sub_id,)] = paymongo_books(state, "SELECT id FROM pm_subscriptions")
     doc = json.loads(rehearsal("status", "--json", state=state, cwd=tmp_path).stdout)
-    assert doc["steps"][0]["outcome"] == "intent", doc["steps"][0]
+    step = doc["steps"][0]
+    assert (step["outcome"], step["object_id"]) == ("answered", sub_id), step
+    assert f"cancel {sub_id}" in run.stdout, run.stdout
+    assert paymongo_books(state, "SELECT status FROM subscriptions") == [("cancelled",)]
     plain = rehearsal("cleanup", doc["run_id"], state=state, cwd=tmp_path)
-    assert plain.returncode == 1 and "nothing outstanding" not in plain.stdout, plain.stdout
-    replayed = rehearsal("cleanup", doc["run_id"], "--replay", state=state, cwd=tmp_path)
-    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
-    assert paymongo_books(state, "SELECT COUNT(*) FROM pm_subscriptions") == [(1,)]
+    assert plain.returncode == 0 and "nothing outstanding" in plain.stdout, plain.stdout
     doc = json.loads(rehearsal("status", doc["run_id"], "--json", state=state, cwd=tmp_path).stdout)
     assert doc["money"]["active_subscriptions"] == [] and doc["money"]["outstanding"] == 0
 

@@ -20,8 +20,11 @@ from collections.abc import Callable, Mapping
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+import httpx
+
 from rehearsal.errors import ProviderError, UsageError
 from rehearsal.providers.base import (
+    ApiCall,
     Environment,
     FeatureUnavailable,
     KeyLookupUnsupported,
@@ -73,6 +76,7 @@ class PayMongo(PayMongoHttp):
         attempts: int = 4,
         backoff: float = 0.25,
         authorize_timeout: float = 600.0,
+        activation_timeout: float = 60.0,
         poll_interval: float = 1.0,
         on_authorize: Authorize | None = None,
     ) -> None:
@@ -89,6 +93,10 @@ class PayMongo(PayMongoHttp):
         )
         self.on_authorize = on_authorize
         self.authorize_timeout = authorize_timeout
+        self.activation_timeout = activation_timeout
+        # Told of what a flow made before it finished (a subscription awaiting its first
+        # invoice's authentication), so the ledger knows it if the run dies while waiting.
+        self.on_made: Callable[[ProviderObject], None] | None = None
         self.poll_interval = poll_interval
         self._webhook_secrets = [s for s in webhook_secrets if s]
         self._webhooks: dict[str, WebhookState | None] = {}  # id -> prior (None: created)
@@ -153,27 +161,37 @@ class PayMongo(PayMongoHttp):
         intent_id, _, _ = c.resource(intent)
         return self._pay_intent(idempotency_key, intent_id, card)
 
-    def _pay_intent(self, key: str, intent_id: str, card: str) -> ProviderObject:
-        """Attach the card to an intent, see 3-D Secure through, and return its payment."""
+    def _pay_intent(
+        self, key: str, intent_id: str, card: str, *, automatic: bool = False, what: str = ""
+    ) -> ProviderObject:
+        """Attach the card to an intent, see 3-D Secure through, and return its payment.
+        `automatic`: press "Authorize Test Payment" on the test page before asking a person."""
         pm_id = self._payment_method(key, card)
         body = c.envelope({"payment_method": pm_id, "return_url": RETURN_URL})
         attached = self._post(c.ATTACH.format(id=intent_id), body, f"{key}.attach")
         _, _, a = c.resource(attached)
         if a.get("status") in (c.THREE_DS_STATUS, "processing"):
-            a = self._await_intent(intent_id, a)
+            a = self._await_intent(intent_id, a, automatic, what or f"payment intent {intent_id}")
         return self._intent_payment(intent_id, a)
 
-    def _await_intent(self, intent_id: str, a: dict[str, Any]) -> dict[str, Any]:
+    def _await_intent(
+        self, intent_id: str, a: dict[str, Any], automatic: bool = False, what: str = ""
+    ) -> dict[str, Any]:
         if a.get("status") == c.THREE_DS_STATUS:
             url = ((a.get("next_action") or {}).get("redirect") or {}).get("url")
             if not url:
                 raise ProviderError(f"PayMongo intent {intent_id} awaits an action with no URL")
-            if self.on_authorize is None:
+            if automatic and self._authorize_on_test_page(str(url)):
+                _, _, a = c.resource(self._get(c.PAYMENT_INTENT.format(id=intent_id)))
+            elif automatic and self._intent_status(intent_id) != c.THREE_DS_STATUS:
+                pass  # authorized before (a resumed run re-sent the attach): nothing to do
+            elif self.on_authorize is None:
                 raise UsageError(
                     f"PayMongo intent {intent_id} needs 3-D Secure authorization by an operator",
                     hint="run in a terminal, where the URL is shown to open in a browser",
                 )
-            self.on_authorize(url, f"payment intent {intent_id}")
+            else:
+                self.on_authorize(url, what or f"payment intent {intent_id}")
         deadline = time.monotonic() + self.authorize_timeout
         while a.get("status") in (c.THREE_DS_STATUS, "processing"):
             if time.monotonic() >= deadline:
@@ -185,6 +203,26 @@ class PayMongo(PayMongoHttp):
             time.sleep(self.poll_interval)  # the poll interval, not a wait for a condition
             _, _, a = c.resource(self._get(c.PAYMENT_INTENT.format(id=intent_id)))
         return a
+
+    def _intent_status(self, intent_id: str) -> object:
+        _, _, a = c.resource(self._get(c.PAYMENT_INTENT.format(id=intent_id)))
+        return a.get("status")
+
+    def _authorize_on_test_page(self, url: str) -> bool:
+        """Test mode: press "Authorize Test Payment" on the redirect page, without a person.
+        Reported like an API call (never the URL: its token authorizes the payment)."""
+        from rehearsal.providers.paymongo.authorize import AUTHORIZE_BUTTON, press_test_button
+
+        started = time.perf_counter()
+        try:
+            status = press_test_button(url, AUTHORIZE_BUTTON, timeout=self._client.timeout)
+        except httpx.HTTPError:
+            status = None
+        if self.on_call:
+            elapsed = (time.perf_counter() - started) * 1000
+            label = f"3-D Secure test page: {AUTHORIZE_BUTTON}"
+            self.on_call(ApiCall("POST", label, status, None, elapsed))
+        return status is not None and 200 <= status < 300
 
     def _intent_payment(self, intent_id: str, a: Mapping[str, Any]) -> ProviderObject:
         payments = [p for p in a.get("payments") or [] if isinstance(p, Mapping)]
@@ -272,15 +310,50 @@ class PayMongo(PayMongoHttp):
                     code=exc.code,
                 ) from None
             raise
+        if self.on_made is not None:
+            self.on_made(c.parse_subscription(sub_id, a))  # incomplete: the ledger knows it
         invoice = a.get("latest_invoice") or {}
         intent = invoice.get("payment_intent") or {}
-        if invoice.get("status") != "paid" and intent.get("id"):
-            try:
-                self._pay_intent(f"{key}.invoice", str(intent["id"]), card)
-            except ProviderError as exc:
-                exc.made = sub_id  # a refusal now does not mean nothing was made
-                raise
-        return self.retrieve("subscription", sub_id)
+        if invoice.get("status") == "paid" or not intent.get("id"):
+            return self.retrieve("subscription", sub_id)
+        # PayMongo: the first payment "will require card payment authentication"
+        # (https://developers.paymongo.com/docs/statuses-subscription). Test mode: the test
+        # page's Authorize button is pressed without a person; live: the operator authorizes.
+        intent_id = str(intent["id"])
+        what = f"the first invoice of subscription {sub_id} (payment intent {intent_id})"
+        try:
+            payment = self._pay_intent(
+                f"{key}.invoice",
+                intent_id,
+                card,
+                automatic=self.environment == "test",
+                what=what,
+            )
+            if payment.status == "failed":
+                raise ProviderError(
+                    f"PayMongo subscription {sub_id}: the payment of its first invoice "
+                    f"failed ({payment.failure_code or 'declined'}); it stays incomplete",
+                    code=payment.failure_code,
+                )
+            return self._await_activation(sub_id)
+        except ProviderError as exc:
+            exc.made = sub_id  # a refusal now does not mean nothing was made
+            raise
+
+    def _await_activation(self, sub_id: str) -> ProviderObject:
+        """The first invoice is paid: PayMongo activates the subscription, within a deadline."""
+        deadline = time.monotonic() + self.activation_timeout
+        while True:
+            sub = self.retrieve("subscription", sub_id)
+            if sub.status != "incomplete":
+                return sub
+            if time.monotonic() >= deadline:
+                raise ProviderError(
+                    f"PayMongo subscription {sub_id} paid its first invoice but is still "
+                    f"incomplete after {self.activation_timeout:g}s",
+                    hint="look at the subscription in PayMongo's dashboard; cleanup cancels it",
+                )
+            time.sleep(self.poll_interval)  # the poll interval, not a wait for a condition
 
     def _create_plan(self, key: str, amount: int, currency: str, interval: str) -> str:
         body = c.envelope(

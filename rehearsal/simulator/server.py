@@ -13,10 +13,12 @@ from rehearsal.simulator.delivery import Deliverer
 from rehearsal.simulator.faults import Faults
 from rehearsal.simulator.mintcash_dialect import MintCashDialect
 from rehearsal.simulator.paymongo_dialect import PayMongoDialect
+from rehearsal.simulator.stripe_dialect import StripeDialect
 
-DIALECTS: dict[str, type[MintCashDialect] | type[PayMongoDialect]] = {
+DIALECTS: dict[str, type[MintCashDialect] | type[PayMongoDialect] | type[StripeDialect]] = {
     "mintcash": MintCashDialect,
     "paymongo": PayMongoDialect,
+    "stripe": StripeDialect,
 }
 
 
@@ -32,6 +34,8 @@ class Simulator:
         port: int = 0,
     ) -> None:
         self.dialect = DIALECTS[dialect]()
+        if isinstance(self.dialect, StripeDialect):  # its clocks advance on the time scale
+            self.dialect.time_scale = time_scale
         self.faults = faults or Faults()
         self.books = Books(db_path, self.dialect.render_event)
         self.app = self.dialect.app(self.books, self.faults)

@@ -28,6 +28,7 @@ from rehearsal.simulator.stripe_wire import (
     as_int,
     as_str,
     base_url,
+    decode_form,
     metadata,
     missing,
     page,
@@ -535,7 +536,7 @@ class PaymentRoutes(Routes):
                 "<form method=post><button name=result value=succeed>Complete</button>"
                 "<button name=result value=fail>Fail</button></form>"
             )
-        result = (await request.form()).get("result")
+        result = decode_form((await request.body()).decode(errors="replace")).get("result")
         env = "live" if row["livemode"] else "test"
         with self.store.books.tx() as db:
             if result == "succeed":

@@ -23,7 +23,7 @@ EVENTS = [
 ]  # fmt: skip
 
 
-def subscribe(st: stripe.StripeClient, clock: str, pm: str = "pm_card_visa") -> stripe.Subscription:
+def subscribe(st: stripe.StripeClient, clock: str, pm: str = "pm_card_visa") -> stripe.Subscription:  # noqa: F811
     customer = st.v1.customers.create(params={
         "test_clock": clock, "payment_method": pm,
         "invoice_settings": {"default_payment_method": pm},
@@ -39,7 +39,7 @@ def subscribe(st: stripe.StripeClient, clock: str, pm: str = "pm_card_visa") -> 
     })  # fmt: skip
 
 
-def ready(st: stripe.StripeClient, clock_id: str) -> stripe.test_helpers.TestClock:
+def ready(st: stripe.StripeClient, clock_id: str) -> stripe.test_helpers.TestClock:  # noqa: F811
     return wait_until(
         lambda: (c := st.v1.test_helpers.test_clocks.retrieve(clock_id)).status == "ready" and c,
         what="ready clock",
@@ -47,7 +47,9 @@ def ready(st: stripe.StripeClient, clock_id: str) -> stripe.test_helpers.TestClo
 
 
 def test_a_renewal_through_a_test_clock(
-    st: stripe.StripeClient, st_sim: Simulator, inbox: StripeInbox
+    st: stripe.StripeClient,  # noqa: F811
+    st_sim: Simulator,  # noqa: F811
+    inbox: StripeInbox,  # noqa: F811
 ) -> None:
     endpoint = st.v1.webhook_endpoints.create(params={"url": inbox.url, "enabled_events": EVENTS})
     inbox.secret = str(endpoint.secret)
@@ -68,16 +70,29 @@ def test_a_renewal_through_a_test_clock(
     assert caught.value.param == "frozen_time"
 
     # Just past the period end: the renewal's invoice is a draft, paid an hour later.
-    moving = st.v1.test_helpers.test_clocks.advance(clock.id, params={"frozen_time": start + DAY + 60})
+    moving = st.v1.test_helpers.test_clocks.advance(
+        clock.id, params={"frozen_time": start + DAY + 60}
+    )
     assert moving.status == "advancing"
     assert moving.status_details.advancing.target_frozen_time == start + DAY + 60  # type: ignore[union-attr]
     inbox.wait_for("test_helpers.test_clock.ready", clock.id)
-    draft = wait_until(lambda: next((
-        e.data.object for e in list(inbox.events) if e.type == "invoice.created"
-        and e.data.object["billing_reason"] == "subscription_cycle"), None), what="renewal")
+    draft = wait_until(
+        lambda: next(
+            (
+                e.data.object
+                for e in list(inbox.events)
+                if e.type == "invoice.created"
+                and e.data.object["billing_reason"] == "subscription_cycle"
+            ),
+            None,
+        ),
+        what="renewal",
+    )
     assert draft["status"] == "draft"
     assert st.v1.invoices.retrieve(draft["id"]).status == "draft"
-    assert "invoice.paid" not in [e.type for e in inbox.events if e.data.object["id"] == draft["id"]]
+    assert "invoice.paid" not in [
+        e.type for e in inbox.events if e.data.object["id"] == draft["id"]
+    ]
     st.v1.test_helpers.test_clocks.advance(clock.id, params={"frozen_time": start + DAY + 3700})
     paid = inbox.wait_for("invoice.paid", draft["id"]).data.object
     assert paid["amount_paid"] == 700
@@ -97,11 +112,14 @@ def test_a_renewal_through_a_test_clock(
     assert cancelled.status == "canceled" and cancelled.canceled_at == start + DAY + 3700
     inbox.wait_for("customer.subscription.deleted", sub.id)
     assert st.v1.subscriptions.list(params={"customer": sub.customer}).data == []
-    assert len(st.v1.subscriptions.list(params={"customer": sub.customer, "status": "all"}).data) == 1
+    assert (
+        len(st.v1.subscriptions.list(params={"customer": sub.customer, "status": "all"}).data) == 1
+    )
 
 
 def test_an_advance_renews_only_its_own_clocks_subscriptions(
-    st: stripe.StripeClient, st_sim: Simulator
+    st: stripe.StripeClient,  # noqa: F811
+    st_sim: Simulator,  # noqa: F811
 ) -> None:
     now = int(time.time())
     mine = st.v1.test_helpers.test_clocks.create(params={"frozen_time": now})
@@ -122,8 +140,12 @@ def test_a_declined_renewal_leaves_the_subscription_past_due(tmp_path: object) -
     from tests.stripe_sim_support import client
 
     assert isinstance(tmp_path, Path)
-    sim = Simulator(tmp_path / "s.sqlite", dialect="stripe", time_scale=0.01,
-                    faults=Faults.parse(["fail-renewal"]))
+    sim = Simulator(
+        tmp_path / "s.sqlite",
+        dialect="stripe",
+        time_scale=0.01,
+        faults=Faults.parse(["fail-renewal"]),
+    )
     sim.start()
     try:
         st = client(sim)
@@ -140,7 +162,8 @@ def test_a_declined_renewal_leaves_the_subscription_past_due(tmp_path: object) -
 
 
 def test_a_clock_holds_three_customers_and_deleting_it_deletes_them(
-    st: stripe.StripeClient, st_sim: Simulator
+    st: stripe.StripeClient,  # noqa: F811
+    st_sim: Simulator,  # noqa: F811
 ) -> None:
     clock = st.v1.test_helpers.test_clocks.create(params={"frozen_time": int(time.time())})
     sub = subscribe(st, clock.id)
@@ -163,7 +186,7 @@ def test_a_clock_holds_three_customers_and_deleting_it_deletes_them(
 
 
 def test_a_subscription_needs_a_payment_method_attached_to_its_customer(
-    st: stripe.StripeClient,
+    st: stripe.StripeClient,  # noqa: F811
 ) -> None:
     customer = st.v1.customers.create(params={"email": "a@example.com"})
     price = st.v1.prices.create(params={
@@ -174,6 +197,11 @@ def test_a_subscription_needs_a_payment_method_attached_to_its_customer(
             "customer": customer.id, "items": [{"price": price.id}],
             "default_payment_method": "pm_card_visa"})  # fmt: skip
     pm = st.v1.payment_methods.attach("pm_card_visa", params={"customer": customer.id})
-    sub = st.v1.subscriptions.create(params={
-        "customer": customer.id, "items": [{"price": price.id}], "default_payment_method": pm.id})  # fmt: skip
+    sub = st.v1.subscriptions.create(
+        params={
+            "customer": customer.id,
+            "items": [{"price": price.id}],
+            "default_payment_method": pm.id,
+        }
+    )
     assert sub.status == "active"

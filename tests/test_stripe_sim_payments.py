@@ -19,13 +19,18 @@ from tests.stripe_sim_support import client, inbox, st, st_sim  # noqa: F401
 CARD = {"payment_method_types": ["card"], "confirm": True}
 
 
-def charge(st: stripe.StripeClient, pm: str = "pm_card_visa", **extra: object) -> stripe.PaymentIntent:
+def charge(
+    st: stripe.StripeClient,  # noqa: F811
+    pm: str = "pm_card_visa",
+    **extra: object,
+) -> stripe.PaymentIntent:
     params = {"amount": 2000, "currency": "usd", "payment_method": pm, **CARD, **extra}
     return st.v1.payment_intents.create(params=params)  # type: ignore[arg-type]
 
 
 def test_a_confirmed_visa_payment_succeeds_with_its_charge_in_the_books(
-    st: stripe.StripeClient, st_sim: Simulator
+    st: stripe.StripeClient,  # noqa: F811
+    st_sim: Simulator,  # noqa: F811
 ) -> None:
     pi = charge(st, metadata={"rehearsal_run": "r1", "rehearsal_step": "charge"})
     assert isinstance(pi, stripe.PaymentIntent)
@@ -41,7 +46,8 @@ def test_a_confirmed_visa_payment_succeeds_with_its_charge_in_the_books(
 
 
 def test_a_declined_card_is_a_402_card_error_with_its_decline_code(
-    st: stripe.StripeClient, st_sim: Simulator
+    st: stripe.StripeClient,  # noqa: F811
+    st_sim: Simulator,  # noqa: F811
 ) -> None:
     with pytest.raises(stripe.CardError) as caught:
         charge(st, "pm_card_chargeDeclinedInsufficientFunds")
@@ -56,7 +62,8 @@ def test_a_declined_card_is_a_402_card_error_with_its_decline_code(
 
 
 def test_a_3ds_card_requires_action_until_the_customer_authenticates(
-    st: stripe.StripeClient, st_sim: Simulator
+    st: stripe.StripeClient,  # noqa: F811
+    st_sim: Simulator,  # noqa: F811
 ) -> None:
     pi = charge(st, "pm_card_threeDSecure2Required", return_url="https://example.com/back")
     assert pi.status == "requires_action" and pi.latest_charge is None
@@ -73,13 +80,16 @@ def test_a_3ds_card_requires_action_until_the_customer_authenticates(
 
 
 def test_full_and_partial_refunds_up_to_the_amount_and_no_further(
-    st: stripe.StripeClient, st_sim: Simulator
+    st: stripe.StripeClient,  # noqa: F811
+    st_sim: Simulator,  # noqa: F811
 ) -> None:
     pi = charge(st)
     part = st.v1.refunds.create(params={"payment_intent": pi.id, "amount": 500})
     assert isinstance(part, stripe.Refund)
     assert (part.status, part.amount, part.charge) == ("succeeded", 500, pi.latest_charge)
-    rest = st.v1.refunds.create(params={"payment_intent": pi.id, "metadata": {"rehearsal_step": "r"}})
+    rest = st.v1.refunds.create(
+        params={"payment_intent": pi.id, "metadata": {"rehearsal_step": "r"}}
+    )
     assert rest.amount == 1500
     ch = st.v1.charges.retrieve(str(pi.latest_charge))
     assert ch.amount_refunded == 2000 and ch.refunded
@@ -94,7 +104,9 @@ def test_full_and_partial_refunds_up_to_the_amount_and_no_further(
 
 
 def test_a_pending_refund_settles_later_with_refund_updated(
-    st: stripe.StripeClient, st_sim: Simulator, inbox: object
+    st: stripe.StripeClient,  # noqa: F811
+    st_sim: Simulator,  # noqa: F811
+    inbox: object,  # noqa: F811
 ) -> None:
     from tests.stripe_sim_support import StripeInbox, wait_until
 
@@ -114,7 +126,8 @@ def test_a_pending_refund_settles_later_with_refund_updated(
 
 
 def test_idempotency_replays_the_first_answer_and_refuses_other_parameters(
-    st: stripe.StripeClient, st_sim: Simulator
+    st: stripe.StripeClient,  # noqa: F811
+    st_sim: Simulator,  # noqa: F811
 ) -> None:
     key = f"rehearsal-{uuid.uuid4()}"
     params = {"amount": 1200, "currency": "usd", "payment_method": "pm_card_visa", **CARD}
@@ -123,15 +136,22 @@ def test_idempotency_replays_the_first_answer_and_refuses_other_parameters(
     assert again.id == first.id
     raw = httpx.post(
         f"http://127.0.0.1:{st_sim.port}/v1/payment_intents",
-        data={"amount": "1200", "currency": "usd", "payment_method": "pm_card_visa",
-              "payment_method_types[0]": "card", "confirm": "true"},
+        data={
+            "amount": "1200",
+            "currency": "usd",
+            "payment_method": "pm_card_visa",
+            "payment_method_types[0]": "card",
+            "confirm": "true",
+        },
         headers={"Authorization": f"Bearer {st_sim.keys.test_secret}", "Idempotency-Key": key},
     )
     assert raw.headers["Idempotent-Replayed"] == "true" and raw.json()["id"] == first.id
     assert raw.headers["Request-Id"].startswith("req_")
     assert len(st_sim.books.summary()["payments"]) == 1  # charged once
     with pytest.raises(stripe.IdempotencyError) as caught:
-        st.v1.payment_intents.create(params={**params, "amount": 1300}, options={"idempotency_key": key})  # type: ignore[arg-type]
+        st.v1.payment_intents.create(
+            params={**params, "amount": 1300}, options={"idempotency_key": key}
+        )  # type: ignore[arg-type]
     assert caught.value.http_status == 400
     with pytest.raises(stripe.InvalidRequestError):
         st.v1.payment_intents.create(params=params, options={"idempotency_key": "k" * 256})  # type: ignore[arg-type]
@@ -148,8 +168,11 @@ def test_a_lost_answer_is_replayed_as_the_500_stripe_saved(
 ) -> None:
     from rehearsal.simulator.faults import Faults
 
-    sim = Simulator(tmp_path / "s.sqlite", dialect="stripe",
-                    faults=Faults.parse(["fail-after:POST /v1/payment_intents"]))
+    sim = Simulator(
+        tmp_path / "s.sqlite",
+        dialect="stripe",
+        faults=Faults.parse(["fail-after:POST /v1/payment_intents"]),
+    )
     sim.start()
     try:
         st = client(sim, retries=2)
@@ -164,7 +187,7 @@ def test_a_lost_answer_is_replayed_as_the_500_stripe_saved(
         sim.stop()
 
 
-def test_errors_have_stripe_shape_and_status(st: stripe.StripeClient, st_sim: Simulator) -> None:
+def test_errors_have_stripe_shape_and_status(st: stripe.StripeClient, st_sim: Simulator) -> None:  # noqa: F811
     with pytest.raises(stripe.InvalidRequestError) as caught:
         st.v1.payment_intents.retrieve("pi_nope")
     assert caught.value.http_status == 404 and caught.value.code == "resource_missing"
@@ -183,7 +206,7 @@ def test_errors_have_stripe_shape_and_status(st: stripe.StripeClient, st_sim: Si
     assert small.value.code == "amount_too_small" and small.value.param == "amount"
 
 
-def test_a_live_key_with_a_test_card_is_declined_as_stripe_does(st_sim: Simulator) -> None:
+def test_a_live_key_with_a_test_card_is_declined_as_stripe_does(st_sim: Simulator) -> None:  # noqa: F811
     live = client(st_sim, key=st_sim.keys.live_secret)
     with pytest.raises(stripe.CardError) as caught:
         charge(live)

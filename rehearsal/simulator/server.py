@@ -65,6 +65,8 @@ class Simulator:
         port: int = 0,
     ) -> None:
         self.dialect = load_dialect(dialect)
+        if hasattr(self.dialect, "time_scale"):  # clocks that advance on it (Stripe's)
+            self.dialect.time_scale = time_scale
         self.faults = faults or Faults()
         self.books = Books(db_path, self.dialect.render_event)
         self.app = self.dialect.app(self.books, self.faults)

@@ -158,8 +158,9 @@ _MAX_AMOUNT = typer.Option(
 _TUNNEL = typer.Option(
     None,
     "--tunnel",
-    help="none | ngrok | cloudflared: how a provider reaches the receiver. [env "
-    "REHEARSAL_TUNNEL, or the plan's tunnel:; default: none for the simulator]",
+    help="none | ngrok | cloudflared: how a provider reaches the receiver; events-api: "
+    "no receiver, read the provider's events API (Stripe). [env REHEARSAL_TUNNEL, or the "
+    "plan's tunnel:; default: none for the simulator]",
     show_default=False,
 )
 _PUBLIC_URL = typer.Option(

@@ -174,7 +174,7 @@ class Plan(_Strict):
     max_amount: int | None = Field(
         default=None, gt=0, strict=True, description="live mode: the cap on any one movement"
     )
-    tunnel: Literal["none", "ngrok", "cloudflared"] | None = Field(
+    tunnel: Literal["none", "ngrok", "cloudflared", "events-api"] | None = Field(
         default=None, description="the public path for webhooks; --tunnel and $REHEARSAL_TUNNEL win"
     )
     tunnel_domain: str | None = Field(

@@ -23,6 +23,10 @@ from rehearsal.state import StateDB
 from rehearsal.tunnels.probe import PROBE_HEADER, ProbeBox
 
 MAX_BODY = 256 * 1024  # bytes; provider events are a few KiB
+# How an event reached the run (deliveries.via): a signed POST to the receiver, or read from
+# the provider's own events API where there is no public path (rehearsal/event_feed.py).
+WEBHOOK = "webhook"
+EVENTS_API = "events-api"
 
 Verify = Callable[[Mapping[str, str], bytes], NormalizedEvent]
 
@@ -168,6 +172,12 @@ class Receiver(WebhookEndpoint):
             return self._reject(f"signature: {exc}", 400)
         except MalformedEvent as exc:
             return self._reject(f"malformed: {exc}", 400)
+        return self.take(event, via=WEBHOOK)
+
+    def take(self, event: NormalizedEvent, *, via: str) -> tuple[int, dict[str, Any]]:
+        """An authenticated event (a verified webhook, or one read from the provider's
+        events API over its authenticated TLS connection): check its environment,
+        de-duplicate, store, publish."""
         if event.environment != self.environment:
             self.counts["rejected"] += 1
             self.store.record_delivery(
@@ -176,11 +186,12 @@ class Receiver(WebhookEndpoint):
                 verdict="rejected",
                 reason=f"environment {event.environment!r} does not match this "
                 f"{self.environment} run",
+                via=via,
             )
             return 400, {"error": "environment mismatch"}
         used = event.object is not None and (self.wanted is None or event.type in self.wanted)
         verdict = "accepted" if used else "ignored"
-        if not self.store.record_delivery(self.run_id, event, verdict=verdict):
+        if not self.store.record_delivery(self.run_id, event, verdict=verdict, via=via):
             self.counts["duplicate"] += 1
             return 200, {"received": True, "duplicate": True}
         self.counts[verdict] += 1

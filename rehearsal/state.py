@@ -80,6 +80,7 @@ _ADDED = [
     ("steps", "deadline_at", "REAL"),  # when the step stopped waiting for its webhook
     ("steps", "awaited_object", "TEXT"),  # the object its webhook is about (a refund's payment)
     ("runs", "webhook_endpoint", "TEXT"),  # the simulator endpoint kept across a paused run
+    ("deliveries", "via", "TEXT NOT NULL DEFAULT 'webhook'"),  # or events-api (no tunnel)
     ("steps", "card", "TEXT"),  # brand and last four digits ("visa ••4242"), never more
     ("steps", "first_called_at", "REAL"),  # when its key was first sent (keys can expire)
     # What we know of the step's money call, apart from the step's verdict (ledger_states).
@@ -268,7 +269,13 @@ class StateDB:
         )
 
     def record_delivery(
-        self, run_id: str, event: NormalizedEvent | None, *, verdict: str, reason: str | None = None
+        self,
+        run_id: str,
+        event: NormalizedEvent | None,
+        *,
+        verdict: str,
+        reason: str | None = None,
+        via: str = "webhook",
     ) -> bool:
         """Store a delivery; for a verified event seen before, count a duplicate instead.
 
@@ -277,11 +284,13 @@ class StateDB:
         now = time.time()
         if event is None:
             self._exec(
-                "INSERT INTO deliveries (run_id, verdict, reason, received_at) VALUES (?, ?, ?, ?)",
+                "INSERT INTO deliveries (run_id, verdict, reason, received_at, via) "
+                "VALUES (?, ?, ?, ?, ?)",
                 run_id,
                 verdict,
                 reason,
                 now,
+                via,
             )
             return False
         with self._lock:
@@ -299,8 +308,8 @@ class StateDB:
                 else:
                     self._db.execute(
                         "INSERT INTO deliveries (run_id, event_id, type, provider_type, "
-                        "object_id, environment, verdict, reason, payload, received_at) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        "object_id, environment, verdict, reason, payload, received_at, via) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (
                             run_id,
                             event.event_id,
@@ -312,6 +321,7 @@ class StateDB:
                             reason,
                             json.dumps(dict(event.payload)),
                             now,
+                            via,
                         ),
                     )
                 self._db.execute("COMMIT")

@@ -51,6 +51,9 @@ class Target:
     control: SimulatorControl | None = None  # any simulator's control routes
     webhook_endpoint: str | None = None  # the run's endpoint; a resumed run re-points it
     keep_webhook: bool = False  # a paused run: the provider's retries wait for the next process
+    # How events reach the run: "webhook" (signed POSTs to the receiver) or "events-api"
+    # (read from the provider's list of events: no public path needed; event_feed.py).
+    delivery: str = "webhook"
 
     def register_webhook(self, url: str, events: list[str]) -> bool:
         """Register the receiver where the target allows it; False if it must be done by hand.
@@ -98,6 +101,45 @@ def open_target(
     sim_faults: list[str] | None = None,
     public_path: bool = False,
     api_only: bool = False,
+    events_api: bool = False,
+) -> Target:
+    """`events_api`: read the run's events from the provider's events API instead of a
+    receiver (`--delivery events-api`); also chosen, for a provider that has one, when
+    nothing else can reach the receiver. Otherwise as `_open`."""
+    from rehearsal.providers.base import EventFeed
+
+    target = _open(
+        provider,
+        live=live,
+        force_simulator=force_simulator,
+        state_dir=state_dir,
+        sim_faults=sim_faults,
+        public_path=public_path,
+        api_only=api_only,
+        feed_instead=events_api or not public_path,
+    )
+    if events_api and target.delivery != "events-api":
+        if not isinstance(target.provider, EventFeed):
+            target.close()
+            raise UsageError(
+                f"{provider} has no events API to read events from",
+                hint="use a webhook path: --tunnel ngrok|cloudflared, or --public-url",
+            )
+        target.delivery = "events-api"
+        target.description += ", events read through its events API"
+    return target
+
+
+def _open(
+    provider: str,
+    *,
+    live: bool,
+    force_simulator: bool,
+    state_dir: Path,
+    sim_faults: list[str] | None,
+    public_path: bool,
+    api_only: bool,
+    feed_instead: bool,
 ) -> Target:
     """`public_path`: a tunnel or --public-url was chosen, so a remote provider can reach
     the receiver. `api_only`: the caller only calls the provider's API (`cleanup`), never
@@ -180,6 +222,19 @@ def open_target(
             f"{provider} at {api_base} ({environment} mode, webhooks through a public URL)",
             False,
         )
+    adapter = providers.create(provider, config)
+    from rehearsal.providers.base import EventFeed
+
+    if feed_instead and isinstance(adapter, EventFeed):  # no public path: its events API
+        return Target(
+            config,
+            adapter,
+            f"{provider} at {api_base} ({environment} mode, events read through its events "
+            "API: no webhook path)",
+            False,
+            delivery="events-api",
+        )
+    adapter.close()
     raise UsageError(
         f"{provider} at {api_base} cannot reach a receiver on 127.0.0.1",
         hint="choose a public webhook path: --tunnel ngrok|cloudflared (or REHEARSAL_TUNNEL), "

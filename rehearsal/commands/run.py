@@ -21,6 +21,9 @@ from rehearsal.state import STATE_DB, StateDB, nearest_existing, state_dir
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from rehearsal.event_feed import EventPoller
+    from rehearsal.ledger_rows import RunRow
+    from rehearsal.receiver import Receiver
     from rehearsal.target import Target
     from rehearsal.tunnels import TunnelSpec
     from rehearsal.tunnels.session import TunnelSession
@@ -154,6 +157,7 @@ def _create(args: RunArgs) -> tuple[str, Target]:
         state_dir=folder,
         sim_faults=args.sim_faults,
         public_path=_public_path(_tunnel(args, plan)),
+        events_api=_events_api(_tunnel(args, plan)),
     )
     store = StateDB(folder / STATE_DB)
     try:
@@ -239,12 +243,6 @@ def _resume(run_id: str, args: RunArgs, stop_after: str | None, target: Target |
     from rehearsal.runner import Runner
     from rehearsal.settle import landing_window
     from rehearsal.target import open_target
-    from rehearsal.tunnels.session import (
-        TunnelSession,
-        probe_deadline,
-        resolve,
-        unstable_for_hand_registration,
-    )
 
     folder = state_dir(args.state_dir)
     store = StateDB(folder / STATE_DB)
@@ -277,6 +275,7 @@ def _resume(run_id: str, args: RunArgs, stop_after: str | None, target: Target |
                 state_dir=folder,
                 sim_faults=args.sim_faults,
                 public_path=_public_path(spec),
+                events_api=_events_api(spec),
             )
             if run["environment"] == "live":
                 # Each process that moves a live run's money is armed again: a run armed
@@ -301,6 +300,7 @@ def _resume(run_id: str, args: RunArgs, stop_after: str | None, target: Target |
         raise
     receiver: Receiver | None = None
     session: TunnelSession | None = None
+    poller: EventPoller | None = None
     view = _view(args)
     operator.attach(view)  # prompts from here on are drawn by the view, never under it
     _operator_for_provider(target, operator)
@@ -320,28 +320,20 @@ def _resume(run_id: str, args: RunArgs, stop_after: str | None, target: Target |
         for row in store.deliveries(run_id):  # what earlier processes of this run received
             if row["verdict"] == "accepted" and row["payload"]:
                 receiver.hub.publish(target.provider.parse_event(row["payload"].encode()))
-        target.webhook_endpoint = run["webhook_endpoint"]  # a paused run's: re-pointed
-        session = TunnelSession(
-            resolve(spec, simulated=target.simulated, provider=run["provider"]),
-            receiver,
-            register=lambda url: _register(target, store, run_id, url, events),
-            probe_within=probe_deadline(run["timeout_scale"]),
-            state_dir=folder,  # a tunnel left by a killed run of this folder is ended
-            remote=not target.simulated,
-        )
-        session.open()
-        store.set_webhook_endpoint(run_id, target.webhook_endpoint)
-        if not session.registered:  # by hand (MintCash's account manager): the probe checks
-            fixes = unstable_for_hand_registration(session.spec)
-            if fixes:
-                raise UsageError(
-                    f"{run['provider']}'s webhook URL is registered by hand, so it must be the "
-                    "same every run; this one is new, and every webhook would be lost",
-                    hint="; ".join(fixes),
-                )
-            shown = session.url_to_register
-            print(f"register this webhook URL with {run['provider']}: {shown}", file=sys.stderr)
-        session.prove()  # before any money moves: TunnelError (exit 3) if the path is broken
+        if target.delivery == "events-api":
+            # No receiver path: the provider's own list of events is read instead.
+            from rehearsal.event_feed import EventPoller
+
+            poller = EventPoller(
+                target.provider,  # type: ignore[arg-type]  # open_target checked EventFeed
+                receiver,
+                since=run["started_at"],
+                every=EVENTS_POLL_SIMULATOR if target.simulated else EVENTS_POLL,
+            )
+            poller.start()
+        else:
+            session = _session(args, plan, run, run_id, target, store, receiver, events)
+            _open_and_prove(session, run, run_id, target, store)
         steps = tuple((s.id, s.action) for s in plan.steps)
         view(
             RunStarted(
@@ -357,7 +349,7 @@ def _resume(run_id: str, args: RunArgs, stop_after: str | None, target: Target |
                 http_timeout=target.config.http_timeout,
                 in_process=True,
             ),
-            watch=None if session.spec.mode == "none" else session.watch,
+            watch=None if session is None or session.spec.mode == "none" else session.watch,
             watch_every=args.probe_every,
         )
         runner = Runner(plan, target.provider, receiver.hub, store, run_id, view, options)
@@ -375,6 +367,8 @@ def _resume(run_id: str, args: RunArgs, stop_after: str | None, target: Target |
             view.stop()
         if receiver is not None:
             receiver.request_stop()  # stops alongside the simulator in target.close()
+        if poller is not None:
+            poller.stop()
         try:
             _unregister(target, store, run_id)
             target.close()  # removes the registered webhooks while the tunnel still stands
@@ -390,6 +384,52 @@ def _resume(run_id: str, args: RunArgs, stop_after: str | None, target: Target |
                 write_after_run(store, run_id, paths, stopped)  # passed, failed or interrupted
             finally:
                 store.close()
+
+
+def _session(
+    args: RunArgs,
+    plan: Plan,
+    run: RunRow,
+    run_id: str,
+    target: Target,
+    store: StateDB,
+    receiver: Receiver,
+    events: list[str],
+) -> TunnelSession:
+    """The receiver's public path, not yet open (the caller closes it whatever happens)."""
+    from rehearsal.tunnels.session import TunnelSession, probe_deadline, resolve
+
+    target.webhook_endpoint = run["webhook_endpoint"]  # a paused run's: re-pointed
+    return TunnelSession(
+        resolve(_tunnel(args, plan), simulated=target.simulated, provider=run["provider"]),
+        receiver,
+        register=lambda url: _register(target, store, run_id, url, events),
+        probe_within=probe_deadline(run["timeout_scale"]),
+        state_dir=state_dir(args.state_dir),  # a tunnel left by a killed run is ended
+        remote=not target.simulated,
+    )
+
+
+def _open_and_prove(
+    session: TunnelSession, run: RunRow, run_id: str, target: Target, store: StateDB
+) -> None:
+    """Opened, registered with the provider, proven by the signed probe before any money
+    moves (TunnelError, exit 3, if it is broken)."""
+    from rehearsal.tunnels.session import unstable_for_hand_registration
+
+    session.open()
+    store.set_webhook_endpoint(run_id, target.webhook_endpoint)
+    if not session.registered:  # by hand (MintCash's account manager): the probe checks
+        fixes = unstable_for_hand_registration(session.spec)
+        if fixes:
+            raise UsageError(
+                f"{run['provider']}'s webhook URL is registered by hand, so it must be the "
+                "same every run; this one is new, and every webhook would be lost",
+                hint="; ".join(fixes),
+            )
+        shown = session.url_to_register
+        print(f"register this webhook URL with {run['provider']}: {shown}", file=sys.stderr)
+    session.prove()  # before any money moves: TunnelError (exit 3) if the path is broken
 
 
 def _register(target: Target, store: StateDB, run_id: str, url: str, events: list[str]) -> bool:
@@ -435,8 +475,16 @@ def _tunnel(args: RunArgs, plan: Plan) -> TunnelSpec | None:
     )
 
 
+EVENTS_POLL = 2.0  # seconds between reads of a provider's events API
+EVENTS_POLL_SIMULATOR = 0.1  # the simulator on this machine
+
+
 def _public_path(spec: TunnelSpec | None) -> bool:
-    return spec is not None and spec.mode != "none"
+    return spec is not None and spec.mode not in ("none", "events-api")
+
+
+def _events_api(spec: TunnelSpec | None) -> bool:
+    return spec is not None and spec.mode == "events-api"
 
 
 def next_step(run_id: str, args: RunArgs) -> str:

@@ -184,3 +184,16 @@ class WebhookRegistrar(Protocol):
     def remove_webhook(self, endpoint_id: str) -> None:
         """Undo a registration the run created, by its id."""
         ...
+
+
+@runtime_checkable
+class EventFeed(Protocol):
+    """A provider whose API lists its events (Stripe's GET /v1/events): with no public path
+    to a receiver, the run reads its events there instead (rehearsal/event_feed.py). They
+    come over the provider's authenticated TLS connection, so no signature is checked; the
+    report says so."""
+
+    def events(self, since: float, run_id: str) -> list[NormalizedEvent]:
+        """Events created at or after `since` (unix seconds), oldest first, about this run's
+        objects where the provider lets the adapter tell (others may be included)."""
+        ...

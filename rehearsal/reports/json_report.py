@@ -225,6 +225,7 @@ def build(store: StateDB, run_id: str, stopped: Stopped | None = None) -> dict[s
                 "event_id": d["event_id"],
                 "type": d["type"],
                 "provider_type": d.get("provider_type"),
+                "via": d.get("via") or "webhook",
                 "object_id": d["object_id"],
                 "verdict": d["verdict"],
                 "reason": d["reason"],

@@ -46,6 +46,8 @@ def clock_name(key: str) -> str:
 def run_customer(http: StripeHttp, run_id: str) -> str | None:
     """The run's own Customer (no test clock: listed without one), by its email."""
     for customer in http.list_all(c.CUSTOMERS, {"email": run_email(run_id)}):
+        if customer.get("test_clock"):
+            continue  # a subscription's Customer (Stripe lists those only by their clock)
         if (customer.get("metadata") or {}).get("rehearsal_run") == run_id:
             return str(customer["id"])
     return None

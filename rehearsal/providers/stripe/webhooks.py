@@ -131,19 +131,22 @@ class StripeWebhooks(StripeHttp):
     def parse_event(self, body: bytes) -> NormalizedEvent:
         return ev.parse_body(body)
 
-    def events(self, since: float, types: Iterable[str] | None = None) -> list[NormalizedEvent]:
+    def events(
+        self, since: float, run_id: str | None = None, types: Iterable[str] | None = None
+    ) -> list[NormalizedEvent]:
         """The account's events created since `since` (unix seconds), oldest first, through
-        GET /v1/events (a list call, paged), optionally only those behind `types` (the
-        rehearsal's names or Stripe's). Events of the other mode are left out."""
+        GET /v1/events (a list call, paged): the EventFeed of rehearsal/event_feed.py.
+        `types`: only those behind these names (the rehearsal's or Stripe's). Events of the
+        other mode are left out, and so are those whose object names another run in its
+        metadata; objects with no such metadata (a Charge, an Invoice) are kept."""
         params: dict[str, Any] = {"created": {"gte": int(since)}}
         if types is not None:
-            names = provider_events(list(types))
-            params["types"] = names  # Stripe takes up to 20 types
+            params["types"] = provider_events(list(types))  # Stripe takes up to 20
         found: list[NormalizedEvent] = []
         for payload in self.list_all(c.EVENTS, params):
             with contextlib.suppress(MalformedEvent):
                 event = ev.parse(payload, self._refunds_of)
-                if event.environment == self.environment:
+                if event.environment == self.environment and _of_run(payload, run_id):
                     found.append(event)
         return sorted(found, key=lambda e: (e.created_at, e.event_id))
 
@@ -178,6 +181,12 @@ class StripeWebhooks(StripeHttp):
 def provider_events(events: list[str]) -> list[str]:
     """Stripe's event names behind the rehearsal's (a Stripe name passes as it is)."""
     return sorted({n for e in events for n in c.PROVIDER_EVENTS.get(e, [e])})
+
+
+def _of_run(payload: Mapping[str, Any], run_id: str | None) -> bool:
+    obj = (payload.get("data") or {}).get("object") or {}
+    tagged = (obj.get("metadata") or {}).get("rehearsal_run") if isinstance(obj, Mapping) else None
+    return run_id is None or tagged is None or tagged == run_id
 
 
 def _state(endpoint: Mapping[str, Any]) -> WebhookState:

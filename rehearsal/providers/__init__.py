@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 REGISTRY: dict[str, str] = {
     "mintcash": "rehearsal.providers.mintcash",
     "paymongo": "rehearsal.providers.paymongo",
+    "stripe": "rehearsal.providers.stripe",
 }
 
 

@@ -346,8 +346,29 @@ def _read_books(db: Path) -> tuple[str, list[dict[str, Any]], list[dict[str, Any
             if "pm_intents" in tables
             else []
         )
+        stripe_subs = (
+            [
+                json.loads(r[0])
+                for r in con.execute("SELECT body FROM st_objects WHERE kind = 'subscription'")
+            ]
+            if "st_objects" in tables
+            else []
+        )
     finally:
         con.close()
+    if "st_objects" in tables:
+        # Stripe's subscriptions live in the dialect's own objects (kept, marked deleted,
+        # when their test clock is deleted); the run's key is in their metadata. Stripe
+        # spells it `canceled`.
+        subs = [
+            {
+                "id": b["id"],
+                "external_id": (b.get("metadata") or {}).get("rehearsal_key"),
+                "status": "cancelled" if b["status"] == "canceled" else b["status"],
+            }
+            for b in stripe_subs
+        ]
+        return "stripe", payments, subs
     if "pm_intents" not in tables:
         return "mintcash", payments, subs
     key_of: dict[str, str] = {}

@@ -1,7 +1,8 @@
 """The operator at the terminal: what a run tells them, asks of them, and shows them to open.
 
 One object, made by the CLI and handed to whatever needs a person: arming a live run, a
-manual checkpoint, PayMongo's 3-D Secure page. It draws nothing itself. A surface does:
+manual checkpoint, a card's 3-D Secure page (any provider's: `authorizer`). It draws
+nothing itself. A surface does:
 the view that owns the screen once the run is under way (the live table pauses while a
 prompt is shown, so a question is never drawn over), a plain console before that. It
 never decides anything; its callers do. It carries no secret: what it shows is a summary,
@@ -12,7 +13,11 @@ from __future__ import annotations
 
 import io
 import sys
-from typing import IO, Protocol
+from collections.abc import Callable
+from typing import IO, Protocol, TextIO
+
+# What an adapter calls when a payment waits for the cardholder: (page URL, what it is).
+Authorize = Callable[[str, str], None]
 
 
 class Surface(Protocol):
@@ -74,6 +79,30 @@ class Operator:
     def show_url(self, url: str, message: str) -> None:
         """`message`, the URL, and a QR code of it to open on a phone."""
         self.say(f"{message}\n{url}\n{qr_code(url)}")
+
+    def authorizer(self) -> Authorize:
+        """An adapter's `on_authorize`: a 3-D Secure page shown through this service."""
+
+        def show(url: str, what: str) -> None:
+            self.show_url(url, authorization_message(what))
+
+        return show
+
+
+def authorization_message(what: str) -> str:
+    return (
+        f"3-D Secure: {what} waits for the cardholder to authorize it.\n"
+        "Open this URL in a browser (or scan the code) and authorize; the run carries on "
+        "by itself once it is authorized:"
+    )
+
+
+def show_authorization(url: str, what: str, out: TextIO | None = None) -> None:
+    """An adapter's default `on_authorize` outside a run: to stderr, which reaches the
+    terminal whichever view draws on stdout. The URL is the customer's page: no key."""
+    stream = out or sys.stderr
+    stream.write(f"\n{authorization_message(what)}\n{url}\n{qr_code(url)}")
+    stream.flush()
 
 
 def qr_code(url: str) -> str:

@@ -542,12 +542,10 @@ def _confirm(operator: Operator) -> Callable[[ManualStep], bool]:
 
 
 def _operator_for_provider(target: Target, operator: Operator) -> None:
-    """A provider that shows the operator a page (PayMongo's 3-D Secure) shows it through
+    """A provider that shows the operator a page (a card's 3-D Secure) shows it through
     the run's operator service."""
     if hasattr(target.provider, "on_authorize"):
-        from rehearsal.providers.paymongo.authorize import through
-
-        target.provider.on_authorize = through(operator)
+        target.provider.on_authorize = operator.authorizer()
 
 
 def _sigterm_as_interrupt() -> None:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from rehearsal.errors import ProviderError, UsageError
+from rehearsal.operator import Authorize  # shown through the core operator service
 from rehearsal.providers.base import (
     ApiCall,
     Environment,
@@ -41,7 +42,6 @@ from rehearsal.providers.paymongo.client import PayMongoHttp
 if TYPE_CHECKING:
     from rehearsal.target import TargetConfig
 
-Authorize = Callable[[str, str], None]  # (redirect URL, what it authorizes)
 
 # Refund refusals that are about the request, not about test mode (PayMongo's refund errors,
 # https://developers.paymongo.com/docs/refund-errors): these stay plain errors.
@@ -596,7 +596,7 @@ def parse_event(body: bytes) -> NormalizedEvent:
 
 
 def from_config(config: TargetConfig) -> PayMongo:
-    from rehearsal.providers.paymongo.authorize import prompt_operator
+    from rehearsal.operator import show_authorization
 
     return PayMongo(
         api_base=config.api_base,
@@ -605,7 +605,7 @@ def from_config(config: TargetConfig) -> PayMongo:
         environment=config.environment,
         backoff=config.backoff,
         http_timeout=config.http_timeout,
-        on_authorize=prompt_operator,
+        on_authorize=show_authorization,
     )
 
 

@@ -6,9 +6,8 @@ and a subscription's first payment "will require card payment authentication"
 (https://developers.paymongo.com/docs/statuses-subscription). The adapter then polls the
 intent until it leaves `awaiting_next_action`.
 
-Live mode: a person authorizes. In a run, the operator service shows the URL and a QR code
-(the view pauses its live table for it); elsewhere it goes to stderr, so it reaches the
-terminal whichever view draws on stdout.
+Live mode: a person authorizes, shown the URL and a QR code by the core's operator service
+(rehearsal/operator.py `Operator.authorizer`, `show_authorization`), as for any provider.
 
 Test mode: PayMongo's test page offers two buttons, "Authorize Test Payment" and "Fail Test
 Payment" (https://developers.paymongo.com/docs/subscriptions-test-cases). `press_test_button`
@@ -21,48 +20,13 @@ no key is sent to it.
 
 from __future__ import annotations
 
-import sys
 import urllib.parse
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from typing import TYPE_CHECKING, TextIO
 
 import httpx
 
-if TYPE_CHECKING:
-    from rehearsal.operator import Operator
-
 AUTHORIZE_BUTTON = "Authorize Test Payment"  # PayMongo's label on its test page
-
-
-def message(what: str) -> str:
-    return (
-        f"3-D Secure: {what} waits for the cardholder to authorize it.\n"
-        "Open this URL in a browser (or scan the code) and authorize; the run carries on "
-        "by itself once it is authorized:"
-    )
-
-
-def render(url: str, what: str) -> str:
-    from rehearsal.operator import qr_code
-
-    return f"\n{message(what)}\n{url}\n{qr_code(url)}"
-
-
-def prompt_operator(url: str, what: str, out: TextIO | None = None) -> None:
-    stream = out or sys.stderr
-    stream.write(render(url, what))
-    stream.flush()
-
-
-def through(operator: Operator) -> Callable[[str, str], None]:
-    """The adapter's `on_authorize`, shown by the run's operator service."""
-
-    def show(url: str, what: str) -> None:
-        operator.show_url(url, message(what))
-
-    return show
 
 
 # --- the test page, without a person ------------------------------------------------------

@@ -14,10 +14,10 @@ memory. Live mode is refused before this is opened (its declaration's live polic
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from rehearsal.errors import ProviderError, UsageError
+from rehearsal.operator import Authorize  # shown through the core operator service
 from rehearsal.providers.base import (
     Environment,
     KeyedKind,
@@ -33,7 +33,6 @@ from rehearsal.providers.stripe.webhooks import StripeWebhooks
 if TYPE_CHECKING:
     from rehearsal.target import TargetConfig
 
-Authorize = Callable[[str, str], None]  # (3-D Secure page URL, what it authorizes)
 RETURN_URL = "https://example.com/rehearsal/3ds-complete"  # the cardholder's browser only
 
 

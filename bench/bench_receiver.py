@@ -34,6 +34,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this tree's rehearsal
+
 from rehearsal import signatures
 from rehearsal.httpserver import ServerThread
 from rehearsal.providers.mintcash import contract
@@ -233,6 +235,9 @@ def main() -> None:
                         f"p50 {res['p50']:6.2f} ms  p99 {res['p99']:6.2f} ms",
                         flush=True,
                     )
+        commits = receiver._commits
+        if commits is not None and commits.batches:
+            print(f"group commit: {commits.written / commits.batches:.1f} deliveries a transaction")
     finally:
         receiver.stop()
         bare.stop()

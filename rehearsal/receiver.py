@@ -10,7 +10,6 @@ condition and wake when an event arrives: no polling.
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import json
 import secrets
@@ -206,7 +205,7 @@ class Receiver(WebhookEndpoint):
         delivery = self._judge(headers, body)
         if self._commits is None:  # not started by start(): write here
             return self._settle(delivery, self.store.record_deliveries([delivery])[0])
-        new = await asyncio.wrap_future(self._commits.submit(delivery))
+        new = await self._commits.store(delivery)
         return self._settle(delivery, new)
 
     def too_large(self) -> Answer:

@@ -173,20 +173,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument(
-        "--synchronous",
-        choices=["FULL", "NORMAL"],
-        default="FULL",
-        help="the state file's PRAGMA synchronous: FULL is rehearsal's (an fsync a commit); "
-        "NORMAL shows what that fsync costs",
-    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("this bench drives the load with wrk: apt-get install wrk")
 
     work = Path(tempfile.mkdtemp(prefix="rehearsal-bench-"))
     store = StateDB(work / "rehearsal.sqlite")
-    store._db.execute(f"PRAGMA synchronous={args.synchronous}")
     adapter = MintCash(
         api_base="http://127.0.0.1:9",
         secret_key="sk_test_bench",

@@ -227,7 +227,7 @@ def main() -> None:
                         f"p50 {res['p50']:6.2f} ms  p99 {res['p99']:6.2f} ms",
                         flush=True,
                     )
-        commits = receiver._commits
+        commits = getattr(receiver, "_commits", None)  # absent before group commit
         if commits is not None and commits.batches:
             print(f"group commit: {commits.written / commits.batches:.1f} deliveries a transaction")
     finally:

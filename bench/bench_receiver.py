@@ -40,7 +40,7 @@ from rehearsal import signatures
 from rehearsal.httpserver import ServerThread
 from rehearsal.providers.mintcash import contract
 from rehearsal.providers.mintcash.adapter import MintCash
-from rehearsal.receiver import Receiver
+from rehearsal.receiver import EventHub, Receiver
 from rehearsal.state import StateDB
 
 SECRET = "whsec_bench_not_a_real_secret_0123456789abcdef"
@@ -214,6 +214,10 @@ def main() -> None:
                     if phase == "half":
                         pause = half_pause(conns, runs[name]["saturated"][-1])
                     before = dict(receiver.counts)
+                    # A fresh event hub each measurement: a run's hub holds its own events
+                    # (about ten); tens of thousands held make the collector's full passes
+                    # long (35-85 ms measured), which a run never sees.
+                    receiver.hub = EventHub()
                     res = wrk(port, requests, conns, secs, pause)
                     runs[name][phase].append(res)
                     if name == "receiver":

@@ -11,15 +11,17 @@ condition and wake when an event arrives: no polling.
 from __future__ import annotations
 
 import hmac
+import json
 import secrets
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
+from rehearsal.group_commit import GroupCommit
 from rehearsal.providers.base import MalformedEvent, NormalizedEvent
 from rehearsal.signatures import SignatureError
-from rehearsal.state import StateDB
+from rehearsal.state import Delivery, StateDB
 from rehearsal.tunnels.probe import PROBE_HEADER, ProbeBox
 
 MAX_BODY = 256 * 1024  # bytes; provider events are a few KiB
@@ -29,6 +31,10 @@ WEBHOOK = "webhook"
 EVENTS_API = "events-api"
 
 Verify = Callable[[Mapping[str, str], bytes], NormalizedEvent]
+Answer = tuple[int, dict[str, Any]]  # an HTTP status and its JSON body
+Scope = MutableMapping[str, Any]  # ASGI's, as starlette.types spells them
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 
 class EventHub:
@@ -94,33 +100,54 @@ class WebhookEndpoint:
         assert self._server is not None, "receiver not started"
         return f"{self._server.url}{self.path}"
 
+    async def handle_async(
+        self, headers: Mapping[str, str], body: bytes
+    ) -> tuple[int, dict[str, Any]]:
+        """`handle`, on the server's event loop; a subclass may wait here without blocking it."""
+        return self.handle(headers, body)
+
     def app(self) -> Any:
-        from starlette.applications import Starlette
-        from starlette.requests import Request
-        from starlette.responses import JSONResponse
-        from starlette.routing import Route
+        """The one route as a plain ASGI callable: Starlette's router and Request objects
+        cost more per request than the receiver's own work (bench/README.md)."""
+        from starlette.datastructures import Headers
 
-        async def receive(request: Request) -> JSONResponse:
+        route = b"/webhooks/"
+        token = self.token.encode()
+
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http":
+                return  # lifespan is off; nothing else is served
+            path = scope["path"].encode("utf-8", "replace")
+            given = path[len(route) :] if path.startswith(route) else b"/"
+            if b"/" in given or not given:
+                return await _respond(send, 404, b"Not Found", b"text/plain; charset=utf-8")
+            if scope["method"] != "POST":
+                return await _respond(
+                    send, 405, b"Method Not Allowed", b"text/plain; charset=utf-8", b"POST"
+                )
             # bytes: compare_digest refuses non-ASCII str, and any path may come in
-            if not hmac.compare_digest(request.path_params["token"].encode(), self.token.encode()):
-                return JSONResponse({"error": "not found"}, 404)
-            if PROBE_HEADER.lower() in request.headers:
-                status, answer = self.probes.answer(request.headers)
-                return JSONResponse(answer, status)
-            length = request.headers.get("content-length")
+            if not hmac.compare_digest(given, token):
+                return await _json(send, 404, {"error": "not found"})
+            headers = Headers(scope=scope)
+            if PROBE_HEADER.lower() in headers:
+                status, answer = self.probes.answer(headers)
+                return await _json(send, status, answer)
+            length = headers.get("content-length")
             if length is not None and (not length.isdigit() or int(length) > self.max_body):
-                status, answer = self.too_large()
-                return JSONResponse(answer, status)
+                return await _json(send, *self.too_large())
             body = bytearray()
-            async for chunk in request.stream():
-                body += chunk
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return
+                body += message.get("body", b"")
                 if len(body) > self.max_body:
-                    status, answer = self.too_large()
-                    return JSONResponse(answer, status)
-            status, answer = self.handle(request.headers, bytes(body))
-            return JSONResponse(answer, status)
+                    return await _json(send, *self.too_large())
+                if not message.get("more_body", False):
+                    break
+            await _json(send, *await self.handle_async(headers, bytes(body)))
 
-        return Starlette(routes=[Route("/webhooks/{token}", receive, methods=["POST"])])
+        return app
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         from rehearsal.httpserver import ServerThread
@@ -157,49 +184,92 @@ class Receiver(WebhookEndpoint):
         self.wanted = wanted  # None: every type the provider normalizes is used
         self.hub = EventHub()
         self.counts = {"accepted": 0, "duplicate": 0, "rejected": 0, "ignored": 0}
+        self._commits: GroupCommit | None = None
 
-    def handle(self, headers: Mapping[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        self._commits = GroupCommit(lambda batch: self.store.record_deliveries(batch))
+        return super().start(host, port)
+
+    def stop(self) -> None:
+        super().stop()
+        if self._commits is not None:
+            self._commits.close()
+            self._commits = None
+
+    def handle(self, headers: Mapping[str, str], body: bytes) -> Answer:
         return self.accept(headers, body)
 
-    def too_large(self) -> tuple[int, dict[str, Any]]:
+    async def handle_async(self, headers: Mapping[str, str], body: bytes) -> Answer:
+        """`accept` on the server's loop: the store write joins the group commit, and the
+        answer waits for that commit without blocking other deliveries."""
+        delivery = self._judge(headers, body)
+        if self._commits is None:  # not started by start(): write here
+            return self._settle(delivery, self.store.record_deliveries([delivery])[0])
+        new = await self._commits.store(delivery)
+        return self._settle(delivery, new)
+
+    def too_large(self) -> Answer:
         return self._reject("body too large", 413)
 
-    def accept(self, headers: Mapping[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
+    def accept(self, headers: Mapping[str, str], body: bytes) -> Answer:
         """Verify, check, de-duplicate, store, publish. Returns the HTTP answer."""
-        try:
-            event = self.verify(headers, body)
-        except SignatureError as exc:
-            return self._reject(f"signature: {exc}", 400)
-        except MalformedEvent as exc:
-            return self._reject(f"malformed: {exc}", 400)
-        return self.take(event, via=WEBHOOK)
+        delivery = self._judge(headers, body)
+        return self._settle(delivery, self.store.record_deliveries([delivery])[0])
 
-    def take(self, event: NormalizedEvent, *, via: str) -> tuple[int, dict[str, Any]]:
+    def take(self, event: NormalizedEvent, *, via: str) -> Answer:
         """An authenticated event (a verified webhook, or one read from the provider's
         events API over its authenticated TLS connection): check its environment,
         de-duplicate, store, publish."""
+        delivery = self._check(event, via)
+        return self._settle(delivery, self.store.record_deliveries([delivery])[0])
+
+    def _judge(self, headers: Mapping[str, str], body: bytes) -> Delivery:
+        """What to store for a webhook: verified on the raw bytes first, then checked."""
+        try:
+            event = self.verify(headers, body)
+        except SignatureError as exc:
+            return Delivery(self.run_id, None, "rejected", f"signature: {exc}")
+        except MalformedEvent as exc:
+            return Delivery(self.run_id, None, "rejected", f"malformed: {exc}")
+        return self._check(event, WEBHOOK)
+
+    def _check(self, event: NormalizedEvent, via: str) -> Delivery:
         if event.environment != self.environment:
-            self.counts["rejected"] += 1
-            self.store.record_delivery(
-                self.run_id,
-                event,
-                verdict="rejected",
-                reason=f"environment {event.environment!r} does not match this "
-                f"{self.environment} run",
-                via=via,
-            )
-            return 400, {"error": "environment mismatch"}
+            reason = f"environment {event.environment!r} does not match this {self.environment} run"
+            return Delivery(self.run_id, event, "rejected", reason, via)
         used = event.object is not None and (self.wanted is None or event.type in self.wanted)
-        verdict = "accepted" if used else "ignored"
-        if not self.store.record_delivery(self.run_id, event, verdict=verdict, via=via):
+        return Delivery(self.run_id, event, "accepted" if used else "ignored", None, via)
+
+    def _settle(self, delivery: Delivery, new: bool, status: int = 400) -> Answer:
+        """Count and publish a stored delivery; its HTTP answer."""
+        if delivery.verdict == "rejected":
+            self.counts["rejected"] += 1
+            if delivery.event is not None:
+                return status, {"error": "environment mismatch"}
+            return status, {"error": (delivery.reason or "").split(":")[0]}
+        if not new:
             self.counts["duplicate"] += 1
             return 200, {"received": True, "duplicate": True}
-        self.counts[verdict] += 1
-        if used:
-            self.hub.publish(event)
+        self.counts[delivery.verdict] += 1
+        if delivery.verdict == "accepted" and delivery.event is not None:
+            self.hub.publish(delivery.event)
         return 200, {"received": True}
 
-    def _reject(self, reason: str, status: int) -> tuple[int, dict[str, Any]]:
-        self.counts["rejected"] += 1
-        self.store.record_delivery(self.run_id, None, verdict="rejected", reason=reason)
-        return status, {"error": reason.split(":")[0]}
+    def _reject(self, reason: str, status: int) -> Answer:
+        delivery = Delivery(self.run_id, None, "rejected", reason)
+        return self._settle(delivery, self.store.record_deliveries([delivery])[0], status)
+
+
+async def _respond(
+    send: Send, status: int, body: bytes, content_type: bytes, allow: bytes | None = None
+) -> None:
+    headers = [(b"content-type", content_type), (b"content-length", b"%d" % len(body))]
+    if allow is not None:
+        headers.append((b"allow", allow))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _json(send: Send, status: int, answer: Mapping[str, Any]) -> None:
+    body = json.dumps(answer, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    await _respond(send, status, body, b"application/json")

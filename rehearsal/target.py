@@ -283,8 +283,10 @@ def unreachable(url: str, timeout: float) -> str | None:
     """Why nothing answers HTTP at `url` (None: something does, whatever its status)."""
     import httpx
 
+    from rehearsal import tls
+
     try:
-        httpx.get(url, timeout=timeout)
+        httpx.get(url, timeout=timeout, verify=tls.context())
     except httpx.ConnectTimeout:
         return f"no answer to the connection within {timeout:g}s"
     except httpx.ConnectError as exc:

@@ -92,7 +92,9 @@ def send_probe(url: str, box: ProbeBox, *, within: float, shown: str) -> float:
     began = time.monotonic()
     deadline = began + within
     answer, attempts = "no answer", 0
-    with httpx.Client() as client:
+    from rehearsal import tls
+
+    with httpx.Client(verify=tls.context()) as client:
         while True:
             attempts += 1
             try:

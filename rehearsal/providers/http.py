@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from rehearsal import tls
 from rehearsal.errors import ProviderError
 from rehearsal.providers.base import ApiCall
 from rehearsal.providers.errorbody import json_or_none
@@ -73,6 +74,7 @@ class HttpCore:
             auth=auth,
             headers={"User-Agent": "rehearsal", **headers},
             timeout=http_timeout,
+            verify=tls.context(),  # loaded once per process (rehearsal/tls.py)
         )
 
     def exchange(

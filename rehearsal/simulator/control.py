@@ -9,6 +9,8 @@ from typing import Any
 
 import httpx
 
+from rehearsal import tls
+
 
 class SimulatorControl:
     def __init__(self, base_url: str, secret_key: str) -> None:
@@ -16,6 +18,7 @@ class SimulatorControl:
             base_url=base_url.rstrip("/"),
             headers={"Authorization": f"Bearer {secret_key}"},
             timeout=10.0,
+            verify=tls.context(),  # loaded once per process (rehearsal/tls.py)
         )
 
     @staticmethod
@@ -25,7 +28,7 @@ class SimulatorControl:
         if host not in ("127.0.0.1", "localhost", "::1"):
             return False
         try:
-            r = httpx.get(base_url.rstrip("/") + "/_sim/info", timeout=2.0)
+            r = httpx.get(base_url.rstrip("/") + "/_sim/info", timeout=2.0, verify=tls.context())
             return r.status_code == 200 and r.json().get("simulator") == "rehearsal"
         except (httpx.HTTPError, ValueError):
             return False

@@ -40,6 +40,7 @@ from rehearsal.providers.base import (
     FeatureUnavailable,
     KeyedKind,
     KeyLookupUnsupported,
+    ObjectGone,
     Provider,
     ProviderObject,
     WebhookState,
@@ -416,6 +417,9 @@ class _Engine:
         """The subscription's own charges (first period, renewals) are this run's money."""
         try:
             payments = self.provider.subscription_payments(sub_id)
+        except ObjectGone as exc:
+            self._gone_payments(step_id, sub_id, exc)
+            return
         except ProviderError as exc:
             self._failed(
                 "refund_subscription_payment", sub_id, None, f"failed to list: {exc.message}"
@@ -427,9 +431,46 @@ class _Engine:
             self.store.observe(self.run_id, payment, step_id)
             self._refund(step_id, payment.id, "refund_subscription_payment")
 
+    def _gone_payments(self, step_id: str, sub_id: str, exc: ObjectGone) -> None:
+        """A subscription the provider no longer has cannot list its payments: they stand
+        as the ledger last observed them. Settled only if every one was refunded then; a
+        payment the ledger never saw would be invisible, so this is said, not assumed."""
+        seen = [
+            o
+            for o in self.store.observations(self.run_id)
+            if o["kind"] == "payment" and o["step_id"] == step_id
+        ]
+        open_ = [o["object_id"] for o in seen if o["amount_refunded"] < o["amount"]]
+        if open_:
+            self._failed(
+                "refund_subscription_payment",
+                sub_id,
+                None,
+                f"{exc.message}; its payments {', '.join(open_)} were not all refunded when "
+                "last seen, and cannot be read back: check the provider's dashboard",
+            )
+            return
+        self.emit(
+            Compensated(
+                "refund_subscription_payment",
+                sub_id,
+                None,
+                f"{exc.message}; its {len(seen)} payment(s) were refunded when last seen",
+            )
+        )
+
     def _cancel(self, step_id: str, sub_id: str) -> None:
         try:
             current = self.provider.retrieve("subscription", sub_id)
+        except ObjectGone as exc:  # nothing more can charge through it
+            self._landed(sub_id, ("cancel",))
+            if self._observe_gone(step_id, sub_id):
+                self.emit(Compensated("cancel", sub_id, None, f"done: {exc.message}"))
+            return
+        except ProviderError as exc:
+            self._failed("cancel", sub_id, None, f"failed: {exc.message}")
+            return
+        try:
             self.store.observe(self.run_id, current, step_id)
             if current.status == "cancelled":
                 self._landed(sub_id, ("cancel",))
@@ -454,6 +495,28 @@ class _Engine:
             self._failed("cancel", sub_id, None, f"failed: status {cancelled.status!r}")
             return
         self.emit(Compensated("cancel", sub_id, None, "done, confirmed through the API"))
+
+    def _observe_gone(self, step_id: str, sub_id: str) -> bool:
+        """The ledger's last sight of a subscription that is gone, as ended: it is. True
+        when that is news (the ledger last saw it otherwise, or never)."""
+        last = [o for o in self.store.observations(self.run_id) if o["object_id"] == sub_id]
+        if last and last[-1]["status"] == "cancelled":
+            return False
+        if last:
+            seen = last[-1]
+            self.store.observe(
+                self.run_id,
+                ProviderObject(
+                    kind="subscription",
+                    id=sub_id,
+                    status="cancelled",
+                    amount=seen["amount"],
+                    currency=seen["currency"] or "",
+                    environment=self.provider.environment,
+                ),
+                step_id,
+            )
+        return True
 
     def _failed(self, action: str, object_id: str, amount: int | None, message: str) -> None:
         self.result.failed.append(object_id)

@@ -76,6 +76,13 @@ class FeatureUnavailable(ProviderError):
     expect it; otherwise it is a provider error like any other."""
 
 
+class ObjectGone(ProviderError):
+    """The provider no longer has an object the ledger knows it made: deleted with what held
+    it (Stripe deletes a test clock's customers and their subscriptions with the clock).
+    Nothing more can be charged through it; what it charged before is as the ledger last
+    observed it, since the provider can no longer list it."""
+
+
 class Provider(Protocol):
     name: str
     environment: Environment

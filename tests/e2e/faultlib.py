@@ -51,7 +51,7 @@ def cli_env(state: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("MINTCASH_", "PAYMONGO_", "REHEARSAL_"))
+        if not k.startswith(("MINTCASH_", "PAYMONGO_", "STRIPE_", "REHEARSAL_"))
     }
     path = os.environ.get("PYTHONPATH", "")
     env.update(

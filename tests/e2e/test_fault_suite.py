@@ -122,6 +122,31 @@ def test_fail_after_on_the_last_retry(tmp_path: Path, path: str) -> None:
     assert_clean([record])
 
 
+STRIPE_PLAN = str(Path(__file__).resolve().parents[2] / "plans" / "stripe.yaml")
+
+
+@pytest.mark.parametrize("path", ["/v1/payment_intents", "/v1/subscriptions", "/v1/refunds"])
+def test_stripe_fail_after_on_the_last_retry_is_found_by_its_tags(
+    tmp_path: Path, path: str
+) -> None:
+    """Stripe has no lookup by idempotency key: a lost answer is found again through list
+    calls and the run's metadata (providers/stripe/lookup.py), then settled."""
+    state = tmp_path / "state"
+    record = rehearse(
+        f"stripe fail-after:POST {path}x4",
+        state=state,
+        books=state / "simulator" / "stripe.sqlite",
+        run_args=(
+            "run", STRIPE_PLAN, "--simulator", "--plain",
+            "--sim-fault", f"fail-after:POST {path}x4",
+        ),
+        settle_deadline=20,
+    )  # fmt: skip
+    assert record.attempts[0].exit not in (0, None), record.report()  # the fault bit
+    assert record.books.dialect == "stripe" and record.books.charged, record.report()
+    assert_clean([record])
+
+
 def test_holds_longer_than_the_client_timeout(tmp_path: Path) -> None:
     """Each attempt of the charge is held 2.5 s against a 1 s client timeout: every attempt
     times out, and each lands later. The run, then cleanup, must find and refund it."""

@@ -21,6 +21,7 @@ from rehearsal.operator import Authorize  # shown through the core operator serv
 from rehearsal.providers.base import (
     Environment,
     KeyedKind,
+    ObjectGone,
     ObjectKind,
     ProviderObject,
 )
@@ -229,6 +230,8 @@ class Stripe(StripeWebhooks):
     def retrieve(self, kind: ObjectKind, object_id: str) -> ProviderObject:
         try:
             return self._retrieve(kind, object_id)
+        except StripeRefusal as exc:
+            raise _gone(exc, kind, object_id) from None
         except (KeyError, TypeError, ValueError, AttributeError):
             raise ProviderError(
                 f"Stripe answered GET {kind} {object_id} with an unexpected body"
@@ -258,7 +261,10 @@ class Stripe(StripeWebhooks):
     def subscription_payments(self, subscription_id: str) -> list[ProviderObject]:
         """The subscription's payments: its Customer's PaymentIntents (each subscription
         has a Customer of its own, so these are its invoices' payments and nothing else)."""
-        sub = self.get(c.SUBSCRIPTION.format(id=subscription_id))
+        try:
+            sub = self.get(c.SUBSCRIPTION.format(id=subscription_id))
+        except StripeRefusal as exc:
+            raise _gone(exc, "subscription", subscription_id) from None
         customer = c.ident(sub.get("customer"))
         if customer is None:
             return []
@@ -352,3 +358,17 @@ def from_config(config: TargetConfig) -> Stripe:
         backoff=config.backoff,
         http_timeout=config.http_timeout,
     )
+
+
+def _gone(exc: StripeRefusal, kind: str, object_id: str) -> ProviderError:
+    """A subscription Stripe no longer has (404 resource_missing) went with its test clock
+    (the rehearsal deletes each clock once its subscription is cancelled and its payments
+    refunded: docs/providers/stripe.md); anything else is the refusal itself."""
+    if kind == "subscription" and exc.status == 404 and exc.code == "resource_missing":
+        return ObjectGone(
+            f"Stripe no longer has subscription {object_id}: deleted with its test clock",
+            status=404,
+            code=exc.code,
+            request_id=exc.request_id,
+        )
+    return exc

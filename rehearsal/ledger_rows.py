@@ -84,6 +84,7 @@ class ObservationRow(TypedDict):
     currency: str | None
     refund_unavailable: int
     seen_at: float
+    refund_pending: int  # of amount_refunded, still pending at the provider
 
 
 class RegistrationRow(TypedDict):

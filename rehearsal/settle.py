@@ -613,13 +613,14 @@ def money(store: StateDB, run_id: str) -> dict[str, Any]:
                 "refund_unavailable": 0,
                 "step_id": s["step_id"],
             }
-    charged = refunded = unavailable = subscription_charged = 0
+    charged = refunded = unavailable = subscription_charged = pending = 0
     subscribe_steps = {s["step_id"] for s in steps if s["action"] == "subscribe"}
     for p in payments.values():
         if p["status"] in NOT_CHARGED:
             continue
         charged += p["amount"]
         refunded += p["amount_refunded"]
+        pending += p.get("refund_pending") or 0
         if p["step_id"] in subscribe_steps:
             subscription_charged += p["amount"]
         if p["refund_unavailable"]:
@@ -653,6 +654,9 @@ def money(store: StateDB, run_id: str) -> dict[str, Any]:
         "refunded": refunded,
         "outstanding": charged - refunded - unavailable,
         "not_refundable_in_test": unavailable,
+        # Of `refunded`, what the provider still shows pending: not back on the card yet,
+        # and it may still fail (a later `status` reads it again).
+        "refunds_pending": pending,
         "active_subscriptions": sorted(k for k, v in subs.items() if v != "cancelled"),
         "subscription_payments": subscription_charged,
         "subscription_payments_refunded": sum(

@@ -93,6 +93,7 @@ _ADDED = [
     ("steps", "awaited_object", "TEXT"),  # the object its webhook is about (a refund's payment)
     ("runs", "webhook_endpoint", "TEXT"),  # the simulator endpoint kept across a paused run
     ("deliveries", "via", "TEXT NOT NULL DEFAULT 'webhook'"),  # or events-api (no tunnel)
+    ("observations", "refund_pending", "INTEGER NOT NULL DEFAULT 0"),  # of amount_refunded
     ("steps", "card", "TEXT"),  # brand and last four digits ("visa ••4242"), never more
     ("steps", "first_called_at", "REAL"),  # when its key was first sent (keys can expire)
     # What we know of the step's money call, apart from the step's verdict (ledger_states).
@@ -408,10 +409,11 @@ class StateDB:
         with self._lock:
             self._db.execute(
                 "INSERT INTO observations (run_id, kind, object_id, step_id, status, amount, "
-                "amount_refunded, currency, refund_unavailable, seen_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "amount_refunded, currency, refund_unavailable, seen_at, refund_pending) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (run_id, kind, object_id) DO UPDATE SET status = excluded.status, "
                 "amount = excluded.amount, amount_refunded = excluded.amount_refunded, "
+                "refund_pending = excluded.refund_pending, "
                 "currency = excluded.currency, seen_at = excluded.seen_at, "
                 "step_id = COALESCE(observations.step_id, excluded.step_id), "
                 "refund_unavailable = CASE WHEN ? IS NULL THEN observations.refund_unavailable "
@@ -427,6 +429,7 @@ class StateDB:
                     obj.currency,
                     int(bool(refund_unavailable)),
                     time.time(),
+                    obj.amount_refund_pending,
                     refund_unavailable,
                 ),
             )

@@ -232,3 +232,26 @@ def test_refund_switches_parse_and_match() -> None:
     assert not Faults().refund_fails("ref_1", "pay_1", "k") and not Faults().test_refunds
     with pytest.raises(FaultSpecError, match=r"fail-refund\[:GLOB\], test-refunds"):
         Faults.parse(["test-refund"])
+
+
+def test_a_pending_refund_is_reported_as_pending_not_only_as_refunded(tmp_path: Path) -> None:
+    """The provider's books say the refund is on its way; the ledger's money says the same:
+    counted as refunded (it cannot be cancelled), and shown as still pending."""
+    from rehearsal.settle import money
+
+    for w in world(tmp_path, ["test-refunds"], time_scale=10.0):  # pending for ~20 s
+        payment_id = w.charge()
+        refund = w.adapter.refund(
+            idempotency_key="rh-run-refund", payment_id=payment_id, amount=None
+        )
+        payment = w.adapter.retrieve("payment", payment_id)
+        assert dict(payment.refund_statuses)[refund.id] == "pending"
+        assert (payment.amount_refunded, payment.amount_refund_pending) == (20000, 20000)
+        store = StateDB(tmp_path / "ledger.sqlite")
+        try:
+            store.observe("run-p", payment, "charge")
+            m = money(store, "run-p")
+            assert (m["charged"], m["refunded"], m["refunds_pending"]) == (20000, 20000, 20000)
+            assert m["outstanding"] == 0
+        finally:
+            store.close()

@@ -237,6 +237,12 @@ def status(run_id: str | None, folder: Path | None, as_json: bool, *, offline: b
             f"{doc['provider']} will "
             "not refund (test money, not outstanding)"
         )
+    if m.get("refunds_pending"):
+        print(
+            f"  of the refunds, {_amount(m['refunds_pending'], cur)} were still pending at "
+            f"{doc['provider']} when last read: not back on the card yet, and they may "
+            "still fail; `rehearsal status` reads them again"
+        )
     if m["subscription_payments"]:
         subs = _amount(m["subscription_payments"], cur)
         print(f"  of which the subscription's own payments: {subs}")

@@ -39,6 +39,9 @@ class ProviderObject:
     currency: str
     environment: str
     amount_refunded: int = 0
+    # The part of amount_refunded still on its way (a refund `pending` at the provider):
+    # accepted and not cancellable, but not yet back on the card, and it may still fail.
+    amount_refund_pending: int = 0
     payment_id: str | None = None  # a refund's payment; a subscription's latest payment
     refund_ids: tuple[str, ...] = ()
     # (refund id, status) of each refund, where the payment lists its refunds' statuses

@@ -103,6 +103,7 @@ def test_cleanup_refunds_what_a_failed_run_charged(tmp_path: Path) -> None:
         "refunded": 500,
         "outstanding": 0,
         "not_refundable_in_test": 0,
+        "refunds_pending": 0,
         "active_subscriptions": [],
         "unknown_outcomes": [],
         "subscription_payments": 0,

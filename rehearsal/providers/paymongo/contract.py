@@ -159,7 +159,7 @@ def parse_payment(
     way (pending, processing: they cannot be cancelled, and what is left to refund excludes
     them); each refund's own status is in `refund_statuses`."""
     refunds = [r for r in a.get("refunds") or [] if isinstance(r, Mapping)]
-    refunded = 0
+    refunded = pending = 0
     ids: list[str] = []
     statuses: list[tuple[str, str]] = []
     for refund in refunds:
@@ -168,6 +168,8 @@ def parse_payment(
         statuses.append((str(refund.get("id")), str(attrs.get("status"))))
         if attrs.get("status") in ("succeeded", *REFUND_IN_FLIGHT):
             refunded += int(attrs.get("amount", 0))
+        if attrs.get("status") in REFUND_IN_FLIGHT:
+            pending += int(attrs.get("amount", 0))
     source = a.get("source") or {}
     status = str(a["status"])
     return ProviderObject(
@@ -178,6 +180,7 @@ def parse_payment(
         currency=str(a.get("currency", "")),
         environment=environment(a),
         amount_refunded=refunded,
+        amount_refund_pending=pending,
         refund_ids=tuple(ids),
         refund_statuses=tuple(statuses),
         failure_code=a.get("sub_code") or a.get("failed_code"),

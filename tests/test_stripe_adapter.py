@@ -69,6 +69,27 @@ def test_charge_partial_and_full_refund_in_stripes_books(pair: tuple[Simulator, 
     assert set(final.refund_ids) == {part.id, rest.id}
 
 
+def test_a_refund_stripe_still_has_pending_is_reported_as_pending(
+    pair: tuple[Simulator, Stripe],
+) -> None:
+    _, stripe = pair
+    paid = stripe.create_payment(
+        idempotency_key=key("pending"), amount=700, currency="USD", card="pm_card_pendingRefund"
+    )
+    refund = stripe.refund(idempotency_key=key("pending_refund"), payment_id=paid.id, amount=None)
+    after = stripe.retrieve("payment", paid.id)
+    if stripe.retrieve("refund", refund.id).status == "pending":  # not yet settled
+        assert (after.amount_refunded, after.amount_refund_pending) == (700, 700)
+    settled = stripe.retrieve("payment", paid.id)
+    assert settled.amount_refunded == 700
+    assert settled.amount_refund_pending in (0, 700)  # 0 once Stripe settles it
+    visa = stripe.create_payment(
+        idempotency_key=key("plain"), amount=300, currency="USD", card="pm_card_visa"
+    )
+    stripe.refund(idempotency_key=key("plain_refund"), payment_id=visa.id, amount=None)
+    assert stripe.retrieve("payment", visa.id).amount_refund_pending == 0
+
+
 def test_a_declined_card_is_a_failed_payment_with_its_decline_code(
     pair: tuple[Simulator, Stripe],
 ) -> None:

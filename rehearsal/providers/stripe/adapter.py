@@ -13,6 +13,7 @@ memory. Live mode is refused before this is opened (its declaration's live polic
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -242,9 +243,17 @@ class Stripe(StripeWebhooks):
             answer = self.exchange(
                 "GET", f"{c.PAYMENT_INTENT.format(id=object_id)}?expand[0]=latest_charge"
             )
-            refunds = self.list_all(c.REFUNDS, {"payment_intent": object_id})
+            refunds = list(self.list_all(c.REFUNDS, {"payment_intent": object_id}))
             ids = tuple(str(r["id"]) for r in refunds)
-            return c.parse_payment_intent(answer.data, ids, answer.request_id)
+            payment = c.parse_payment_intent(answer.data, ids, answer.request_id)
+            # A refund Stripe still has `pending` (or `requires_action`) is in the charge's
+            # amount_refunded but not back on the card: https://docs.stripe.com/api/refunds/object
+            pending = sum(
+                int(r.get("amount") or 0)
+                for r in refunds
+                if r.get("status") in ("pending", "requires_action")
+            )
+            return dataclasses.replace(payment, amount_refund_pending=pending)
         if kind == "refund":
             answer = self.exchange("GET", c.REFUND.format(id=object_id))
             return c.parse_refund(answer.data, answer.request_id)

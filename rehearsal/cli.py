@@ -474,9 +474,12 @@ def tunnel_command(
 def report(
     run_id: str = typer.Argument(
         None,
-        help="A run id, or `schema` for the JSON report's JSON Schema. [default: the latest run]",
+        help="A run id, `schema` for the JSON report's JSON Schema, or `merge OUT IN...` "
+        "to combine shards' JUnit files (OUT.xml) or matrix summaries (OUT.json). "
+        "[default: the latest run]",
         show_default=False,
     ),
+    paths: list[Path] = typer.Argument(None, help="merge: OUT, then the files to combine."),
     fmt: str = typer.Option("json", "--format", "-f", help="json | junit | md"),
     output: Path = typer.Option(None, "--output", "-o", help="Write here instead of stdout."),
     state_dir: Path = _STATE_DIR,
@@ -486,6 +489,12 @@ def report(
 
     if run_id == "schema":
         _guard(lambda: reports.schema(output))
+    if run_id == "merge":
+        from rehearsal.reports.merge import merge
+
+        if not paths:
+            _guard(lambda: merge(Path("-"), []))
+        _guard(lambda: merge(paths[0], list(paths[1:])))
     _guard(lambda: reports.report(run_id, fmt, output, state_dir))
 
 

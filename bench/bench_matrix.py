@@ -33,9 +33,11 @@ cfg = TargetConfig("mintcash", os.environ["MINTCASH_API_BASE"], os.environ["MINT
                    [os.environ["MINTCASH_WEBHOOK_SECRET"]], "test")
 p = providers.create("mintcash", cfg)
 k = sys.argv[1]
-pay = p.create_payment(idempotency_key=k + "c", amount=500, currency="USD", card=p.resolve_card("visa"))
+card = p.resolve_card("visa")
+pay = p.create_payment(idempotency_key=k + "c", amount=500, currency="USD", card=card)
 p.refund(idempotency_key=k + "r", payment_id=pay.id, amount=None, reason=None)
-sub = p.subscribe(idempotency_key=k + "s", amount=300, currency="USD", card=p.resolve_card("visa"), interval="month")
+sub = p.subscribe(idempotency_key=k + "s", amount=300, currency="USD", card=card,
+                  interval="month")
 p.cancel(subscription_id=sub.id)
 p.close()
 """
@@ -95,8 +97,10 @@ def main() -> None:
           f"peak RSS {max(peak, before) / 1024:.0f} MiB")  # fmt: skip
     print(f"  runs {runs}, passed {passed}, steps not confirmed by webhook {lost}, "
           f"misrouted deliveries {wrong}")  # fmt: skip
-    print(f"  per rehearsal {wall / a.rehearsals * 1000:.0f} ms; x one rehearsal "
-          f"{wall / one:.1f}; vs {a.rehearsals} x one {wall / (one * a.rehearsals):.3f}")  # fmt: skip
+    print(
+        f"  per rehearsal {wall / a.rehearsals * 1000:.0f} ms; x one rehearsal "
+        f"{wall / one:.1f}; vs {a.rehearsals} x one {wall / (one * a.rehearsals):.3f}"
+    )
     print(f"floor: {a.rehearsals} minimal scripts, {a.floor_procs} at a time: {floor:6.2f} s; "
           f"matrix / floor = {wall / floor:.2f}")  # fmt: skip
 
@@ -125,7 +129,7 @@ def floor_time(tmp: Path, count: int, procs: int) -> float:
                         env=environ,
                         capture_output=True,
                         text=True,
-                    ),  # fmt: skip
+                    ),
                     range(count),
                 )
             )

@@ -197,10 +197,12 @@ _REPORT_MD = typer.Option(
 
 @app.command()
 def run(
-    plan: str = typer.Argument(
+    plans: list[str] = typer.Argument(
         None,
-        help="Plan file, or a built-in plan's name. [default: plans/rehearsal.yaml]",
+        help="Plan file(s), or built-in plans' names; a plan may declare a matrix. "
+        "[default: plans/rehearsal.yaml]",
         show_default=False,
+        metavar="[PLAN]...",
     ),
     provider: str = typer.Option(None, help="Override the plan's provider."),
     live: bool = typer.Option(
@@ -235,13 +237,26 @@ def run(
     listen: str = _LISTEN,
     ngrok_domain: str = _NGROK_DOMAIN,
     probe_every: float = _PROBE_EVERY,
+    parallel: int = typer.Option(
+        None, "--parallel", help="Run the rehearsals (plans, matrix, repeats) N at a time."
+    ),
+    repeat: int = typer.Option(1, "--repeat", help="Run every rehearsal K times (a soak)."),
+    shard: str = typer.Option(
+        None, "--shard", help="Run only slice I of N of the rehearsals, e.g. 2/4 (CI jobs)."
+    ),
 ) -> None:
-    """Run a whole plan now. With no provider keys set, against the built-in simulator."""
+    """Run a whole plan now. With no provider keys set, against the built-in simulator.
+    Several plans, a plan's matrix, --parallel, --repeat or --shard: many rehearsals, one
+    receiver and one tunnel (docs/plans.md, Matrix)."""
     from rehearsal.commands.run import RunArgs
     from rehearsal.commands.run import run as run_command
 
     args = RunArgs(
-        plan=plan,
+        plan=plans[0] if plans else None,
+        plans=list(plans or []),
+        parallel=parallel,
+        repeat=repeat,
+        shard=shard,
         provider=provider,
         live=live,
         simulator=simulator,
@@ -459,9 +474,12 @@ def tunnel_command(
 def report(
     run_id: str = typer.Argument(
         None,
-        help="A run id, or `schema` for the JSON report's JSON Schema. [default: the latest run]",
+        help="A run id, `schema` for the JSON report's JSON Schema, or `merge OUT IN...` "
+        "to combine shards' JUnit files (OUT.xml) or matrix summaries (OUT.json). "
+        "[default: the latest run]",
         show_default=False,
     ),
+    paths: list[Path] = typer.Argument(None, help="merge: OUT, then the files to combine."),
     fmt: str = typer.Option("json", "--format", "-f", help="json | junit | md"),
     output: Path = typer.Option(None, "--output", "-o", help="Write here instead of stdout."),
     state_dir: Path = _STATE_DIR,
@@ -471,6 +489,12 @@ def report(
 
     if run_id == "schema":
         _guard(lambda: reports.schema(output))
+    if run_id == "merge":
+        from rehearsal.reports.merge import merge
+
+        if not paths:
+            _guard(lambda: merge(Path("-"), []))
+        _guard(lambda: merge(paths[0], list(paths[1:])))
     _guard(lambda: reports.report(run_id, fmt, output, state_dir))
 
 

@@ -288,6 +288,26 @@ def load_plan(path: Path, provider: str | None = None) -> Plan:
     """The plan at `path`, validated; its events are checked against the vocabulary of
     `provider` (default: the plan's own), so a misspelled event is refused before any
     money moves instead of blamed on the provider after."""
+    label, root, data = read_plan_file(path)
+    if "matrix" in data:
+        line, field = _locate(root, data, ("matrix",))
+        raise PlanError(
+            label,
+            [
+                (
+                    line,
+                    field,
+                    "this plan declares a matrix: several rehearsals; run them with "
+                    "`rehearsal run PLAN [--parallel N]` (docs/plans.md, Matrix)",
+                )
+            ],
+        )
+    return validate_plan(label, root, data, provider)
+
+
+def read_plan_file(path: Path) -> tuple[str, Any, dict[str, Any]]:
+    """The file's YAML: its label for errors, its nodes (for lines) and its data; refused,
+    with lines, when it is not YAML, not a mapping, or holds duplicate keys or secrets."""
     import yaml
 
     label = str(path)
@@ -309,6 +329,11 @@ def load_plan(path: Path, provider: str | None = None) -> Plan:
     problems = _duplicate_keys(root) + _secrets(root)
     if problems:
         raise PlanError(label, problems)
+    return label, root, data
+
+
+def validate_plan(label: str, root: Any, data: dict[str, Any], provider: str | None) -> Plan:
+    """`data` (read from `root`'s file) as a Plan, or every problem with its line."""
     try:
         plan = Plan.model_validate(data)
     except ValidationError as exc:
@@ -441,3 +466,8 @@ def _secrets(node: Any, path: str = "") -> list[tuple[int | None, str, str]]:
         for i, v in enumerate(node.value):
             found += _secrets(v, f"{path}[{i}]")
     return found
+
+
+def locate(root: Any, data: Any, loc: tuple[Any, ...]) -> tuple[int | None, str]:
+    """The line and field path of `loc` in a plan file (for rehearsal/matrix.py)."""
+    return _locate(root, data, loc)

@@ -52,10 +52,20 @@ class RunArgs:
     listen: str | None = None
     ngrok_domain: str | None = None
     probe_every: float = 60.0  # seconds between tunnel re-probes during a long wait
+    # Many rehearsals at once (rehearsal/commands/parallel.py): more plans, a plan's matrix,
+    # --parallel N, --repeat K, --shard I/N. None of them: one run, exactly as before.
+    plans: list[str] = field(default_factory=list)
+    parallel: int | None = None
+    repeat: int = 1
+    shard: str | None = None
 
 
 def run(args: RunArgs) -> int:
     """A whole plan, now: `start` and `resume` in one process, on one open target."""
+    from rehearsal.commands import parallel
+
+    if parallel.wanted(args):
+        return parallel.run_matrix(args)
     try:
         check_report_paths(args)
         run_id, target = _create(args)

@@ -1,0 +1,153 @@
+"""Many runs behind one receiver: each verified event goes to the run that owns its object.
+
+One public path, one tunnel, one webhook registration serve every rehearsal of a matrix.
+The `Router` is that path's receiver; behind it each run has a `Receiver` of its own (never
+served: only its `take` and its hub are used), so a delivery is stored under the run that
+owns the object, de-duplicated and published to that run's waits alone. A run owns what its
+own calls returned (`claim`). An event may beat the answer that made its object: it waits,
+in memory, for the claim; one that no run claims by the end is recorded as ignored under
+the matrix's id, never accepted by the wrong run. The router never parses before verifying:
+it is a Receiver, and routing starts in `take`, after the signature.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from rehearsal.providers.base import NormalizedEvent, ProviderObject
+from rehearsal.receiver import EventHub, Receiver, Verify
+from rehearsal.state import StateDB
+
+INTERRUPT_CHECK = 0.2  # seconds: how soon a waiting run notices Ctrl-C on the matrix
+_CLAIMING = ("create_payment", "subscribe", "refund", "retrieve", "subscription_payments")
+
+
+class RunHub(EventHub):
+    """A run's hub whose waits end with KeyboardInterrupt once the matrix is interrupted:
+    worker threads never see the signal, so this is how a Ctrl-C reaches them (and the
+    runner compensates, as it does after a Ctrl-C in a single run)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._interrupted = threading.Event()
+
+    def interrupt(self) -> None:
+        self._interrupted.set()
+
+    @property
+    def interrupted(self) -> bool:
+        return self._interrupted.is_set()
+
+    def wait_for(
+        self, match: Callable[[NormalizedEvent], bool], deadline: float
+    ) -> tuple[float, NormalizedEvent] | None:
+        while True:
+            if self._interrupted.is_set():
+                raise KeyboardInterrupt
+            got = super().wait_for(match, min(deadline, time.monotonic() + INTERRUPT_CHECK))
+            if got is not None or time.monotonic() >= deadline:
+                return got
+
+
+class Router(Receiver):
+    def __init__(self, verify: Verify, *, environment: str, store: StateDB, matrix_id: str) -> None:
+        # wanted=set(): whatever is stored under the matrix's own id is "ignored"
+        super().__init__(
+            verify, environment=environment, store=store, run_id=matrix_id, wanted=set()
+        )
+        self.runs: dict[str, Receiver] = {}
+        self._owner: dict[str, str] = {}
+        self._parked: dict[str, list[tuple[NormalizedEvent, str]]] = {}
+        self._lock = threading.Lock()
+        self.conflicts: list[str] = []  # objects two runs claimed: a bug, reported
+
+    def add_run(self, run_id: str) -> Receiver:
+        receiver = Receiver(
+            self.verify, environment=self.environment, store=self.store, run_id=run_id
+        )
+        receiver.hub = RunHub()
+        self.runs[run_id] = receiver
+        return receiver
+
+    def claim(self, run_id: str, object_id: str | None) -> None:
+        """`run_id` made or read `object_id`: its events are that run's from now on, and
+        those that came before the claim are handed over now."""
+        if not object_id:
+            return
+        with self._lock:
+            owner = self._owner.setdefault(object_id, run_id)
+            parked = self._parked.pop(object_id, []) if owner == run_id else []
+        if owner != run_id:
+            self.conflicts.append(object_id)
+            return
+        for event, via in parked:
+            self.runs[run_id].take(event, via=via)
+
+    def claim_object(self, run_id: str, obj: ProviderObject) -> None:
+        self.claim(run_id, obj.id)
+        self.claim(run_id, obj.payment_id)  # a refund's payment; a subscription's payment
+
+    def take(self, event: NormalizedEvent, *, via: str) -> tuple[int, dict[str, Any]]:
+        if event.environment != self.environment or event.object is None:
+            return super().take(event, via=via)  # rejected, or a type no run uses: ignored
+        with self._lock:
+            owner = self._owner.get(event.object.id)
+            if owner is None:
+                self._parked.setdefault(event.object.id, []).append((event, via))
+        if owner is None:
+            return 200, {"received": True}
+        receiver = self.runs[owner]
+        before = dict(receiver.counts)
+        answer = receiver.take(event, via=via)
+        for verdict, count in receiver.counts.items():  # the poller reads the router's
+            self.counts[verdict] += count - before[verdict]
+        return answer
+
+    def interrupt(self) -> None:
+        for receiver in self.runs.values():
+            if isinstance(receiver.hub, RunHub):
+                receiver.hub.interrupt()
+
+    def unrouted(self) -> int:
+        """Record what no run claimed as ignored under the matrix's id; how many."""
+        with self._lock:
+            parked, self._parked = self._parked, {}
+        count = 0
+        for object_id, events in parked.items():
+            for event, via in events:
+                if self.store.record_delivery(
+                    self.run_id,
+                    event,
+                    verdict="ignored",
+                    reason=f"no run of this matrix owns {object_id}",
+                    via=via,
+                ):
+                    count += 1
+                    self.counts["ignored"] += 1
+        return count
+
+
+def claiming(provider: Any, claim: Callable[[ProviderObject], None]) -> None:
+    """Wrap the adapter's calls that return the run's objects, so the router learns, as
+    each answer comes back, which objects are this run's. The adapter is this run's own."""
+    for name in _CLAIMING:
+        method = getattr(provider, name, None)
+        if method is None:
+            continue
+        setattr(provider, name, _claims(method, claim))
+
+
+def _claims(method: Callable[..., Any], claim: Callable[[ProviderObject], None]) -> Any:
+    @functools.wraps(method)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        result = method(*args, **kwargs)
+        for obj in result if isinstance(result, list | tuple) else [result]:
+            if isinstance(obj, ProviderObject):
+                claim(obj)
+        return result
+
+    return call

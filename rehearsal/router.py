@@ -15,11 +15,12 @@ from __future__ import annotations
 import functools
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from rehearsal.providers.base import NormalizedEvent, ProviderObject
-from rehearsal.receiver import EventHub, Receiver, Verify
+from rehearsal.providers.base import MalformedEvent, NormalizedEvent, ProviderObject
+from rehearsal.receiver import WEBHOOK, EventHub, Receiver, Verify
+from rehearsal.signatures import SignatureError
 from rehearsal.state import StateDB
 
 INTERRUPT_CHECK = 0.2  # seconds: how soon a waiting run notices Ctrl-C on the matrix
@@ -90,6 +91,24 @@ class Router(Receiver):
     def claim_object(self, run_id: str, obj: ProviderObject) -> None:
         self.claim(run_id, obj.id)
         self.claim(run_id, obj.payment_id)  # a refund's payment; a subscription's payment
+
+    def accept(self, headers: Mapping[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
+        """A webhook: verified on the raw bytes first, then routed to its run by `take`."""
+        try:
+            event = self.verify(headers, body)
+        except SignatureError as exc:
+            return self._reject(f"signature: {exc}", 400)
+        except MalformedEvent as exc:
+            return self._reject(f"malformed: {exc}", 400)
+        return self.take(event, via=WEBHOOK)
+
+    async def handle_async(
+        self, headers: Mapping[str, str], body: bytes
+    ) -> tuple[int, dict[str, Any]]:
+        """The receiver's server calls this: every delivery goes through the routing
+        `accept`, and each run's receiver stores it (the router's own group commit would
+        store it under the matrix's id)."""
+        return self.accept(headers, body)
 
     def take(self, event: NormalizedEvent, *, via: str) -> tuple[int, dict[str, Any]]:
         if event.environment != self.environment or event.object is None:

@@ -244,6 +244,12 @@ def run(
     shard: str = typer.Option(
         None, "--shard", help="Run only slice I of N of the rehearsals, e.g. 2/4 (CI jobs)."
     ),
+    forward_to: str = typer.Option(
+        None,
+        "--forward-to",
+        help="Also deliver each verified event to your own handler at URL, re-signed with "
+        "$REHEARSAL_FORWARD_SECRET; a step fails if the handler refuses or is too slow.",
+    ),
 ) -> None:
     """Run a whole plan now. With no provider keys set, against the built-in simulator.
     Several plans, a plan's matrix, --parallel, --repeat or --shard: many rehearsals, one
@@ -276,6 +282,7 @@ def run(
         listen=listen,
         ngrok_domain=ngrok_domain,
         probe_every=probe_every,
+        forward_to=forward_to,
     )
     _guard(lambda: run_command(args))
 

@@ -185,6 +185,8 @@ class Receiver(WebhookEndpoint):
         self.hub = EventHub()
         self.counts = {"accepted": 0, "duplicate": 0, "rejected": 0, "ignored": 0}
         self._commits: GroupCommit | None = None
+        # Told of each new verified event of the run, before it is published (forward.py).
+        self.on_new: Callable[[NormalizedEvent], None] | None = None
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         self._commits = GroupCommit(lambda batch: self.store.record_deliveries(batch))
@@ -251,6 +253,8 @@ class Receiver(WebhookEndpoint):
             self.counts["duplicate"] += 1
             return 200, {"received": True, "duplicate": True}
         self.counts[delivery.verdict] += 1
+        if delivery.event is not None and self.on_new is not None:
+            self.on_new(delivery.event)  # --forward-to: the merchant's handler gets it too
         if delivery.verdict == "accepted" and delivery.event is not None:
             self.hub.publish(delivery.event)
         return 200, {"received": True}

@@ -203,6 +203,9 @@ class Options:
     # raises (a TunnelError) when the path to the receiver is gone for good.
     watch: Callable[[], None] | None = None
     watch_every: float = 15.0
+    # --forward-to: what the merchant's handler made of an event (None: acknowledged in
+    # time); a step whose event it refused or answered too slowly fails (forward.py).
+    forwarded: Callable[[str], str | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -684,6 +687,11 @@ class Runner:
         if problem := check(event.object):
             raise AssertionFailed(
                 f"step {step.id!r}: the {expected} webhook for {object_id} shows {problem}"
+            )
+        if self.options.forwarded is not None and (why := self.options.forwarded(event.event_id)):
+            raise AssertionFailed(
+                f"step {step.id!r}: your handler {why} for the "
+                f"{event_name(event.type, event.provider_type)} event {event.event_id}"
             )
         api = self.provider.retrieve(kind, object_id)
         if problem := check(api):

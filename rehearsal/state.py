@@ -76,6 +76,9 @@ CREATE TABLE IF NOT EXISTS observations (
 CREATE TABLE IF NOT EXISTS registrations (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, url TEXT NOT NULL,
   endpoint_id TEXT, state TEXT NOT NULL, at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS forwards (
+  run_id TEXT NOT NULL, event_id TEXT NOT NULL, type TEXT, status INTEGER,
+  duration_ms REAL, problem TEXT, at REAL NOT NULL, PRIMARY KEY (run_id, event_id));
 """
 
 # Columns added after the first release of a table: (table, column, declaration).
@@ -264,6 +267,31 @@ class StateDB:
         if row["state"] == StepState.CALLING or row["idempotency_key"]:
             return CallOutcome.INTENT
         return None
+
+    def record_forward(
+        self,
+        run_id: str,
+        event_id: str,
+        event_type: str,
+        status: int | None,
+        duration_ms: float,
+        problem: str | None,
+    ) -> None:
+        """What the merchant's own handler answered to a forwarded event (--forward-to)."""
+        self._exec(
+            "INSERT OR REPLACE INTO forwards (run_id, event_id, type, status, duration_ms, "
+            "problem, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            run_id,
+            event_id,
+            event_type,
+            status,
+            duration_ms,
+            problem,
+            time.time(),
+        )
+
+    def forwards(self, run_id: str) -> list[dict[str, Any]]:
+        return self._rows("SELECT * FROM forwards WHERE run_id = ? ORDER BY at", run_id)
 
     def set_webhook_endpoint(self, run_id: str, endpoint_id: str | None) -> None:
         self._exec("UPDATE runs SET webhook_endpoint = ? WHERE id = ?", endpoint_id, run_id)

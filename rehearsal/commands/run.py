@@ -7,6 +7,7 @@ import contextlib
 import os
 import signal
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from rehearsal.event_feed import EventPoller
+    from rehearsal.forward import Forwarder
     from rehearsal.ledger_rows import RunRow
     from rehearsal.receiver import Receiver
     from rehearsal.target import Target
@@ -52,6 +54,7 @@ class RunArgs:
     listen: str | None = None
     ngrok_domain: str | None = None
     probe_every: float = 60.0  # seconds between tunnel re-probes during a long wait
+    forward_to: str | None = None  # the merchant's own handler (forward.py)
     # Many rehearsals at once (rehearsal/commands/parallel.py): more plans, a plan's matrix,
     # --parallel N, --repeat K, --shard I/N. None of them: one run, exactly as before.
     plans: list[str] = field(default_factory=list)
@@ -64,6 +67,12 @@ def run(args: RunArgs) -> int:
     """A whole plan, now: `start` and `resume` in one process, on one open target."""
     from rehearsal.commands import parallel
 
+    if args.forward_to:
+        from rehearsal.forward import check_settings
+
+        if parallel.wanted(args):
+            raise UsageError("--forward-to runs with one rehearsal at a time, not a matrix")
+        check_settings(args.forward_to)
     if parallel.wanted(args):
         return parallel.run_matrix(args)
     try:
@@ -311,6 +320,7 @@ def _resume(run_id: str, args: RunArgs, stop_after: str | None, target: Target |
     receiver: Receiver | None = None
     session: TunnelSession | None = None
     poller: EventPoller | None = None
+    forwarder: Forwarder | None = None
     view = _view(args)
     operator.attach(view)  # prompts from here on are drawn by the view, never under it
     _operator_for_provider(target, operator)
@@ -327,6 +337,18 @@ def _resume(run_id: str, args: RunArgs, stop_after: str | None, target: Target |
             store=store,
             run_id=run_id,
         )
+        if args.forward_to:
+            from rehearsal.forward import Forwarder
+
+            forwarder = Forwarder(
+                args.forward_to,
+                provider=run["provider"],
+                environment=run["environment"],
+                store=store,
+                run_id=run_id,
+            )
+            forwarder.start()
+            receiver.on_new = forwarder.submit
         for row in store.deliveries(run_id):  # what earlier processes of this run received
             if row["verdict"] == "accepted" and row["payload"]:
                 receiver.hub.publish(target.provider.parse_event(row["payload"].encode()))
@@ -361,6 +383,7 @@ def _resume(run_id: str, args: RunArgs, stop_after: str | None, target: Target |
             ),
             watch=None if session is None or session.spec.mode == "none" else session.watch,
             watch_every=args.probe_every,
+            forwarded=_forward_check(forwarder),
         )
         runner = Runner(plan, target.provider, receiver.hub, store, run_id, view, options)
         outcome = runner.run(stop_after=stop_after)
@@ -379,6 +402,8 @@ def _resume(run_id: str, args: RunArgs, stop_after: str | None, target: Target |
             receiver.request_stop()  # stops alongside the simulator in target.close()
         if poller is not None:
             poller.stop()
+        if forwarder is not None:
+            forwarder.close()
         try:
             _unregister(target, store, run_id)
             target.close()  # removes the registered webhooks while the tunnel still stands
@@ -394,6 +419,20 @@ def _resume(run_id: str, args: RunArgs, stop_after: str | None, target: Target |
                 write_after_run(store, run_id, paths, stopped)  # passed, failed or interrupted
             finally:
                 store.close()
+
+
+def _forward_check(forwarder: Forwarder | None) -> Callable[[str], str | None] | None:
+    """The runner's question for --forward-to: what did the handler make of this event?"""
+    if forwarder is None:
+        return None
+
+    def check(event_id: str) -> str | None:
+        done = forwarder.outcome(event_id, time.monotonic() + forwarder.limit + 10)
+        if done is None:
+            return f"at {forwarder.url} was never reached"
+        return None if done.problem is None else f"at {forwarder.url} {done.problem}"
+
+    return check
 
 
 def _session(

@@ -468,12 +468,20 @@ def tunnel_command(
     ),
     live: bool = typer.Option(False, "--live", help="Check deliveries as live-mode events."),
     state_dir: Path = _STATE_DIR,
+    forward_to: str = typer.Option(
+        None,
+        "--forward-to",
+        help="Also deliver each verified event to your handler at URL, re-signed with "
+        "$REHEARSAL_FORWARD_SECRET, and show its answer.",
+    ),
 ) -> None:
     """Open the receiver and a tunnel alone: print the public URL, show deliveries as they
     arrive, until Ctrl-C or SIGTERM (exit 0)."""
     from rehearsal.commands.tunnel import TunnelArgs, serve
 
-    args = TunnelArgs(tunnel, public_url, listen, ngrok_domain, provider, live, state_dir)
+    args = TunnelArgs(
+        tunnel, public_url, listen, ngrok_domain, provider, live, state_dir, forward_to
+    )
     _guard(lambda: serve(args))
 
 

@@ -17,6 +17,7 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from rehearsal.errors import UsageError
@@ -54,10 +55,13 @@ class Forwarder:
         *,
         provider: str,
         environment: str,
-        store: StateDB,
-        run_id: str,
+        store: StateDB | None,
+        run_id: str = "",
         limit: float | None = None,
+        on_done: Callable[[Forwarded], None] | None = None,
     ) -> None:
+        """`store` None: nothing recorded (`rehearsal tunnel`); `on_done` is told each
+        answer."""
         from rehearsal.audit.dialect import dialect_of
         from rehearsal.audit.endpoint import time_scale
 
@@ -68,6 +72,7 @@ class Forwarder:
         self.store = store
         self.run_id = run_id
         self.limit = limit if limit is not None else self.dialect.limit * time_scale()
+        self.on_done = on_done
         self._secret = secret
         self._queue: queue.Queue[NormalizedEvent | None] = queue.Queue()
         self._done: dict[str, Forwarded] = {}
@@ -130,7 +135,11 @@ class Forwarder:
                 f"answered after {ms / 1000:.1f} s, past the {self.limit:g} s "
                 f"{self.dialect.provider} waits"
             )
-        self.store.record_forward(self.run_id, event.event_id, event.type, status, ms, problem)
+        if self.store is not None:
+            self.store.record_forward(self.run_id, event.event_id, event.type, status, ms, problem)
+        done = Forwarded(event.event_id, status, ms, problem)
         with self._cond:
-            self._done[event.event_id] = Forwarded(event.event_id, status, ms, problem)
+            self._done[event.event_id] = done
             self._cond.notify_all()
+        if self.on_done is not None:
+            self.on_done(done)

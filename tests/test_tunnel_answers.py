@@ -102,3 +102,38 @@ def test_without_the_secret_each_delivery_is_acknowledged_and_the_terminal_says_
     out = capsys.readouterr().out
     assert "not verified (set MINTCASH_WEBHOOK_SECRET)" in out
     assert "signature not checked -> 200" in out
+
+
+def test_tunnel_forwards_each_new_verified_event_to_the_merchants_handler(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`rehearsal tunnel --forward-to`: a verified, new event goes on to the merchant's
+    handler re-signed with the merchant's secret; a forgery and a repeat do not."""
+    from rehearsal.commands.tunnel import TunnelArgs, _forwarder
+    from tests.audit.merchants import Merchant, serving
+
+    merchant_secret = "whsec_merchant_handler_0123456789abcdef"
+    monkeypatch.setenv("MINTCASH_WEBHOOK_SECRET", SECRET)
+    monkeypatch.setenv("REHEARSAL_FORWARD_SECRET", merchant_secret)
+    merchant = Merchant("mintcash", merchant_secret)
+    with serving(merchant) as handler:
+        forwarder = _forwarder(TunnelArgs(forward_to=handler))
+        assert forwarder is not None
+        log = DeliveryLog(_judge("mintcash", False), forwarder.submit)
+        url = log.start()
+        try:
+            body = event_body(event_id="evt_forward_1")
+            good = {"MintCash-Signature": signatures.sign(SECRET, body)}
+            assert _post(url, body, good) == 200
+            assert _post(url, body, good) == 200  # a repeat: not forwarded again
+            forged = {"MintCash-Signature": signatures.sign("whsec_other", body)}
+            assert _post(url, body, forged) == 400
+            done = forwarder.outcome("evt_forward_1", time.monotonic() + 10)
+        finally:
+            log.stop()
+            forwarder.close()
+    assert done is not None and (done.status, done.problem) == (200, None)
+    assert merchant.seen == {"evt_forward_1"} and merchant.hits == 1
+    out = capsys.readouterr().out
+    assert f"forwarded evt_forward_1 to {handler}: HTTP 200" in out
+    assert merchant_secret not in out and SECRET not in out

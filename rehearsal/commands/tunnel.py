@@ -21,10 +21,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from rehearsal.errors import UsageError
 from rehearsal.receiver import MAX_BODY, WebhookEndpoint
+
+if TYPE_CHECKING:
+    from rehearsal.forward import Forwarded, Forwarder
+    from rehearsal.providers.base import NormalizedEvent
 
 WATCH_EVERY = 15.0  # seconds between checks that the tunnel still forwards
 
@@ -38,6 +42,7 @@ class TunnelArgs:
     provider: str = "mintcash"
     live: bool = False  # check deliveries as live-mode events (a live webhook secret)
     state_dir: Path | None = None
+    forward_to: str | None = None  # also deliver each verified event there (forward.py)
 
 
 def _say(text: str) -> None:
@@ -50,6 +55,7 @@ class Verdict:
 
     status: int
     text: str
+    event: NormalizedEvent | None = None  # verified and new: what --forward-to sends
 
     @property
     def accepted(self) -> bool:
@@ -63,15 +69,20 @@ class DeliveryLog(WebhookEndpoint):
     """A receiver that shows what arrives and answers as a correct endpoint would: same
     unguessable path, same probe."""
 
-    def __init__(self, judge: Judge) -> None:
+    def __init__(
+        self, judge: Judge, forward: Callable[[NormalizedEvent], None] | None = None
+    ) -> None:
         super().__init__(MAX_BODY)
         self.judge = judge
+        self.forward = forward
         self.count = 0
 
     def handle(self, headers: Mapping[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
         self.count += 1
         verdict = self.judge(headers, body)
         _say(f"[{_now()}] delivery {self.count}: {verdict.text} -> {verdict.status}")
+        if verdict.event is not None and self.forward is not None:
+            self.forward(verdict.event)
         if verdict.accepted:
             return verdict.status, {"received": True}
         return verdict.status, {"error": "rejected"}
@@ -123,10 +134,50 @@ def _judge(provider: str, live: bool) -> Judge:
         obj = f" {event.object.id}" if event.object is not None else ""
         note = ", a duplicate: acknowledged again" if again else ""
         return Verdict(
-            200, f"{event.type} {event.event_id}{obj}, signature ok ({event.environment}){note}"
+            200,
+            f"{event.type} {event.event_id}{obj}, signature ok ({event.environment}){note}",
+            None if again else event,
         )
 
     return judge
+
+
+def _forwarder(args: TunnelArgs) -> Forwarder | None:
+    """--forward-to: verified events go on to the merchant's handler; each answer shown."""
+    if not args.forward_to:
+        return None
+    from rehearsal.forward import Forwarder, check_settings
+
+    check_settings(args.forward_to)
+    if not os.environ.get(env_names_of(args.provider)):
+        raise UsageError(
+            "--forward-to forwards verified events only",
+            hint=f"set {env_names_of(args.provider)} so deliveries are verified first",
+        )
+
+    def show(done: Forwarded) -> None:
+        answer = f"HTTP {done.status}" if done.status is not None else "no answer"
+        verdict = "ok" if done.problem is None else f"FAILED: {done.problem}"
+        _say(
+            f"[{_now()}] forwarded {done.event_id} to {args.forward_to}: {answer} in "
+            f"{done.duration_ms:.0f} ms, {verdict}"
+        )
+
+    forwarder = Forwarder(
+        args.forward_to,
+        provider=args.provider,
+        environment="live" if args.live else "test",
+        store=None,
+        on_done=show,
+    )
+    forwarder.start()
+    return forwarder
+
+
+def env_names_of(provider: str) -> str:
+    from rehearsal.target import env_names
+
+    return env_names(provider)[2]
 
 
 def serve(args: TunnelArgs) -> int:
@@ -142,7 +193,10 @@ def serve(args: TunnelArgs) -> int:
             hint="--tunnel ngrok|cloudflared (or REHEARSAL_TUNNEL), or --public-url URL "
             "--listen HOST:PORT",
         )
-    log = DeliveryLog(_judge(args.provider, args.live))
+    forwarder = _forwarder(args)
+    log = DeliveryLog(
+        _judge(args.provider, args.live), forwarder.submit if forwarder is not None else None
+    )
     stop = threading.Event()
 
     def handler(signum: int, frame: FrameType | None) -> None:
@@ -172,6 +226,8 @@ def serve(args: TunnelArgs) -> int:
     finally:
         session.close()
         log.stop()
+        if forwarder is not None:
+            forwarder.close()
         for s, h in previous.items():
             signal.signal(s, h)
         sys.stdout.flush()

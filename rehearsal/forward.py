@@ -19,8 +19,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rehearsal.errors import UsageError
+
+if TYPE_CHECKING:
+    import httpx
+
 from rehearsal.providers.base import NormalizedEvent
 from rehearsal.state import StateDB
 
@@ -113,10 +118,9 @@ class Forwarder:
             while (event := self._queue.get()) is not None:
                 self._forward(client, event)
 
-    def _forward(self, client: object, event: NormalizedEvent) -> None:
+    def _forward(self, client: httpx.Client, event: NormalizedEvent) -> None:
         import httpx
 
-        assert isinstance(client, httpx.Client)
         body = json.dumps(dict(event.payload)).encode()
         headers = {
             "Content-Type": "application/json",

@@ -147,12 +147,14 @@ def _forwarder(args: TunnelArgs) -> Forwarder | None:
     if not args.forward_to:
         return None
     from rehearsal.forward import Forwarder, check_settings
+    from rehearsal.target import env_names
 
     check_settings(args.forward_to)
-    if not os.environ.get(env_names_of(args.provider)):
+    secret_var = env_names(args.provider)[2]
+    if not os.environ.get(secret_var):
         raise UsageError(
             "--forward-to forwards verified events only",
-            hint=f"set {env_names_of(args.provider)} so deliveries are verified first",
+            hint=f"set {secret_var} so deliveries are verified first",
         )
 
     def show(done: Forwarded) -> None:
@@ -172,12 +174,6 @@ def _forwarder(args: TunnelArgs) -> Forwarder | None:
     )
     forwarder.start()
     return forwarder
-
-
-def env_names_of(provider: str) -> str:
-    from rehearsal.target import env_names
-
-    return env_names(provider)[2]
 
 
 def serve(args: TunnelArgs) -> int:

@@ -10,6 +10,7 @@ time, replay), retries 429, 5xx and network errors with the same idempotency key
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -37,6 +38,9 @@ class Wire:
     idempotency_header: str | None = None  # where a call's key goes, if in a header
     request_id_header: str | None = None
     replay_header: str | None = None  # answers "true" when the answer is a saved one
+    # The longest idempotency key the provider keeps; a longer derived key is sent as its
+    # SHA-256 (still deterministic, so a retry or a resumed run sends the same one).
+    max_key: int | None = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +118,8 @@ class HttpCore:
         key: str | None,
     ) -> Answer:
         wire = self._wire
+        if key and wire.max_key is not None and len(key) > wire.max_key:
+            key = hashlib.sha256(key.encode()).hexdigest()
         headers = {wire.idempotency_header: key} if key and wire.idempotency_header else {}
         if self.on_send:
             self.on_send(method, route(path))

@@ -83,8 +83,8 @@ def test_key_modes_and_distinct_environments(tmp_path: Path) -> None:
     clean = tmp_path / "clean"
     clean.mkdir()
     env = {
-        "PAYMONGO_SECRET_KEY": "sk_live_abcdefghijklmnop",
-        "PAYMONGO_PUBLIC_KEY": "pk_test_abcdefghijklmnop",
+        "PAYMONGO_SECRET_KEY": "sk_live_FAKE_not_a_real_key",
+        "PAYMONGO_PUBLIC_KEY": "pk_test_FAKE_not_a_real_key",
         "PAYMONGO_WEBHOOK_SECRET": "whsec_same_for_both",
         "OTHER_HOOK_SECRET": "whsec_same_for_both",
     }

@@ -8,7 +8,6 @@ header, a key or a raw body. Every exchange is reported to `on_call` (method, ro
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from rehearsal.errors import ProviderError
@@ -41,8 +40,6 @@ class PayMongoHttp(HttpCore):
         return self._request("GET", path, None, None)
 
     def _post(self, path: str, body: dict[str, Any] | None, key: str | None) -> dict[str, Any]:
-        if key is not None and len(key) > c.MAX_IDEMPOTENCY_KEY:
-            key = hashlib.sha256(key.encode()).hexdigest()
         return self._request("POST", path, body, key)
 
     def _request(
@@ -83,4 +80,5 @@ WIRE = Wire(
     retry_hint="PayMongo or the network is failing; the same Idempotency-Key makes a "
     "later retry safe",
     idempotency_header=c.IDEMPOTENCY_HEADER,
+    max_key=c.MAX_IDEMPOTENCY_KEY,
 )

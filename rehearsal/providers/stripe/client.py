@@ -10,7 +10,6 @@ a header or a raw body never does.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -71,8 +70,6 @@ class StripeHttp(HttpCore):
         return self.post_answer(path, params, key).data
 
     def post_answer(self, path: str, params: Mapping[str, Any], key: str | None) -> Answer:
-        if key is not None and len(key) > c.MAX_IDEMPOTENCY_KEY:
-            key = hashlib.sha256(key.encode()).hexdigest()
         return self.exchange("POST", path, form=encode(params), key=key)
 
     def delete(self, path: str) -> dict[str, Any]:
@@ -133,4 +130,5 @@ WIRE = Wire(
     idempotency_header=c.IDEMPOTENCY_HEADER,
     request_id_header=c.REQUEST_ID_HEADER,
     replay_header=c.REPLAY_HEADER,
+    max_key=c.MAX_IDEMPOTENCY_KEY,
 )

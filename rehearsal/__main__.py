@@ -1,3 +1,3 @@
-from rehearsal.cli import main
+from rehearsal.launch import main
 
 main()

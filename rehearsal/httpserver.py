@@ -13,6 +13,7 @@ import contextlib
 import threading
 from typing import Any
 
+from rehearsal import launch
 from rehearsal.errors import ProviderError
 
 START_DEADLINE = 10.0
@@ -96,6 +97,7 @@ class ServerThread:
                 f"{self.port} within {START_DEADLINE}s"
             )
         self.port = self._server.servers[0].sockets[0].getsockname()[1]
+        launch.started()  # start-up is over: the collector as usual (rehearsal/launch.py)
         return self
 
     def request_stop(self) -> None:

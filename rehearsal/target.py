@@ -286,7 +286,7 @@ def unreachable(url: str, timeout: float) -> str | None:
     from rehearsal import tls
 
     try:
-        httpx.get(url, timeout=timeout, verify=tls.context())
+        httpx.get(url, timeout=timeout, verify=tls.for_url(url))
     except httpx.ConnectTimeout:
         return f"no answer to the connection within {timeout:g}s"
     except httpx.ConnectError as exc:

@@ -78,7 +78,7 @@ class HttpCore:
             auth=auth,
             headers={"User-Agent": "rehearsal", **headers},
             timeout=http_timeout,
-            verify=tls.context(),  # loaded once per process (rehearsal/tls.py)
+            verify=tls.for_url(api_base),  # loaded once per process (rehearsal/tls.py)
         )
 
     def exchange(

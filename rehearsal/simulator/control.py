@@ -18,7 +18,7 @@ class SimulatorControl:
             base_url=base_url.rstrip("/"),
             headers={"Authorization": f"Bearer {secret_key}"},
             timeout=10.0,
-            verify=tls.context(),  # loaded once per process (rehearsal/tls.py)
+            verify=tls.for_url(base_url),  # loaded once per process (rehearsal/tls.py)
         )
 
     @staticmethod
@@ -28,7 +28,9 @@ class SimulatorControl:
         if host not in ("127.0.0.1", "localhost", "::1"):
             return False
         try:
-            r = httpx.get(base_url.rstrip("/") + "/_sim/info", timeout=2.0, verify=tls.context())
+            r = httpx.get(
+                base_url.rstrip("/") + "/_sim/info", timeout=2.0, verify=tls.for_url(base_url)
+            )
             return r.status_code == 200 and r.json().get("simulator") == "rehearsal"
         except (httpx.HTTPError, ValueError):
             return False

@@ -94,7 +94,7 @@ def send_probe(url: str, box: ProbeBox, *, within: float, shown: str) -> float:
     answer, attempts = "no answer", 0
     from rehearsal import tls
 
-    with httpx.Client(verify=tls.context()) as client:
+    with httpx.Client(verify=tls.for_url(url)) as client:
         while True:
             attempts += 1
             try:

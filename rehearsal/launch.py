@@ -1,0 +1,108 @@
+"""How the `rehearsal` process starts and ends, apart from what any command does.
+
+A rehearsal against the simulator is about a second of wall time, and most of it is the
+process itself: importing the stack, and the interpreter tearing every object down at exit.
+bench/README.md has the figures. Three things here, each undone or skipped when it could
+cost something:
+
+- **No collector passes during start-up.** Importing typer, pydantic, httpx and uvicorn
+  creates a few hundred thousand objects that live until exit, and the collector's
+  young-generation passes walk them again and again. The first pass is put off until
+  `started()` (a command's first server is serving, or the threshold below is reached
+  anyway); then everything alive is moved out of the collector's sight (`gc.freeze()`) and
+  the usual thresholds return, so a long matrix or a receiver under load no longer walks
+  the imported modules in each full pass either.
+- **httpx's own command line is not imported** (see `_without_httpx_cli`).
+- **No teardown at exit.** Once the command has returned its exit code, no thread of ours
+  is left and every `atexit` handler has run (logging's flush, a tunnel agent's stop, a
+  coverage tool's save), the process ends with `os._exit`: the module-by-module teardown
+  is ~100 ms here and writes nothing. Files are flushed first; the ledger's transactions
+  are committed before the command returns (SQLite's WAL is durable without a close). When
+  a non-daemon thread is still alive, or the command ended by an exception, Python's own
+  shutdown runs instead.
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+
+# gen0 threshold during start-up: the default 700 means a pass every 700 new containers;
+# 200_000 still bounds start-up's garbage if a command never calls `started()`.
+_STARTUP_THRESHOLD = 200_000
+_defaults: tuple[int, int, int] | None = None
+
+
+def main() -> None:
+    """The `rehearsal` command (console script and `python -m rehearsal`)."""
+    _hold_collector()
+    _without_httpx_cli()
+    from rehearsal.cli import main as cli_main
+
+    try:
+        cli_main()
+        code: object = 0
+    except SystemExit as exc:
+        code = exc.code
+    if code is None:
+        code = 0
+    if not isinstance(code, int):
+        raise SystemExit(code)  # a message to print: Python's own exit does that
+    _end(code)
+
+
+def started() -> None:
+    """Start-up is over (a server is serving): the collector runs as usual from here on.
+
+    Only in a process started by `main()`; elsewhere (tests, a library user) nothing
+    changes."""
+    global _defaults
+    if _defaults is None:
+        return
+    gc.freeze()  # what start-up built lives until exit: out of every later pass
+    gc.set_threshold(*_defaults)
+    _defaults = None
+
+
+def _hold_collector() -> None:
+    global _defaults
+    _defaults = gc.get_threshold()
+    gc.set_threshold(_STARTUP_THRESHOLD, _defaults[1], _defaults[2])
+
+
+def _without_httpx_cli() -> None:
+    """Keep `import httpx` from importing httpx's own command line.
+
+    httpx's `__init__` imports `httpx._main` (click, rich.progress, rich.syntax, pygments)
+    whenever those are installed, and typer installs them: ~100 ms of every run's start,
+    for a command we never call. Upstream made that import lazy (pydantic/httpx2 #947:
+    "Importing the CLI code doubles the import time for httpx"); until our pin has it,
+    the module is stood in for before httpx is first imported.
+    """
+    if "httpx" in sys.modules or "httpx._main" in sys.modules:
+        return
+    import types
+
+    def cli_main() -> None:
+        sys.exit("httpx's command line is not available inside rehearsal")
+
+    stand_in = types.ModuleType("httpx._main", "httpx's command line, not loaded (rehearsal)")
+    stand_in.main = cli_main  # type: ignore[attr-defined]
+    sys.modules["httpx._main"] = stand_in
+
+
+def _end(code: int) -> None:
+    import threading
+
+    main_thread = threading.main_thread()
+    if any(t is not main_thread and t.is_alive() and not t.daemon for t in threading.enumerate()):
+        raise SystemExit(code)  # Python's shutdown joins them first
+    import atexit
+    import contextlib
+    import os
+
+    atexit._run_exitfuncs()  # what the interpreter runs first at exit, in the same order
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe (`| head`), or stream
+            stream.flush()
+    os._exit(code)

@@ -1,0 +1,100 @@
+"""The process around a command (rehearsal/launch.py): exit codes and output kept through
+the fast exit, `atexit` handlers still run, a live thread still joined, the collector held
+only during start-up, and httpx without its command line. Each case is its own process."""
+
+from __future__ import annotations
+
+import gc
+import subprocess
+import sys
+from pathlib import Path
+
+from rehearsal import launch
+
+
+def python(code: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        env={"PATH": "/usr/bin:/bin", "REHEARSAL_STATE_DIR": str(tmp_path / "s"), "NO_COLOR": "1"},
+    )
+
+
+def test_exit_code_output_and_atexit_handlers_survive_the_fast_exit(tmp_path: Path) -> None:
+    marker, teardown = tmp_path / "atexit-ran", tmp_path / "torn-down"
+    code = (
+        "import atexit, sys\n"
+        # Registered before the command, so it runs after every handler the command adds.
+        f"atexit.register(lambda: open({str(marker)!r}, 'w').write('ran'))\n"
+        # Finalized only in Python's module teardown, which the fast exit skips.
+        "class Torn:\n"
+        f"    def __del__(self, open=open): open({str(teardown)!r}, 'w').write('x')\n"
+        "torn = Torn()\n"
+        "sys.argv = ['rehearsal', 'status', 'no-such-run']\n"
+        "from rehearsal.launch import main\n"
+        "main()\n"
+    )
+    done = python(code, tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "error: no runs yet" in done.stderr  # flushed before os._exit
+    assert marker.read_text() == "ran"
+    assert not teardown.exists()  # the fast exit was taken
+
+
+def test_a_live_thread_gets_pythons_own_shutdown(tmp_path: Path) -> None:
+    marker = tmp_path / "thread-finished"
+    code = (
+        "import threading\n"
+        "from rehearsal import launch\n"
+        "release = threading.Event()\n"
+        "def work():\n"
+        "    release.wait(30)\n"
+        f"    open({str(marker)!r}, 'w').write('done')\n"
+        "threading.Thread(target=work, daemon=False).start()\n"
+        "threading.Timer(0.05, release.set).start()\n"
+        "launch._end(3)\n"  # os._exit here would leave the marker unwritten
+    )
+    done = python(code, tmp_path)
+    assert done.returncode == 3, done.stderr
+    assert marker.read_text() == "done"
+
+
+def test_collector_is_held_during_start_up_and_restored_when_serving(tmp_path: Path) -> None:
+    code = (
+        "import gc\n"
+        "from rehearsal import launch\n"
+        "default = gc.get_threshold()\n"
+        "launch._hold_collector()\n"
+        "held = gc.get_threshold()\n"
+        "from rehearsal.httpserver import ServerThread\n"
+        "async def app(scope, receive, send): pass\n"
+        "ServerThread(app, name='t').start().stop()\n"
+        "print(held[0] > default[0], gc.get_threshold() == default, gc.get_freeze_count() > 0)\n"
+    )
+    done = python(code, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "True", "True"]
+
+
+def test_started_changes_nothing_outside_the_command() -> None:
+    before, frozen = gc.get_threshold(), gc.get_freeze_count()
+    launch.started()
+    assert gc.get_threshold() == before and gc.get_freeze_count() == frozen
+
+
+def test_httpx_works_without_its_command_line(tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "from rehearsal import launch\n"
+        "launch._without_httpx_cli()\n"
+        "import httpx\n"
+        "assert httpx.URL('http://127.0.0.1:1/x').port == 1\n"
+        "print(sorted({'pygments', 'click', 'rich'} & {m.split('.')[0] for m in sys.modules}))\n"
+    )
+    done = python(code, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -98,3 +98,19 @@ def test_httpx_works_without_its_command_line(tmp_path: Path) -> None:
     done = python(code, tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_pydantic_plugins_are_off_unless_the_caller_chose(tmp_path: Path) -> None:
+    code = (
+        "import atexit, os, sys\n"
+        "atexit.register(lambda: print(os.environ.get('PYDANTIC_DISABLE_PLUGINS')))\n"
+        "{preset}"
+        "sys.argv = ['rehearsal', '--version']\n"
+        "from rehearsal.launch import main\n"
+        "main()\n"
+    )
+    off = python(code.format(preset=""), tmp_path)
+    chosen = python(code.format(preset="os.environ['PYDANTIC_DISABLE_PLUGINS'] = '0'\n"), tmp_path)
+    assert off.returncode == chosen.returncode == 0, off.stderr + chosen.stderr
+    assert off.stdout.split()[-1] == "__all__"
+    assert chosen.stdout.split()[-1] == "0"

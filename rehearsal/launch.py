@@ -22,8 +22,8 @@ cost something:
   coverage tool's save), the process ends with `os._exit`: the module-by-module teardown
   is ~100 ms here and writes nothing. Files are flushed first; the ledger's transactions
   are committed before the command returns (SQLite's WAL is durable without a close). When
-  a non-daemon thread is still alive, or the command ended by an exception, Python's own
-  shutdown runs instead.
+  a non-daemon thread is still alive, a tracer or profiler is attached, or the command ended
+  by an exception, Python's own shutdown runs instead.
 """
 
 from __future__ import annotations
@@ -103,6 +103,8 @@ def _end(code: int) -> None:
     main_thread = threading.main_thread()
     if any(t is not main_thread and t.is_alive() and not t.daemon for t in threading.enumerate()):
         raise SystemExit(code)  # Python's shutdown joins them first
+    if sys.gettrace() is not None or sys.getprofile() is not None:
+        raise SystemExit(code)  # a debugger, coverage or a profiler writes when Python exits
     import atexit
     import contextlib
 

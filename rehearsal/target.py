@@ -191,16 +191,22 @@ def _open(
     probe = not api_only and (loopback or public_path)
     # On this machine, the simulator's info route: never faulted, never counted as a call.
     probe_url = api_base.rstrip("/") + "/_sim/info" if loopback else api_base
-    if probe and (why := unreachable(probe_url, min(http_timeout, 5.0))):
-        where = "it"
-        if loopback:  # live mode never uses the simulator: never suggest it there
-            where = "the provider" if live else "the provider (or `rehearsal simulator`)"
-        raise ProviderError(
-            f"cannot reach the provider at {api_base} ({why})",
-            hint=f"check {declared.api_base_variable}, and that {where} is running"
-            + ("" if loopback else " and reachable from this machine"),
-        )
-    if SimulatorControl.is_simulator(api_base):
+    simulator: bool | None = None  # from the probe's answer, when there is a probe
+    if probe:
+        why, answered_as_simulator = _reach(probe_url, min(http_timeout, 5.0))
+        if why is not None:
+            where = "it"
+            if loopback:  # live mode never uses the simulator: never suggest it there
+                where = "the provider" if live else "the provider (or `rehearsal simulator`)"
+            raise ProviderError(
+                f"cannot reach the provider at {api_base} ({why})",
+                hint=f"check {declared.api_base_variable}, and that {where} is running"
+                + ("" if loopback else " and reachable from this machine"),
+            )
+        simulator = loopback and answered_as_simulator  # only this machine's counts
+    if simulator is None:
+        simulator = SimulatorControl.is_simulator(api_base)
+    if simulator:
         return Target(
             config,
             providers.create(provider, config),
@@ -279,24 +285,26 @@ def check_api_base(variable: str, url: str) -> bool:
     return loopback
 
 
-def unreachable(url: str, timeout: float) -> str | None:
-    """Why nothing answers HTTP at `url` (None: something does, whatever its status)."""
+def _reach(url: str, timeout: float) -> tuple[str | None, bool]:
+    """Why nothing answers HTTP at `url` (None: something does, whatever its status), and
+    whether the answer was the rehearsal simulator's info (one request for both)."""
     import httpx
 
     from rehearsal import tls
+    from rehearsal.simulator.control import SimulatorControl
 
     try:
-        httpx.get(url, timeout=timeout, verify=tls.for_url(url))
+        answer = httpx.get(url, timeout=timeout, verify=tls.for_url(url))
     except httpx.ConnectTimeout:
-        return f"no answer to the connection within {timeout:g}s"
+        return f"no answer to the connection within {timeout:g}s", False
     except httpx.ConnectError as exc:
         reason = str(exc) or "connection failed"
-        return "connection refused" if "refused" in reason.lower() else reason
+        return ("connection refused" if "refused" in reason.lower() else reason), False
     except httpx.TimeoutException:
-        return f"no answer within {timeout:g}s"
+        return f"no answer within {timeout:g}s", False
     except httpx.HTTPError as exc:
-        return f"{type(exc).__name__}"
-    return None
+        return f"{type(exc).__name__}", False
+    return None, SimulatorControl.answers_as_simulator(answer)
 
 
 def http_timeout_from_env() -> float:

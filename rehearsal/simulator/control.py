@@ -31,9 +31,22 @@ class SimulatorControl:
             r = httpx.get(
                 base_url.rstrip("/") + "/_sim/info", timeout=2.0, verify=tls.for_url(base_url)
             )
-            return r.status_code == 200 and r.json().get("simulator") == "rehearsal"
-        except (httpx.HTTPError, ValueError):
+        except httpx.HTTPError:
             return False
+        return SimulatorControl.answers_as_simulator(r)
+
+    @staticmethod
+    def answers_as_simulator(answer: httpx.Response) -> bool:
+        """True when `answer` (to `GET /_sim/info`) is a rehearsal simulator's."""
+        try:
+            info = answer.json()
+        except ValueError:
+            return False
+        return (
+            answer.status_code == 200
+            and isinstance(info, dict)
+            and info.get("simulator") == "rehearsal"
+        )
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         r = self._client.request(method, path, json=body)

@@ -36,12 +36,16 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this tree's rehearsal
 
-from rehearsal import signatures
-from rehearsal.httpserver import ServerThread
-from rehearsal.providers.mintcash import contract
-from rehearsal.providers.mintcash.adapter import MintCash
-from rehearsal.receiver import EventHub, Receiver
-from rehearsal.state import StateDB
+from rehearsal import launch
+
+launch.prepare()  # the process as `rehearsal run` sets itself up (its collector policy)
+
+from rehearsal import signatures  # noqa: E402
+from rehearsal.httpserver import ServerThread  # noqa: E402
+from rehearsal.providers.mintcash import contract  # noqa: E402
+from rehearsal.providers.mintcash.adapter import MintCash  # noqa: E402
+from rehearsal.receiver import EventHub, Receiver  # noqa: E402
+from rehearsal.state import StateDB  # noqa: E402
 
 SECRET = "whsec_bench_not_a_real_secret_0123456789abcdef"
 LUA = Path(__file__).with_name("wrk_cycle.lua")

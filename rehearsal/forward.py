@@ -43,7 +43,9 @@ class Forwarded:
 def check_settings(url: str) -> str:
     """The URL and the secret, checked before anything is recorded; the secret."""
     if not url.startswith(("http://", "https://")):
-        raise UsageError(f"--forward-to {url!r} is not an http(s) URL")
+        raise UsageError(
+            "--forward-to expects an http(s) URL", hint="your webhook handler's full URL"
+        )
     secret = os.environ.get(SECRET_VARIABLE, "")
     if not secret:
         raise UsageError(

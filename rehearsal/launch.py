@@ -40,9 +40,7 @@ _defaults: tuple[int, int, int] | None = None
 
 def main() -> None:
     """The `rehearsal` command (console script and `python -m rehearsal`)."""
-    _hold_collector()
-    _without_httpx_cli()
-    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    prepare()
     from rehearsal.cli import main as cli_main
 
     try:
@@ -55,6 +53,14 @@ def main() -> None:
     if not isinstance(code, int):
         raise SystemExit(code)  # a message to print: Python's own exit does that
     _end(code)
+
+
+def prepare() -> None:
+    """Set the process up as `rehearsal` does, before anything heavy is imported (also for
+    a bench that runs the receiver in its own process: bench/bench_receiver.py)."""
+    _hold_collector()
+    _without_httpx_cli()
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 
 def started() -> None:
@@ -72,6 +78,8 @@ def started() -> None:
 
 def _hold_collector() -> None:
     global _defaults
+    if _defaults is not None:
+        return
     _defaults = gc.get_threshold()
     gc.set_threshold(_STARTUP_THRESHOLD, _defaults[1], _defaults[2])
 

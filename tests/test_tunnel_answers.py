@@ -109,6 +109,7 @@ def test_tunnel_forwards_each_new_verified_event_to_the_merchants_handler(
 ) -> None:
     """`rehearsal tunnel --forward-to`: a verified, new event goes on to the merchant's
     handler re-signed with the merchant's secret; a forgery and a repeat do not."""
+    from rehearsal.audit.report import shown_url
     from rehearsal.commands.tunnel import TunnelArgs, _forwarder
     from tests.audit.merchants import Merchant, serving
 
@@ -135,5 +136,14 @@ def test_tunnel_forwards_each_new_verified_event_to_the_merchants_handler(
     assert done is not None and (done.status, done.problem) == (200, None)
     assert merchant.seen == {"evt_forward_1"} and merchant.hits == 1
     out = capsys.readouterr().out
-    assert f"forwarded evt_forward_1 to {handler}: HTTP 200" in out
+    assert f"forwarded evt_forward_1 to {shown_url(handler)}: HTTP 200" in out
     assert merchant_secret not in out and SECRET not in out
+
+
+def test_a_handler_url_is_shown_without_its_token_or_credentials() -> None:
+    from rehearsal.audit.report import shown_url
+
+    url = "https://ops:hunter2@shop.example:8443/hooks/9f8e7d6c5b4a39281706f5e4d3c2b1a0?k=v#x"
+    shown = shown_url(url)
+    assert shown == "https://shop.example:8443/hooks/9f8e…"
+    assert "hunter2" not in shown and "9f8e7d6c5b4a" not in shown and "k=v" not in shown

@@ -86,7 +86,8 @@ def check_url(url: str, allow_http: bool) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise UsageError(
-            f"not an http(s) URL: {url!r}", hint="give the webhook endpoint's full URL"
+            "expected an http(s) URL with a host (not shown: it may hold a token)",
+            hint="give the webhook endpoint's full URL",
         )
     if allow_http and parts.scheme == "http" and not is_loopback(parts.hostname):
         raise UsageError(

@@ -32,10 +32,12 @@ CANNOT_SEE = (
 
 
 def shown_url(url: str) -> str:
-    """The URL with any long path segment (a secret token) cut to its first 4 characters."""
+    """The URL as it may be shown: any long path segment (a secret token) cut to its first
+    4 characters, and no credentials, query or fragment."""
     parts = urlsplit(url)
     path = "/".join(s if len(s) <= 16 else f"{s[:4]}…" for s in parts.path.split("/"))
-    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+    netloc = parts.netloc.rpartition("@")[2]  # user:password@ never shown
+    return urlunsplit((parts.scheme, netloc, path, "", ""))
 
 
 def _iso(ts: float) -> str:

@@ -146,10 +146,12 @@ def _forwarder(args: TunnelArgs) -> Forwarder | None:
     """--forward-to: verified events go on to the merchant's handler; each answer shown."""
     if not args.forward_to:
         return None
+    from rehearsal.audit.report import shown_url
     from rehearsal.forward import Forwarder, check_settings
     from rehearsal.target import env_names
 
     check_settings(args.forward_to)
+    shown = shown_url(args.forward_to)  # a token in its path is a secret
     secret_var = env_names(args.provider)[2]
     if not os.environ.get(secret_var):
         raise UsageError(
@@ -161,7 +163,7 @@ def _forwarder(args: TunnelArgs) -> Forwarder | None:
         answer = f"HTTP {done.status}" if done.status is not None else "no answer"
         verdict = "ok" if done.problem is None else f"FAILED: {done.problem}"
         _say(
-            f"[{_now()}] forwarded {done.event_id} to {args.forward_to}: {answer} in "
+            f"[{_now()}] forwarded {done.event_id} to {shown}: {answer} in "
             f"{done.duration_ms:.0f} ms, {verdict}"
         )
 

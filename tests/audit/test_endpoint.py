@@ -168,4 +168,4 @@ def test_reports_and_bad_input(tmp_path: Path) -> None:
         ["audit", "endpoint", "ftp://x", "--provider", "mintcash"],
         env={"MINTCASH_WEBHOOK_SECRET": SECRET},
     )
-    assert result.exit_code == 2 and "not an http(s) URL" in result.output
+    assert result.exit_code == 2 and "expected an http(s) URL" in result.output

@@ -161,6 +161,9 @@ def _open(
     # Checked for every target; used for remote and standalone ones (the embedded simulator
     # dies with this process, so no call to it outlives its answer).
     http_timeout = http_timeout_from_env()
+    from rehearsal.settle import refund_wait
+
+    refund_wait()  # REHEARSAL_REFUND_WAIT too: refused here, before anything moves
     if force_simulator or (not live and not any(values)):
         return _embedded(provider, state_dir, sim_faults or [])
     optional = declared.optional_variables
@@ -203,7 +206,7 @@ def _open(
                 hint=f"check {declared.api_base_variable}, and that {where} is running"
                 + ("" if loopback else " and reachable from this machine"),
             )
-        simulator = loopback and answered_as_simulator  # only this machine's counts
+        simulator = answered_as_simulator and SimulatorControl.may_be_simulator(api_base)
     if simulator is None:
         simulator = SimulatorControl.is_simulator(api_base)
     if simulator:

@@ -24,8 +24,7 @@ class SimulatorControl:
     @staticmethod
     def is_simulator(base_url: str) -> bool:
         """True when `base_url` answers as a rehearsal simulator (loopback hosts only)."""
-        host = httpx.URL(base_url).host
-        if host not in ("127.0.0.1", "localhost", "::1"):
+        if not SimulatorControl.may_be_simulator(base_url):
             return False
         try:
             r = httpx.get(
@@ -34,6 +33,12 @@ class SimulatorControl:
         except httpx.HTTPError:
             return False
         return SimulatorControl.answers_as_simulator(r)
+
+    @staticmethod
+    def may_be_simulator(base_url: str) -> bool:
+        """Only these hosts are asked whether they are the simulator (not all of 127/8:
+        a test stands a provider in on 127.0.0.2, as a remote one)."""
+        return httpx.URL(base_url).host in ("127.0.0.1", "localhost", "::1")
 
     @staticmethod
     def answers_as_simulator(answer: httpx.Response) -> bool:

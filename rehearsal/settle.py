@@ -16,6 +16,10 @@ database, not from memory: in the process that failed, after a crash, or days la
    died before writing its answer is recorded as done, not sent again.
 3. What is left is refunded (the run's charges and its subscriptions' own payments) or
    cancelled, each written as an intent before it is sent, with a deterministic key.
+   A refund the provider still shows pending (PayMongo's and Stripe's refunds start so) is
+   waited for, within REHEARSAL_REFUND_WAIT: a pending refund can still fail, and a failed
+   one is money left charged. One that failed is sent again by a later settle (`cleanup`)
+   under a new key: the old key would only replay the failure.
 
 `money()` reads only the ledger (no API call): the last reconciliation plus what is unknown.
 """
@@ -51,6 +55,8 @@ from rehearsal.state import StateDB
 
 REASON = "rehearsal cleanup"
 LOOKUP_POLL = 0.25  # seconds between lookups of a call that may still land
+DEFAULT_REFUND_WAIT = 60.0  # seconds a pending refund is waited for (REHEARSAL_REFUND_WAIT)
+REFUND_POLL = (0.05, 2.0)  # the first pause between reads of a pending refund, the longest
 # A payment in one of these states took no money (or none yet that can be refunded).
 NOT_CHARGED = {"failed", "awaiting_next_action", "requires_action", "cancelled", "canceled"}
 
@@ -342,6 +348,12 @@ class _Engine:
         except ProviderError as exc:
             self._failed(action, payment_id, None, f"failed: {exc.message}")
             return
+        if self.act and current.amount_refund_pending:
+            try:  # an earlier refund still pending may yet fail: know before judging
+                current = self._until_refunds_settle(payment_id, current)
+            except ProviderError as exc:
+                self._failed(action, payment_id, None, f"failed: {exc.message}")
+                return
         self.store.observe(self.run_id, current, step_id or None)
         left = current.amount - current.amount_refunded
         if current.status in NOT_CHARGED or left <= 0:
@@ -353,13 +365,15 @@ class _Engine:
         if self._refused_before(payment_id):
             self.emit(Compensated(action, payment_id, left, "not possible in test mode"))
             return
-        key = cleanup_key(self.run_id, step_id, payment_id, left)
+        key = self._refund_key(step_id, payment_id, left)
         seq = self.store.compensation_intent(self.run_id, step_id, action, payment_id, left, key)
         try:
             refund = self.provider.refund(
                 idempotency_key=key, payment_id=payment_id, amount=left, reason=REASON
             )
-            after = self.provider.retrieve("payment", payment_id)
+            after = self._until_refunds_settle(
+                payment_id, self.provider.retrieve("payment", payment_id)
+            )
         except FeatureUnavailable as exc:
             if self.provider.environment != "test":
                 self.store.compensation_result(seq, CompensationState.FAILED, exc.request_id)
@@ -388,8 +402,52 @@ class _Engine:
             )
             self._failed(action, payment_id, left, f"failed: {message}")
             return
+        if after.amount_refund_pending:
+            waited = f"still pending at the provider after {refund_wait():g} s"
+            self.store.compensation_result(seq, CompensationState.DONE, refund.request_id, waited)
+            self.emit(
+                Compensated(
+                    action,
+                    payment_id,
+                    left,
+                    f"sent, {waited}: `rehearsal status` reads it again; a refund that "
+                    "fails shows as outstanding, and `rehearsal cleanup` sends it again",
+                )
+            )
+            return
         self.store.compensation_result(seq, CompensationState.DONE, refund.request_id)
         self.emit(Compensated(action, payment_id, left, "done, confirmed through the API"))
+
+    def _until_refunds_settle(self, payment_id: str, current: ProviderObject) -> ProviderObject:
+        """`current` read again until none of its refunds is pending at the provider, or
+        as it stands when REHEARSAL_REFUND_WAIT has passed. The provider's books are the
+        condition; reading them with a growing pause is the only way to wait on them here
+        (cleanup runs with no receiver for the refund's webhook)."""
+        deadline = time.monotonic() + refund_wait()
+        pause, longest = REFUND_POLL
+        while current.amount_refund_pending and (left := deadline - time.monotonic()) > 0:
+            time.sleep(min(pause, left))
+            pause = min(pause * 2, longest)
+            current = self.provider.retrieve("payment", payment_id)
+        return current
+
+    def _refund_key(self, step_id: str, payment_id: str, left: int) -> str:
+        """The deterministic key for refunding `left` of the payment. An attempt with that
+        key which ended (done, or failed) while the money is still left was refused or
+        failed at the provider later; sending it again under the same key would only
+        replay that answer, so each such attempt moves the key on (`-2`, `-3`, ...). An
+        attempt whose outcome is unknown (still an intent) keeps its key: if it landed,
+        its key finds it."""
+        key = cleanup_key(self.run_id, step_id, payment_id, left)
+        ended = (CompensationState.DONE, CompensationState.FAILED)
+        attempts = sum(
+            1
+            for c in self.store.compensations(self.run_id)
+            if c["object_id"] == payment_id
+            and c["state"] in ended
+            and (c["idempotency_key"] == key or (c["idempotency_key"] or "").startswith(key + "-"))
+        )
+        return key if attempts == 0 else f"{key}-{attempts + 1}"
 
     def _refused_before(self, payment_id: str) -> bool:
         return any(
@@ -399,12 +457,17 @@ class _Engine:
 
     def _landed(self, object_id: str, actions: tuple[str, ...]) -> None:
         """Compensations of `object_id` still written as intents, when the API shows the
-        work done: they landed before the process that sent them died."""
-        for c in self.store.compensations(self.run_id):
-            if (
-                c["object_id"] == object_id
-                and c["action"] in actions
-                and c["state"] in (CompensationState.INTENT, CompensationState.FAILED)
+        work done: they landed before the process that sent them died. A failed attempt
+        that a later attempt followed stays failed: the later one did the work."""
+        mine = [
+            c
+            for c in self.store.compensations(self.run_id)
+            if c["object_id"] == object_id and c["action"] in actions
+        ]
+        last = max((c["seq"] for c in mine), default=None)
+        for c in mine:
+            if c["state"] == CompensationState.INTENT or (
+                c["state"] == CompensationState.FAILED and c["seq"] == last
             ):
                 self.store.compensation_result(
                     c["seq"],
@@ -681,6 +744,26 @@ def _plan_currency(store: StateDB, run_id: str) -> str | None:
 def left_open(m: dict[str, Any]) -> bool:
     """True when a run's money view shows anything left: money, a subscription, an unknown."""
     return bool(m["outstanding"] or m["active_subscriptions"] or m["unknown_outcomes"])
+
+
+def refund_wait() -> float:
+    """Seconds a refund the provider shows pending is waited for (REHEARSAL_REFUND_WAIT)."""
+    import math
+    import os
+
+    from rehearsal.errors import UsageError
+
+    raw = os.environ.get("REHEARSAL_REFUND_WAIT", "")
+    try:
+        wait = float(raw) if raw else DEFAULT_REFUND_WAIT
+    except ValueError:
+        wait = -1.0
+    if not math.isfinite(wait) or wait < 0:
+        raise UsageError(
+            "REHEARSAL_REFUND_WAIT must be a number of seconds, 0 or more",
+            hint=f"unset it for the default ({DEFAULT_REFUND_WAIT:g} s)",
+        )
+    return wait
 
 
 DEFAULT_LANDING_WINDOW = 300.0  # seconds; an assumption: no provider documents a bound

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.faultlib import books_money
+from tests.e2e.faultlib import books_money, standalone_simulator
 from tests.e2e.test_paymongo_cli import PLAN
 from tests.e2e.test_reports_cli import validate
 from tests.e2e.test_run_cli import rehearsal
@@ -124,3 +125,58 @@ def test_a_refund_that_fails_fails_its_step_and_the_run_still_settles(tmp_path: 
     assert (held.charged, held.refunded, held.active_subscriptions) == (20000, 20000, [])
     money = doc["money"]
     assert (money["charged"], money["refunded"], money["outstanding"]) == (20000, 20000, 0)
+
+
+def test_a_compensating_refund_that_fails_later_is_money_left_not_settled(
+    tmp_path: Path,
+) -> None:
+    """Every refund fails after starting `pending`, compensation's own too: the run waits
+    for it to leave `pending`, and says what the books say (outstanding), not "refunded"."""
+    code, out, doc, _ = run(tmp_path, "test-refunds", "fail-refund:*")
+    assert code == 1, out
+    assert [(c["action"], c["state"]) for c in doc["compensations"]] == [("refund", "failed")]
+    held = books(tmp_path, doc)
+    assert (held.charged, held.refunded) == (20000, 0)
+    money = doc["money"]
+    assert (money["charged"], money["refunded"], money["outstanding"]) == (20000, 0, 20000)
+    assert money["refunds_pending"] == 0
+    assert "outstanding PHP 200.00" in out and "rehearsal cleanup" in out
+
+
+def test_cleanup_sends_a_failed_refund_again_under_a_new_key(tmp_path: Path) -> None:
+    """The subscription's payments' refunds fail at the provider after starting pending:
+    the run ends unsettled, as the books say. Once refunds work again, `cleanup` refunds
+    them: under new keys, since the first ones would only replay the failed refunds."""
+    with standalone_simulator(
+        tmp_path / "sim", ["test-refunds", "fail-refund:*-cleanup-*"], provider="paymongo"
+    ) as sim:
+        env = sim.cli_env()
+        report = tmp_path / "report.json"
+        ran = rehearsal(
+            "run", PLAN, "--report-json", str(report), state=tmp_path / "s", cwd=tmp_path, env=env
+        )
+        assert ran.returncode == 3, ran.stdout + ran.stderr  # passed, but money was left
+        doc = json.loads(report.read_text())
+        held = books_money(sim.db, doc["run_id"])
+        left = held.charged - held.refunded
+        assert left == 40000 and doc["money"]["outstanding"] == left  # both renewals' payments
+        assert {c["state"] for c in doc["compensations"]} == {"failed"}
+
+        sim.set_faults(["test-refunds"])  # the provider refunds again
+        cleaned = rehearsal("cleanup", doc["run_id"], state=tmp_path / "s", cwd=tmp_path, env=env)
+        assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
+        held = books_money(sim.db, doc["run_id"])
+        assert held.charged == held.refunded == 60000
+        status = rehearsal(
+            "status", doc["run_id"], "--json", state=tmp_path / "s", cwd=tmp_path, env=env
+        )
+        money = json.loads(status.stdout)["money"]
+        assert (money["charged"], money["refunded"], money["outstanding"]) == (60000, 60000, 0)
+        with sqlite3.connect(tmp_path / "s" / "rehearsal.sqlite") as db:
+            rows = db.execute("SELECT state, idempotency_key FROM compensations ORDER BY seq")
+            attempts = [(state, str(key)) for state, key in rows]
+        # The failed first attempts stay failed in the ledger; the second ones did the work,
+        # each under its first key and `-2`.
+        assert [state for state, _ in attempts] == ["failed", "failed", "done", "done"]
+        assert all(key.endswith("-20000") for _, key in attempts[:2]), attempts
+        assert [key for _, key in attempts[2:]] == [key + "-2" for _, key in attempts[:2]]

@@ -32,6 +32,7 @@ from rehearsal.simulator.faults import Faults, FaultSpecError
 from rehearsal.simulator.stripe_billing import BillingRoutes
 from rehearsal.simulator.stripe_clocks import ClockRoutes
 from rehearsal.simulator.stripe_payments import PaymentRoutes
+from rehearsal.simulator.stripe_refunds import RefundRoutes
 from rehearsal.simulator.stripe_store import API_VERSION, CURRENT_REQUEST, Store
 from rehearsal.simulator.stripe_webhooks import WebhookRoutes, sign, stripe_types, widen_faults
 from rehearsal.simulator.stripe_wire import (
@@ -50,7 +51,7 @@ SIGNATURE_HEADER = "Stripe-Signature"
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-class StripeDialect(PaymentRoutes, BillingRoutes, ClockRoutes, WebhookRoutes):
+class StripeDialect(PaymentRoutes, RefundRoutes, BillingRoutes, ClockRoutes, WebhookRoutes):
     name = "stripe"
 
     def __init__(self) -> None:

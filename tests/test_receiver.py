@@ -270,6 +270,24 @@ def test_non_ascii_signature_header_is_a_400(
     assert [r["verdict"] for r in _deliveries(store)] == ["rejected"]
 
 
+def test_of_a_repeated_signature_header_the_first_is_verified(
+    receiver: Receiver, client: httpx.Client, store: StateDB
+) -> None:
+    """A second `MintCash-Signature` cannot rescue a bad first one, nor spoil a good one."""
+    name = contract.SIGNATURE_HEADER
+    good_body = event_body(event_id="evt_first_good")
+    good = signed_headers(good_body)[name]
+    forged = signatures.sign("whsec_someone_else", good_body)
+    first_forged = client.post(
+        receiver.url, content=good_body, headers=[(name, forged), (name, good)]
+    )
+    first_good = client.post(
+        receiver.url, content=good_body, headers=[(name, good), (name, forged)]
+    )
+    assert (first_forged.status_code, first_good.status_code) == (400, 200)
+    assert [r["verdict"] for r in _deliveries(store)] == ["rejected", "accepted"]
+
+
 def test_environment_mismatch_is_refused_and_stored_rejected(
     receiver: Receiver, client: httpx.Client, store: StateDB
 ) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from rehearsal import providers
-from rehearsal.errors import SafetyRefusal, UsageError
+from rehearsal.errors import RehearsalError, SafetyRefusal, UsageError
 from rehearsal.providers.declaration import KeyVariable, LiveRefusal, ProviderDeclaration
 from rehearsal.target import http_timeout_from_env, open_target, parse_webhook_secrets
 
@@ -155,6 +155,33 @@ def test_the_longest_declared_prefix_decides() -> None:
     assert key.mode_of("sk_live_abc") == "live"
     assert key.mode_of("sk_abc") == "test"
     assert key.mode_of("pk_live_abc") is None
+
+
+def test_stripe_restricted_keys_have_the_mode_of_their_prefix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`rk_test_` is a test-mode key (least privilege, as Stripe advises); `rk_live_` is
+    refused in test mode like `sk_live_`, with the variable named and the key not shown."""
+    declared = providers.declaration_of("stripe")
+    assert declared.secret_key.mode_of("rk_test_51abc") == "test"
+    assert declared.secret_key.mode_of("rk_live_51abc") == "live"
+    assert "rk_test_… (test mode)" in declared.secret_key.expected()
+    assert declared.missing_key_modes() == []
+    provider_env(monkeypatch, declared, "rk_live_51abcdefgh")
+    with pytest.raises(SafetyRefusal) as refused:
+        open_("stripe", tmp_path, live=False)
+    assert refused.value.message == "STRIPE_SECRET_KEY is a live key, in test mode"
+    assert "rk_live_51abcdefgh" not in refused.value.message + str(refused.value.hint)
+    provider_env(monkeypatch, declared, "rk_test_51abcdefgh")
+    with pytest.raises(RehearsalError) as past_the_keys:  # refused later, for its address
+        open_("stripe", tmp_path, live=False)
+    assert "STRIPE_SECRET_KEY" not in past_the_keys.value.message
+
+
+def test_a_prefix_declared_for_both_modes_is_a_gap() -> None:
+    key = KeyVariable("K", {"test": "k_test_", "live": "k_live_"}, also={"live": ("k_test_",)})
+    declared = dataclasses.replace(fakepay({}), secret_key=key)
+    assert declared.missing_key_modes() == ["K has the same prefix in both modes"]
 
 
 def test_declarations_import_neither_httpx_nor_an_adapter() -> None:

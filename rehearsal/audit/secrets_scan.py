@@ -55,7 +55,7 @@ def prefixes() -> dict[str, str]:
     found: dict[str, str] = {}
     for name in providers.names():
         key = providers.declaration_of(name).secret_key
-        for mode, prefix in key.prefixes.items():
+        for mode, prefix in key.all_prefixes():
             found[prefix] = f"secret key ({mode})"
     found.update(EXTRA_PREFIXES)
     found[WEBHOOK_SECRET_PREFIX] = "webhook secret"

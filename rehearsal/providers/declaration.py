@@ -21,22 +21,33 @@ MODES: tuple[Mode, ...] = ("test", "live")
 
 @dataclass(frozen=True)
 class KeyVariable:
-    """An environment variable holding a key, and the prefix each mode's keys start with."""
+    """An environment variable holding a key, and the prefix each mode's keys start with;
+    `also`: other prefixes a mode's keys may have (Stripe's restricted keys, `rk_test_`)."""
 
     variable: str
     prefixes: Mapping[Mode, str] = field(hash=False)
+    also: Mapping[Mode, tuple[str, ...]] = field(default_factory=dict, hash=False)
+
+    def all_prefixes(self) -> list[tuple[Mode, str]]:
+        """Every (mode, prefix) declared, the main prefix of each mode first."""
+        pairs = [(m, p) for m, p in self.prefixes.items() if p]
+        return pairs + [(m, p) for m, ps in self.also.items() for p in ps if p]
 
     def mode_of(self, key: str) -> Mode | None:
         """The mode `key` belongs to, or None if no declared prefix matches it."""
         # The longest prefix wins, so "sk_" and "sk_test_" could not be confused.
-        for mode, prefix in sorted(self.prefixes.items(), key=lambda mp: -len(mp[1])):
-            if prefix and key.startswith(prefix):
+        for mode, prefix in sorted(self.all_prefixes(), key=lambda mp: -len(mp[1])):
+            if key.startswith(prefix):
                 return mode
         return None
 
     def expected(self) -> str:
         """What the key should look like, for a hint: "sk_test_… (test mode) or …"."""
-        return " or ".join(f"{self.prefixes[m]}… ({m} mode)" for m in MODES if m in self.prefixes)
+        return " or ".join(
+            " or ".join(f"{p}…" for mm, p in self.all_prefixes() if mm == m) + f" ({m} mode)"
+            for m in MODES
+            if m in self.prefixes
+        )
 
 
 @dataclass(frozen=True)
@@ -111,6 +122,8 @@ class ProviderDeclaration:
             for mode in MODES:
                 if not key.prefixes.get(mode):
                     gaps.append(f"{key.variable} has no {mode}-mode prefix")
-            if key.prefixes.get("test") and key.prefixes.get("test") == key.prefixes.get("live"):
-                gaps.append(f"{key.variable} has the same prefix in both modes")
+            modes_of: dict[str, Mode] = {}
+            for mode, prefix in key.all_prefixes():
+                if modes_of.setdefault(prefix, mode) != mode:
+                    gaps.append(f"{key.variable} has the same prefix in both modes")
         return gaps

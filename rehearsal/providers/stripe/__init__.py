@@ -8,13 +8,14 @@ from rehearsal.providers.stripe.contract import (
     API_BASE,
     EVENT_TYPES,
     NATIVE_EVENTS,
+    RESTRICTED_KEY_PREFIX,
     SECRET_KEY_PREFIX,
 )
 
 DECLARATION = ProviderDeclaration(
     name="stripe",
     adapter="rehearsal.providers.stripe.adapter:from_config",
-    secret_key=KeyVariable("STRIPE_SECRET_KEY", SECRET_KEY_PREFIX),
+    secret_key=KeyVariable("STRIPE_SECRET_KEY", SECRET_KEY_PREFIX, also=RESTRICTED_KEY_PREFIX),
     api_base_variable="STRIPE_API_BASE",  # points at a standalone simulator
     default_api_base=API_BASE,
     webhook_secret_variable="STRIPE_WEBHOOK_SECRET",

@@ -15,8 +15,13 @@ from typing import Any
 from rehearsal.providers.base import Environment, ProviderObject
 
 API_BASE = "https://api.stripe.com"
-# Restricted keys (rk_test_/rk_live_) are not declared: a KeyVariable holds one prefix a mode.
 SECRET_KEY_PREFIX: dict[Environment, str] = {"test": "sk_test_", "live": "sk_live_"}
+# Restricted keys, with only the permissions the loop needs (https://docs.stripe.com/keys
+# #limit-access; docs/providers/stripe.md lists them): the better key to hand a tool.
+RESTRICTED_KEY_PREFIX: dict[Environment, tuple[str, ...]] = {
+    "test": ("rk_test_",),
+    "live": ("rk_live_",),
+}
 # Pinned, so a change of the account's default version cannot change the shapes we read:
 # the version stripe-python 16.1.0 sends (`stripe/_api_version.py`), whose types we read.
 API_VERSION = "2026-10-28.endive"

@@ -71,6 +71,7 @@ EVENT_TYPES = frozenset(
 STRIPE_TYPES = {
     "payment.succeeded": ("payment_intent.succeeded", "charge.succeeded"),
     "payment.failed": ("payment_intent.payment_failed", "charge.failed"),
+    "payment.requires_action": ("payment_intent.requires_action",),
     "payment.refunded": ("charge.refunded", "refund.created", "refund.updated"),
     "subscription.created": ("customer.subscription.created",),
     "subscription.renewed": ("invoice.paid", "invoice.payment_succeeded"),

@@ -67,6 +67,8 @@ def test_declined_and_3d_secure_cards_are_rehearsed_and_nothing_is_charged(
     assert code == 0, out
     statuses = {s["id"]: s["status"] for s in doc["steps"]}
     assert set(statuses.values()) == {"passed"}, statuses
+    # Every step, 3-D Secure's too, confirmed by its webhook (payment_intent.requires_action).
+    assert {s["confirmed_by"] for s in doc["steps"]} == {"webhook+api"}, doc["steps"]
     money = books(tmp_path, doc)
     assert money.charged == 0 and money.double_charges == []
     failed = [p for p in money.payments if p["status"] == "failed"]

@@ -5,6 +5,11 @@ dialect's timed work (a PayMongo refund settling) is due (or new work is queued)
 each attempt afresh (the timestamp is the attempt's), and retries non-2xx answers on a
 schedule shortened by the time scale. The fault switches
 apply here: drop, delay, duplicate, reorder.
+
+Deliveries about different objects are sent at once, as a provider's do (a few senders):
+one at a time, each waiting for the receiver's durable store, made a matrix of rehearsals
+wait in one queue (issue 15). Those about one object keep their order, in one sender; with
+the reorder fault on, everything goes one at a time, so the fault alone decides the order.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
@@ -23,6 +29,7 @@ from rehearsal.simulator.faults import Faults
 SCHEDULE = (5.0, 30.0, 120.0, 600.0, 1800.0, 3600.0, 7200.0)
 REORDER_WINDOW = 0.5  # seconds an event waits for a newer one to overtake it
 DELIVERY_TIMEOUT = 10.0  # MintCash's runbook: endpoints respond inside 10 seconds
+SENDERS = 8  # deliveries in flight at once (about different objects)
 
 
 class Deliverer:
@@ -43,6 +50,7 @@ class Deliverer:
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="sim-delivery", daemon=True)
         self._client = httpx.Client(timeout=DELIVERY_TIMEOUT)
+        self._senders: ThreadPoolExecutor | None = None  # made when first needed
         books.on_enqueue = self.kick
 
     def start(self) -> None:
@@ -53,6 +61,8 @@ class Deliverer:
             self._stopping = True
             self._wake.notify_all()
         self._thread.join(timeout=DELIVERY_TIMEOUT + 1)
+        if self._senders is not None:
+            self._senders.shutdown(wait=True)
         self._client.close()
 
     def kick(self) -> None:
@@ -87,15 +97,29 @@ class Deliverer:
             renew_at = self.books.next_renewal_at()
         work_at = self.books.timed_work(time.time(), self.time_scale)
         due, next_delivery = self.books.due_deliveries(time.time())
-        sent = False
-        for row in due:
-            if self._stopping:
-                return None
-            sent = self._handle(row) or sent
+        lanes: dict[str, list[Row]] = {}
+        for row in due:  # one lane an object: its deliveries in order
+            lanes.setdefault(row["lane"], []).append(row)
+        if len(lanes) <= 1 or self.faults.reorder:
+            sent = self._send(due)
+        else:
+            if self._senders is None:
+                self._senders = ThreadPoolExecutor(SENDERS, thread_name_prefix="sim-send")
+            sent = any(list(self._senders.map(self._send, lanes.values())))
+        if self._stopping:
+            return None
         if sent or due:
             return time.time()  # something changed: look again at once
         times = [t for t in (renew_at, work_at, next_delivery) if t is not None]
         return min(times) if times else None
+
+    def _send(self, rows: list[Row]) -> bool:
+        sent = False
+        for row in rows:
+            if self._stopping:
+                break
+            sent = self._handle(row) or sent
+        return sent
 
     def _handle(self, stale: Row) -> bool:
         now = time.time()

@@ -175,6 +175,14 @@ class StateDB:
         """One durable write; the row id it inserted, if any."""
         return self._commits.write(lambda db: db.execute(sql, args).lastrowid)
 
+    def _note(self, sql: str, *args: Any) -> None:
+        """A record of what already happened outside the ledger (an answer, what the API
+        showed), committed at NORMAL: safe from a crash of rehearsal at once, on disk with
+        the next durable write. The WAL keeps order, so a power loss leaves a prefix of the
+        ledger: every intent before a money call (durable) is in it, and what it lost is
+        read again from the provider on resume, as after a crash."""
+        self._commits.write(lambda db: db.execute(sql, args), durable=False)
+
     def _rows(self, sql: str, *args: Any) -> list[dict[str, Any]]:
         with self._read_lock:
             return [dict(r) for r in self._reader.execute(sql, args).fetchall()]
@@ -303,7 +311,7 @@ class StateDB:
     # --- calls and deliveries ---------------------------------------------------------------
 
     def record_call(self, run_id: str, step_id: str | None, call: ApiCall) -> None:
-        self._exec(
+        self._note(
             "INSERT INTO api_calls (run_id, step_id, method, path, status, request_id, "
             "duration_ms, replayed, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             run_id,
@@ -358,8 +366,9 @@ class StateDB:
         )
 
     def record_send(self, run_id: str, step_id: str | None, method: str, path: str) -> None:
-        """Written before each attempt is sent: the last one bounds when the call can land."""
-        self._exec(
+        """Written before each attempt is sent: the last one bounds when the call can land.
+        Durable for what may move money; a GET's (never read by last_send) is a note."""
+        (self._note if method == "GET" else self._exec)(
             "INSERT INTO attempts (run_id, step_id, method, path, sent_at) VALUES (?, ?, ?, ?, ?)",
             run_id,
             step_id,
@@ -390,7 +399,7 @@ class StateDB:
         """Record a payment or subscription as the provider's API just showed it."""
         if obj.kind == "refund":
             return  # a refund shows on its payment, which is observed instead
-        self._exec(
+        self._note(
             "INSERT INTO observations (run_id, kind, object_id, step_id, status, amount, "
             "amount_refunded, currency, refund_unavailable, seen_at, refund_pending) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "

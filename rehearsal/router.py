@@ -105,23 +105,53 @@ class Router(Receiver):
     async def handle_async(
         self, headers: Mapping[str, str], body: bytes
     ) -> tuple[int, dict[str, Any]]:
-        """The receiver's server calls this: every delivery goes through the routing
-        `accept`, and each run's receiver stores it (the router's own group commit would
-        store it under the matrix's id)."""
-        return self.accept(headers, body)
+        """The receiver's server calls this: verified on the raw bytes first, then routed
+        as `take` routes it, but stored through the router's group commit, so the event
+        loop never waits on the ledger: it goes on reading the next deliveries while
+        the writer commits, and answers each once its row is committed."""
+        try:
+            event = self.verify(headers, body)
+        except SignatureError as exc:
+            return self._reject(f"signature: {exc}", 400)
+        except MalformedEvent as exc:
+            return self._reject(f"malformed: {exc}", 400)
+        receiver = self._route(event, WEBHOOK)
+        if receiver is None:
+            return 200, {"received": True}  # parked until its run claims the object
+        delivery = receiver._check(event, WEBHOOK)
+        if self._commits is None:  # not started by start(): write here
+            new = self.store.record_deliveries([delivery])[0]
+        else:
+            new = await self._commits.store(delivery)
+        return self._counted(receiver, lambda: receiver._settle(delivery, new))
 
     def take(self, event: NormalizedEvent, *, via: str) -> tuple[int, dict[str, Any]]:
+        receiver = self._route(event, via)
+        if receiver is None:
+            return 200, {"received": True}
+        if receiver is self:
+            return super().take(event, via=via)
+        return self._counted(receiver, lambda: receiver.take(event, via=via))
+
+    def _route(self, event: NormalizedEvent, via: str) -> Receiver | None:
+        """The receiver that stores `event`: its run's; the router itself for one refused
+        or of a type no run uses (ignored); None when parked for a claim to come."""
         if event.environment != self.environment or event.object is None:
-            return super().take(event, via=via)  # rejected, or a type no run uses: ignored
+            return self
         with self._lock:
             owner = self._owner.get(event.object.id)
             if owner is None:
                 self._parked.setdefault(event.object.id, []).append((event, via))
-        if owner is None:
-            return 200, {"received": True}
-        receiver = self.runs[owner]
+                return None
+        return self.runs[owner]
+
+    def _counted(
+        self, receiver: Receiver, settle: Callable[[], tuple[int, dict[str, Any]]]
+    ) -> tuple[int, dict[str, Any]]:
+        if receiver is self:
+            return settle()
         before = dict(receiver.counts)
-        answer = receiver.take(event, via=via)
+        answer = settle()
         for verdict, count in receiver.counts.items():  # the poller reads the router's
             self.counts[verdict] += count - before[verdict]
         return answer

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, cast
 
+from rehearsal.ledger_commit import Committer
 from rehearsal.ledger_rows import (
     CompensationRow,
     ObservationRow,
@@ -149,31 +150,42 @@ class StateDB:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
+        self._db = _connect(path)
         self._db.execute("PRAGMA journal_mode=WAL")
         # FULL: each commit is on disk (fsync) before it returns, so an intent written
-        # before a money call survives a power loss too, not only a crash. Deliveries
-        # commit at NORMAL (record_deliveries), and ride on the next FULL commit's fsync.
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA busy_timeout=5000")
+        # before a money call survives a power loss too, not only a crash. Writes of many
+        # threads share a commit (ledger_commit.py). Deliveries alone commit at NORMAL
+        # (record_deliveries), and ride on the next FULL commit's fsync.
         self._db.executescript(_SCHEMA)
         for table, column, decl in _ADDED:
             if column not in {r[1] for r in self._db.execute(f"PRAGMA table_info({table})")}:
                 self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
-        self._lock = threading.Lock()
+        self._commits = Committer(self._db)
+        # Reads on a connection of their own (WAL: they see every committed write), so a
+        # read never waits behind another thread's fsync.
+        self._reader = _connect(path)
+        self._read_lock = threading.Lock()
 
     def close(self) -> None:
-        with self._lock:
+        with self._commits.lock, self._read_lock:
             self._db.close()
+            self._reader.close()
 
-    def _exec(self, sql: str, *args: Any) -> sqlite3.Cursor:
-        with self._lock:
-            return self._db.execute(sql, args)
+    def _exec(self, sql: str, *args: Any) -> int | None:
+        """One durable write; the row id it inserted, if any."""
+        return self._commits.write(lambda db: db.execute(sql, args).lastrowid)
+
+    def _note(self, sql: str, *args: Any) -> None:
+        """A record of what already happened outside the ledger (an answer, what the API
+        showed), committed at NORMAL: safe from a crash of rehearsal at once, on disk with
+        the next durable write. The WAL keeps order, so a power loss leaves a prefix of the
+        ledger: every intent before a money call (durable) is in it, and what it lost is
+        read again from the provider on resume, as after a crash."""
+        self._commits.write(lambda db: db.execute(sql, args), durable=False)
 
     def _rows(self, sql: str, *args: Any) -> list[dict[str, Any]]:
-        with self._lock:
-            return [dict(r) for r in self._db.execute(sql, args).fetchall()]
+        with self._read_lock:
+            return [dict(r) for r in self._reader.execute(sql, args).fetchall()]
 
     # --- runs and steps ---------------------------------------------------------------------
 
@@ -193,9 +205,8 @@ class StateDB:
         timeout_scale: float = 1.0,
         http_timeout: float | None = None,
     ) -> None:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.execute(
+        def write(db: sqlite3.Connection) -> None:
+            db.execute(
                 "INSERT INTO runs (id, plan, plan_path, provider, environment, "
                 "target, started_at, target_kind, api_base, plan_json, timeout_scale, "
                 "http_timeout) "
@@ -215,12 +226,13 @@ class StateDB:
                     http_timeout,
                 ),
             )
-            self._db.executemany(
+            db.executemany(
                 "INSERT INTO steps (run_id, step_id, position, action, state) "
                 "VALUES (?, ?, ?, ?, 'pending')",
                 [(run_id, sid, i, action) for i, (sid, action) in enumerate(steps)],
             )
-            self._db.execute("COMMIT")
+
+        self._commits.write(write)
 
     def finish_run(
         self, run_id: str, verdict: str, exit_code: int | None = None, message: str | None = None
@@ -299,7 +311,7 @@ class StateDB:
     # --- calls and deliveries ---------------------------------------------------------------
 
     def record_call(self, run_id: str, step_id: str | None, call: ApiCall) -> None:
-        self._exec(
+        self._note(
             "INSERT INTO api_calls (run_id, step_id, method, path, status, request_id, "
             "duration_ms, replayed, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             run_id,
@@ -334,61 +346,13 @@ class StateDB:
         for each, True when its event is new. All are stored, or none (the error is raised).
         """
         now = time.time()
-        fresh: list[bool] = []
-        with self._lock:
-            # NORMAL for this commit: in the WAL, in the OS, before it returns (a crash of
-            # rehearsal loses nothing acknowledged); on disk at the ledger's next FULL
-            # commit, the run's end at the latest. The fsync would set the receiver's
-            # latency floor (bench/README.md: "Durability").
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    for d in batch:
-                        fresh.append(self._store_delivery(d, now))
-                    self._db.execute("COMMIT")
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-            finally:
-                self._db.execute("PRAGMA synchronous=FULL")
-        return fresh
-
-    def _store_delivery(self, d: Delivery, now: float) -> bool:
-        event = d.event
-        if event is None:
-            self._db.execute(
-                "INSERT INTO deliveries (run_id, verdict, reason, received_at, via) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (d.run_id, d.verdict, d.reason, now, d.via),
-            )
-            return False
-        stored = self._db.execute(
-            "INSERT INTO deliveries (run_id, event_id, type, provider_type, "
-            "object_id, environment, verdict, reason, payload, received_at, via) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (run_id, event_id) WHERE event_id IS NOT NULL DO NOTHING",
-            (
-                d.run_id,
-                event.event_id,
-                event.type,
-                event.provider_type,
-                event.object.id if event.object else None,
-                event.environment,
-                d.verdict,
-                d.reason,
-                json.dumps(dict(event.payload)),
-                now,
-                d.via,
-            ),
+        # durable=False: in the WAL, in the OS, before it returns (a crash of rehearsal
+        # loses nothing acknowledged); on disk at the ledger's next FULL commit, the run's
+        # end at the latest. The fsync would set the receiver's latency floor
+        # (bench/README.md: "Durability"). Sharing a commit with other writes, it is FULL.
+        return self._commits.write(
+            lambda db: [_store_delivery(db, d, now) for d in batch], durable=False
         )
-        if stored.rowcount == 1:
-            return True
-        self._db.execute(  # seen before (the unique index deliveries_event): a duplicate
-            "UPDATE deliveries SET duplicates = duplicates + 1 WHERE run_id = ? AND event_id = ?",
-            (d.run_id, event.event_id),
-        )
-        return False
 
     def deliveries(self, run_id: str) -> list[dict[str, Any]]:
         return self._rows("SELECT * FROM deliveries WHERE run_id = ? ORDER BY seq", run_id)
@@ -402,8 +366,9 @@ class StateDB:
         )
 
     def record_send(self, run_id: str, step_id: str | None, method: str, path: str) -> None:
-        """Written before each attempt is sent: the last one bounds when the call can land."""
-        self._exec(
+        """Written before each attempt is sent: the last one bounds when the call can land.
+        Durable for what may move money; a GET's (never read by last_send) is a note."""
+        (self._note if method == "GET" else self._exec)(
             "INSERT INTO attempts (run_id, step_id, method, path, sent_at) VALUES (?, ?, ?, ?, ?)",
             run_id,
             step_id,
@@ -434,33 +399,32 @@ class StateDB:
         """Record a payment or subscription as the provider's API just showed it."""
         if obj.kind == "refund":
             return  # a refund shows on its payment, which is observed instead
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO observations (run_id, kind, object_id, step_id, status, amount, "
-                "amount_refunded, currency, refund_unavailable, seen_at, refund_pending) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (run_id, kind, object_id) DO UPDATE SET status = excluded.status, "
-                "amount = excluded.amount, amount_refunded = excluded.amount_refunded, "
-                "refund_pending = excluded.refund_pending, "
-                "currency = excluded.currency, seen_at = excluded.seen_at, "
-                "step_id = COALESCE(observations.step_id, excluded.step_id), "
-                "refund_unavailable = CASE WHEN ? IS NULL THEN observations.refund_unavailable "
-                "ELSE excluded.refund_unavailable END",
-                (
-                    run_id,
-                    obj.kind,
-                    obj.id,
-                    step_id,
-                    obj.status,
-                    obj.amount,
-                    obj.amount_refunded,
-                    obj.currency,
-                    int(bool(refund_unavailable)),
-                    time.time(),
-                    obj.amount_refund_pending,
-                    refund_unavailable,
-                ),
-            )
+        self._note(
+            "INSERT INTO observations (run_id, kind, object_id, step_id, status, amount, "
+            "amount_refunded, currency, refund_unavailable, seen_at, refund_pending) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (run_id, kind, object_id) DO UPDATE SET status = excluded.status, "
+            "amount = excluded.amount, amount_refunded = excluded.amount_refunded, "
+            "refund_pending = excluded.refund_pending, "
+            "currency = excluded.currency, seen_at = excluded.seen_at, "
+            "step_id = COALESCE(observations.step_id, excluded.step_id), "
+            "refund_unavailable = CASE WHEN ? IS NULL THEN observations.refund_unavailable "
+            "ELSE excluded.refund_unavailable END",
+            *(
+                run_id,
+                obj.kind,
+                obj.id,
+                step_id,
+                obj.status,
+                obj.amount,
+                obj.amount_refunded,
+                obj.currency,
+                int(bool(refund_unavailable)),
+                time.time(),
+                obj.amount_refund_pending,
+                refund_unavailable,
+            ),
+        )
 
     def observations(self, run_id: str) -> list[ObservationRow]:
         rows = self._rows(
@@ -473,14 +437,14 @@ class StateDB:
     def registration_intent(self, run_id: str, url: str, state: str = "intent") -> int:
         """Written before the registering call: a killed run's registration is found later.
         "looking": the provider's webhooks are being listed, nothing changed yet."""
-        cur = self._exec(
+        row = self._exec(
             "INSERT INTO registrations (run_id, url, state, at) VALUES (?, ?, ?, ?)",
             run_id,
             url,
             state,
             time.time(),
         )
-        return int(cur.lastrowid or 0)
+        return int(row or 0)
 
     def registration_prior(
         self, seq: int, endpoint_id: str, status: str, events: list[str]
@@ -522,7 +486,7 @@ class StateDB:
         key: str | None,
     ) -> int:
         """Written before the refund or cancel call; returns the row to settle."""
-        cur = self._exec(
+        row = self._exec(
             "INSERT INTO compensations (run_id, step_id, action, object_id, "
             "amount, idempotency_key, state, at) VALUES (?, ?, ?, ?, ?, ?, "
             "'intent', ?)",
@@ -534,7 +498,7 @@ class StateDB:
             key,
             time.time(),
         )
-        return int(cur.lastrowid or 0)
+        return int(row or 0)
 
     def compensation_result(
         self, seq: int, state: str, request_id: str | None = None, message: str | None = None
@@ -551,3 +515,49 @@ class StateDB:
     def compensations(self, run_id: str) -> list[CompensationRow]:
         rows = self._rows("SELECT * FROM compensations WHERE run_id = ? ORDER BY seq", run_id)
         return cast(list[CompensationRow], rows)
+
+
+def _store_delivery(db: sqlite3.Connection, d: Delivery, now: float) -> bool:
+    """Insert one delivery (in the caller's transaction); for a verified event seen before,
+    count a duplicate instead. True when its event is new."""
+    event = d.event
+    if event is None:
+        db.execute(
+            "INSERT INTO deliveries (run_id, verdict, reason, received_at, via) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (d.run_id, d.verdict, d.reason, now, d.via),
+        )
+        return False
+    stored = db.execute(
+        "INSERT INTO deliveries (run_id, event_id, type, provider_type, "
+        "object_id, environment, verdict, reason, payload, received_at, via) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (run_id, event_id) WHERE event_id IS NOT NULL DO NOTHING",
+        (
+            d.run_id,
+            event.event_id,
+            event.type,
+            event.provider_type,
+            event.object.id if event.object else None,
+            event.environment,
+            d.verdict,
+            d.reason,
+            json.dumps(dict(event.payload)),
+            now,
+            d.via,
+        ),
+    )
+    if stored.rowcount == 1:
+        return True
+    db.execute(  # seen before (the unique index deliveries_event): a duplicate
+        "UPDATE deliveries SET duplicates = duplicates + 1 WHERE run_id = ? AND event_id = ?",
+        (d.run_id, event.event_id),
+    )
+    return False
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+    db.row_factory = sqlite3.Row
+    db.execute("PRAGMA busy_timeout=5000")
+    return db

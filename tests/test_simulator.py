@@ -14,6 +14,7 @@ a fresh one from conftest's `sim`.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -1239,3 +1240,46 @@ def test_the_simulator_finds_each_dialect_by_its_module_name() -> None:
     assert not speaks("nosuchpay")
     with pytest.raises(KeyError):
         load_dialect("nosuchpay")
+
+
+class _Gate(Collector):
+    """Holds the first delivery's answer until a second delivery arrives (or WAIT passes):
+    with deliveries sent one at a time, the second never comes while the first is held."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.overtaken: bool | None = None
+        self._second: asyncio.Event | None = None
+
+    async def _receive(self, request: Request) -> Response:
+        if self._second is None:
+            self._second = asyncio.Event()
+            answer = await super()._receive(request)
+            try:
+                await asyncio.wait_for(self._second.wait(), WAIT)
+                overtaken = True
+            except TimeoutError:
+                overtaken = False
+            with self._cond:
+                self.overtaken = overtaken
+                self._cond.notify_all()
+            return answer
+        self._second.set()
+        return await super()._receive(request)
+
+
+def test_events_about_different_objects_are_delivered_at_once(
+    api: httpx.Client, _collectors: list[Collector]
+) -> None:
+    gate = _Gate().start()
+    _collectors.append(gate)
+    r = api.post(
+        "/_sim/webhook_endpoints",
+        json={"url": gate.url, "events": ["*"], "environment": "test"},
+    )
+    assert r.status_code == 201, r.text
+    assert subscribe(api).status_code == 201  # a payment's event and a subscription's
+    gate.wait_until(lambda _: gate.overtaken is not None, timeout=2 * WAIT)
+    assert gate.overtaken is True
+    assert len(gate.deliveries) == 2
+    gate.request_stop()

@@ -622,9 +622,12 @@ class Books:
         return row["url"] if row else None
 
     def due_deliveries(self, now: float) -> tuple[list[Row], float | None]:
-        """Pending deliveries due by `now`, and when the next one after those falls due."""
+        """Pending deliveries due by `now`, and when the next one after those falls due.
+        Each row's `lane` is the object its event is about (deliveries keep order in one)."""
         due = self._all(
-            "SELECT * FROM outbox WHERE state = 'pending' AND next_at <= ? ORDER BY next_at, seq",
+            "SELECT o.*, COALESCE(e.object_id, 'outbox-' || o.seq) AS lane FROM outbox o "
+            "LEFT JOIN events e ON e.id = o.event_id "
+            "WHERE o.state = 'pending' AND o.next_at <= ? ORDER BY o.next_at, o.seq",
             now,
         )
         nxt = self._one(

@@ -1,0 +1,100 @@
+"""The ledger's group commit: writes of many threads share a transaction, each still
+committed before it returns, and a failing write is its caller's error alone."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from rehearsal.ledger_commit import Committer
+from rehearsal.state import StateDB
+
+
+def _committer(tmp_path: Path) -> Committer:
+    db = sqlite3.connect(tmp_path / "c.sqlite", check_same_thread=False, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("CREATE TABLE t (k TEXT PRIMARY KEY)")
+    return Committer(db)
+
+
+def test_writers_that_queue_during_a_commit_share_the_next(tmp_path: Path) -> None:
+    c = _committer(tmp_path)
+    inside, release = threading.Event(), threading.Event()
+
+    def slow(db: sqlite3.Connection) -> None:
+        db.execute("INSERT INTO t VALUES ('first')")
+        inside.set()
+        assert release.wait(10)
+
+    first = threading.Thread(target=c.write, args=(slow,))
+    first.start()
+    assert inside.wait(10)
+    others = [
+        threading.Thread(
+            target=c.write,
+            args=(lambda db, i=i: db.execute("INSERT INTO t VALUES (?)", (f"k{i}",)),),
+        )
+        for i in range(8)
+    ]
+    for t in others:
+        t.start()
+    deadline = time.monotonic() + 10
+    while len(c._queue) < 8 and time.monotonic() < deadline:  # all queued behind the first
+        time.sleep(0.001)
+    release.set()
+    for t in [first, *others]:
+        t.join(10)
+    assert c.written == 9
+    assert c.transactions == 2  # the first alone, then the eight together
+    rows = sqlite3.connect(tmp_path / "c.sqlite").execute("SELECT COUNT(*) FROM t").fetchone()
+    assert rows[0] == 9
+
+
+def test_a_failing_write_fails_alone(tmp_path: Path) -> None:
+    c = _committer(tmp_path)
+    c.write(lambda db: db.execute("INSERT INTO t VALUES ('dup')"))
+    results: dict[str, object] = {}
+    go = threading.Barrier(3)
+
+    def write(key: str) -> None:
+        go.wait()
+        try:
+            c.write(lambda db: db.execute("INSERT INTO t VALUES (?)", (key,)))
+            results[key] = "ok"
+        except sqlite3.IntegrityError as exc:
+            results[key] = exc
+
+    threads = [threading.Thread(target=write, args=(k,)) for k in ("dup", "new1", "new2")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert isinstance(results["dup"], sqlite3.IntegrityError)
+    assert results["new1"] == results["new2"] == "ok"
+    keys = {r[0] for r in sqlite3.connect(tmp_path / "c.sqlite").execute("SELECT k FROM t")}
+    assert keys == {"dup", "new1", "new2"}
+
+
+def test_a_write_is_visible_to_the_ledgers_reads_once_it_returns(tmp_path: Path) -> None:
+    store = StateDB(tmp_path / "rehearsal.sqlite")
+    try:
+        store.create_run(
+            "r1", plan="p", plan_path="p.yaml", provider="mintcash", environment="test",
+            target="sim", steps=[("charge", "charge")],
+        )  # fmt: skip
+        store.update_step("r1", "charge", state="calling", idempotency_key="k")
+        assert store.step("r1", "charge")["idempotency_key"] == "k"
+        seq = store.compensation_intent("r1", "charge", "refund", "pay_1", 500, "k2")
+        assert seq > 0 and store.compensations("r1")[0]["seq"] == seq
+        with pytest.raises(sqlite3.IntegrityError):  # the same run twice: refused, nothing half
+            store.create_run(
+                "r1", plan="p", plan_path="p.yaml", provider="mintcash", environment="test",
+                target="sim", steps=[("charge", "charge")],
+            )  # fmt: skip
+        assert len(store.steps("r1")) == 1
+    finally:
+        store.close()

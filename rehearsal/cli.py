@@ -299,6 +299,9 @@ def simulator_command(
         1.0, help="Shorten the webhook retry schedule (greater than 0).", callback=_positive()
     ),
     fault: list[str] = typer.Option([], "--fault", help="A fault switch (repeatable)."),
+    until_stdin_closes: bool = typer.Option(
+        False, "--until-stdin-closes", hidden=True, help="Stop when standard input closes."
+    ),
 ) -> None:
     """Run the built-in simulator as its own process, for your own webhook handler or tests."""
     from rehearsal.commands.simulator import serve
@@ -311,6 +314,7 @@ def simulator_command(
             state_dir=state_dir,
             time_scale=time_scale,
             faults=fault,
+            until_stdin_closes=until_stdin_closes,
         )
     )
 

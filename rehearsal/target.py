@@ -22,6 +22,7 @@ from rehearsal.errors import ProviderError, SafetyRefusal, UsageError
 if TYPE_CHECKING:
     from rehearsal.providers.base import Provider
     from rehearsal.providers.declaration import ProviderDeclaration
+    from rehearsal.simulator.child import ChildSimulator
     from rehearsal.simulator.control import SimulatorControl
     from rehearsal.simulator.server import Simulator
 
@@ -47,7 +48,9 @@ class Target:
     provider: Provider
     description: str  # what the operator is told: never a key
     simulated: bool
-    simulator: Simulator | None = None  # the embedded one, when this process runs it
+    # The built-in one, when this process runs it (in a thread, or in a child process for a
+    # matrix: simulator/child.py).
+    simulator: Simulator | ChildSimulator | None = None
     control: SimulatorControl | None = None  # any simulator's control routes
     webhook_endpoint: str | None = None  # the run's endpoint; a resumed run re-points it
     keep_webhook: bool = False  # a paused run: the provider's retries wait for the next process
@@ -102,10 +105,13 @@ def open_target(
     public_path: bool = False,
     api_only: bool = False,
     events_api: bool = False,
+    simulator_process: bool = False,
 ) -> Target:
     """`events_api`: read the run's events from the provider's events API instead of a
     receiver (`--delivery events-api`); also chosen, for a provider that has one, when
-    nothing else can reach the receiver. Otherwise as `_open`."""
+    nothing else can reach the receiver. `simulator_process`: the built-in simulator, if
+    it is the target, runs in a child process (a matrix: simulator/child.py). Otherwise as
+    `_open`."""
     from rehearsal.providers.base import EventFeed
 
     target = _open(
@@ -117,6 +123,7 @@ def open_target(
         public_path=public_path,
         api_only=api_only,
         feed_instead=events_api or not public_path,
+        simulator_process=simulator_process,
     )
     if events_api and target.delivery != "events-api":
         if not isinstance(target.provider, EventFeed):
@@ -140,6 +147,7 @@ def _open(
     public_path: bool,
     api_only: bool,
     feed_instead: bool,
+    simulator_process: bool = False,
 ) -> Target:
     """`public_path`: a tunnel or --public-url was chosen, so a remote provider can reach
     the receiver. `api_only`: the caller only calls the provider's API (`cleanup`), never
@@ -165,7 +173,7 @@ def _open(
 
     refund_wait()  # REHEARSAL_REFUND_WAIT too: refused here, before anything moves
     if force_simulator or (not live and not any(values)):
-        return _embedded(provider, state_dir, sim_faults or [])
+        return _embedded(provider, state_dir, sim_faults or [], simulator_process)
     optional = declared.optional_variables
     missing = [n for n, v in zip(names, values, strict=True) if not v and n not in optional]
     if missing:
@@ -375,7 +383,9 @@ def check_key_modes(declared: ProviderDeclaration, environment: str) -> None:
             )
 
 
-def _embedded(provider: str, state_dir: Path, faults: list[str]) -> Target:
+def _embedded(
+    provider: str, state_dir: Path, faults: list[str], own_process: bool = False
+) -> Target:
     from rehearsal import providers
     from rehearsal.simulator.control import SimulatorControl
     from rehearsal.simulator.faults import Faults, FaultSpecError
@@ -390,12 +400,14 @@ def _embedded(provider: str, state_dir: Path, faults: list[str]) -> Target:
         parsed = Faults.parse(faults, providers.declaration_of(provider).unknown_event)
     except FaultSpecError as exc:
         raise UsageError(str(exc), hint="--sim-fault names events as plans do") from None
-    sim = Simulator(
-        state_dir / "simulator" / f"{provider}.sqlite",
-        dialect=provider,
-        faults=parsed,
-        time_scale=EMBEDDED_TIME_SCALE,
-    )
+    books = state_dir / "simulator" / f"{provider}.sqlite"
+    sim: Simulator | ChildSimulator
+    if own_process:
+        from rehearsal.simulator.child import ChildSimulator
+
+        sim = ChildSimulator(books, dialect=provider, faults=faults, time_scale=EMBEDDED_TIME_SCALE)
+    else:
+        sim = Simulator(books, dialect=provider, faults=parsed, time_scale=EMBEDDED_TIME_SCALE)
     base = sim.start()
     keys = sim.keys
     config = TargetConfig(

@@ -154,6 +154,8 @@ class _Matrix:
             sim_faults=args.sim_faults,
             public_path=_public_path(spec),
             events_api=_events_api(spec),
+            # Rehearsals at once: the built-in simulator on the machine's other core.
+            simulator_process=self.parallel > 1 and len(self.chosen) > 1,
         )
         store = StateDB(folder / STATE_DB)
         self.matrix_id = f"matrix-{new_run_id()}"

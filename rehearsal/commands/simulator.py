@@ -22,6 +22,7 @@ def serve(
     state_dir: Path | None,
     time_scale: float,
     faults: list[str],
+    until_stdin_closes: bool = False,
 ) -> int:
     from rehearsal import providers
     from rehearsal.simulator.faults import Faults, FaultSpecError
@@ -45,6 +46,8 @@ def serve(
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
+    if until_stdin_closes:  # a matrix's child (simulator/child.py): its parent's lifetime
+        threading.Thread(target=_until_eof, args=(stop,), name="stdin", daemon=True).start()
     base, key, secret = env_names(provider)
     print(f"rehearsal simulator ({provider}) on {url}: no real provider, no real money")
     print(f"export {base}={url}")
@@ -57,3 +60,11 @@ def serve(
     finally:
         sim.stop()
     return 0
+
+
+def _until_eof(stop: threading.Event) -> None:
+    import sys
+
+    while sys.stdin.buffer.read(65536):
+        pass
+    stop.set()

@@ -16,6 +16,7 @@ import secrets
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from types import MappingProxyType
 from typing import Any
 
 from rehearsal.group_commit import GroupCommit
@@ -31,8 +32,10 @@ WEBHOOK = "webhook"
 EVENTS_API = "events-api"
 
 Verify = Callable[[Mapping[str, str], bytes], NormalizedEvent]
-Answer = tuple[int, dict[str, Any]]  # an HTTP status and its JSON body
+Answer = tuple[int, Mapping[str, Any]]  # an HTTP status and its JSON body
 Scope = MutableMapping[str, Any]  # ASGI's, as starlette.types spells them
+RECEIVED: Mapping[str, Any] = MappingProxyType({"received": True})  # a new event's answer
+_RECEIVED_BODY = b'{"received":true}'
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
@@ -85,10 +88,10 @@ class WebhookEndpoint:
         self.probes = ProbeBox()  # the tunnel probe: answered, never stored or published
         self._server: Any = None
 
-    def handle(self, headers: Mapping[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
+    def handle(self, headers: Mapping[str, str], body: bytes) -> tuple[int, Mapping[str, Any]]:
         raise NotImplementedError
 
-    def too_large(self) -> tuple[int, dict[str, Any]]:
+    def too_large(self) -> tuple[int, Mapping[str, Any]]:
         return 413, {"error": "body too large"}
 
     @property
@@ -102,7 +105,7 @@ class WebhookEndpoint:
 
     async def handle_async(
         self, headers: Mapping[str, str], body: bytes
-    ) -> tuple[int, dict[str, Any]]:
+    ) -> tuple[int, Mapping[str, Any]]:
         """`handle`, on the server's event loop; a subclass may wait here without blocking it."""
         return self.handle(headers, body)
 
@@ -231,7 +234,7 @@ class Receiver(WebhookEndpoint):
             return Delivery(self.run_id, None, "rejected", f"signature: {exc}")
         except MalformedEvent as exc:
             return Delivery(self.run_id, None, "rejected", f"malformed: {exc}")
-        return self._check(event, WEBHOOK)
+        return self._check(event, WEBHOOK)._replace(raw=body)
 
     def _check(self, event: NormalizedEvent, via: str) -> Delivery:
         if event.environment != self.environment:
@@ -255,7 +258,7 @@ class Receiver(WebhookEndpoint):
             self.on_new(delivery.event)  # --forward-to: the merchant's handler gets it too
         if delivery.verdict == "accepted" and delivery.event is not None:
             self.hub.publish(delivery.event)
-        return 200, {"received": True}
+        return 200, RECEIVED
 
     def _reject(self, reason: str, status: int) -> Answer:
         delivery = Delivery(self.run_id, None, "rejected", reason)
@@ -283,5 +286,8 @@ async def _respond(
 
 
 async def _json(send: Send, status: int, answer: Mapping[str, Any]) -> None:
-    body = json.dumps(answer, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    if answer is RECEIVED:  # nearly every answer: encoded once
+        body = _RECEIVED_BODY
+    else:
+        body = json.dumps(answer, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     await _respond(send, status, body, b"application/json")

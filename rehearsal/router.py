@@ -92,7 +92,7 @@ class Router(Receiver):
         self.claim(run_id, obj.id)
         self.claim(run_id, obj.payment_id)  # a refund's payment; a subscription's payment
 
-    def accept(self, headers: Mapping[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
+    def accept(self, headers: Mapping[str, str], body: bytes) -> tuple[int, Mapping[str, Any]]:
         """A webhook: verified on the raw bytes first, then routed to its run by `take`."""
         try:
             event = self.verify(headers, body)
@@ -104,7 +104,7 @@ class Router(Receiver):
 
     async def handle_async(
         self, headers: Mapping[str, str], body: bytes
-    ) -> tuple[int, dict[str, Any]]:
+    ) -> tuple[int, Mapping[str, Any]]:
         """The receiver's server calls this: verified on the raw bytes first, then routed
         as `take` routes it, but stored through the router's group commit, so the event
         loop never waits on the ledger: it goes on reading the next deliveries while
@@ -125,7 +125,7 @@ class Router(Receiver):
             new = await self._commits.store(delivery)
         return self._counted(receiver, lambda: receiver._settle(delivery, new))
 
-    def take(self, event: NormalizedEvent, *, via: str) -> tuple[int, dict[str, Any]]:
+    def take(self, event: NormalizedEvent, *, via: str) -> tuple[int, Mapping[str, Any]]:
         receiver = self._route(event, via)
         if receiver is None:
             return 200, {"received": True}
@@ -146,8 +146,8 @@ class Router(Receiver):
         return self.runs[owner]
 
     def _counted(
-        self, receiver: Receiver, settle: Callable[[], tuple[int, dict[str, Any]]]
-    ) -> tuple[int, dict[str, Any]]:
+        self, receiver: Receiver, settle: Callable[[], tuple[int, Mapping[str, Any]]]
+    ) -> tuple[int, Mapping[str, Any]]:
         if receiver is self:
             return settle()
         before = dict(receiver.counts)

@@ -39,6 +39,7 @@ class Delivery(NamedTuple):
     verdict: str
     reason: str | None = None
     via: str = "webhook"
+    raw: bytes | None = None  # the body as received and verified: stored as it came
 
 
 _SCHEMA = """
@@ -517,6 +518,19 @@ class StateDB:
         return cast(list[CompensationRow], rows)
 
 
+def _payload_text(d: Delivery) -> str:
+    """The event as stored: the verified body exactly as the provider signed it (no second
+    encoding on the writer's thread), or the parsed payload encoded again when there is no
+    body (an event read from an events API) or it is not UTF-8."""
+    if d.raw is not None:
+        try:
+            return d.raw.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+    assert d.event is not None
+    return json.dumps(dict(d.event.payload))
+
+
 def _store_delivery(db: sqlite3.Connection, d: Delivery, now: float) -> bool:
     """Insert one delivery (in the caller's transaction); for a verified event seen before,
     count a duplicate instead. True when its event is new."""
@@ -542,7 +556,7 @@ def _store_delivery(db: sqlite3.Connection, d: Delivery, now: float) -> bool:
             event.environment,
             d.verdict,
             d.reason,
-            json.dumps(dict(event.payload)),
+            _payload_text(d),
             now,
             d.via,
         ),

@@ -4,10 +4,13 @@ One public path, one tunnel, one webhook registration serve every rehearsal of a
 The `Router` is that path's receiver; behind it each run has a `Receiver` of its own (never
 served: only its `take` and its hub are used), so a delivery is stored under the run that
 owns the object, de-duplicated and published to that run's waits alone. A run owns what its
-own calls returned (`claim`). An event may beat the answer that made its object: it waits,
-in memory, for the claim; one that no run claims by the end is recorded as ignored under
-the matrix's id, never accepted by the wrong run. The router never parses before verifying:
-it is a Receiver, and routing starts in `take`, after the signature.
+own calls returned (`claim`). An event may beat the answer that made its object: it is
+stored first under the matrix's own id (verdict ignored, reason "parked"), so it is on disk
+before it is acknowledged like every other delivery, then waits in memory for the claim.
+Claimed, it is stored under its run and the parked row says where it went; one that no run
+claims by the end keeps its row, saying so. It is never accepted by the wrong run. The
+router never parses before verifying: it is a Receiver, and routing starts in `take`,
+after the signature.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Any
 from rehearsal.providers.base import MalformedEvent, NormalizedEvent, ProviderObject
 from rehearsal.receiver import WEBHOOK, EventHub, Receiver, Verify
 from rehearsal.signatures import SignatureError
-from rehearsal.state import StateDB
+from rehearsal.state import Delivery, StateDB
 
 INTERRUPT_CHECK = 0.2  # seconds: how soon a waiting run notices Ctrl-C on the matrix
 _CLAIMING = ("create_payment", "subscribe", "refund", "retrieve", "subscription_payments")
@@ -87,6 +90,7 @@ class Router(Receiver):
             return
         for event, via in parked:
             self.runs[run_id].take(event, via=via)
+            self.store.note_delivery(self.run_id, event.event_id, f"parked; routed to {run_id}")
 
     def claim_object(self, run_id: str, obj: ProviderObject) -> None:
         self.claim(run_id, obj.id)
@@ -115,6 +119,8 @@ class Router(Receiver):
             return self._reject(f"signature: {exc}", 400)
         except MalformedEvent as exc:
             return self._reject(f"malformed: {exc}", 400)
+        if self._unowned(event):  # on disk before it is acknowledged, as any delivery
+            await self._store_async(self._parked_row(event, WEBHOOK, body))
         receiver = self._route(event, WEBHOOK)
         if receiver is None:
             return 200, {"received": True}  # parked until its run claims the object
@@ -126,12 +132,32 @@ class Router(Receiver):
         return self._counted(receiver, lambda: receiver._settle(delivery, new))
 
     def take(self, event: NormalizedEvent, *, via: str) -> tuple[int, Mapping[str, Any]]:
+        if self._unowned(event):
+            self.store.record_deliveries([self._parked_row(event, via, None)])
         receiver = self._route(event, via)
         if receiver is None:
             return 200, {"received": True}
         if receiver is self:
             return super().take(event, via=via)
         return self._counted(receiver, lambda: receiver.take(event, via=via))
+
+    def _unowned(self, event: NormalizedEvent) -> bool:
+        """Whether `event` would be parked now: no run has claimed its object yet."""
+        if event.environment != self.environment or event.object is None:
+            return False
+        with self._lock:
+            return event.object.id not in self._owner
+
+    def _parked_row(self, event: NormalizedEvent, via: str, body: bytes | None) -> Delivery:
+        assert event.object is not None
+        reason = f"parked: no run of this matrix had claimed {event.object.id} yet"
+        return Delivery(self.run_id, event, "ignored", reason, via, raw=body)
+
+    async def _store_async(self, delivery: Delivery) -> None:
+        if self._commits is None:  # not started by start(): write here
+            self.store.record_deliveries([delivery])
+        else:
+            await self._commits.store(delivery)
 
     def _route(self, event: NormalizedEvent, via: str) -> Receiver | None:
         """The receiver that stores `event`: its run's; the router itself for one refused
@@ -162,21 +188,17 @@ class Router(Receiver):
                 receiver.hub.interrupt()
 
     def unrouted(self) -> int:
-        """Record what no run claimed as ignored under the matrix's id; how many."""
+        """What no run claimed: its parked row (ignored, under the matrix's id) says so at
+        the end; how many events."""
         with self._lock:
             parked, self._parked = self._parked, {}
         count = 0
         for object_id, events in parked.items():
-            for event, via in events:
-                if self.store.record_delivery(
-                    self.run_id,
-                    event,
-                    verdict="ignored",
-                    reason=f"no run of this matrix owns {object_id}",
-                    via=via,
-                ):
-                    count += 1
-                    self.counts["ignored"] += 1
+            for event_id in dict.fromkeys(event.event_id for event, _ in events):
+                reason = f"no run of this matrix owns {object_id}"
+                self.store.note_delivery(self.run_id, event_id, reason)
+                count += 1
+                self.counts["ignored"] += 1
         return count
 
 

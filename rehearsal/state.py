@@ -341,6 +341,16 @@ class StateDB:
         """
         return self.record_deliveries([Delivery(run_id, event, verdict, reason, via)])[0]
 
+    def note_delivery(self, run_id: str, event_id: str, reason: str) -> None:
+        """Say what became of a stored delivery (a matrix's parked event: routed or not)."""
+        self._commits.write(
+            lambda db: db.execute(
+                "UPDATE deliveries SET reason = ? WHERE run_id = ? AND event_id = ?",
+                (reason, run_id, event_id),
+            ),
+            durable=False,
+        )
+
     def record_deliveries(self, batch: Sequence[Delivery]) -> list[bool]:
         """Store several deliveries in one transaction (one commit, one fsync: the receiver's
         group commit); each verified event seen before counts a duplicate instead. Returns,

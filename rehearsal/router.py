@@ -90,7 +90,11 @@ class Router(Receiver):
             return
         for event, via in parked:
             self.runs[run_id].take(event, via=via)
-            self.store.note_delivery(self.run_id, event.event_id, f"parked; routed to {run_id}")
+            self._routed(event, run_id)
+
+    def _routed(self, event: NormalizedEvent, run_id: str) -> None:
+        """The parked row of `event` says which run it went to."""
+        self.store.note_delivery(self.run_id, event.event_id, f"parked; routed to {run_id}")
 
     def claim_object(self, run_id: str, obj: ProviderObject) -> None:
         self.claim(run_id, obj.id)
@@ -119,11 +123,14 @@ class Router(Receiver):
             return self._reject(f"signature: {exc}", 400)
         except MalformedEvent as exc:
             return self._reject(f"malformed: {exc}", 400)
-        if self._unowned(event):  # on disk before it is acknowledged, as any delivery
+        parked_row = self._unowned(event)
+        if parked_row:  # on disk before it is acknowledged, as any delivery
             await self._store_async(self._parked_row(event, WEBHOOK, body))
         receiver = self._route(event, WEBHOOK)
         if receiver is None:
             return 200, {"received": True}  # parked until its run claims the object
+        if parked_row:  # claimed while its row was being written
+            self._routed(event, receiver.run_id)
         delivery = receiver._check(event, WEBHOOK)
         if self._commits is None:  # not started by start(): write here
             new = self.store.record_deliveries([delivery])[0]
@@ -132,11 +139,14 @@ class Router(Receiver):
         return self._counted(receiver, lambda: receiver._settle(delivery, new))
 
     def take(self, event: NormalizedEvent, *, via: str) -> tuple[int, Mapping[str, Any]]:
-        if self._unowned(event):
+        parked_row = self._unowned(event)
+        if parked_row:
             self.store.record_deliveries([self._parked_row(event, via, None)])
         receiver = self._route(event, via)
         if receiver is None:
             return 200, {"received": True}
+        if parked_row:  # claimed while its row was being written
+            self._routed(event, receiver.run_id)
         if receiver is self:
             return super().take(event, via=via)
         return self._counted(receiver, lambda: receiver.take(event, via=via))

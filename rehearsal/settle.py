@@ -748,22 +748,28 @@ def left_open(m: dict[str, Any]) -> bool:
 
 def refund_wait() -> float:
     """Seconds a refund the provider shows pending is waited for (REHEARSAL_REFUND_WAIT)."""
+    return _seconds("REHEARSAL_REFUND_WAIT", DEFAULT_REFUND_WAIT)
+
+
+def _seconds(variable: str, default: float) -> float:
+    """A number of seconds, 0 or more, from `variable` (unset: `default`); anything else is
+    a usage error naming the variable."""
     import math
     import os
 
     from rehearsal.errors import UsageError
 
-    raw = os.environ.get("REHEARSAL_REFUND_WAIT", "")
+    raw = os.environ.get(variable, "")
     try:
-        wait = float(raw) if raw else DEFAULT_REFUND_WAIT
+        value = float(raw) if raw else default
     except ValueError:
-        wait = -1.0
-    if not math.isfinite(wait) or wait < 0:
+        value = -1.0
+    if not math.isfinite(value) or value < 0:
         raise UsageError(
-            "REHEARSAL_REFUND_WAIT must be a number of seconds, 0 or more",
-            hint=f"unset it for the default ({DEFAULT_REFUND_WAIT:g} s)",
+            f"{variable} must be a number of seconds, 0 or more",
+            hint=f"unset it for the default ({default:g} s)",
         )
-    return wait
+    return value
 
 
 DEFAULT_LANDING_WINDOW = 300.0  # seconds; an assumption: no provider documents a bound
@@ -777,21 +783,6 @@ def landing_window(*, embedded: bool, http_timeout: float, in_process: bool) -> 
     from another process) nothing in flight can land. A remote provider may finish a request
     after the client's timeout: the client's timeout plus REHEARSAL_LANDING_WINDOW.
     """
-    import math
-    import os
-
-    from rehearsal.errors import UsageError
-
     if embedded:
         return None if in_process else 0.0
-    raw = os.environ.get("REHEARSAL_LANDING_WINDOW", "")
-    try:
-        extra = float(raw) if raw else DEFAULT_LANDING_WINDOW
-    except ValueError:
-        extra = -1.0
-    if not math.isfinite(extra) or extra < 0:
-        raise UsageError(
-            "REHEARSAL_LANDING_WINDOW must be a number of seconds, 0 or more",
-            hint=f"unset it for the default ({DEFAULT_LANDING_WINDOW:g} s)",
-        )
-    return http_timeout + extra
+    return http_timeout + _seconds("REHEARSAL_LANDING_WINDOW", DEFAULT_LANDING_WINDOW)

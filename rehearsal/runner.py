@@ -871,7 +871,7 @@ class Runner:
         fields: dict[str, Any] = {"awaited_object": about} if about else {}
         if key is not None and row["object_id"] is None:
             fields["outcome"] = CallOutcome.INTENT  # unknown until the answer is written
-        self.store.update_step(
+        self.store.step_intent(
             self.run_id,
             step_id,
             state=StepState.CALLING,

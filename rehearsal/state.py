@@ -248,6 +248,22 @@ class StateDB:
         )
 
     def update_step(self, run_id: str, step_id: str, **fields: Any) -> None:
+        """A step's progress (what it saw, what it made, when): a note, like the answers
+        it records. It is safe from a crash of rehearsal at once and on disk with the next
+        durable write, and every attempt that may move money writes one first (its
+        intent, `step_intent`, then `record_send`): so a power loss leaves the ledger as a
+        crash at some earlier point would have, which resume already handles."""
+        cols = ", ".join(f"{k} = ?" for k in fields)
+        self._note(
+            f"UPDATE steps SET {cols} WHERE run_id = ? AND step_id = ?",
+            *fields.values(),
+            run_id,
+            step_id,
+        )
+
+    def step_intent(self, run_id: str, step_id: str, **fields: Any) -> None:
+        """The step is about to call what may move money, with this key: durable (fsynced)
+        before it returns, whatever else the call's path writes."""
         cols = ", ".join(f"{k} = ?" for k in fields)
         self._exec(
             f"UPDATE steps SET {cols} WHERE run_id = ? AND step_id = ?",

@@ -16,7 +16,9 @@ cost something:
 - **No pydantic plugins.** pydantic looks for plugins among every installed package's entry
   points when the first model is defined (50-80 ms in a development environment); our plan
   models have no use for one. `PYDANTIC_DISABLE_PLUGINS=__all__` (pydantic's documented
-  switch, pydantic#8767) unless the caller set it.
+  switch, pydantic#8767) unless the caller set it; and while they are off, pydantic's
+  plugin loader, which would import `importlib.metadata` only to find none, is not
+  imported (see `_pydantic_plugin_loader_lazily`).
 - **No teardown at exit.** Once the command has returned its exit code, no thread of ours
   is left and every `atexit` handler has run (logging's flush, a tunnel agent's stop, a
   coverage tool's save), the process ends with `os._exit`: the module-by-module teardown
@@ -61,6 +63,7 @@ def prepare() -> None:
     _hold_collector()
     _without_httpx_cli()
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    _pydantic_plugin_loader_lazily()
 
 
 def started() -> None:
@@ -103,6 +106,37 @@ def _without_httpx_cli() -> None:
     stand_in = types.ModuleType("httpx._main", "httpx's command line, not loaded (rehearsal)")
     stand_in.main = cli_main  # type: ignore[attr-defined]
     sys.modules["httpx._main"] = stand_in
+
+
+_PYDANTIC_LOADER = "pydantic.plugin._loader"
+
+
+def _pydantic_plugin_loader_lazily() -> None:
+    """Keep pydantic from importing `importlib.metadata` to find no plugins.
+
+    With plugins disabled, pydantic's loader (`pydantic.plugin._loader`) answers "none"
+    without reading any entry point, but importing it imports `importlib.metadata` (with
+    `email`, `zipfile`, `csv` and `importlib.resources`: ~20 ms of every run's start). Its
+    one function is stood in for: while `PYDANTIC_DISABLE_PLUGINS` disables them all it
+    answers "none" as the loader would; otherwise it hands over to the real loader.
+    """
+    if _PYDANTIC_LOADER in sys.modules:
+        return
+    import importlib
+    import types
+    from collections.abc import Iterable
+
+    def get_plugins() -> Iterable[object]:
+        if os.environ.get("PYDANTIC_DISABLE_PLUGINS") in ("__all__", "1", "true"):
+            return ()  # what pydantic's loader answers then
+        if sys.modules.get(_PYDANTIC_LOADER) is stand_in:
+            del sys.modules[_PYDANTIC_LOADER]  # the real loader from here on
+        real: Iterable[object] = importlib.import_module(_PYDANTIC_LOADER).get_plugins()
+        return real
+
+    stand_in = types.ModuleType(_PYDANTIC_LOADER, "pydantic's plugin loader, deferred (rehearsal)")
+    stand_in.get_plugins = get_plugins  # type: ignore[attr-defined]
+    sys.modules[_PYDANTIC_LOADER] = stand_in
 
 
 def _end(code: int) -> None:

@@ -114,3 +114,28 @@ def test_pydantic_plugins_are_off_unless_the_caller_chose(tmp_path: Path) -> Non
     assert off.returncode == chosen.returncode == 0, off.stderr + chosen.stderr
     assert off.stdout.split()[-1] == "__all__"
     assert chosen.stdout.split()[-1] == "0"
+
+
+def test_pydantic_finds_no_plugins_without_importlib_metadata_and_the_real_loader_otherwise(
+    tmp_path: Path,
+) -> None:
+    """Plugins off: models build and validate, and `importlib.metadata` (pydantic's loader
+    imports it to read entry points) is never imported. Plugins on: the real loader runs."""
+    code = (
+        "import os, sys\n"
+        "{preset}"
+        "from rehearsal import launch\n"
+        "launch.prepare()\n"
+        "import pydantic\n"
+        "class M(pydantic.BaseModel):\n"
+        "    n: int\n"
+        "assert M.model_validate({{'n': '3'}}).n == 3\n"
+        "from pydantic.plugin import _loader\n"
+        "print('metadata' if 'importlib.metadata' in sys.modules else 'none',\n"
+        "      'real' if hasattr(_loader, 'PYDANTIC_ENTRY_POINT_GROUP') else 'stand-in')\n"
+    )
+    off = python(code.format(preset=""), tmp_path)
+    on = python(code.format(preset="os.environ['PYDANTIC_DISABLE_PLUGINS'] = ''\n"), tmp_path)
+    assert off.returncode == on.returncode == 0, off.stderr + on.stderr
+    assert off.stdout.split() == ["none", "stand-in"]
+    assert on.stdout.split() == ["metadata", "real"]

@@ -647,4 +647,32 @@ def checklist_command(
 def main() -> None:
     # One name, however it is started (`rehearsal`, `python -m rehearsal`): usage lines and
     # shell completion (which completes the command by this name) say `rehearsal`.
-    app(prog_name="rehearsal")
+    app_for(sys.argv[1:])(prog_name="rehearsal")
+
+
+def app_for(argv: list[str]) -> typer.Typer:
+    """The app with only the command `argv` names: typer builds every registered command's
+    options at each start (~15 ms for all of ours), and a run needs one. The root's options
+    stay, so usage lines, help and errors read the same. The whole app for anything else:
+    no command, a root option first, a name that is no command, shell completion."""
+    import copy
+    import os
+
+    if not argv or argv[0].startswith("-"):
+        return app
+    if any(k.startswith("_") and k.endswith("_COMPLETE") for k in os.environ):
+        return app  # typer's shell completion (_REHEARSAL_COMPLETE) lists every command
+    from typer.main import get_command_name
+
+    name = argv[0]
+    commands = [
+        c
+        for c in app.registered_commands
+        if c.callback is not None and (c.name or get_command_name(c.callback.__name__)) == name
+    ]
+    groups = [g for g in app.registered_groups if g.name == name]
+    if len(commands) + len(groups) != 1:
+        return app
+    slim = copy.copy(app)
+    slim.registered_commands, slim.registered_groups = commands, groups
+    return slim

@@ -1,4 +1,4 @@
-"""providers/plainhttp.py against a real HTTP/1.1 server on 127.0.0.1: the requests it sends
+"""providers/plainhttp.py against real servers on 127.0.0.1: the requests it sends
 are the ones httpx sent (URL, body, auth, content type), kept-alive connections are reused
 and a closed one is not, and network failures carry httpx's names."""
 
@@ -162,3 +162,69 @@ def test_a_silent_server_is_a_read_timeout() -> None:
 def test_only_http_bases() -> None:
     with pytest.raises(ValueError):
         PlainHttp("https://api.example.com", headers={}, auth=None, timeout=5)
+
+
+def scripted(answer: bytes, then_close: bool) -> tuple[socket.socket, threading.Thread]:
+    """A server for one connection: reads a request's head, writes `answer` as bytes."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(4096)
+            conn.sendall(answer)
+            if not then_close:
+                conn.recv(1)  # until the client closes
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return listener, thread
+
+
+@pytest.mark.parametrize(
+    ("answer", "then_close"),
+    [
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+         b"7\r\n{\"a\": 1\r\n1\r\n}\r\n0\r\n\r\n", False),
+        (b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n{\"a\": 1}", True),
+        (b"HTTP/1.0 200 OK\r\nContent-Length: 8\r\n\r\n{\"a\": 1}", False),
+    ],
+    ids=["chunked", "until-close", "http/1.0"],
+)  # fmt: skip
+def test_bodies_however_framed(answer: bytes, then_close: bool) -> None:
+    listener, thread = scripted(answer, then_close)
+    plain = PlainHttp(
+        f"http://127.0.0.1:{listener.getsockname()[1]}", headers={}, auth=None, timeout=5
+    )
+    try:
+        assert plain.request("GET", "/x").json() == {"a": 1}
+    finally:
+        plain.close()
+        thread.join(5)
+        listener.close()
+    assert not plain._idle  # none of these is kept for another request
+
+
+def test_an_answer_cut_short_is_a_protocol_error() -> None:
+    listener, thread = scripted(b'HTTP/1.1 200 OK\r\nContent-Length: 80\r\n\r\n{"a"', True)
+    plain = PlainHttp(
+        f"http://127.0.0.1:{listener.getsockname()[1]}", headers={}, auth=None, timeout=5
+    )
+    with pytest.raises(NetworkError) as caught:
+        plain.request("GET", "/x")
+    thread.join(5)
+    listener.close()
+    assert caught.value.what == "RemoteProtocolError"
+
+
+@pytest.mark.parametrize("value", ["k\r\nX-Injected: 1", "k\n", "k\x00"])
+def test_a_header_that_would_split_the_request_is_refused_before_sending(value: str) -> None:
+    plain = PlainHttp("http://127.0.0.1:9", headers={}, auth=None, timeout=5)
+    with pytest.raises(ValueError):
+        plain.request("POST", "/x", headers={"Idempotency-Key": value})
+    with pytest.raises(ValueError):
+        PlainHttp("http://127.0.0.1:9", headers={"Authorization": value}, auth=None, timeout=5)

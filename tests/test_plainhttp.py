@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from rehearsal.providers.plainhttp import NetworkError, PlainHttp
+from rehearsal.providers.plainhttp import NetworkError, PlainHttp, is_plain
 
 
 class _Echo(BaseHTTPRequestHandler):
@@ -159,9 +159,13 @@ def test_a_silent_server_is_a_read_timeout() -> None:
     assert "127.0.0.1" not in str(caught.value)  # a name, never the URL
 
 
-def test_only_http_bases() -> None:
-    with pytest.raises(ValueError):
-        PlainHttp("https://api.example.com", headers={}, auth=None, timeout=5)
+def test_only_http_bases_on_this_machine() -> None:
+    for base in ("http://127.0.0.1:8420", "http://localhost:1/v1", "http://[::1]:80/"):
+        assert is_plain(base), base
+    for base in ("https://127.0.0.1:8420", "http://api.example.com", "http://10.0.0.1/"):
+        assert not is_plain(base), base
+        with pytest.raises(ValueError):
+            PlainHttp(base, headers={}, auth=None, timeout=5)
 
 
 def scripted(answer: bytes, then_close: bool) -> tuple[socket.socket, threading.Thread]:

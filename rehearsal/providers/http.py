@@ -7,9 +7,9 @@ a lost call can land), reports every exchange (`on_call`: method, route, status,
 time, replay), retries 429, 5xx and network errors with the same idempotency key
 (providers/retry.py), and never puts a header, a key or a raw body into a message.
 
-A plain `http://` base (the simulator) is spoken to over kept-alive `http.client`
-connections (providers/plainhttp.py); https, every real provider, goes through httpx,
-whose client is made on first use.
+A plain `http://` base on this machine (the simulator) is spoken to over kept-alive
+connections of providers/plainhttp.py; anything else, https and every real provider, goes
+through httpx, whose client is made on first use.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Requests to a plain `http://` API base (the simulator on loopback) over kept-alive
+"""Requests to a plain `http://` API base on loopback (the simulator) over kept-alive
 connections of our own: what the adapters' HttpCore sends when no TLS is involved.
 
 httpx was half of a matrix's runner time (bench/README.md): per call it merges and parses
@@ -21,6 +21,7 @@ idempotency key.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import select
 import socket
@@ -71,7 +72,21 @@ class Reply:
 
 
 def is_plain(api_base: str) -> bool:
-    return urlsplit(api_base.strip()).scheme.lower() == "http"
+    """A plain `http://` base on this machine (the simulator). Elsewhere httpx speaks:
+    it honours HTTP_PROXY and the like, which a loopback address never needs."""
+    url = urlsplit(api_base.strip())
+    return url.scheme.lower() == "http" and _loopback(url.hostname)
+
+
+def _loopback(host: str | None) -> bool:
+    if host is None:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class PlainHttp:
@@ -86,8 +101,8 @@ class PlainHttp:
         timeout: float,
     ) -> None:
         url = urlsplit(api_base.strip())
-        if url.scheme.lower() != "http" or not url.hostname:
-            raise ValueError("PlainHttp serves http:// bases with a host")
+        if not is_plain(api_base) or not url.hostname:
+            raise ValueError("PlainHttp serves http:// bases on this machine")
         self._address = (url.hostname, url.port or 80)
         self._prefix = url.path.rstrip("/") + "/"  # httpx: the base always ends in "/"
         self._timeout = timeout

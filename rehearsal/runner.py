@@ -919,7 +919,11 @@ class Runner:
         _failpoint("after-made", step_id)
 
     def _on_send(self, method: str, path: str) -> None:
-        self.store.record_send(self.run_id, self._step, method, path)
+        # The last attempt of a call that may move money bounds when it can land (settle);
+        # a GET moves none, nothing reads its attempt back, and its answer (or that none
+        # came) is in api_calls: not written, one ledger transaction fewer per read.
+        if method != "GET":
+            self.store.record_send(self.run_id, self._step, method, path)
 
     def _on_call(self, call: ApiCall) -> None:
         self.store.record_call(self.run_id, self._step, call)

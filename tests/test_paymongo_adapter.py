@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,21 @@ def make(sim: Simulator, environment: str = "test", **kw: Any) -> PayMongo:
         **kw,
     )
     return adapter
+
+
+def keys_sent(adapter: PayMongo, which: Callable[[str, str], bool]) -> list[str | None]:
+    """The Idempotency-Key of every request `which(method, target)` picks, as it goes out
+    (the adapter speaks plain http to the simulator: providers/plainhttp.py)."""
+    assert adapter._plain is not None
+    send, sent = adapter._plain.send, []
+
+    def recording(method: str, target: str, body: Any, headers: Any) -> Any:
+        if which(method, target):
+            sent.append(headers.get("Idempotency-Key"))
+        return send(method, target, body, headers)
+
+    adapter._plain.send = recording  # type: ignore[method-assign]
+    return sent
 
 
 @pytest.fixture
@@ -115,10 +130,7 @@ def test_a_key_reused_with_another_body_is_refused(paymongo: PayMongo) -> None:
 def test_429_and_5xx_are_retried_with_the_same_key(pm_sim: Simulator, paymongo: PayMongo) -> None:
     pm_sim.faults.add("fail:POST /v1/payment_intents=429x1")
     pm_sim.faults.add("fail-after:POST /v1/payment_methods")  # the work done, the answer lost
-    sent: list[str | None] = []
-    paymongo._client.event_hooks["request"].append(
-        lambda r: sent.append(r.headers.get("Idempotency-Key")) if r.method == "POST" else None
-    )
+    sent = keys_sent(paymongo, lambda method, target: method == "POST")
     payment = paymongo.create_payment(
         idempotency_key="rh-run-charge", amount=20000, currency="PHP", card="test:visa"
     )
@@ -146,12 +158,7 @@ def test_a_test_cycle_whose_answer_is_lost_runs_one_cycle(
         interval="month",
     )
     pm_sim.faults.add("fail-after:POST /v1/subscriptions/*/test_cycle")
-    sent: list[str | None] = []
-    paymongo._client.event_hooks["request"].append(
-        lambda r: (
-            sent.append(r.headers.get("Idempotency-Key")) if "test_cycle" in r.url.path else None
-        )
-    )
+    sent = keys_sent(paymongo, lambda method, target: "test_cycle" in target)
     assert paymongo.advance_clock(sub.id, idempotency_key=f"rh-test-{sub.id}") is True
     # The first period's payment and one cycle's: a second cycle would add a third.
     assert len(paymongo.subscription_payments(sub.id)) == 2

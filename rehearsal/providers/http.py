@@ -6,10 +6,15 @@ idempotency, request-id and replay headers, how its error bodies read) and inher
 a lost call can land), reports every exchange (`on_call`: method, route, status, request id,
 time, replay), retries 429, 5xx and network errors with the same idempotency key
 (providers/retry.py), and never puts a header, a key or a raw body into a message.
+
+A plain `http://` base on this machine (the simulator) is spoken to over kept-alive
+connections of providers/plainhttp.py; anything else, https and every real provider, goes
+through httpx, whose client is made on first use.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from collections.abc import Callable, Mapping
@@ -21,7 +26,7 @@ import httpx
 from rehearsal import tls
 from rehearsal.errors import ProviderError
 from rehearsal.providers.base import ApiCall
-from rehearsal.providers.errorbody import json_or_none
+from rehearsal.providers.plainhttp import NetworkError, PlainHttp, Reply, is_plain
 from rehearsal.providers.retry import Transient, with_retries
 
 # (method, route, status, parsed body or None, request id or None) -> the refusal to raise
@@ -73,13 +78,26 @@ class HttpCore:
         self._wire = wire
         self._attempts = attempts
         self._backoff = backoff
-        self._client = httpx.Client(
-            base_url=api_base.rstrip("/"),
-            auth=auth,
-            headers={"User-Agent": "rehearsal", **headers},
-            timeout=http_timeout,
-            verify=tls.for_url(api_base),  # loaded once per process (rehearsal/tls.py)
-        )
+        self._httpx_args: dict[str, Any] = {
+            "base_url": api_base.rstrip("/"),
+            "auth": auth,
+            "headers": {"User-Agent": "rehearsal", **headers},
+            "timeout": http_timeout,
+        }
+        self._plain: PlainHttp | None = None
+        if is_plain(api_base):
+            self._plain = PlainHttp(
+                api_base,
+                headers={"User-Agent": "rehearsal", **headers},
+                auth=auth,
+                timeout=http_timeout,
+            )
+
+    @functools.cached_property
+    def _client(self) -> httpx.Client:
+        """httpx for https; made on first use (a plain-http adapter may never need it)."""
+        base = self._httpx_args["base_url"]
+        return httpx.Client(**self._httpx_args, verify=tls.for_url(base))  # tls.py: once
 
     def exchange(
         self,
@@ -107,7 +125,10 @@ class HttpCore:
             ) from None
 
     def close(self) -> None:
-        self._client.close()
+        if self._plain is not None:
+            self._plain.close()
+        if "_client" in self.__dict__:  # made (or set by a test) at some point
+            self._client.close()
 
     def _once(
         self,
@@ -125,22 +146,38 @@ class HttpCore:
             self.on_send(method, route(path))
         started = time.perf_counter()
         try:
+            reply = self._send(method, path, json, form, headers)
+        except NetworkError as exc:
+            self._observe(method, path, None, None, started)
+            raise Transient(None, f"network error ({exc.what})") from None
+        status = reply.status
+        request_id = reply.header(wire.request_id_header)
+        replay = reply.header(wire.replay_header) == "true"
+        self._observe(method, path, status, request_id, started, replay)
+        if status == 429 or status >= 500:
+            raise Transient(status, f"HTTP {status}", request_id)
+        data = reply.json()
+        if status >= 400 or not isinstance(data, dict):
+            raise wire.refusal(method, route(path), status, data, request_id)
+        return Answer(data, request_id)
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        json: Any,
+        form: Mapping[str, str] | None,
+        headers: Mapping[str, str],
+    ) -> Reply:
+        if self._plain is not None:
+            return self._plain.request(method, path, json_body=json, form=form, headers=headers)
+        try:
             response = self._client.request(
                 method, path, json=json, data=dict(form) if form else None, headers=headers
             )
         except httpx.TransportError as exc:
-            self._observe(method, path, None, None, started)
-            raise Transient(None, f"network error ({exc.__class__.__name__})") from None
-        status = response.status_code
-        request_id = _header(response, wire.request_id_header)
-        replay = _header(response, wire.replay_header) == "true"
-        self._observe(method, path, status, request_id, started, replay)
-        if status == 429 or status >= 500:
-            raise Transient(status, f"HTTP {status}", request_id)
-        data = json_or_none(response)
-        if status >= 400 or not isinstance(data, dict):
-            raise wire.refusal(method, route(path), status, data, request_id)
-        return Answer(data, request_id)
+            raise NetworkError(exc.__class__.__name__) from None
+        return Reply(response.status_code, response.headers, response.content)
 
     def _observe(
         self,
@@ -154,7 +191,3 @@ class HttpCore:
         if self.on_call:
             elapsed = (time.perf_counter() - started) * 1000
             self.on_call(ApiCall(method, route(path), status, request_id, elapsed, replay))
-
-
-def _header(response: httpx.Response, name: str | None) -> str | None:
-    return response.headers.get(name) if name else None

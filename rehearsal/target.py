@@ -299,22 +299,20 @@ def check_api_base(variable: str, url: str) -> bool:
 def _reach(url: str, timeout: float) -> tuple[str | None, bool]:
     """Why nothing answers HTTP at `url` (None: something does, whatever its status), and
     whether the answer was the rehearsal simulator's info (one request for both)."""
-    import httpx
-
-    from rehearsal import tls
-    from rehearsal.simulator.control import SimulatorControl
+    from rehearsal.plainhttp import NetworkError
+    from rehearsal.simulator.control import SimulatorControl, get
 
     try:
-        answer = httpx.get(url, timeout=timeout, verify=tls.for_url(url))
-    except httpx.ConnectTimeout:
-        return f"no answer to the connection within {timeout:g}s", False
-    except httpx.ConnectError as exc:
-        reason = str(exc) or "connection failed"
-        return ("connection refused" if "refused" in reason.lower() else reason), False
-    except httpx.TimeoutException:
-        return f"no answer within {timeout:g}s", False
-    except httpx.HTTPError as exc:
-        return f"{type(exc).__name__}", False
+        answer = get(url, timeout)
+    except NetworkError as exc:
+        if exc.what == "ConnectTimeout":
+            return f"no answer to the connection within {timeout:g}s", False
+        if exc.what == "ConnectError":
+            reason = exc.reason or "connection failed"
+            return ("connection refused" if "refused" in reason.lower() else reason), False
+        if exc.what.endswith("Timeout"):
+            return f"no answer within {timeout:g}s", False
+        return exc.what, False
     return None, SimulatorControl.answers_as_simulator(answer)
 
 

@@ -44,7 +44,7 @@ def make(sim: Simulator, environment: str = "test", **kw: Any) -> PayMongo:
 
 def keys_sent(adapter: PayMongo, which: Callable[[str, str], bool]) -> list[str | None]:
     """The Idempotency-Key of every request `which(method, target)` picks, as it goes out
-    (the adapter speaks plain http to the simulator: providers/plainhttp.py)."""
+    (the adapter speaks plain http to the simulator: rehearsal/plainhttp.py)."""
     assert adapter._plain is not None
     send, sent = adapter._plain.send, []
 

@@ -8,9 +8,10 @@ exception type (issue 11, item 4).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
+if TYPE_CHECKING:
+    import httpx
 
 MESSAGE_LIMIT = 200
 CODE_LIMIT = 60

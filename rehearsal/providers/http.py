@@ -8,26 +8,32 @@ time, replay), retries 429, 5xx and network errors with the same idempotency key
 (providers/retry.py), and never puts a header, a key or a raw body into a message.
 
 A plain `http://` base on this machine (the simulator) is spoken to over kept-alive
-connections of providers/plainhttp.py; anything else, https and every real provider, goes
-through httpx, whose client is made on first use.
+connections of rehearsal/plainhttp.py; anything else, https and every real provider, goes
+through httpx, imported and made on first use. `REHEARSAL_HTTPX_ON_LOOPBACK=1` sends the
+simulator's calls through httpx too, as to a real provider: the tests rehearse that path
+against the simulator with it (tests/e2e/test_httpx_path.py).
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from rehearsal import tls
 from rehearsal.errors import ProviderError
+from rehearsal.plainhttp import NetworkError, PlainHttp, Reply, is_plain
 from rehearsal.providers.base import ApiCall
-from rehearsal.providers.plainhttp import NetworkError, PlainHttp, Reply, is_plain
 from rehearsal.providers.retry import Transient, with_retries
+
+if TYPE_CHECKING:
+    import httpx
+
+HTTPX_ON_LOOPBACK = "REHEARSAL_HTTPX_ON_LOOPBACK"
 
 # (method, route, status, parsed body or None, request id or None) -> the refusal to raise
 Refusal = Callable[[str, str, int, Any, "str | None"], ProviderError]
@@ -85,7 +91,7 @@ class HttpCore:
             "timeout": http_timeout,
         }
         self._plain: PlainHttp | None = None
-        if is_plain(api_base):
+        if is_plain(api_base) and os.environ.get(HTTPX_ON_LOOPBACK, "") != "1":
             self._plain = PlainHttp(
                 api_base,
                 headers={"User-Agent": "rehearsal", **headers},
@@ -96,6 +102,8 @@ class HttpCore:
     @functools.cached_property
     def _client(self) -> httpx.Client:
         """httpx for https; made on first use (a plain-http adapter may never need it)."""
+        import httpx
+
         base = self._httpx_args["base_url"]
         return httpx.Client(**self._httpx_args, verify=tls.for_url(base))  # tls.py: once
 
@@ -171,6 +179,8 @@ class HttpCore:
     ) -> Reply:
         if self._plain is not None:
             return self._plain.request(method, path, json_body=json, form=form, headers=headers)
+        import httpx
+
         try:
             response = self._client.request(
                 method, path, json=json, data=dict(form) if form else None, headers=headers

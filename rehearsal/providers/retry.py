@@ -1,17 +1,16 @@
 """The one retry policy of every adapter: 429, 5xx and network errors are retried with
-exponential backoff and jitter, re-sending the same idempotency key, so a retry can never
-charge twice. Anything else is answered at once.
+exponential backoff and jitter (tenacity), re-sending the same idempotency key, so a retry
+can never charge twice. Anything else is answered at once.
 
-The waits are tenacity's `wait_exponential(multiplier=backoff, max=8 * backoff) +
-wait_random(0, backoff)`, which this used to call: written out, a call that succeeds at
-once no longer builds a Retrying object (3-5% of a matrix's runner time).
+The first try is made directly: most calls are answered at once, and building tenacity's
+`Retrying` for each of them was 3-5% of a matrix's runner time (bench/README.md). Only
+after a transient failure does tenacity take over, counting that failure as its first
+attempt, so the waits and the number of tries are its policy's exactly.
 """
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
-from time import sleep
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -26,19 +25,43 @@ class Transient(Exception):
         self.request_id = request_id
 
 
-def with_retries(call: Callable[[], T], *, attempts: int, backoff: float) -> T:
-    """`call()` until it returns, or raise the last Transient after `attempts` tries."""
-    attempt = 1
-    while True:
-        try:
-            return call()
-        except Transient:
-            if attempt >= attempts:
-                raise
-        sleep(pause(attempt, backoff))  # a backoff between tries, not a wait for a state
-        attempt += 1
+def with_retries(
+    call: Callable[[], T],
+    *,
+    attempts: int,
+    backoff: float,
+    sleep: Callable[[float], None] | None = None,
+) -> T:
+    """`call()` until it returns, or raise the last Transient after `attempts` tries.
+    `sleep`: how to pause between tries (tests record the pauses instead)."""
+    try:
+        return call()
+    except Transient as exc:
+        if attempts <= 1:
+            raise
+        failed: Transient | None = exc
+    import time
 
+    from tenacity import (
+        Retrying,
+        retry_if_exception_type,
+        stop_after_attempt,
+        wait_exponential,
+        wait_random,
+    )
 
-def pause(attempt: int, backoff: float) -> float:
-    """Seconds to wait after failed try number `attempt` (1-based)."""
-    return min(backoff * 2.0 ** (attempt - 1), 8 * backoff) + random.uniform(0, backoff)
+    def attempt() -> T:
+        nonlocal failed
+        if failed is not None:  # the try made above: tenacity counts it, then waits
+            first, failed = failed, None
+            raise first
+        return call()
+
+    retrying = Retrying(
+        stop=stop_after_attempt(attempts),
+        wait=wait_exponential(multiplier=backoff, max=8 * backoff) + wait_random(0, backoff),
+        retry=retry_if_exception_type(Transient),
+        reraise=True,
+        sleep=sleep or time.sleep,  # a backoff between tries, not a wait for a state
+    )
+    return retrying(attempt)

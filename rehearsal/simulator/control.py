@@ -1,25 +1,45 @@
 """A client for the simulator's own control routes (`/_sim/...`), for a simulator running
 elsewhere (`rehearsal simulator`) or embedded: register webhook endpoints, set faults,
 read the books. Not part of any provider's API.
+
+On this machine (always, in practice) it speaks through rehearsal/plainhttp.py, as the
+adapters do, so a rehearsal on the simulator does not import httpx; a simulator elsewhere
+is reached through httpx.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from rehearsal import tls
+from rehearsal.plainhttp import NetworkError, PlainHttp, Reply, is_plain
+
+if TYPE_CHECKING:
+    import httpx
+
+TIMEOUT = 10.0
+
+
+class SimulatorControlError(Exception):
+    """The simulator refused a control call (its status, never the key)."""
 
 
 class SimulatorControl:
     def __init__(self, base_url: str, secret_key: str) -> None:
-        self._client = httpx.Client(
-            base_url=base_url.rstrip("/"),
-            headers={"Authorization": f"Bearer {secret_key}"},
-            timeout=10.0,
-            verify=tls.for_url(base_url),  # loaded once per process (rehearsal/tls.py)
-        )
+        headers = {"Authorization": f"Bearer {secret_key}"}
+        self._plain: PlainHttp | None = None
+        self._httpx: httpx.Client | None = None
+        if is_plain(base_url):
+            self._plain = PlainHttp(base_url, headers=headers, auth=None, timeout=TIMEOUT)
+        else:
+            import httpx
+
+            self._httpx = httpx.Client(
+                base_url=base_url.rstrip("/"),
+                headers=headers,
+                timeout=TIMEOUT,
+                verify=tls.for_url(base_url),  # loaded once per process (rehearsal/tls.py)
+            )
 
     @staticmethod
     def is_simulator(base_url: str) -> bool:
@@ -27,35 +47,42 @@ class SimulatorControl:
         if not SimulatorControl.may_be_simulator(base_url):
             return False
         try:
-            r = httpx.get(
-                base_url.rstrip("/") + "/_sim/info", timeout=2.0, verify=tls.for_url(base_url)
-            )
-        except httpx.HTTPError:
+            answer = get(base_url.rstrip("/") + "/_sim/info", 2.0)
+        except NetworkError:
             return False
-        return SimulatorControl.answers_as_simulator(r)
+        return SimulatorControl.answers_as_simulator(answer)
 
     @staticmethod
     def may_be_simulator(base_url: str) -> bool:
         """Only these hosts are asked whether they are the simulator (not all of 127/8:
         a test stands a provider in on 127.0.0.2, as a remote one)."""
-        return httpx.URL(base_url).host in ("127.0.0.1", "localhost", "::1")
+        from urllib.parse import urlsplit
 
-    @staticmethod
-    def answers_as_simulator(answer: httpx.Response) -> bool:
-        """True when `answer` (to `GET /_sim/info`) is a rehearsal simulator's."""
         try:
-            info = answer.json()
+            host = urlsplit(base_url.strip()).hostname
         except ValueError:
             return False
+        return host in ("127.0.0.1", "localhost", "::1")
+
+    @staticmethod
+    def answers_as_simulator(answer: Reply) -> bool:
+        """True when `answer` (to `GET /_sim/info`) is a rehearsal simulator's."""
+        data = answer.json()
         return (
-            answer.status_code == 200
-            and isinstance(info, dict)
-            and info.get("simulator") == "rehearsal"
+            answer.status == 200 and isinstance(data, dict) and data.get("simulator") == "rehearsal"
         )
 
+    def _send(self, method: str, path: str, body: dict[str, Any] | None) -> Reply:
+        if self._plain is not None:
+            return self._plain.request(method, path, json_body=body)
+        assert self._httpx is not None
+        r = self._httpx.request(method, path, json=body)
+        return Reply(r.status_code, r.headers, r.content)
+
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        r = self._client.request(method, path, json=body)
-        r.raise_for_status()
+        r = self._send(method, path, body)
+        if r.status >= 400:
+            raise SimulatorControlError(f"the simulator answered {method} {path}: HTTP {r.status}")
         return r.json()
 
     def register_webhook(self, url: str, events: list[str], environment: str | None) -> str:
@@ -68,10 +95,12 @@ class SimulatorControl:
 
     def repoint_webhook(self, endpoint_id: str, url: str) -> bool:
         """Send an endpoint's pending retries and future events to `url`; False if it is gone."""
-        r = self._client.patch(f"/_sim/webhook_endpoints/{endpoint_id}", json={"url": url})
-        if r.status_code == 404:
+        path = f"/_sim/webhook_endpoints/{endpoint_id}"
+        r = self._send("PATCH", path, {"url": url})
+        if r.status == 404:
             return False
-        r.raise_for_status()
+        if r.status >= 400:
+            raise SimulatorControlError(f"the simulator answered PATCH {path}: HTTP {r.status}")
         return True
 
     def remove_webhook(self, endpoint_id: str) -> None:
@@ -85,4 +114,30 @@ class SimulatorControl:
         return data
 
     def close(self) -> None:
-        self._client.close()
+        if self._plain is not None:
+            self._plain.close()
+        if self._httpx is not None:
+            self._httpx.close()
+
+
+def get(url: str, timeout: float) -> Reply:
+    """`GET url`, whatever its answer; NetworkError (with httpx's name for the failure)
+    when there is none. On this machine through plainhttp, elsewhere through httpx."""
+    if is_plain(url):
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url.strip())
+        client = PlainHttp(
+            f"{parts.scheme}://{parts.netloc}", headers={}, auth=None, timeout=timeout
+        )
+        try:
+            return client.request("GET", parts.path + (f"?{parts.query}" if parts.query else ""))
+        finally:
+            client.close()
+    import httpx
+
+    try:
+        r = httpx.get(url, timeout=timeout, verify=tls.for_url(url))
+    except httpx.HTTPError as exc:
+        raise NetworkError(type(exc).__name__, str(exc) or None) from None
+    return Reply(r.status_code, r.headers, r.content)

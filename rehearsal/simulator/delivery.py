@@ -19,9 +19,8 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 from urllib.parse import urlsplit
-
-import httpx
 
 from rehearsal.simulator.books import Books, Row
 from rehearsal.simulator.faults import Faults
@@ -51,7 +50,8 @@ class Deliverer:
         self._kick = False
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="sim-delivery", daemon=True)
-        self._client = httpx.Client(timeout=DELIVERY_TIMEOUT)  # https endpoints (a tunnel)
+        self._client: Any = None  # httpx, for https endpoints (a tunnel): made when first needed
+        self._client_lock = threading.Lock()
         self._plain = _PlainPosts()  # http endpoints: the standard library's client
         self._senders: ThreadPoolExecutor | None = None  # made when first needed
         books.on_enqueue = self.kick
@@ -66,7 +66,8 @@ class Deliverer:
         self._thread.join(timeout=DELIVERY_TIMEOUT + 1)
         if self._senders is not None:
             self._senders.shutdown(wait=True)
-        self._client.close()
+        if self._client is not None:
+            self._client.close()
         self._plain.close()
 
     def kick(self) -> None:
@@ -213,8 +214,13 @@ class Deliverer:
         headers.update(self._sign_headers(payload))
         if url.startswith("http://"):
             return self._plain.post(url, payload, headers)
+        import httpx
+
+        with self._client_lock:
+            if self._client is None:
+                self._client = httpx.Client(timeout=DELIVERY_TIMEOUT)
         try:
-            return self._client.post(url, content=payload, headers=headers).status_code
+            return int(self._client.post(url, content=payload, headers=headers).status_code)
         except httpx.HTTPError:
             return None
 

@@ -15,6 +15,7 @@ import secrets
 import threading
 import time
 from collections.abc import Mapping
+from typing import Any
 
 from rehearsal.tunnels import TunnelError
 
@@ -86,24 +87,17 @@ def send_probe(url: str, box: ProbeBox, *, within: float, shown: str) -> float:
     nonce, until `within` has passed: a new quick tunnel can take a moment to be reachable.
     `shown` is how the URL appears in messages (without the receiver's secret path).
     """
-    import httpx
-
     nonce, headers = box.headers()
     began = time.monotonic()
     deadline = began + within
     answer, attempts = "no answer", 0
-    from rehearsal import tls
-
-    with httpx.Client(verify=tls.for_url(url)) as client:
+    with _Poster(url) as post:
         while True:
             attempts += 1
-            try:
-                left = max(0.1, deadline - time.monotonic())
-                r = client.post(url, headers=headers, content=b"{}", timeout=left)
-                answer = f"HTTP {r.status_code}"
-                through = r.is_success  # the receiver answered: it has recorded the nonce
-            except httpx.HTTPError as exc:
-                answer, through = type(exc).__name__, False
+            left = max(0.1, deadline - time.monotonic())
+            status, failure = post(headers, left)
+            answer = failure or f"HTTP {status}"
+            through = status is not None and 200 <= status < 300  # the receiver has the nonce
             # Wait on the receiver's record (it may trail the answer), or until the resend.
             until = deadline if through else min(deadline, time.monotonic() + RESEND_EVERY)
             arrived = box.wait(nonce, until)
@@ -118,3 +112,55 @@ def send_probe(url: str, box: ProbeBox, *, within: float, shown: str) -> float:
         hint="no money was moved; check the tunnel (or your proxy's forwarding to "
         "--listen), then run again",
     )
+
+
+class _Poster:
+    """POSTs the probe to one URL: (status, None), or (None, the failure's httpx name).
+    A receiver on this machine through rehearsal/plainhttp.py (no httpx in a rehearsal on
+    the simulator); a tunnel's public URL through httpx."""
+
+    def __init__(self, url: str) -> None:
+        from urllib.parse import urlsplit
+
+        from rehearsal.plainhttp import is_plain
+
+        self._url = url
+        self._httpx: Any = None
+        self._plain = is_plain(url)
+        if self._plain:
+            parts = urlsplit(url.strip())
+            self._origin = f"{parts.scheme}://{parts.netloc}"
+            self._target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        else:
+            import httpx
+
+            from rehearsal import tls
+
+            self._httpx = httpx.Client(verify=tls.for_url(url))
+
+    def __call__(self, headers: dict[str, str], timeout: float) -> tuple[int | None, str | None]:
+        if self._plain:
+            from rehearsal.plainhttp import NetworkError, PlainHttp
+
+            client = PlainHttp(self._origin, headers={}, auth=None, timeout=timeout)
+            try:
+                reply = client.send("POST", self._target, b"{}", {**headers, "Content-Length": "2"})
+            except NetworkError as exc:
+                return None, exc.what
+            finally:
+                client.close()
+            return reply.status, None
+        import httpx
+
+        try:
+            r = self._httpx.post(self._url, headers=headers, content=b"{}", timeout=timeout)
+        except httpx.HTTPError as exc:
+            return None, type(exc).__name__
+        return r.status_code, None
+
+    def __enter__(self) -> _Poster:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._httpx is not None:
+            self._httpx.close()

@@ -20,8 +20,6 @@ from collections.abc import Callable, Mapping
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 from rehearsal.errors import ProviderError, UsageError
 from rehearsal.operator import Authorize  # shown through the core operator service
 from rehearsal.providers.base import (
@@ -211,11 +209,13 @@ class PayMongo(PayMongoHttp):
     def _authorize_on_test_page(self, url: str) -> bool:
         """Test mode: press "Authorize Test Payment" on the redirect page, without a person.
         Reported like an API call (never the URL: its token authorizes the payment)."""
+        import httpx  # the test page is PayMongo's, over https
+
         from rehearsal.providers.paymongo.authorize import AUTHORIZE_BUTTON, press_test_button
 
         started = time.perf_counter()
         try:
-            status = press_test_button(url, AUTHORIZE_BUTTON, timeout=self._client.timeout)
+            status = press_test_button(url, AUTHORIZE_BUTTON, timeout=self._httpx_args["timeout"])
         except httpx.HTTPError:
             status = None
         if self.on_call:
@@ -550,7 +550,7 @@ class PayMongo(PayMongoHttp):
         except ProviderError:
             pass  # the operator sees the webhook in PayMongo's dashboard; nothing moves money
         finally:
-            self._client.close()
+            super().close()  # HttpCore's: its connections, and httpx's client if made
 
 
 def parse_event(body: bytes) -> NormalizedEvent:

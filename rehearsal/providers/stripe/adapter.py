@@ -343,7 +343,7 @@ class Stripe(StripeWebhooks):
                 except ProviderError:
                     pass  # Stripe deletes a clock itself after 7 days
         finally:
-            self._client.close()
+            super().close()  # HttpCore's: its connections, and httpx's client if made
 
     def _settled_clock(self, clock_id: str) -> bool:
         for customer in self.list_all(c.CUSTOMERS, {"test_clock": clock_id}):

@@ -1,5 +1,7 @@
-"""Requests to a plain `http://` API base on loopback (the simulator) over kept-alive
-connections of our own: what the adapters' HttpCore sends when no TLS is involved.
+"""Requests to a plain `http://` base on loopback (the simulator, the receiver) over
+kept-alive connections of our own: what the adapters' HttpCore sends when no TLS is
+involved, and what the simulator's control client, the target's first look and the tunnel
+probe send on this machine, so a rehearsal on the simulator never imports httpx.
 
 httpx was half of a matrix's runner time (bench/README.md): per call it merges and parses
 URLs, builds a Request and headers object, and walks httpcore's pool and h11's state
@@ -41,11 +43,13 @@ _CHUNK = 65536
 
 
 class NetworkError(Exception):
-    """No usable answer: `what` is the httpx name of the failure (ConnectError, ReadTimeout)."""
+    """No usable answer: `what` is the httpx name of the failure (ConnectError, ReadTimeout);
+    `reason` the operating system's words for it, if any ("Connection refused")."""
 
-    def __init__(self, what: str) -> None:
+    def __init__(self, what: str, reason: str | None = None) -> None:
         super().__init__(what)
         self.what = what
+        self.reason = reason
 
 
 class Headers(Protocol):
@@ -174,7 +178,8 @@ class PlainHttp:
             if sock is not None:
                 sock.close()
             if isinstance(exc, OSError | httptools.HttpParserError | _Dropped):
-                raise NetworkError(_httpx_name(phase, exc)) from None
+                reason = exc.strerror if isinstance(exc, OSError) else None
+                raise NetworkError(_httpx_name(phase, exc), reason) from None
             raise
         if answer.extra or not answer.complete or not answer.keep_alive:
             sock.close()

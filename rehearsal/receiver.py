@@ -234,14 +234,14 @@ class Receiver(WebhookEndpoint):
             return Delivery(self.run_id, None, "rejected", f"signature: {exc}")
         except MalformedEvent as exc:
             return Delivery(self.run_id, None, "rejected", f"malformed: {exc}")
-        return self._check(event, WEBHOOK)._replace(raw=body)
+        return self._check(event, WEBHOOK, body)
 
-    def _check(self, event: NormalizedEvent, via: str) -> Delivery:
+    def _check(self, event: NormalizedEvent, via: str, raw: bytes | None = None) -> Delivery:
         if event.environment != self.environment:
             reason = f"environment {event.environment!r} does not match this {self.environment} run"
-            return Delivery(self.run_id, event, "rejected", reason, via)
+            return Delivery(self.run_id, event, "rejected", reason, via, raw)
         used = event.object is not None and (self.wanted is None or event.type in self.wanted)
-        return Delivery(self.run_id, event, "accepted" if used else "ignored", None, via)
+        return Delivery(self.run_id, event, "accepted" if used else "ignored", None, via, raw)
 
     def _settle(self, delivery: Delivery, new: bool, status: int = 400) -> Answer:
         """Count and publish a stored delivery; its HTTP answer."""

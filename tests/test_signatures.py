@@ -120,6 +120,18 @@ def test_compute_agrees_with_hmac_module_directly() -> None:
     assert signatures.compute(SECRET, t, BODY) == expected
 
 
+def test_compute_with_several_secrets_and_a_key_longer_than_a_block() -> None:
+    """compute keys each secret once and copies that state per body: secrets used in turn
+    (a rotation) never mix, and a key longer than SHA-256's 64-byte block (hashed first,
+    as RFC 2104 says) still agrees with the hmac module."""
+    long = "whsec_" + "k" * 90
+    for secret in (SECRET, long, SECRET, "webhook_secret", long):
+        for t, body in ((NOW, BODY), (NOW + 1, BODY + b" "), (0, b"")):
+            signed = f"{t}.".encode() + body
+            expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+            assert signatures.compute(secret, t, body) == expected
+
+
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl not installed")
 def test_compute_agrees_with_openssl() -> None:
     # The same command stripe-dotnet documents for its vector, on our own payload.

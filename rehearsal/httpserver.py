@@ -77,6 +77,11 @@ class ServerThread:
             log_level="error",
             access_log=False,
             lifespan="off",
+            # Nothing served here reads the client's address: uvicorn's middleware that
+            # takes it from X-Forwarded-For (one more ASGI layer a request) is left out,
+            # and so is its `server: uvicorn` header (two more checks an answer).
+            proxy_headers=False,
+            server_header=False,
             timeout_graceful_shutdown=2,
             timeout_keep_alive=5,
         )

@@ -27,7 +27,16 @@ from rehearsal.signatures import SignatureError
 from rehearsal.state import Delivery, StateDB
 
 INTERRUPT_CHECK = 0.2  # seconds: how soon a waiting run notices Ctrl-C on the matrix
-_CLAIMING = ("create_payment", "subscribe", "refund", "retrieve", "subscription_payments")
+# The adapter's calls whose answers are the run's objects; find_by_idempotency_key is how
+# settling finds a call whose answer was lost (settle.py), so its object is the run's too.
+_CLAIMING = (
+    "create_payment",
+    "subscribe",
+    "refund",
+    "retrieve",
+    "subscription_payments",
+    "find_by_idempotency_key",
+)
 
 
 class RunHub(EventHub):
@@ -210,6 +219,73 @@ class Router(Receiver):
                 count += 1
                 self.counts["ignored"] += 1
         return count
+
+
+class ParkedEvents:
+    """For `rehearsal resume` of a run that was one of a matrix: the events its matrix
+    stored under its own id (parked: they came before the run had claimed their object)
+    that were never routed to it, because the process ended first. Each is taken into the
+    run (stored under it, published to its hub) once the run owns its object: at once for
+    the objects in its ledger, and as settling finds the others (`claim`, through
+    `claiming`). Object ids are the provider's own, unique: an event about another run's
+    object is never taken."""
+
+    def __init__(
+        self,
+        store: StateDB,
+        receiver: Receiver,
+        parse: Callable[[bytes], NormalizedEvent],
+        since: float,
+    ) -> None:
+        self.store, self.receiver = store, receiver
+        self._lock = threading.Lock()
+        self._by_object: dict[str, list[tuple[str, NormalizedEvent, str]]] = {}
+        rows = store._rows(
+            "SELECT run_id, payload, via FROM deliveries WHERE run_id LIKE 'matrix-%' "
+            "AND verdict = 'ignored' AND event_id IS NOT NULL AND payload IS NOT NULL "
+            "AND received_at >= ? "
+            "AND (reason LIKE 'parked:%' OR reason LIKE 'no run of this matrix owns %') "
+            "ORDER BY seq",
+            since,
+        )
+        for row in rows:
+            try:
+                event = parse(row["payload"].encode("utf-8"))
+            except MalformedEvent:  # stored verified; unreadable now means another version
+                continue
+            if event.object is not None:
+                found = (row["run_id"], event, row["via"])
+                self._by_object.setdefault(event.object.id, []).append(found)
+
+    def __bool__(self) -> bool:
+        with self._lock:
+            return bool(self._by_object)
+
+    def adopt_owned(self, steps: list[Any]) -> None:
+        """Take what was parked about the objects the run's ledger already names."""
+        for step in steps:
+            self.adopt(step["object_id"])
+            self.adopt(step["awaited_object"])
+
+    def claim(self, obj: ProviderObject) -> None:
+        self.adopt(obj.id)
+        self.adopt(obj.payment_id)  # a refund's payment; a subscription's payment
+
+    def adopt(self, object_id: str | None) -> None:
+        if not object_id:
+            return
+        with self._lock:
+            parked = self._by_object.pop(object_id, [])
+        run_id = self.receiver.run_id
+        for matrix_id, event, via in parked:
+            stored = self.store._rows(
+                "SELECT 1 FROM deliveries WHERE run_id = ? AND event_id = ?",
+                run_id,
+                event.event_id,
+            )
+            if not stored:  # once: a second resume finds it stored and routed
+                self.receiver.take(event, via=via)
+            self.store.note_delivery(matrix_id, event.event_id, f"parked; routed to {run_id}")
 
 
 def claiming(provider: Any, claim: Callable[[ProviderObject], None]) -> None:

@@ -352,6 +352,14 @@ def _resume(run_id: str, args: RunArgs, stop_after: str | None, target: Target |
         for row in store.deliveries(run_id):  # what earlier processes of this run received
             if row["verdict"] == "accepted" and row["payload"]:
                 receiver.hub.publish(target.provider.parse_event(row["payload"].encode()))
+        # One of a matrix's runs: what the matrix parked about its objects and a crash kept
+        # from being routed to it is taken in now, or as settling finds its objects.
+        from rehearsal.router import ParkedEvents, claiming
+
+        parked = ParkedEvents(store, receiver, target.provider.parse_event, run["started_at"])
+        if parked:
+            parked.adopt_owned(store.steps(run_id))
+            claiming(target.provider, parked.claim)
         if target.delivery == "events-api":
             # No receiver path: the provider's own list of events is read instead.
             from rehearsal.event_feed import EventPoller

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -85,6 +86,32 @@ def test_concurrent_deliveries_are_each_committed_before_their_answer(
     assert len(rows) == senders * each
     assert sum(r["duplicates"] for r in rows) == repeats
     assert len(receiver.hub.events()) == senders * each  # published once each
+
+
+def test_the_event_loop_never_waits_for_the_ledger(receiver: Receiver, store: StateDB) -> None:
+    """While another thread holds the ledger (a runner's durable commit), a delivery goes
+    to the writer thread; the server's loop goes on answering meanwhile, and the delivery
+    is answered once its row is committed."""
+    body = event_body(event_id="evt_gc_ledger_busy")
+    answers: list[httpx.Response] = []
+    with store._commits.lock:  # the ledger is another thread's
+        sender = threading.Thread(
+            target=lambda: answers.append(
+                httpx.post(receiver.url, content=body, headers=signed_headers(body), timeout=10)
+            )
+        )
+        sender.start()
+        deadline = time.monotonic() + 10  # until its write waits for the ledger's lock
+        while not store._commits._queue and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert store._commits._queue
+        # the loop is free: another request is answered while the delivery waits
+        other = httpx.post(receiver.url + "x", content=b"{}", timeout=5)
+        assert other.status_code == 404
+        assert answers == [] and _committed(store.path, "evt_gc_ledger_busy") is None
+    sender.join(10)
+    assert [a.status_code for a in answers] == [200]
+    assert _committed(store.path, "evt_gc_ledger_busy") == ("accepted", 0)
 
 
 class _FailingWrites:

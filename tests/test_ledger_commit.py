@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rehearsal.ledger_commit import Committer
+from rehearsal.ledger_commit import CHECKPOINT_EVERY, Busy, Committer, _Write, without_waiting
 from rehearsal.state import StateDB
 
 
@@ -77,6 +77,58 @@ def test_a_failing_write_fails_alone(tmp_path: Path) -> None:
     assert results["new1"] == results["new2"] == "ok"
     keys = {r[0] for r in sqlite3.connect(tmp_path / "c.sqlite").execute("SELECT k FROM t")}
     assert keys == {"dup", "new1", "new2"}
+
+
+def test_a_write_without_waiting_never_waits_nor_carries_the_queue(tmp_path: Path) -> None:
+    """The receiver's event loop writes this way: while another thread holds the connection
+    it is told Busy (nothing written); when free, it commits its own write alone, leaving
+    what other threads queued (it may carry an fsync) to them."""
+    c = _committer(tmp_path)
+    inside, release = threading.Event(), threading.Event()
+
+    def slow(db: sqlite3.Connection) -> None:
+        db.execute("INSERT INTO t VALUES ('slow')")
+        inside.set()
+        assert release.wait(10)
+
+    holder = threading.Thread(target=c.write, args=(slow,))
+    holder.start()
+    assert inside.wait(10)
+    with without_waiting(), pytest.raises(Busy):
+        c.write(lambda db: db.execute("INSERT INTO t VALUES ('busy')"), durable=False)
+    release.set()
+    holder.join(10)
+    queued = _Write(lambda db: db.execute("INSERT INTO t VALUES ('queued')"), True)
+    c._queue.append(queued)  # as a thread does before it waits for the lock
+    with without_waiting():
+        c.write(lambda db: db.execute("INSERT INTO t VALUES ('mine')"), durable=False)
+    assert not queued.done and c._queue == [queued]
+    keys = {r[0] for r in sqlite3.connect(tmp_path / "c.sqlite").execute("SELECT k FROM t")}
+    assert keys == {"slow", "mine"}
+    c.write(lambda db: db.execute("INSERT INTO t VALUES ('next')"))  # commits the queued too
+    assert queued.done and queued.error is None
+
+
+def test_checkpoints_are_made_on_their_own_thread_and_keep_the_wal_small(tmp_path: Path) -> None:
+    """No commit checkpoints (SQLite's automatic checkpoint is off on the connection);
+    every CHECKPOINT_EVERY commits a thread of its own does, and the WAL starts over
+    instead of growing with every commit."""
+    c = _committer(tmp_path)
+    assert c.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    wal = tmp_path / "c.sqlite-wal"
+    rounds = 5
+    for r in range(rounds):
+        for i in range(CHECKPOINT_EVERY):
+            c.write(
+                lambda db, k=f"{r}-{i}": db.execute("INSERT INTO t VALUES (?)", (k,)),
+                durable=False,  # no fsync a commit: the test stays quick
+            )
+        assert c.wait_checkpoint(10)
+    assert c.checkpoints == rounds
+    one_round = CHECKPOINT_EVERY * 2 * (4096 + 24)  # a commit appends two pages to the WAL
+    assert wal.stat().st_size < 2 * one_round  # started over: without, it held all five
+    with sqlite3.connect(tmp_path / "c.sqlite") as other:
+        assert other.execute("SELECT COUNT(*) FROM t").fetchone()[0] == rounds * CHECKPOINT_EVERY
 
 
 def test_a_write_is_visible_to_the_ledgers_reads_once_it_returns(tmp_path: Path) -> None:

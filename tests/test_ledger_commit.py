@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from rehearsal import ledger_commit
 from rehearsal.ledger_commit import CHECKPOINT_EVERY, Busy, Committer, _Write, without_waiting
 from rehearsal.state import StateDB
 
@@ -109,10 +110,15 @@ def test_a_write_without_waiting_never_waits_nor_carries_the_queue(tmp_path: Pat
     assert queued.done and queued.error is None
 
 
-def test_checkpoints_are_made_on_their_own_thread_and_keep_the_wal_small(tmp_path: Path) -> None:
+def test_checkpoints_are_made_on_their_own_thread_and_the_wal_starts_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """No commit checkpoints (SQLite's automatic checkpoint is off on the connection);
-    every CHECKPOINT_EVERY commits a thread of its own does, and the WAL starts over
-    instead of growing with every commit."""
+    every CHECKPOINT_EVERY commits a thread of its own does, past WAL_RESTART_FRAMES (here
+    always) its second pass holding the lock, and the WAL starts over instead of growing
+    with every commit. (Here nothing commits during a checkpoint; under steady writes only
+    that second pass completes one: measured, not tested, 44 MB against 233 MB of WAL.)"""
+    monkeypatch.setattr(ledger_commit, "WAL_RESTART_FRAMES", 1)
     c = _committer(tmp_path)
     assert c.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
     wal = tmp_path / "c.sqlite-wal"

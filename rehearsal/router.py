@@ -240,14 +240,7 @@ class ParkedEvents:
         self.store, self.receiver = store, receiver
         self._lock = threading.Lock()
         self._by_object: dict[str, list[tuple[str, NormalizedEvent, str]]] = {}
-        rows = store._rows(
-            "SELECT run_id, payload, via FROM deliveries WHERE run_id LIKE 'matrix-%' "
-            "AND verdict = 'ignored' AND event_id IS NOT NULL AND payload IS NOT NULL "
-            "AND received_at >= ? "
-            "AND (reason LIKE 'parked:%' OR reason LIKE 'no run of this matrix owns %') "
-            "ORDER BY seq",
-            since,
-        )
+        rows = store.parked_deliveries(since)
         for row in rows:
             try:
                 event = parse(row["payload"].encode("utf-8"))
@@ -278,12 +271,8 @@ class ParkedEvents:
             parked = self._by_object.pop(object_id, [])
         run_id = self.receiver.run_id
         for matrix_id, event, via in parked:
-            stored = self.store._rows(
-                "SELECT 1 FROM deliveries WHERE run_id = ? AND event_id = ?",
-                run_id,
-                event.event_id,
-            )
-            if not stored:  # once: a second resume finds it stored and routed
+            if not self.store.has_delivery(run_id, event.event_id):
+                # once: a second resume finds it stored and routed
                 self.receiver.take(event, via=via)
             self.store.note_delivery(matrix_id, event.event_id, f"parked; routed to {run_id}")
 

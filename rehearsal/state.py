@@ -384,6 +384,27 @@ class StateDB:
     def deliveries(self, run_id: str) -> list[dict[str, Any]]:
         return self._rows("SELECT * FROM deliveries WHERE run_id = ? ORDER BY seq", run_id)
 
+    def parked_deliveries(self, since: float) -> list[dict[str, Any]]:
+        """Verified events a matrix stored under its own id since `since` (parked: no run
+        had claimed their object yet), whether routed on later or never owned."""
+        return self._rows(
+            "SELECT run_id, event_id, payload, via FROM deliveries "
+            "WHERE run_id LIKE 'matrix-%' AND verdict = 'ignored' AND event_id IS NOT NULL "
+            "AND payload IS NOT NULL AND received_at >= ? "
+            "AND (reason LIKE 'parked:%' OR reason LIKE 'no run of this matrix owns %') "
+            "ORDER BY seq",
+            since,
+        )
+
+    def has_delivery(self, run_id: str, event_id: str) -> bool:
+        return bool(
+            self._rows(
+                "SELECT 1 FROM deliveries WHERE run_id = ? AND event_id = ? LIMIT 1",
+                run_id,
+                event_id,
+            )
+        )
+
     def calls(self, run_id: str) -> list[dict[str, Any]]:
         return self._rows("SELECT * FROM api_calls WHERE run_id = ? ORDER BY seq", run_id)
 

@@ -82,6 +82,13 @@ def is_plain(api_base: str) -> bool:
     return url.scheme.lower() == "http" and _loopback(url.hostname)
 
 
+def origin_and_target(url: str) -> tuple[str, str]:
+    """`http://host:port/path?query` as its origin (a PlainHttp base) and request target."""
+    parts = urlsplit(url.strip())
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return f"{parts.scheme}://{parts.netloc}", target
+
+
 def _loopback(host: str | None) -> bool:
     if host is None:
         return False

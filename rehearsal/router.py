@@ -111,13 +111,21 @@ class Router(Receiver):
 
     def accept(self, headers: Mapping[str, str], body: bytes) -> tuple[int, Mapping[str, Any]]:
         """A webhook: verified on the raw bytes first, then routed to its run by `take`."""
+        event = self._verified(headers, body)
+        if not isinstance(event, NormalizedEvent):
+            return event
+        return self.take(event, via=WEBHOOK)
+
+    def _verified(
+        self, headers: Mapping[str, str], body: bytes
+    ) -> NormalizedEvent | tuple[int, Mapping[str, Any]]:
+        """The verified event, or the answer refusing it (400, recorded)."""
         try:
-            event = self.verify(headers, body)
+            return self.verify(headers, body)
         except SignatureError as exc:
             return self._reject(f"signature: {exc}", 400)
         except MalformedEvent as exc:
             return self._reject(f"malformed: {exc}", 400)
-        return self.take(event, via=WEBHOOK)
 
     async def handle_async(
         self, headers: Mapping[str, str], body: bytes
@@ -126,12 +134,9 @@ class Router(Receiver):
         as `take` routes it, but stored through the router's group commit, so the event
         loop never waits on the ledger: it goes on reading the next deliveries while
         the writer commits, and answers each once its row is committed."""
-        try:
-            event = self.verify(headers, body)
-        except SignatureError as exc:
-            return self._reject(f"signature: {exc}", 400)
-        except MalformedEvent as exc:
-            return self._reject(f"malformed: {exc}", 400)
+        event = self._verified(headers, body)
+        if not isinstance(event, NormalizedEvent):
+            return event
         parked_row = self._unowned(event)
         if parked_row:  # on disk before it is acknowledged, as any delivery
             await self._store_async(self._parked_row(event, WEBHOOK, body))

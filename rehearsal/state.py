@@ -253,24 +253,12 @@ class StateDB:
         durable write, and every attempt that may move money writes one first (its
         intent, `step_intent`, then `record_send`): so a power loss leaves the ledger as a
         crash at some earlier point would have, which resume already handles."""
-        cols = ", ".join(f"{k} = ?" for k in fields)
-        self._note(
-            f"UPDATE steps SET {cols} WHERE run_id = ? AND step_id = ?",
-            *fields.values(),
-            run_id,
-            step_id,
-        )
+        self._note(*_step_update(run_id, step_id, fields))
 
     def step_intent(self, run_id: str, step_id: str, **fields: Any) -> None:
         """The step is about to call what may move money, with this key: durable (fsynced)
         before it returns, whatever else the call's path writes."""
-        cols = ", ".join(f"{k} = ?" for k in fields)
-        self._exec(
-            f"UPDATE steps SET {cols} WHERE run_id = ? AND step_id = ?",
-            *fields.values(),
-            run_id,
-            step_id,
-        )
+        self._exec(*_step_update(run_id, step_id, fields))
 
     def run(self, run_id: str) -> RunRow | None:
         rows = self._rows("SELECT * FROM runs WHERE id = ?", run_id)
@@ -622,3 +610,10 @@ def _connect(path: Path) -> sqlite3.Connection:
     db.row_factory = sqlite3.Row
     db.execute("PRAGMA busy_timeout=5000")
     return db
+
+
+def _step_update(run_id: str, step_id: str, fields: dict[str, Any]) -> tuple[Any, ...]:
+    """The UPDATE of a step's `fields` and its arguments (column names are ours, from code)."""
+    cols = ", ".join(f"{k} = ?" for k in fields)
+    sql = f"UPDATE steps SET {cols} WHERE run_id = ? AND step_id = ?"
+    return (sql, *fields.values(), run_id, step_id)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from rehearsal import tls
-from rehearsal.plainhttp import NetworkError, PlainHttp, Reply, is_plain
+from rehearsal.plainhttp import NetworkError, PlainHttp, Reply, is_plain, origin_and_target
 
 if TYPE_CHECKING:
     import httpx
@@ -124,14 +124,10 @@ def get(url: str, timeout: float) -> Reply:
     """`GET url`, whatever its answer; NetworkError (with httpx's name for the failure)
     when there is none. On this machine through plainhttp, elsewhere through httpx."""
     if is_plain(url):
-        from urllib.parse import urlsplit
-
-        parts = urlsplit(url.strip())
-        client = PlainHttp(
-            f"{parts.scheme}://{parts.netloc}", headers={}, auth=None, timeout=timeout
-        )
+        origin, target = origin_and_target(url)
+        client = PlainHttp(origin, headers={}, auth=None, timeout=timeout)
         try:
-            return client.request("GET", parts.path + (f"?{parts.query}" if parts.query else ""))
+            return client.send("GET", target, b"", {})
         finally:
             client.close()
     import httpx

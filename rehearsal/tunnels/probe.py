@@ -120,17 +120,13 @@ class _Poster:
     the simulator); a tunnel's public URL through httpx."""
 
     def __init__(self, url: str) -> None:
-        from urllib.parse import urlsplit
-
-        from rehearsal.plainhttp import is_plain
+        from rehearsal.plainhttp import is_plain, origin_and_target
 
         self._url = url
         self._httpx: Any = None
         self._plain = is_plain(url)
         if self._plain:
-            parts = urlsplit(url.strip())
-            self._origin = f"{parts.scheme}://{parts.netloc}"
-            self._target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            self._origin, self._target = origin_and_target(url)
         else:
             import httpx
 

@@ -4,7 +4,7 @@ Three endpoints run in this process, each on 127.0.0.1:
 
 - a trivial asyncio server that answers every request with a fixed 200 (the load
   generator's own ceiling: what it can drive when the server does nothing at all);
-- a bare Starlette app on rehearsal's uvicorn (rehearsal/httpserver.py) that reads the body
+- a bare Starlette app on rehearsal's uvicorn (rehearsal/net/server.py) that reads the body
   and answers 200 with no work (the baseline);
 - the real Receiver on the same uvicorn: signature verified on the raw bytes, environment
   checked, de-duplicated, stored in a real SQLite state file before the answer, published.
@@ -36,16 +36,16 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this tree's rehearsal
 
-from rehearsal import launch
+from rehearsal.cli import launch
 
 launch.prepare()  # the process as `rehearsal run` sets itself up (its collector policy)
 
-from rehearsal import signatures  # noqa: E402
-from rehearsal.httpserver import ServerThread  # noqa: E402
+from rehearsal.ledger.db import StateDB  # noqa: E402
+from rehearsal.net.server import ServerThread  # noqa: E402
+from rehearsal.providers import signatures  # noqa: E402
 from rehearsal.providers.mintcash import contract  # noqa: E402
 from rehearsal.providers.mintcash.adapter import MintCash  # noqa: E402
-from rehearsal.receiver import EventHub, Receiver  # noqa: E402
-from rehearsal.state import StateDB  # noqa: E402
+from rehearsal.receiver.endpoint import EventHub, Receiver  # noqa: E402
 
 SECRET = "whsec_bench_not_a_real_secret_0123456789abcdef"
 LUA = Path(__file__).with_name("wrk_cycle.lua")

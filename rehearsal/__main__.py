@@ -1,3 +1,3 @@
-from rehearsal.launch import main
+from rehearsal.cli.launch import main
 
 main()

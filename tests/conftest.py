@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from rehearsal import signatures
+from rehearsal.ledger.db import StateDB
+from rehearsal.providers import signatures
 from rehearsal.providers.mintcash import contract
 from rehearsal.providers.mintcash.adapter import MintCash
 from rehearsal.simulator.server import Simulator
-from rehearsal.state import StateDB
 
 WEBHOOK_SECRET = "whsec_test_fixture_secret_not_real_0123456789"
 

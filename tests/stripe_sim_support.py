@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from rehearsal.httpserver import ServerThread
+from rehearsal.net.server import ServerThread
 from rehearsal.simulator.server import Simulator
 
 

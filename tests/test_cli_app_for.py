@@ -7,7 +7,7 @@ import pytest
 from typer.main import get_command_name
 from typer.testing import CliRunner
 
-from rehearsal import cli
+from rehearsal.cli import app as cli
 
 NAMES = sorted(
     {

@@ -1,4 +1,4 @@
-"""Group commit (rehearsal/group_commit.py): concurrent deliveries share a transaction, and
+"""Group commit (rehearsal/receiver/batch.py): concurrent deliveries share a transaction, and
 each is committed before its answer. Real uvicorn on 127.0.0.1, real SQLite files; every
 acknowledged event is looked up through a second connection of its own, which sees only
 what was committed."""
@@ -15,10 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from rehearsal.group_commit import GroupCommit
+from rehearsal.ledger.db import Delivery, StateDB
 from rehearsal.providers.mintcash.adapter import MintCash
-from rehearsal.receiver import Receiver
-from rehearsal.state import Delivery, StateDB
+from rehearsal.receiver.batch import GroupCommit
+from rehearsal.receiver.endpoint import Receiver
 from tests.conftest import WEBHOOK_SECRET, event_body, signed_headers
 
 RUN_ID = "run_group_commit"

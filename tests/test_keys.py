@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from rehearsal.engine.runner import new_run_id
 from rehearsal.providers.keys import StepOfKey, cleanup_key, step_key, step_of
-from rehearsal.runner import new_run_id
 
 
 def test_a_runners_key_reads_back_as_its_run_and_step() -> None:

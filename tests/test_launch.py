@@ -1,4 +1,4 @@
-"""The process around a command (rehearsal/launch.py): exit codes and output kept through
+"""The process around a command (rehearsal/cli/launch.py): exit codes and output kept through
 the fast exit, `atexit` handlers still run, a live thread still joined, the collector held
 only during start-up, and httpx without its command line. Each case is its own process."""
 
@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from rehearsal import launch
+from rehearsal.cli import launch
 
 
 def python(code: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
@@ -35,7 +35,7 @@ def test_exit_code_output_and_atexit_handlers_survive_the_fast_exit(tmp_path: Pa
         f"    def __del__(self, open=open): open({str(teardown)!r}, 'w').write('x')\n"
         "torn = Torn()\n"
         "sys.argv = ['rehearsal', 'status', 'no-such-run']\n"
-        "from rehearsal.launch import main\n"
+        "from rehearsal.cli.launch import main\n"
         "main()\n"
     )
     done = python(code, tmp_path)
@@ -49,7 +49,7 @@ def test_a_live_thread_gets_pythons_own_shutdown(tmp_path: Path) -> None:
     marker = tmp_path / "thread-finished"
     code = (
         "import threading\n"
-        "from rehearsal import launch\n"
+        "from rehearsal.cli import launch\n"
         "release = threading.Event()\n"
         "def work():\n"
         "    release.wait(30)\n"
@@ -66,11 +66,11 @@ def test_a_live_thread_gets_pythons_own_shutdown(tmp_path: Path) -> None:
 def test_collector_is_held_during_start_up_and_restored_when_serving(tmp_path: Path) -> None:
     code = (
         "import gc\n"
-        "from rehearsal import launch\n"
+        "from rehearsal.cli import launch\n"
         "default = gc.get_threshold()\n"
         "launch._hold_collector()\n"
         "held = gc.get_threshold()\n"
-        "from rehearsal.httpserver import ServerThread\n"
+        "from rehearsal.net.server import ServerThread\n"
         "async def app(scope, receive, send): pass\n"
         "ServerThread(app, name='t').start().stop()\n"
         "print(held[0] > default[0], gc.get_threshold() == default, gc.get_freeze_count() > 0)\n"
@@ -89,7 +89,7 @@ def test_started_changes_nothing_outside_the_command() -> None:
 def test_httpx_works_without_its_command_line(tmp_path: Path) -> None:
     code = (
         "import sys\n"
-        "from rehearsal import launch\n"
+        "from rehearsal.cli import launch\n"
         "launch._without_httpx_cli()\n"
         "import httpx\n"
         "assert httpx.URL('http://127.0.0.1:1/x').port == 1\n"
@@ -106,7 +106,7 @@ def test_pydantic_plugins_are_off_unless_the_caller_chose(tmp_path: Path) -> Non
         "atexit.register(lambda: print(os.environ.get('PYDANTIC_DISABLE_PLUGINS')))\n"
         "{preset}"
         "sys.argv = ['rehearsal', '--version']\n"
-        "from rehearsal.launch import main\n"
+        "from rehearsal.cli.launch import main\n"
         "main()\n"
     )
     off = python(code.format(preset=""), tmp_path)
@@ -124,7 +124,7 @@ def test_pydantic_finds_no_plugins_without_importlib_metadata_and_the_real_loade
     code = (
         "import os, sys\n"
         "{preset}"
-        "from rehearsal import launch\n"
+        "from rehearsal.cli import launch\n"
         "launch.prepare()\n"
         "import pydantic\n"
         "class M(pydantic.BaseModel):\n"

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from rehearsal import ledger_commit
-from rehearsal.ledger_commit import CHECKPOINT_EVERY, Busy, Committer, _Write, without_waiting
-from rehearsal.state import StateDB
+from rehearsal.ledger import commit as ledger_commit
+from rehearsal.ledger.commit import CHECKPOINT_EVERY, Busy, Committer, _Write, without_waiting
+from rehearsal.ledger.db import StateDB
 
 
 def _committer(tmp_path: Path) -> Committer:

@@ -6,9 +6,7 @@ from __future__ import annotations
 import io
 import typing
 
-from rehearsal.commands.parallel import LOUD, loud_only
-from rehearsal.providers.base import ApiCall
-from rehearsal.run_events import (
+from rehearsal.events import (
     ApiCalled,
     Awaiting,
     Compensated,
@@ -23,7 +21,9 @@ from rehearsal.run_events import (
     StepStarted,
     WebhookArrived,
 )
-from rehearsal.view import PlainView
+from rehearsal.providers.base import ApiCall
+from rehearsal.session.matrix import LOUD, loud_only
+from rehearsal.ui.view import PlainView
 
 ONE_OF_EACH: list[RunEvent] = [
     RunStarted("r1", "plan", "mintcash", "test", "simulator", (("charge", "charge"),)),

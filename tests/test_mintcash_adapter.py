@@ -24,13 +24,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from rehearsal import signatures
 from rehearsal.errors import ProviderError, RehearsalError, UsageError
-from rehearsal.httpserver import ServerThread
+from rehearsal.net.server import ServerThread
+from rehearsal.providers import signatures
 from rehearsal.providers.base import ApiCall, MalformedEvent
 from rehearsal.providers.mintcash import contract
 from rehearsal.providers.mintcash.adapter import MintCash
-from rehearsal.simulator.control import SimulatorControl
+from rehearsal.session.sim_control import SimulatorControl
 from rehearsal.simulator.server import Simulator
 
 

@@ -12,12 +12,12 @@ import httpx
 import pytest
 
 from rehearsal.errors import ProviderError, UsageError
+from rehearsal.ledger.db import StateDB
 from rehearsal.providers.base import FeatureUnavailable, NormalizedEvent
 from rehearsal.providers.paymongo.adapter import PayMongo
-from rehearsal.receiver import Receiver
+from rehearsal.receiver.endpoint import Receiver
 from rehearsal.simulator.faults import Faults
 from rehearsal.simulator.server import Simulator
-from rehearsal.state import StateDB
 
 
 @pytest.fixture
@@ -44,7 +44,7 @@ def make(sim: Simulator, environment: str = "test", **kw: Any) -> PayMongo:
 
 def keys_sent(adapter: PayMongo, which: Callable[[str, str], bool]) -> list[str | None]:
     """The Idempotency-Key of every request `which(method, target)` picks, as it goes out
-    (the adapter speaks plain http to the simulator: rehearsal/plainhttp.py)."""
+    (the adapter speaks plain http to the simulator: rehearsal/net/plain.py)."""
     assert adapter._plain is not None
     send, sent = adapter._plain.send, []
 

@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-from rehearsal.simulator.paymongo_cards import TEST_CARD_BY_NUMBER
-from rehearsal.simulator.paymongo_dialect import PayMongoDialect
+from rehearsal.simulator.paymongo.cards import TEST_CARD_BY_NUMBER
+from rehearsal.simulator.paymongo.dialect import PayMongoDialect
 from rehearsal.simulator.server import Simulator
 
 PAID, THREE_DS_PAID = "paid", "3ds_paid"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from rehearsal.errors import PlanError
-from rehearsal.plan import CancelStep, RefundStep, load_plan
+from rehearsal.plan.model import CancelStep, RefundStep, load_plan
 
 REPO = Path(__file__).resolve().parent.parent
 

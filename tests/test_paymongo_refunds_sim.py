@@ -15,12 +15,12 @@ from typing import Any
 import httpx
 import pytest
 
+from rehearsal.ledger.db import StateDB
 from rehearsal.providers.base import NormalizedEvent
 from rehearsal.providers.paymongo.adapter import PayMongo
-from rehearsal.receiver import Receiver
+from rehearsal.receiver.endpoint import Receiver
 from rehearsal.simulator.faults import Faults, FaultSpecError
 from rehearsal.simulator.server import Simulator
-from rehearsal.state import StateDB
 
 WAIT = 15.0  # seconds: a deadline, never a sleep
 
@@ -237,7 +237,7 @@ def test_refund_switches_parse_and_match() -> None:
 def test_a_pending_refund_is_reported_as_pending_not_only_as_refunded(tmp_path: Path) -> None:
     """The provider's books say the refund is on its way; the ledger's money says the same:
     counted as refunded (it cannot be cancelled), and shown as still pending."""
-    from rehearsal.settle import money
+    from rehearsal.ledger.settle import money
 
     for w in world(tmp_path, ["test-refunds"], time_scale=10.0):  # pending for ~20 s
         payment_id = w.charge()

@@ -14,7 +14,7 @@ import hmac
 import pytest
 
 from rehearsal.providers.paymongo import signature
-from rehearsal.signatures import SignatureError
+from rehearsal.providers.signatures import SignatureError
 
 SECRET = "whsk_test_secret"
 BODY = b'{"data":{"id":"evt_test","type":"event"}}'

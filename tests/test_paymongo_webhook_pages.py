@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from rehearsal.simulator.paymongo_dialect import PayMongoDialect
+from rehearsal.simulator.paymongo.dialect import PayMongoDialect
 from rehearsal.simulator.server import Simulator
 from tests.test_paymongo_adapter import make
 

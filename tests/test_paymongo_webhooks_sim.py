@@ -11,10 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
+from rehearsal.ledger.db import StateDB
+from rehearsal.ledger.settle import remove_registrations
 from rehearsal.providers.paymongo.adapter import PayMongo
-from rehearsal.settle import remove_registrations
 from rehearsal.simulator.server import Simulator
-from rehearsal.state import StateDB
 from tests.test_mintcash_adapter import Inbox
 from tests.test_paymongo_adapter import make, pm_sim  # noqa: F401
 

@@ -1,4 +1,4 @@
-"""rehearsal/plainhttp.py against real servers on 127.0.0.1: the requests it sends
+"""rehearsal/net/plain.py against real servers on 127.0.0.1: the requests it sends
 are the ones httpx sent (URL, body, auth, content type), kept-alive connections are reused
 and a closed one is not, and network failures carry httpx's names."""
 
@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from rehearsal.plainhttp import NetworkError, PlainHttp, is_plain
+from rehearsal.net.plain import NetworkError, PlainHttp, is_plain
 
 
 class _Echo(BaseHTTPRequestHandler):

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from rehearsal import plan as plan_mod
 from rehearsal.errors import PlanError, UsageError
-from rehearsal.plan import (
+from rehearsal.plan import model as plan_mod
+from rehearsal.plan.model import (
     ChargeStep,
     ManualStep,
     RefundStep,

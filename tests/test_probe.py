@@ -11,12 +11,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from rehearsal.ledger.db import StateDB
 from rehearsal.providers.mintcash.adapter import MintCash
-from rehearsal.receiver import Receiver
-from rehearsal.state import StateDB
+from rehearsal.receiver.endpoint import Receiver
 from rehearsal.tunnels import TunnelError, TunnelSpec
 from rehearsal.tunnels.probe import PROBE_HEADER, SIGNATURE_HEADER, send_probe
-from rehearsal.tunnels.session import TunnelSession
+from rehearsal.tunnels.public_path import TunnelSession
 from tests.conftest import WEBHOOK_SECRET
 from tests.fakes.relay import Relay
 

@@ -16,12 +16,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from rehearsal import signatures
+from rehearsal.ledger.db import StateDB
+from rehearsal.providers import signatures
 from rehearsal.providers.base import NormalizedEvent
 from rehearsal.providers.mintcash import contract
 from rehearsal.providers.mintcash.adapter import MintCash
-from rehearsal.receiver import EventHub, Receiver
-from rehearsal.state import StateDB
+from rehearsal.receiver.endpoint import EventHub, Receiver
 from tests.conftest import WEBHOOK_SECRET, event_body, signed_headers
 
 RUN_ID = "run_receiver_test"

@@ -14,15 +14,15 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from rehearsal.cli import app
+from rehearsal.cli.app import app
 from rehearsal.commands.report import ReportPaths, render, write_after_run
 from rehearsal.errors import ProviderError, UsageError
-from rehearsal.plan import load_plan, resolve_plan_path
+from rehearsal.ledger.db import StateDB
+from rehearsal.plan.model import load_plan, resolve_plan_path
 from rehearsal.providers.base import ApiCall
 from rehearsal.providers.mintcash.adapter import MintCash
-from rehearsal.receiver import Receiver
+from rehearsal.receiver.endpoint import Receiver
 from rehearsal.reports import json_report, markdown
-from rehearsal.state import StateDB
 from tests.conftest import WEBHOOK_SECRET, event_body, signed_headers
 from tests.e2e.test_reports_cli import validate
 

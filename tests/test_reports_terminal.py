@@ -9,8 +9,8 @@ import re
 import pytest
 
 from rehearsal.commands.run import RunArgs, _view
-from rehearsal.run_events import RunEvent, RunFinished, RunStarted, StepPassed, StepStarted
-from rehearsal.view import PlainView, RichView
+from rehearsal.events import RunEvent, RunFinished, RunStarted, StepPassed, StepStarted
+from rehearsal.ui.view import PlainView, RichView
 
 COLOUR = re.compile(r"\x1b\[(?:[0-9;]*;)?(?:3[0-7]|9[0-7]|38;[0-9;]+)m")
 

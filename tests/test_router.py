@@ -13,10 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from rehearsal.ledger.db import StateDB
 from rehearsal.providers.base import ProviderObject
 from rehearsal.providers.mintcash.adapter import MintCash
-from rehearsal.router import Router
-from rehearsal.state import StateDB
+from rehearsal.receiver.router import Router
 from tests.conftest import WEBHOOK_SECRET, event_body, signed_headers
 
 MATRIX = "matrix-test"

@@ -8,10 +8,10 @@ import re
 import sqlite3
 from pathlib import Path
 
-from rehearsal.plan import _STEP_ID
+from rehearsal.engine.runner import RUN_ID_ALPHABET, RUN_ID_RANDOM_CHARS, new_run_id
+from rehearsal.plan.model import _STEP_ID
 from rehearsal.providers.paymongo import contract as paymongo
 from rehearsal.providers.paymongo.adapter import PayMongo
-from rehearsal.runner import RUN_ID_ALPHABET, RUN_ID_RANDOM_CHARS, new_run_id
 from rehearsal.simulator.server import Simulator
 
 RUN_ID = re.compile(r"^\d{8}-\d{6}-[a-z2-7]{20}$")

@@ -1,4 +1,4 @@
-"""rehearsal/runlock.py: holder() tells whether a live process holds a run, without
+"""rehearsal/ledger/runlock.py: holder() tells whether a live process holds a run, without
 getting in the way of one that is taking it."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from rehearsal.errors import UsageError
-from rehearsal.runlock import RunLock, holder
+from rehearsal.ledger.runlock import RunLock, holder
 
 
 def test_holder_names_the_live_holder_and_none_once_it_lets_go(tmp_path: Path) -> None:

@@ -15,8 +15,8 @@ import time
 
 import pytest
 
-from rehearsal import signatures
-from rehearsal.signatures import SignatureError
+from rehearsal.providers import signatures
+from rehearsal.providers.signatures import SignatureError
 
 SECRET = "whsec_test_signature_secret_0123456789abcdef"
 BODY = b'{"eventId":"evt_sig_1","type":"payment.succeeded","environment":"test"}'

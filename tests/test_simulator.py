@@ -40,8 +40,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from rehearsal import signatures
-from rehearsal.httpserver import ServerThread
+from rehearsal.net.server import ServerThread
+from rehearsal.providers import signatures
 from rehearsal.providers.mintcash import contract
 from rehearsal.simulator.server import Simulator
 

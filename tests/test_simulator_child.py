@@ -1,4 +1,4 @@
-"""The built-in simulator as a matrix's child process (rehearsal/simulator/child.py): it
+"""The built-in simulator as a matrix's child process (rehearsal/session/sim_child.py): it
 serves the provider's API from the books in the state folder, ends when its parent ends
 however the parent ends, and a terminal's Ctrl-C (the process group's SIGINT) does not
 reach it. Real processes, real HTTP on 127.0.0.1."""
@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from rehearsal.errors import ProviderError
-from rehearsal.simulator.child import ChildSimulator
+from rehearsal.session.sim_child import ChildSimulator
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -62,7 +62,7 @@ def test_it_ends_with_its_parent_and_ignores_the_terminals_ctrl_c(tmp_path: Path
     parent_code = (
         "import sys\n"
         "from pathlib import Path\n"
-        "from rehearsal.simulator.child import ChildSimulator\n"
+        "from rehearsal.session.sim_child import ChildSimulator\n"
         f"sim = ChildSimulator(Path({str(tmp_path / 'b.sqlite')!r}), dialect='mintcash', "
         "faults=[], time_scale=0.01)\n"
         "url = sim.start()\n"

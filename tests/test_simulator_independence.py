@@ -12,11 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from rehearsal import signatures
+from rehearsal.providers import signatures
 from rehearsal.providers.mintcash import contract as mintcash_contract
 from rehearsal.providers.paymongo import contract as paymongo_contract
 from rehearsal.providers.paymongo import signature as paymongo_signature
-from rehearsal.simulator import mintcash_wire, paymongo_cards, paymongo_signing, paymongo_spec
+from rehearsal.simulator.mintcash import wire as mintcash_wire
+from rehearsal.simulator.paymongo import cards as paymongo_cards
+from rehearsal.simulator.paymongo import signing as paymongo_signing
+from rehearsal.simulator.paymongo import spec as paymongo_spec
 
 ROOT = Path(__file__).resolve().parents[1] / "rehearsal"
 

@@ -24,11 +24,11 @@ def test_in_process_imports_come_from_the_source_tree() -> None:
 def test_a_cli_subprocess_runs_the_source_tree(tmp_path: Path) -> None:
     # From another folder, as the end-to-end tests start the CLI (cwd=tmp_path).
     out = subprocess.run(
-        [sys.executable, "-c", "import rehearsal.cli, sys; print(rehearsal.cli.__file__)"],
+        [sys.executable, "-c", "import rehearsal.cli.app, sys; print(rehearsal.cli.app.__file__)"],
         cwd=tmp_path,
         env={**os.environ},
         capture_output=True,
         text=True,
         check=True,
     )
-    assert Path(out.stdout.strip()).resolve() == ROOT / "rehearsal" / "cli.py"
+    assert Path(out.stdout.strip()).resolve() == ROOT / "rehearsal" / "cli" / "app.py"

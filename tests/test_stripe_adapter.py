@@ -19,9 +19,9 @@ from rehearsal.providers.base import (
     NormalizedEvent,
     WebhookRegistrar,
 )
+from rehearsal.providers.signatures import SignatureError
 from rehearsal.providers.stripe.adapter import Stripe
 from rehearsal.providers.stripe.form import encode
-from rehearsal.signatures import SignatureError
 from rehearsal.simulator.server import Simulator
 from tests.stripe_adapter_support import running
 
@@ -244,7 +244,7 @@ def test_an_event_from_the_other_mode_is_refused(pair: tuple[Simulator, Stripe])
     secret = "whsec_rehearsal_test_secret"
     stripe._webhook_secrets.append(secret)
     body = _event(livemode=True)
-    from rehearsal.signatures import sign
+    from rehearsal.providers.signatures import sign
 
     with pytest.raises(MalformedEvent, match="live-mode event"):
         stripe.verify_webhook({"Stripe-Signature": sign(secret, body)}, body)

@@ -12,7 +12,7 @@ import time
 import pytest
 import stripe
 
-from rehearsal.simulator.control import SimulatorControl
+from rehearsal.session.sim_control import SimulatorControl
 from rehearsal.simulator.server import Simulator
 from tests.stripe_sim_support import StripeInbox, inbox, st, st_sim, wait_until  # noqa: F401
 

@@ -13,7 +13,7 @@ import stripe
 
 from rehearsal.simulator.faults import Faults
 from rehearsal.simulator.server import Simulator
-from rehearsal.simulator.stripe_webhooks import sign
+from rehearsal.simulator.stripe.webhooks import sign
 from tests.stripe_sim_support import StripeInbox, client, inbox, st, st_sim, wait_until  # noqa: F401
 
 CARD = {"payment_method_types": ["card"], "confirm": True, "currency": "usd"}

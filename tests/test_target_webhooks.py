@@ -9,8 +9,8 @@ import httpx
 
 from rehearsal.providers.mintcash.adapter import MintCash
 from rehearsal.providers.paymongo.adapter import PayMongo
+from rehearsal.session.target import Target, TargetConfig
 from rehearsal.simulator.server import Simulator
-from rehearsal.target import Target, TargetConfig
 
 
 def test_a_provider_that_registers_webhooks_does_it_and_disables_them_at_close(

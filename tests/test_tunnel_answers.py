@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from rehearsal import signatures
 from rehearsal.commands.tunnel import DeliveryLog, _judge
+from rehearsal.providers import signatures
 from rehearsal.providers.paymongo import signature as paymongo_signature
 from tests.conftest import event_body
 

@@ -42,7 +42,7 @@ def upstream() -> Iterator[str]:
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
-    from rehearsal.httpserver import ServerThread
+    from rehearsal.net.server import ServerThread
 
     async def echo(request: Request) -> JSONResponse:
         body = await request.body()
@@ -254,7 +254,7 @@ def test_leftovers_end_only_a_dead_runs_tunnel(tmp_path: Path) -> None:
 
 def test_plan_tunnel_fields(tmp_path: Path) -> None:
     from rehearsal.errors import PlanError
-    from rehearsal.plan import load_plan
+    from rehearsal.plan.model import load_plan
 
     steps = "steps:\n  - id: charge\n    action: charge\n    amount: 5\n"
     good = tmp_path / "good.yaml"
@@ -273,8 +273,8 @@ def test_rehearsal_tunnel_checks_deliveries_in_the_mode_it_was_given(
 ) -> None:
     """`rehearsal tunnel --live` shows live events as verified, and a test-mode event as
     refused; without --live, the other way round."""
-    from rehearsal import signatures
     from rehearsal.commands.tunnel import _judge
+    from rehearsal.providers import signatures
     from tests.conftest import event_body
 
     secret = "whsec_tunnel_modes_0123456789abcdef"

@@ -26,7 +26,7 @@ class Row:
 
 
 def _last_run(state: Path, provider: str) -> dict[str, object] | None:
-    from rehearsal.state import STATE_DB, StateDB
+    from rehearsal.ledger.db import STATE_DB, StateDB
 
     if not (state / STATE_DB).exists():
         return None

@@ -1,5 +1,5 @@
 """How the audit speaks as one provider: its events, its signature scheme, its answer
-time limit, and its go-live checklist. One module per provider (`<name>_dialect.py`, with
+time limit, and its go-live checklist. One module per provider (`dialects/<name>.py`, with
 a `DIALECT`), found by name as the simulator finds its dialects: adding a provider edits
 no other's. The signing reuses the adapters' own code (the audit plays the provider, as the
 adapters verify as the merchant); nothing here imports the simulator.
@@ -48,18 +48,23 @@ class AuditDialect(Protocol):
         ...
 
 
+# A name to the module that declares the audit as that provider, imported when used.
+DIALECTS = {
+    "mintcash": "rehearsal.audit.dialects.mintcash",
+    "paymongo": "rehearsal.audit.dialects.paymongo",
+}
+
+
 def dialect_of(provider: str) -> AuditDialect:
     from rehearsal import providers
 
     providers.require(provider)
-    try:
-        module = import_module(f"rehearsal.audit.{provider}_dialect")
-    except ModuleNotFoundError:
+    if provider not in DIALECTS:
         raise UsageError(
             f"the audit does not speak {provider}'s webhooks yet",
-            hint="rehearsal/audit/<provider>_dialect.py declares a provider's probes",
-        ) from None
-    dialect: AuditDialect = module.DIALECT
+            hint="rehearsal/audit/dialects/<provider>.py declares a provider's probes",
+        )
+    dialect: AuditDialect = import_module(DIALECTS[provider]).DIALECT
     return dialect
 
 

@@ -35,7 +35,7 @@ def _webhook_secret(provider: str) -> str:
     """The merchant's webhook secret, from the variable the provider declares (the first
     entry while rotating). Never printed."""
     from rehearsal import providers
-    from rehearsal.target import parse_webhook_secrets
+    from rehearsal.session.target import parse_webhook_secrets
 
     variable = providers.declaration_of(provider).webhook_secret_variable
     raw = os.environ.get(variable, "")
@@ -50,7 +50,7 @@ def _webhook_secret(provider: str) -> str:
 
 def _finish(doc: dict[str, object], reports: ReportPaths, state: Path | None, plain: bool) -> int:
     from rehearsal.audit import last, report, terminal
-    from rehearsal.state import state_dir
+    from rehearsal.ledger.db import state_dir
 
     terminal.show(doc, plain=plain)
     for path in report.write(doc, reports.json, reports.junit, reports.md):
@@ -143,7 +143,7 @@ def checklist(provider: str, report_md: Path | None, state: Path | None) -> int:
     """Print the provider's go-live checklist, each item marked; 0 always (it reports)."""
     from rehearsal.audit import board
     from rehearsal.audit.dialect import dialect_of
-    from rehearsal.state import state_dir
+    from rehearsal.ledger.db import state_dir
 
     dialect = dialect_of(provider)
     table = board.rows(dialect, state_dir(state))

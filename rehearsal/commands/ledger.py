@@ -11,14 +11,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rehearsal.errors import UsageError
-from rehearsal.ledger_rows import RunRow
-from rehearsal.ledger_states import RunVerdict
-from rehearsal.plan import Plan
-from rehearsal.runlock import RunLock
-from rehearsal.state import STATE_DB, StateDB, state_dir
+from rehearsal.ledger.db import STATE_DB, StateDB, state_dir
+from rehearsal.ledger.rows import RunRow
+from rehearsal.ledger.runlock import RunLock
+from rehearsal.ledger.states import RunVerdict
+from rehearsal.plan.model import Plan
 
 if TYPE_CHECKING:
-    from rehearsal.target import Target
+    from rehearsal.session.target import Target
 
 
 def _open(folder: Path | None) -> StateDB:
@@ -54,7 +54,7 @@ def _when(ts: float | None) -> str:
 
 
 def runs(folder: Path | None) -> int:
-    from rehearsal.settle import money
+    from rehearsal.ledger.settle import money
 
     store = _open(folder)
     try:
@@ -87,7 +87,7 @@ def runs(folder: Path | None) -> int:
 def _state(store: StateDB, run: RunRow, folder: Path | None) -> str:
     """The verdict; before one: running (a live process holds the run), paused, or died
     (no process holds it and a step was left in flight)."""
-    from rehearsal.commands.whatnext import standing
+    from rehearsal.ui.whatnext import standing
 
     if run["verdict"] is not None:
         return run["verdict"]
@@ -100,8 +100,8 @@ def _state(store: StateDB, run: RunRow, folder: Path | None) -> str:
 def _open_books(run: RunRow, folder: Path | None) -> tuple[Target, float | None]:
     """The run's provider, API only (no receiver, no tunnel), checked to be the account the
     run used, and how long after its last send a lost call of the run may still land."""
-    from rehearsal.settle import landing_window
-    from rehearsal.target import open_target
+    from rehearsal.ledger.settle import landing_window
+    from rehearsal.session.target import open_target
 
     embedded = run["target_kind"] == "embedded"
     target = open_target(
@@ -131,7 +131,7 @@ def _reconcile(store: StateDB, run: RunRow, folder: Path | None) -> str | None:
     import contextlib
 
     from rehearsal.errors import RehearsalError
-    from rehearsal.settle import Landing, settle
+    from rehearsal.ledger.settle import Landing, settle
 
     lock = RunLock(state_dir(folder), run["id"])
     try:
@@ -153,13 +153,13 @@ def _reconcile(store: StateDB, run: RunRow, folder: Path | None) -> str | None:
 
 
 def status(run_id: str | None, folder: Path | None, as_json: bool, *, offline: bool = False) -> int:
-    from rehearsal.settle import money
+    from rehearsal.ledger.settle import money
 
     store = _open(folder)
     try:
         run = _run(store, run_id)
         unread = "--offline" if offline else _reconcile(store, run, folder)
-        from rehearsal.commands.whatnext import standing
+        from rehearsal.ui.whatnext import standing
 
         now = standing(store, run, state_dir(folder))  # after the reconcile: it may settle
         steps = store.steps(run["id"])
@@ -263,8 +263,8 @@ def status(run_id: str | None, folder: Path | None, as_json: bool, *, offline: b
 def cleanup(
     run_id: str, folder: Path | None, plain: bool, *, replay: bool = False, yes: bool = False
 ) -> int:
-    from rehearsal.settle import Landing, settle
-    from rehearsal.view import PlainView
+    from rehearsal.ledger.settle import Landing, settle
+    from rehearsal.ui.view import PlainView
 
     store = _open(folder)
     lock: RunLock | None = None
@@ -277,7 +277,7 @@ def cleanup(
             raise UsageError(f"run {run['id']} has no stored plan to replay its calls from")
         if replay and run["environment"] == "live":
             # A replay may make a call that never landed (then refunds it): armed, as resume.
-            from rehearsal.guards import arm
+            from rehearsal.engine.guards import arm
 
             assert plan is not None
             arm(plan, run["provider"], run["target"], yes=yes, cap=None)
@@ -287,7 +287,7 @@ def cleanup(
             target.provider.on_call = None
             replayer = None
             if replay:
-                from rehearsal.runner import Replayer
+                from rehearsal.engine.runner import Replayer
 
                 assert plan is not None
                 replayer = Replayer(plan, target.provider)

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 from rehearsal.errors import RehearsalError, UsageError
 
 if TYPE_CHECKING:
+    from rehearsal.ledger.db import StateDB
     from rehearsal.reports.json_report import Stopped
-    from rehearsal.state import StateDB
 
 FORMATS = ("json", "junit", "md")
 

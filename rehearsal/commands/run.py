@@ -13,23 +13,23 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, TextIO
 
+from rehearsal.engine.runner import Options
 from rehearsal.errors import RehearsalError, UsageError
-from rehearsal.operator import Operator
-from rehearsal.plan import ManualStep, Plan, load_plan, resolve_plan_path
-from rehearsal.runner import Options
-from rehearsal.state import STATE_DB, StateDB, nearest_existing, state_dir
+from rehearsal.ledger.db import STATE_DB, StateDB, nearest_existing, state_dir
+from rehearsal.plan.model import ManualStep, Plan, load_plan, resolve_plan_path
+from rehearsal.ui.operator import Operator
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from rehearsal.event_feed import EventPoller
-    from rehearsal.forward import Forwarder
-    from rehearsal.ledger_rows import RunRow
-    from rehearsal.receiver import Receiver
-    from rehearsal.target import Target
+    from rehearsal.audit.forward import Forwarder
+    from rehearsal.ledger.rows import RunRow
+    from rehearsal.receiver.endpoint import Receiver
+    from rehearsal.receiver.feed import EventPoller
+    from rehearsal.session.target import Target
     from rehearsal.tunnels import TunnelSpec
-    from rehearsal.tunnels.session import TunnelSession
-    from rehearsal.view import PlainView, RichView
+    from rehearsal.tunnels.public_path import TunnelSession
+    from rehearsal.ui.view import PlainView, RichView
 
 
 @dataclass
@@ -55,7 +55,7 @@ class RunArgs:
     ngrok_domain: str | None = None
     probe_every: float = 60.0  # seconds between tunnel re-probes during a long wait
     forward_to: str | None = None  # the merchant's own handler (forward.py)
-    # Many rehearsals at once (rehearsal/commands/parallel.py): more plans, a plan's matrix,
+    # Many rehearsals at once (rehearsal/session/matrix.py): more plans, a plan's matrix,
     # --parallel N, --repeat K, --shard I/N. None of them: one run, exactly as before.
     plans: list[str] = field(default_factory=list)
     parallel: int | None = None
@@ -65,10 +65,10 @@ class RunArgs:
 
 def run(args: RunArgs) -> int:
     """A whole plan, now: `start` and `resume` in one process, on one open target."""
-    from rehearsal.commands import parallel
+    from rehearsal.session import matrix as parallel
 
     if args.forward_to:
-        from rehearsal.forward import check_settings
+        from rehearsal.audit.forward import check_settings
 
         if parallel.wanted(args):
             raise UsageError("--forward-to runs with one rehearsal at a time, not a matrix")
@@ -141,8 +141,8 @@ def start(args: RunArgs) -> str:
 
 
 def _print_next(run_id: str, args: RunArgs, file: TextIO | None = None) -> None:
-    """The exact command(s) to type next (rehearsal/commands/whatnext.py)."""
-    from rehearsal.commands.whatnext import for_run
+    """The exact command(s) to type next (rehearsal/ui/whatnext.py)."""
+    from rehearsal.ui.whatnext import for_run
 
     now = for_run(run_id, state_dir(args.state_dir))
     for line in now.lines() if now is not None else []:
@@ -151,8 +151,8 @@ def _print_next(run_id: str, args: RunArgs, file: TextIO | None = None) -> None:
 
 def _create(args: RunArgs) -> tuple[str, Target]:
     """Record a new run; returns its id and the target, open (the caller closes it)."""
-    from rehearsal.runner import new_run_id
-    from rehearsal.target import open_target
+    from rehearsal.engine.runner import new_run_id
+    from rehearsal.session.target import open_target
 
     if args.live and args.simulator:
         raise UsageError(
@@ -184,7 +184,7 @@ def _create(args: RunArgs) -> tuple[str, Target]:
         options = Options(confirm_manual=_confirm(operator) if sys.stdin.isatty() else None)
         _preflight(plan, target, store, run_id, options)
         if args.live:
-            from rehearsal.guards import arm
+            from rehearsal.engine.guards import arm
 
             arm(
                 plan,
@@ -219,7 +219,7 @@ def _create(args: RunArgs) -> tuple[str, Target]:
 def _preflight(plan: Plan, target: Target, store: StateDB, run_id: str, options: Options) -> None:
     """The runner's own checks (the plan's cards and their variables, an operator where one
     is needed), before any money moves and before a live run is armed."""
-    from rehearsal.runner import Runner
+    from rehearsal.engine.runner import Runner
 
     try:
         Runner(plan, target.provider, None, store, run_id, lambda e: None, options).preflight()
@@ -232,7 +232,7 @@ def resume(
     run_id: str, args: RunArgs, stop_after: str | None = None, target: Target | None = None
 ) -> int:
     """Carry a run on from where it stopped (after a crash too), to the end or `stop_after`."""
-    from rehearsal.runlock import RunLock
+    from rehearsal.ledger.runlock import RunLock
 
     try:
         check_report_paths(args)  # before the lock and the target: nothing has moved yet
@@ -257,11 +257,11 @@ def resume(
 
 
 def _resume(run_id: str, args: RunArgs, stop_after: str | None, target: Target | None) -> int:
-    from rehearsal.receiver import Receiver
-    from rehearsal.run_events import RunStarted
-    from rehearsal.runner import Runner
-    from rehearsal.settle import landing_window
-    from rehearsal.target import open_target
+    from rehearsal.engine.runner import Runner
+    from rehearsal.events import RunStarted
+    from rehearsal.ledger.settle import landing_window
+    from rehearsal.receiver.endpoint import Receiver
+    from rehearsal.session.target import open_target
 
     folder = state_dir(args.state_dir)
     store = StateDB(folder / STATE_DB)
@@ -300,7 +300,7 @@ def _resume(run_id: str, args: RunArgs, stop_after: str | None, target: Target |
                 # Each process that moves a live run's money is armed again: a run armed
                 # yesterday does not charge today without the operator's word. Checked
                 # first: keys, URLs (open_target), the plan's cards and variables.
-                from rehearsal.guards import arm
+                from rehearsal.engine.guards import arm
 
                 options = Options(confirm_manual=_confirm(operator) if sys.stdin.isatty() else None)
                 _preflight(plan, target, store, run_id, options)
@@ -338,7 +338,7 @@ def _resume(run_id: str, args: RunArgs, stop_after: str | None, target: Target |
             run_id=run_id,
         )
         if args.forward_to:
-            from rehearsal.forward import Forwarder
+            from rehearsal.audit.forward import Forwarder
 
             forwarder = Forwarder(
                 args.forward_to,
@@ -354,7 +354,7 @@ def _resume(run_id: str, args: RunArgs, stop_after: str | None, target: Target |
                 receiver.hub.publish(target.provider.parse_event(row["payload"].encode()))
         # One of a matrix's runs: what the matrix parked about its objects and a crash kept
         # from being routed to it is taken in now, or as settling finds its objects.
-        from rehearsal.router import ParkedEvents, claiming
+        from rehearsal.receiver.router import ParkedEvents, claiming
 
         parked = ParkedEvents(store, receiver, target.provider.parse_event, run["started_at"])
         if parked:
@@ -362,7 +362,7 @@ def _resume(run_id: str, args: RunArgs, stop_after: str | None, target: Target |
             claiming(target.provider, parked.claim)
         if target.delivery == "events-api":
             # No receiver path: the provider's own list of events is read instead.
-            from rehearsal.event_feed import EventPoller
+            from rehearsal.receiver.feed import EventPoller
 
             poller = EventPoller(
                 target.provider,  # type: ignore[arg-type]  # open_target checked EventFeed
@@ -454,7 +454,7 @@ def _session(
     events: list[str],
 ) -> TunnelSession:
     """The receiver's public path, not yet open (the caller closes it whatever happens)."""
-    from rehearsal.tunnels.session import TunnelSession, probe_deadline, resolve
+    from rehearsal.tunnels.public_path import TunnelSession, probe_deadline, resolve
 
     target.webhook_endpoint = run["webhook_endpoint"]  # a paused run's: re-pointed
     return TunnelSession(
@@ -472,7 +472,7 @@ def _open_and_prove(
 ) -> None:
     """Opened, registered with the provider, proven by the signed probe before any money
     moves (TunnelError, exit 3, if it is broken)."""
-    from rehearsal.tunnels.session import unstable_for_hand_registration
+    from rehearsal.tunnels.public_path import unstable_for_hand_registration
 
     session.open()
     store.set_webhook_endpoint(run_id, target.webhook_endpoint)
@@ -514,7 +514,7 @@ def _unregister(target: Target, store: StateDB, run_id: str) -> None:
     """Undo this process's API registrations, recording each in the ledger."""
     import contextlib
 
-    from rehearsal.settle import remove_registrations
+    from rehearsal.ledger.settle import remove_registrations
 
     with contextlib.suppress(Exception):  # cleanup retries what is left; close() tries too
         remove_registrations(run_id, target.provider, store, lambda event: None)
@@ -546,7 +546,7 @@ def _events_api(spec: TunnelSpec | None) -> bool:
 
 def next_step(run_id: str, args: RunArgs) -> str:
     """The first step of the run that is not done (passed, or skipped as the plan expects)."""
-    from rehearsal.runner import step_done
+    from rehearsal.engine.runner import step_done
 
     store = StateDB(state_dir(args.state_dir) / STATE_DB)
     try:
@@ -563,7 +563,7 @@ def next_step(run_id: str, args: RunArgs) -> str:
 
 def _refuse_done_step(run_id: str, store: StateDB, step_id: str) -> None:
     """`rehearsal step RUN STEP` with STEP already done moves nothing and says what is next."""
-    from rehearsal.runner import step_done
+    from rehearsal.engine.runner import step_done
 
     rows = store.steps(run_id)
     done = {str(r["step_id"]): r for r in rows if step_done(r)}
@@ -583,7 +583,7 @@ def _refuse_done_step(run_id: str, store: StateDB, step_id: str) -> None:
 
 
 def _view(args: RunArgs) -> PlainView | RichView:
-    from rehearsal.view import PlainView, RichView
+    from rehearsal.ui.view import PlainView, RichView
 
     reports = [p for p in (args.report_json, args.junit, args.report_md) if p is not None]
     if args.plain or args.quiet or not sys.stdout.isatty():

@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 
 from rehearsal.errors import UsageError
-from rehearsal.state import state_dir as default_state_dir
+from rehearsal.ledger.db import state_dir as default_state_dir
 
 
 def serve(
@@ -25,9 +25,9 @@ def serve(
     until_stdin_closes: bool = False,
 ) -> int:
     from rehearsal import providers
+    from rehearsal.session.target import env_names
     from rehearsal.simulator.faults import Faults, FaultSpecError
     from rehearsal.simulator.server import Simulator, dialect_names, speaks
-    from rehearsal.target import env_names
 
     if not speaks(provider):
         raise UsageError(

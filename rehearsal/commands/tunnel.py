@@ -24,10 +24,10 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, Literal
 
 from rehearsal.errors import UsageError
-from rehearsal.receiver import MAX_BODY, WebhookEndpoint
+from rehearsal.receiver.endpoint import MAX_BODY, WebhookEndpoint
 
 if TYPE_CHECKING:
-    from rehearsal.forward import Forwarded, Forwarder
+    from rehearsal.audit.forward import Forwarded, Forwarder
     from rehearsal.providers.base import NormalizedEvent
 
 WATCH_EVERY = 15.0  # seconds between checks that the tunnel still forwards
@@ -101,8 +101,8 @@ def _judge(provider: str, live: bool) -> Judge:
     in the environment, in the mode given; without it, acknowledged unchecked."""
     from rehearsal import providers
     from rehearsal.providers.base import MalformedEvent
-    from rehearsal.signatures import SignatureError
-    from rehearsal.target import TargetConfig, env_names, parse_webhook_secrets
+    from rehearsal.providers.signatures import SignatureError
+    from rehearsal.session.target import TargetConfig, env_names, parse_webhook_secrets
 
     providers.require(provider)
     secret_var = env_names(provider)[2]
@@ -146,9 +146,9 @@ def _forwarder(args: TunnelArgs) -> Forwarder | None:
     """--forward-to: verified events go on to the merchant's handler; each answer shown."""
     if not args.forward_to:
         return None
+    from rehearsal.audit.forward import Forwarder, check_settings
     from rehearsal.audit.report import shown_url
-    from rehearsal.forward import Forwarder, check_settings
-    from rehearsal.target import env_names
+    from rehearsal.session.target import env_names
 
     check_settings(args.forward_to)
     shown = shown_url(args.forward_to)  # a token in its path is a secret
@@ -180,7 +180,7 @@ def _forwarder(args: TunnelArgs) -> Forwarder | None:
 
 def serve(args: TunnelArgs) -> int:
     from rehearsal.tunnels import TunnelError, choose
-    from rehearsal.tunnels.session import TunnelSession
+    from rehearsal.tunnels.public_path import TunnelSession
 
     spec = choose(
         args.tunnel, public_url=args.public_url, listen=args.listen, domain=args.ngrok_domain
@@ -201,7 +201,7 @@ def serve(args: TunnelArgs) -> int:
         stop.set()
 
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    from rehearsal.state import state_dir
+    from rehearsal.ledger.db import state_dir
 
     session = TunnelSession(
         spec,

@@ -16,7 +16,7 @@ from rehearsal.errors import SafetyRefusal, UsageError
 if TYPE_CHECKING:
     from rehearsal.providers.base import Provider
     from rehearsal.providers.declaration import ProviderDeclaration
-    from rehearsal.target import TargetConfig
+    from rehearsal.session.target import TargetConfig
 
 # name -> the package whose DECLARATION describes it. Importing a package imports its
 # contract and declaration only, never its adapter or httpx.

@@ -202,7 +202,7 @@ class WebhookRegistrar(Protocol):
 @runtime_checkable
 class EventFeed(Protocol):
     """A provider whose API lists its events (Stripe's GET /v1/events): with no public path
-    to a receiver, the run reads its events there instead (rehearsal/event_feed.py). They
+    to a receiver, the run reads its events there instead (rehearsal/receiver/feed.py). They
     come over the provider's authenticated TLS connection, so no signature is checked; the
     report says so."""
 

@@ -8,7 +8,7 @@ time, replay), retries 429, 5xx and network errors with the same idempotency key
 (providers/retry.py), and never puts a header, a key or a raw body into a message.
 
 A plain `http://` base on this machine (the simulator) is spoken to over kept-alive
-connections of rehearsal/plainhttp.py; anything else, https and every real provider, goes
+connections of rehearsal/net/plain.py; anything else, https and every real provider, goes
 through httpx, imported and made on first use. `REHEARSAL_HTTPX_ON_LOOPBACK=1` sends the
 simulator's calls through httpx too, as to a real provider: the tests rehearse that path
 against the simulator with it (tests/e2e/test_httpx_path.py).
@@ -24,9 +24,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from rehearsal import tls
 from rehearsal.errors import ProviderError
-from rehearsal.plainhttp import NetworkError, PlainHttp, Reply, is_plain
+from rehearsal.net import tls
+from rehearsal.net.plain import NetworkError, PlainHttp, Reply, is_plain
 from rehearsal.providers.base import ApiCall
 from rehearsal.providers.retry import Transient, with_retries
 

@@ -17,8 +17,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from rehearsal.ledger_rows import RunRow, StepRow
-from rehearsal.state import StateDB
+from rehearsal.ledger.db import StateDB
+from rehearsal.ledger.rows import RunRow, StepRow
 
 SCHEMA_VERSION = "rehearsal.report/v1"
 
@@ -138,7 +138,7 @@ def _test_mode_refund(run: RunRow, s: StepRow, plan_step: dict[str, Any]) -> str
     """What a test-mode account did with a refund the plan marks `unavailable_in_test`:
     `refused` as the provider documents (the step skipped as expected), or `refunded`
     (the step passed: the account refunds test payments). None for any other step."""
-    from rehearsal.runner import EXPECTED_UNAVAILABLE
+    from rehearsal.engine.runner import EXPECTED_UNAVAILABLE
 
     if not plan_step.get("unavailable_in_test") or run["environment"] != "test":
         return None
@@ -151,7 +151,7 @@ def _test_mode_refund(run: RunRow, s: StepRow, plan_step: dict[str, Any]) -> str
 
 def build(store: StateDB, run_id: str, stopped: Stopped | None = None) -> dict[str, Any]:
     """The report of `run_id`. `stopped`: how it ended if the runner recorded no verdict."""
-    from rehearsal.settle import money
+    from rehearsal.ledger.settle import money
 
     run = store.run(run_id)
     if run is None:

@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 from rehearsal.amounts import money
-from rehearsal.run_events import event_name
+from rehearsal.events import event_name
 
 
 def _expected_name(e: dict[str, Any]) -> str:

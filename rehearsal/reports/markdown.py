@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from rehearsal.amounts import money
-from rehearsal.run_events import event_name
+from rehearsal.events import event_name
 
 
 def _event(e: dict[str, Any]) -> str:

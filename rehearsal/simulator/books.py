@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from rehearsal.simulator.mintcash_wire import TEST_CARDS
+from rehearsal.simulator.mintcash.wire import TEST_CARDS
 
 Row = dict[str, Any]
 

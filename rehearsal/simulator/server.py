@@ -6,7 +6,6 @@ rehearsal, or as its own process (`rehearsal simulator`, which then waits for a 
 
 from __future__ import annotations
 
-import pkgutil
 from importlib import import_module
 from pathlib import Path
 from typing import Protocol
@@ -17,12 +16,10 @@ from rehearsal.simulator.books import Books, Keys, Row
 from rehearsal.simulator.delivery import Deliverer
 from rehearsal.simulator.faults import Faults
 
-_SUFFIX = "_dialect"
-
 
 class Dialect(Protocol):
     """What a provider's dialect gives the simulator: its HTTP app over the books, and how
-    it renders and signs an event. Each lives in `rehearsal/simulator/<name>_dialect.py` as
+    it renders and signs an event. Each lives in `rehearsal/simulator/<name>/dialect.py` as
     `DIALECT`, so a new provider's dialect is one new module, found by its name."""
 
     def app(self, books: Books, faults: Faults) -> Starlette: ...
@@ -34,12 +31,18 @@ class Dialect(Protocol):
     def signature_headers(self, body: bytes) -> dict[str, str]: ...
 
 
-def dialect_names() -> list[str]:
-    """The providers the simulator speaks: one `<name>_dialect` module each."""
-    import rehearsal.simulator as package
+# One registry, the rule of every plug-in kind here: a name to the module that holds it,
+# imported only when that dialect is asked for.
+DIALECTS = {
+    "mintcash": "rehearsal.simulator.mintcash.dialect",
+    "paymongo": "rehearsal.simulator.paymongo.dialect",
+    "stripe": "rehearsal.simulator.stripe.dialect",
+}
 
-    found = pkgutil.iter_modules(package.__path__)
-    return sorted(m.name.removesuffix(_SUFFIX) for m in found if m.name.endswith(_SUFFIX))
+
+def dialect_names() -> list[str]:
+    """The providers the simulator speaks: one `<name>/dialect.py` module each."""
+    return sorted(DIALECTS)
 
 
 def speaks(name: str) -> bool:
@@ -49,7 +52,7 @@ def speaks(name: str) -> bool:
 def load_dialect(name: str) -> Dialect:
     if not speaks(name):
         raise KeyError(name)
-    dialect: Dialect = import_module(f"{__package__}.{name}{_SUFFIX}").DIALECT()
+    dialect: Dialect = import_module(DIALECTS[name]).DIALECT()
     return dialect
 
 
@@ -82,7 +85,7 @@ class Simulator:
 
     def start(self) -> str:
         """Start in background threads; return the base URL."""
-        from rehearsal.httpserver import ServerThread
+        from rehearsal.net.server import ServerThread
 
         server = ServerThread(self.app, host=self.host, port=self.port, name="simulator")
         self._server = server
@@ -92,7 +95,7 @@ class Simulator:
         return server.url
 
     def stop(self) -> None:
-        from rehearsal.httpserver import ServerThread
+        from rehearsal.net.server import ServerThread
 
         if isinstance(self._server, ServerThread):
             self._server.request_stop()

@@ -17,7 +17,7 @@ from rehearsal.errors import ProviderError, UsageError
 
 MODES = ("none", "ngrok", "cloudflared", "public-url", "events-api")
 # Not a tunnel: no receiver path at all; the run reads the provider's events API instead
-# (rehearsal/event_feed.py), where the provider has one (Stripe).
+# (rehearsal/receiver/feed.py), where the provider has one (Stripe).
 EVENTS_API = "events-api"
 ENV_TUNNEL = "REHEARSAL_TUNNEL"
 START_DEADLINE = 20.0  # seconds for a tunnel process to come up, our own deadline

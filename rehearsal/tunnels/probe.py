@@ -116,11 +116,11 @@ def send_probe(url: str, box: ProbeBox, *, within: float, shown: str) -> float:
 
 class _Poster:
     """POSTs the probe to one URL: (status, None), or (None, the failure's httpx name).
-    A receiver on this machine through rehearsal/plainhttp.py (no httpx in a rehearsal on
+    A receiver on this machine through rehearsal/net/plain.py (no httpx in a rehearsal on
     the simulator); a tunnel's public URL through httpx."""
 
     def __init__(self, url: str) -> None:
-        from rehearsal.plainhttp import is_plain, origin_and_target
+        from rehearsal.net.plain import is_plain, origin_and_target
 
         self._url = url
         self._httpx: Any = None
@@ -130,13 +130,13 @@ class _Poster:
         else:
             import httpx
 
-            from rehearsal import tls
+            from rehearsal.net import tls
 
             self._httpx = httpx.Client(verify=tls.for_url(url))
 
     def __call__(self, headers: dict[str, str], timeout: float) -> tuple[int | None, str | None]:
         if self._plain:
-            from rehearsal.plainhttp import NetworkError, PlainHttp
+            from rehearsal.net.plain import NetworkError, PlainHttp
 
             client = PlainHttp(self._origin, headers={}, auth=None, timeout=timeout)
             try:

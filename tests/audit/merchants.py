@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rehearsal import signatures
+from rehearsal.providers import signatures
 from rehearsal.providers.paymongo import signature as paymongo_signature
 
 MISTAKES = (

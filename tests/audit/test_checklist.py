@@ -10,7 +10,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from rehearsal.cli import app
+from rehearsal.cli.app import app
 from tests.audit.merchants import Merchant, serving
 from tests.audit.test_endpoint import SECRET
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from rehearsal.cli import app
+from rehearsal.cli.app import app
 from tests.audit.merchants import Merchant, self_signed_cert, serving, trusted_cert
 
 SECRET = "whsec_merchant_audit_0123456789abcdef"

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from rehearsal.cli import app
+from rehearsal.cli.app import app
 
 OLD_KEY = "sk_live_" + "Planted0ldCommitKey4567"
 TREE_KEY = "sk_test_" + "PlantedInTheTree9876"

@@ -79,7 +79,7 @@ def test_help_stays_quick_no_heavy_import(tmp_path: Path) -> None:
     inside the commands."""
     probe = (
         "import sys\n"
-        "from rehearsal.cli import app\n"
+        "from rehearsal.cli.app import app\n"
         "for flag in ('--help', '-h', '--version'):\n"
         "    try:\n"
         "        app([flag], prog_name='rehearsal')\n"

@@ -69,8 +69,8 @@ def test_sigkill_then_resume_settles_the_books(tmp_path: Path, point: str, step:
         ).fetchone()
     assert_settled(payments, subs)
     assert unrefunded == (0,)  # the subscription's own payments are refunded too
-    from rehearsal.settle import money
-    from rehearsal.state import StateDB
+    from rehearsal.ledger.db import StateDB
+    from rehearsal.ledger.settle import money
 
     store = StateDB(state / "rehearsal.sqlite")
     try:

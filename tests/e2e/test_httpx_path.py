@@ -1,6 +1,6 @@
 """The adapters' httpx path, rehearsed against the simulator.
 
-On this machine the adapters speak plain http through rehearsal/plainhttp.py; every real
+On this machine the adapters speak plain http through rehearsal/net/plain.py; every real
 provider is reached over https, through httpx. `REHEARSAL_HTTPX_ON_LOOPBACK=1` sends the
 simulator's calls through httpx too, so the path that carries real money runs the whole
 loop here, for each provider, with the books as judge. `-X importtime` shows which path

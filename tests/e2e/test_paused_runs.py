@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from rehearsal.runlock import RunLock
+from rehearsal.ledger.runlock import RunLock
 from tests.e2e.test_run_cli import rehearsal
 
 

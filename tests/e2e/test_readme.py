@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from rehearsal.plan import load_plan
+from rehearsal.plan.model import load_plan
 
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
@@ -124,7 +124,7 @@ def test_the_plans_reference_example_is_a_valid_plan(tmp_path: Path) -> None:
     plan = load_plan(path)
     documented = (REPO / "docs" / "plans.md").read_text()
     # Every field of every model is in the reference.
-    from rehearsal import plan as models
+    from rehearsal.plan import model as models
 
     for model in (
         models.Plan,

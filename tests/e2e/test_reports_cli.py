@@ -18,7 +18,7 @@ import jsonschema
 import pytest
 from typer.testing import CliRunner
 
-from rehearsal.cli import app
+from rehearsal.cli.app import app
 from tests.e2e.test_run_cli import TRANSITIONS, rehearsal, sim_keys
 
 STEPS = ["charge", "refund", "subscribe", "renewal", "cancel"]

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from rehearsal import signatures
+from rehearsal.providers import signatures
 from tests.e2e.test_run_cli import rehearsal
 from tests.fakes import pids, tunnel_env, wait_gone
 from tests.fakes.relay import Relay
@@ -299,7 +299,7 @@ def test_remote_provider_without_a_tunnel_names_the_flag(
 ) -> None:
     from typer.testing import CliRunner
 
-    from rehearsal.cli import app
+    from rehearsal.cli.app import app
 
     monkeypatch.delenv("REHEARSAL_TUNNEL", raising=False)
     env = {
@@ -480,7 +480,7 @@ def test_live_against_a_remote_provider_through_a_public_url(
 
 def test_short_webhook_token_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from rehearsal.errors import UsageError
-    from rehearsal.tunnels.session import fixed_token
+    from rehearsal.tunnels.public_path import fixed_token
 
     monkeypatch.setenv("REHEARSAL_WEBHOOK_TOKEN", "short")
     with pytest.raises(UsageError, match="at least 24 characters"):

@@ -14,8 +14,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from rehearsal import signatures
 from rehearsal.errors import ProviderError, UsageError
+from rehearsal.providers import signatures
 from rehearsal.providers.base import (
     Environment,
     KeyedKind,
@@ -29,7 +29,7 @@ from rehearsal.providers.http import HttpCore, Wire
 from rehearsal.providers.mintcash import contract as c
 
 if TYPE_CHECKING:
-    from rehearsal.target import TargetConfig
+    from rehearsal.session.target import TargetConfig
 
 _PATHS: dict[ObjectKind, str] = {
     "payment": c.PAYMENT,

@@ -3,7 +3,7 @@
 What the runbook (seed 002) states is marked RUNBOOK; the rest is our choice where the
 runbook is silent, modelled on Stripe, and written down in docs/providers/mintcash.md.
 The adapter imports this module; the simulator's MintCash dialect keeps its own copy
-(rehearsal/simulator/mintcash_wire.py) and tests/test_simulator_independence.py checks that
+(rehearsal/simulator/mintcash/wire.py) and tests/test_simulator_independence.py checks that
 the two agree.
 """
 

@@ -21,7 +21,6 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from rehearsal.errors import ProviderError, UsageError
-from rehearsal.operator import Authorize  # shown through the core operator service
 from rehearsal.providers.base import (
     ApiCall,
     Environment,
@@ -36,9 +35,10 @@ from rehearsal.providers.base import (
 from rehearsal.providers.paymongo import contract as c
 from rehearsal.providers.paymongo import signature
 from rehearsal.providers.paymongo.client import PayMongoHttp
+from rehearsal.ui.operator import Authorize  # shown through the core operator service
 
 if TYPE_CHECKING:
-    from rehearsal.target import TargetConfig
+    from rehearsal.session.target import TargetConfig
 
 
 # Refund refusals that are about the request, not about test mode (PayMongo's refund errors,
@@ -596,7 +596,7 @@ def parse_event(body: bytes) -> NormalizedEvent:
 
 
 def from_config(config: TargetConfig) -> PayMongo:
-    from rehearsal.operator import show_authorization
+    from rehearsal.ui.operator import show_authorization
 
     return PayMongo(
         api_base=config.api_base,

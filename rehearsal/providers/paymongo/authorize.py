@@ -7,7 +7,7 @@ and a subscription's first payment "will require card payment authentication"
 intent until it leaves `awaiting_next_action`.
 
 Live mode: a person authorizes, shown the URL and a QR code by the core's operator service
-(rehearsal/operator.py `Operator.authorizer`, `show_authorization`), as for any provider.
+(rehearsal/ui/operator.py `Operator.authorizer`, `show_authorization`), as for any provider.
 
 Test mode: PayMongo's test page offers two buttons, "Authorize Test Payment" and "Fail Test
 Payment" (https://developers.paymongo.com/docs/subscriptions-test-cases). `press_test_button`

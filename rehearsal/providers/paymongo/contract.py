@@ -93,7 +93,7 @@ class TestCard:
 # https://developers.paymongo.com/docs/payment-acceptance-testing and .../testing (the older
 # page: the PH cards, the 3-D Secure cards and one card per decline sub code). The names are
 # the ones a plan uses (`card: visa`); the simulator keeps its own table of the numbers
-# (rehearsal/simulator/paymongo_cards.py) and a test compares the two.
+# (rehearsal/simulator/paymongo/cards.py) and a test compares the two.
 TEST_CARDS: dict[str, TestCard] = {
     "visa": TestCard("4343434343434345", "none", None),
     "visa_debit": TestCard("4571736000000075", "none", None),

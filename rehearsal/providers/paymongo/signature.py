@@ -1,7 +1,7 @@
 """PayMongo's `Paymongo-Signature: t=<unix>,te=<hex>,li=<hex>` webhook signatures.
 
 HMAC-SHA256 with the webhook's secret over `"{t}.{raw body}"` (the same signed string as
-rehearsal/signatures.py, whose `compute` this reuses). PayMongo fills `te` for a test-mode
+rehearsal/providers/signatures.py, whose `compute` this reuses). PayMongo fills `te` for a test-mode
 event and `li` for a live one, the other left empty
 (https://developers.paymongo.com/docs/securing-webhook). We compare, in constant time,
 only the field of the mode we run in: an event signed for the other mode is refused, even
@@ -15,7 +15,7 @@ from __future__ import annotations
 import hmac
 import time
 
-from rehearsal.signatures import SignatureError, compute, refuse_empty
+from rehearsal.providers.signatures import SignatureError, compute, refuse_empty
 
 HEADER = "Paymongo-Signature"
 TOLERANCE = 300.0  # seconds; PayMongo publishes none (docs/providers/paymongo.md)

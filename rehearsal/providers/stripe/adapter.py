@@ -18,7 +18,6 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from rehearsal.errors import ProviderError, UsageError
-from rehearsal.operator import Authorize  # shown through the core operator service
 from rehearsal.providers.base import (
     Environment,
     KeyedKind,
@@ -31,9 +30,10 @@ from rehearsal.providers.stripe import contract as c
 from rehearsal.providers.stripe import lookup
 from rehearsal.providers.stripe.client import StripeRefusal
 from rehearsal.providers.stripe.webhooks import StripeWebhooks
+from rehearsal.ui.operator import Authorize  # shown through the core operator service
 
 if TYPE_CHECKING:
-    from rehearsal.target import TargetConfig
+    from rehearsal.session.target import TargetConfig
 
 RETURN_URL = "https://example.com/rehearsal/3ds-complete"  # the cardholder's browser only
 

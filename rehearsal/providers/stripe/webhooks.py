@@ -6,7 +6,7 @@ created, so it stays in memory. An endpoint already registered for the URL is ad
 when STRIPE_WEBHOOK_SECRET is set (its secret cannot be read back); otherwise the run
 creates its own beside it. At the end, one the run created is deleted, one it adopted gets
 its events and status back. Signatures: Stripe's `t=,v1=` scheme, checked by
-rehearsal/signatures.py (several v1 for rotation, 300 s tolerance). Events read through
+rehearsal/providers/signatures.py (several v1 for rotation, 300 s tolerance). Events read through
 GET /v1/events are the same NormalizedEvents: a delivery path needing no public URL.
 """
 
@@ -17,8 +17,8 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from rehearsal import signatures
 from rehearsal.errors import ProviderError
+from rehearsal.providers import signatures
 from rehearsal.providers.base import (
     Environment,
     MalformedEvent,
@@ -135,7 +135,7 @@ class StripeWebhooks(StripeHttp):
         self, since: float, run_id: str | None = None, types: Iterable[str] | None = None
     ) -> list[NormalizedEvent]:
         """The account's events created since `since` (unix seconds), oldest first, through
-        GET /v1/events (a list call, paged): the EventFeed of rehearsal/event_feed.py.
+        GET /v1/events (a list call, paged): the EventFeed of rehearsal/receiver/feed.py.
         `types`: only those behind these names (the rehearsal's or Stripe's). Events of the
         other mode are left out, and so are those whose object names another run in its
         metadata; objects with no such metadata (a Charge, an Invoice) are kept."""

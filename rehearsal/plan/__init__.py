@@ -1,0 +1,3 @@
+"""Plans: the rehearsal as data (models, loading with lines, matrices), validated before anything
+runs.
+"""

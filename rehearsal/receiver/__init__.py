@@ -1,0 +1,3 @@
+"""The webhook receiver: the endpoint, the router for many runs, batch commits and the events
+feed.
+"""

@@ -1,0 +1,3 @@
+"""A run's session: the target, the simulator child and control client, and many rehearsals at
+once.
+"""

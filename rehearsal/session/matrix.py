@@ -1,0 +1,489 @@
+"""`rehearsal run PLAN... [--parallel N] [--repeat K] [--shard I/N]`: many rehearsals in one
+process, through one target, one receiver (the router) and one tunnel or events poller.
+
+Each rehearsal is a run of its own in the ledger (own id, own idempotency keys, own adapter
+instance); the router stores every event under the run that owns its object. The webhook is
+registered once, for the union of the plans' events. A failure settles its own run (the
+runner compensates); Ctrl-C reaches every running rehearsal through its hub, each settles
+what it made, and those not yet begun are closed as interrupted with nothing moved. The
+exit code is the worst (highest) of the runs'.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from rehearsal.errors import Interrupted, UsageError
+from rehearsal.events import (
+    Compensated,
+    Listener,
+    RunEvent,
+    RunFinished,
+    StepFailed,
+    StepInterrupted,
+)
+from rehearsal.ledger.db import STATE_DB, StateDB, state_dir
+from rehearsal.ledger.states import RunVerdict, StepState
+from rehearsal.plan.matrix import Rehearsal, Shard, expand, select
+from rehearsal.plan.model import read_plan_file, resolve_plan_path
+
+if TYPE_CHECKING:
+    from rehearsal.commands.run import RunArgs
+    from rehearsal.receiver.feed import EventPoller
+    from rehearsal.receiver.router import Router
+    from rehearsal.session.target import Target
+    from rehearsal.tunnels.public_path import TunnelSession
+
+MAX_PARALLEL = 64
+# What a quiet PlainView prints: a failure, an interruption, a compensation, the verdict.
+LOUD = (StepFailed, StepInterrupted, Compensated, RunFinished)
+
+
+def wanted(args: RunArgs) -> bool:
+    """Whether `run` takes the matrix path: several plans, a matrix, or its options.
+    One plan with no matrix and none of them runs exactly as before."""
+    if len(args.plans) > 1 or args.parallel is not None or args.repeat != 1 or args.shard:
+        return True
+    _, _, data = read_plan_file(resolve_plan_path(args.plan))
+    return "matrix" in data
+
+
+@dataclass
+class _Slot:
+    rehearsal: Rehearsal
+    run_id: str
+    exit_code: int | None = None
+    verdict: str | None = None
+
+
+def run_matrix(args: RunArgs) -> int:
+    from rehearsal.commands.run import check_report_paths
+
+    parallel = args.parallel or 1
+    if not 1 <= parallel <= MAX_PARALLEL:
+        raise UsageError(f"--parallel must be between 1 and {MAX_PARALLEL}, got {parallel}")
+    if args.live:
+        raise UsageError(
+            "a matrix (--parallel, --repeat, --shard, several plans) runs in test mode only",
+            hint="rehearse live money one plan at a time: `rehearsal run PLAN --live`",
+        )
+    if args.timeout_scale <= 0:
+        raise UsageError("--timeout-scale must be greater than 0")
+    check_report_paths(args)
+    shard = Shard.parse(args.shard) if args.shard else None
+    found: list[Rehearsal] = []
+    wanted_plans: list[str | None] = list(args.plans) or [args.plan]
+    for plan in wanted_plans:
+        found += expand(resolve_plan_path(plan), provider=args.provider)
+    chosen = select(found, args.repeat, shard)
+    names = {args.provider or r.plan.provider for r in found}
+    if len(names) > 1:
+        raise UsageError(
+            f"these plans rehearse {', '.join(sorted(names))}: one matrix, one provider",
+            hint="run each provider's plans in a `rehearsal run` of their own",
+        )
+    out = _Lines(sys.stdout)
+    if not chosen:
+        out.line(f"matrix: shard {shard} of {len(found) * args.repeat} rehearsals is empty")
+        _reports(args, None, [], 0, shard)
+        return 0
+    return _Matrix(args, chosen, names.pop(), parallel, shard, out).run()
+
+
+class _Lines:
+    """Whole lines to one stream from many threads; `prefix(name)` gives a stream whose
+    lines each begin with the rehearsal's name (for the plain view of one run)."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out, self.lock = out, threading.Lock()
+
+    def line(self, text: str) -> None:
+        with self.lock:
+            self.out.write(text + "\n")
+            self.out.flush()
+
+    def prefix(self, name: str) -> _Prefixed:
+        return _Prefixed(self, name)
+
+
+class _Prefixed:
+    def __init__(self, lines: _Lines, name: str) -> None:
+        self.lines, self.name, self.buffer = lines, name, ""
+
+    def write(self, text: str) -> int:
+        self.buffer += text
+        while "\n" in self.buffer:
+            line, self.buffer = self.buffer.split("\n", 1)
+            self.lines.line(f"{self.name} | {line}")
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+
+class _Matrix:
+    def __init__(
+        self,
+        args: RunArgs,
+        chosen: list[Rehearsal],
+        provider: str,
+        parallel: int,
+        shard: Shard | None,
+        out: _Lines,
+    ) -> None:
+        self.args, self.chosen, self.provider_name = args, chosen, provider
+        self.parallel, self.shard, self.out = parallel, shard, out
+        self.slots: list[_Slot] = []
+        self.stop = threading.Event()
+        self.done = {"passed": 0, "not passed": 0}
+        self.done_lock = threading.Lock()
+
+    def run(self) -> int:
+        from rehearsal.commands.run import _events_api, _public_path, _sigterm_as_interrupt, _tunnel
+        from rehearsal.engine.runner import new_run_id
+        from rehearsal.session.target import open_target
+
+        args = self.args
+        folder = state_dir(args.state_dir)
+        spec = _tunnel(args, self.chosen[0].plan)
+        target = open_target(
+            self.provider_name,
+            live=False,
+            force_simulator=args.simulator,
+            state_dir=folder,
+            sim_faults=args.sim_faults,
+            public_path=_public_path(spec),
+            events_api=_events_api(spec),
+            # Rehearsals at once: the built-in simulator on the machine's other core.
+            simulator_process=self.parallel > 1 and len(self.chosen) > 1,
+        )
+        store = StateDB(folder / STATE_DB)
+        self.matrix_id = f"matrix-{new_run_id()}"
+        router: Router | None = None
+        session: TunnelSession | None = None
+        poller: EventPoller | None = None
+        stopped: BaseException | None = None
+        try:
+            self._record(target, store)
+            _sigterm_as_interrupt()
+            router, session, poller = self._open(target, store, spec)
+            self.out.line(
+                f"matrix {self.matrix_id}: {len(self.slots)} rehearsal(s)"
+                + (f" (shard {self.shard})" if self.shard else "")
+                + f", {self.parallel} at a time; target: {target.description}"
+            )
+            self._execute(target, store, router)
+        except BaseException as exc:
+            stopped = exc
+            raise
+        finally:
+            unrouted = 0
+            if router is not None:
+                router.request_stop()
+            if poller is not None:
+                poller.stop()
+            try:
+                from rehearsal.commands.run import _unregister
+
+                if self.slots:
+                    _unregister(target, store, self.slots[0].run_id)
+                target.close()
+            finally:
+                if session is not None:
+                    session.close()
+                if router is not None:
+                    router.stop()
+                    unrouted = router.unrouted()
+                try:
+                    self._finish_unbegun(store)
+                    _reports(args, store, self.slots, unrouted, self.shard, self.matrix_id, stopped)
+                    if stopped is None or isinstance(stopped, KeyboardInterrupt):
+                        self._summary(unrouted)
+                finally:
+                    store.close()
+        return max((s.exit_code or 0 for s in self.slots), default=0)
+
+    # --- set-up ----------------------------------------------------------------------------
+
+    def _record(self, target: Target, store: StateDB) -> None:
+        """Every rehearsal a run in the ledger, checked first (cards, operator)."""
+        from rehearsal.commands.run import _preflight
+        from rehearsal.engine.runner import Options, new_run_id
+
+        for rehearsal in self.chosen:
+            if any(s.action == "manual" for s in rehearsal.plan.steps):
+                raise UsageError(
+                    f"{rehearsal.name}: a manual step needs an operator, and a matrix has none",
+                    hint="run plans with manual steps one at a time",
+                )
+        for rehearsal in self.chosen:
+            run_id = new_run_id()
+            plan = rehearsal.plan
+            _preflight(plan, target, store, run_id, Options())
+            store.create_run(
+                run_id,
+                plan=rehearsal.name,
+                plan_path=str(rehearsal.path),
+                provider=self.provider_name,
+                environment=target.config.environment,
+                target=target.description,
+                target_kind="embedded" if target.simulator is not None else "env",
+                api_base=None if target.simulator is not None else target.config.api_base,
+                steps=[(s.id, s.action) for s in plan.steps],
+                plan_json=plan.model_dump_json(),
+                timeout_scale=self.args.timeout_scale,
+                http_timeout=target.config.http_timeout,
+            )
+            self.slots.append(_Slot(rehearsal, run_id))
+
+    def _open(
+        self, target: Target, store: StateDB, spec: Any
+    ) -> tuple[Router, TunnelSession | None, EventPoller | None]:
+        from rehearsal.commands.run import (
+            EVENTS_POLL,
+            EVENTS_POLL_SIMULATOR,
+            _open_and_prove,
+            _register,
+        )
+        from rehearsal.receiver.router import Router
+
+        router = Router(
+            target.provider.verify_webhook,
+            environment=target.config.environment,
+            store=store,
+            matrix_id=self.matrix_id,
+        )
+        for slot in self.slots:
+            router.add_run(slot.run_id)
+        if target.delivery == "events-api":
+            from rehearsal.receiver.feed import EventPoller
+
+            poller = EventPoller(
+                target.provider,  # type: ignore[arg-type]  # open_target checked EventFeed
+                router,
+                since=time.time(),
+                every=EVENTS_POLL_SIMULATOR if target.simulated else EVENTS_POLL,
+            )
+            poller.start()
+            return router, None, poller
+        from rehearsal.tunnels.public_path import TunnelSession, probe_deadline, resolve
+
+        events = sorted(
+            {s.expect.event for slot in self.slots for s in slot.rehearsal.plan.money_steps()}  # type: ignore[union-attr]
+        )
+        holder = self.slots[0].run_id  # the registration is written down under the first run
+        session = TunnelSession(
+            resolve(spec, simulated=target.simulated, provider=self.provider_name),
+            router,
+            register=lambda url: _register(target, store, holder, url, events),
+            probe_within=probe_deadline(self.args.timeout_scale),
+            state_dir=state_dir(self.args.state_dir),
+            remote=not target.simulated,
+        )
+        try:
+            row = store.run(holder)
+            assert row is not None
+            _open_and_prove(session, row, holder, target, store)
+        except BaseException:
+            session.close()
+            router.stop()
+            raise
+        return router, session, None
+
+    # --- the runs --------------------------------------------------------------------------
+
+    def _execute(self, target: Target, store: StateDB, router: Router) -> None:
+        pool = ThreadPoolExecutor(max_workers=self.parallel, thread_name_prefix="rehearsal")
+        futures: dict[Future[None], _Slot] = {
+            pool.submit(self._one, slot, target, store, router): slot for slot in self.slots
+        }
+        try:
+            self._collect(futures)
+        except KeyboardInterrupt:
+            self.stop.set()
+            router.interrupt()
+            self.out.line(
+                "matrix: interrupted; each running rehearsal settles what it made "
+                "(refunds, cancels); the rest will not begin"
+            )
+            while True:
+                try:
+                    self._collect(futures)
+                    break
+                except KeyboardInterrupt:
+                    self.out.line("matrix: still settling; it stops by itself")
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _collect(self, futures: dict[Future[None], _Slot]) -> None:
+        for future in as_completed(list(futures)):
+            futures.pop(future)
+            future.result()  # a bug of ours in the worker: raised here, not swallowed
+
+    def _one(self, slot: _Slot, target: Target, store: StateDB, router: Router) -> None:
+        from rehearsal import providers
+        from rehearsal.engine.runner import Options, Runner
+        from rehearsal.ledger.settle import landing_window
+        from rehearsal.receiver.router import claiming
+        from rehearsal.ui.view import PlainView
+
+        if self.stop.is_set():
+            return
+        adapter = providers.create(self.provider_name, target.config)
+        try:
+            claiming(adapter, lambda obj: router.claim_object(slot.run_id, obj))
+            quiet = self.args.quiet or (len(self.slots) > 1 and not self.args.plain)
+            view: Listener = PlainView(
+                out=self.out.prefix(slot.rehearsal.name),  # type: ignore[arg-type]
+                quiet=quiet,
+            )
+            if quiet:
+                view = loud_only(view)
+            options = Options(
+                timeout_scale=self.args.timeout_scale,
+                cleanup=self.args.cleanup,
+                landing_window=landing_window(
+                    embedded=target.simulator is not None,
+                    http_timeout=target.config.http_timeout,
+                    in_process=True,
+                ),
+            )
+            hub = router.runs[slot.run_id].hub
+            runner = Runner(slot.rehearsal.plan, adapter, hub, store, slot.run_id, view, options)
+            made = getattr(adapter, "on_made", None)
+            if made is not None:  # a flow that makes something before it finishes
+
+                def on_made(obj: Any) -> None:
+                    router.claim_object(slot.run_id, obj)
+                    made(obj)
+
+                adapter.on_made = on_made  # type: ignore[attr-defined]
+            outcome = runner.run()
+            slot.exit_code, slot.verdict = outcome.exit_code, outcome.verdict
+        finally:
+            adapter.close()
+        self._progress(slot)
+
+    def _progress(self, slot: _Slot) -> None:
+        with self.done_lock:
+            self.done["passed" if slot.verdict == RunVerdict.PASSED else "not passed"] += 1
+            passed, failed = self.done["passed"], self.done["not passed"]
+        self.out.line(
+            f"{slot.rehearsal.name} | {slot.verdict} (run {slot.run_id})\n"
+            f"matrix: {passed + failed} of {len(self.slots)} done: "
+            f"{passed} passed, {failed} not passed"
+        )
+
+    def _finish_unbegun(self, store: StateDB) -> None:
+        """Rehearsals a Ctrl-C (or a set-up failure) kept from beginning: nothing moved."""
+        for slot in self.slots:
+            if slot.verdict is not None:
+                continue
+            row = store.run(slot.run_id)
+            if row is not None and row["verdict"] is None:
+                for step in slot.rehearsal.plan.steps:
+                    store.update_step(slot.run_id, step.id, state=StepState.SKIPPED)
+                store.finish_run(
+                    slot.run_id,
+                    RunVerdict.INTERRUPTED,
+                    Interrupted.exit_code,
+                    "interrupted before it began; nothing moved",
+                )
+            slot.verdict, slot.exit_code = RunVerdict.INTERRUPTED, Interrupted.exit_code
+
+    def _summary(self, unrouted: int) -> None:
+        width = max(len(s.rehearsal.name) for s in self.slots)
+        self.out.line(f"{'rehearsal':<{width}}  verdict       exit  run")
+        for s in self.slots:
+            self.out.line(
+                f"{s.rehearsal.name:<{width}}  {s.verdict or '?':<12}  {s.exit_code or 0:>4}  "
+                f"{s.run_id}"
+            )
+        passed = sum(1 for s in self.slots if s.verdict == RunVerdict.PASSED)
+        self.out.line(
+            f"matrix {self.matrix_id}: {passed} of {len(self.slots)} passed"
+            + (f"; {unrouted} event(s) no run owned (ignored)" if unrouted else "")
+        )
+
+
+def loud_only(view: Listener) -> Listener:
+    """A quiet PlainView prints only the events in LOUD (its `force=True` lines) and
+    formats every other line before dropping it: a few percent of a matrix's time, so a
+    quiet matrix hands it only these (tests/test_matrix_view.py holds the two together)."""
+
+    def emit(event: RunEvent) -> None:
+        if isinstance(event, LOUD):
+            view(event)
+
+    return emit
+
+
+def _reports(
+    args: RunArgs,
+    store: StateDB | None,
+    slots: list[_Slot],
+    unrouted: int,
+    shard: Shard | None,
+    matrix_id: str = "matrix-empty",
+    stopped: BaseException | None = None,
+) -> None:
+    """One JSON per run plus a summary; one JUnit file with a suite per rehearsal; one
+    Markdown file with every run. Paths: rehearsal/reports/merge.py."""
+    from rehearsal.commands.report import ReportPaths, render, stopped_by, write_reports
+    from rehearsal.reports.merge import combine_junit, run_json_path, summary, summary_path
+
+    why = stopped_by(stopped) if stopped is not None else None
+    rows: list[dict[str, Any]] = []
+    junit: list[str] = []
+    markdown: list[str] = []
+    for n, slot in enumerate(slots, start=1):
+        report = None
+        if args.report_json is not None and store is not None:
+            path = run_json_path(args.report_json, n)
+            write_reports(store, slot.run_id, ReportPaths(json=path), why)
+            report = path.name
+        if args.junit is not None and store is not None:
+            junit.append(render(store, slot.run_id, "junit", why))
+        if args.report_md is not None and store is not None:
+            markdown.append(render(store, slot.run_id, "md", why))
+        rows.append(
+            {
+                "name": slot.rehearsal.name,
+                "run_id": slot.run_id,
+                "verdict": str(slot.verdict) if slot.verdict else "not run",
+                "exit_code": slot.exit_code or 0,
+                "report": report,
+            }
+        )
+    doc = summary(matrix_id, str(shard) if shard else None, rows, unrouted)
+    if args.report_json is not None:
+        _write(summary_path(args.report_json), json.dumps(doc, indent=2) + "\n")
+    if args.junit is not None:
+        _write(args.junit, combine_junit(junit))
+    if args.report_md is not None:
+        head = [
+            f"# Matrix {matrix_id}: {doc['passed']} of {doc['total']} passed",
+            "",
+            "| rehearsal | verdict | run |",
+            "|---|---|---|",
+            *(f"| {r['name']} | {r['verdict']} | {r['run_id']} |" for r in rows),
+            "",
+        ]
+        _write(args.report_md, "\n".join(head + markdown))
+
+
+def _write(path: Path, text: str) -> None:
+    from rehearsal.commands.report import _write as write
+
+    write(path, text)

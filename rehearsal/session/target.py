@@ -1,0 +1,421 @@
+"""Choosing what to rehearse against: the provider itself, a standalone simulator, or the
+simulator embedded in this process.
+
+A provider's base URL and keys come from the environment (`MINTCASH_API_BASE`,
+`MINTCASH_SECRET_KEY`, `MINTCASH_WEBHOOK_SECRET`). With none set, test mode uses the
+embedded simulator and says so. `--simulator` forces it. `--live` never falls back to it,
+and key prefixes must match the mode. Secrets are read here and handed to the adapter; they
+are never printed, stored or put in a message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from rehearsal.errors import ProviderError, SafetyRefusal, UsageError
+
+if TYPE_CHECKING:
+    from rehearsal.providers.base import Provider
+    from rehearsal.providers.declaration import ProviderDeclaration
+    from rehearsal.session.sim_child import ChildSimulator
+    from rehearsal.session.sim_control import SimulatorControl
+    from rehearsal.simulator.server import Simulator
+
+EMBEDDED_TIME_SCALE = 0.01  # the embedded simulator's retry schedule, 100x shorter
+HTTP_TIMEOUT_ENV = "REHEARSAL_HTTP_TIMEOUT"
+DEFAULT_HTTP_TIMEOUT = 15.0  # seconds, per HTTP call to the provider
+
+
+@dataclass(frozen=True)
+class TargetConfig:
+    provider: str
+    api_base: str
+    secret_key: str = field(repr=False)
+    webhook_secrets: list[str] = field(repr=False)
+    environment: Literal["test", "live"]
+    backoff: float = 0.25
+    http_timeout: float = DEFAULT_HTTP_TIMEOUT
+
+
+@dataclass
+class Target:
+    config: TargetConfig
+    provider: Provider
+    description: str  # what the operator is told: never a key
+    simulated: bool
+    # The built-in one, when this process runs it (in a thread, or in a child process for a
+    # matrix: simulator/child.py).
+    simulator: Simulator | ChildSimulator | None = None
+    control: SimulatorControl | None = None  # any simulator's control routes
+    webhook_endpoint: str | None = None  # the run's endpoint; a resumed run re-points it
+    keep_webhook: bool = False  # a paused run: the provider's retries wait for the next process
+    # How events reach the run: "webhook" (signed POSTs to the receiver) or "events-api"
+    # (read from the provider's list of events: no public path needed; event_feed.py).
+    delivery: str = "webhook"
+
+    def register_webhook(self, url: str, events: list[str]) -> bool:
+        """Register the receiver where the target allows it; False if it must be done by hand.
+
+        The run's endpoint, if it still exists, is re-pointed rather than replaced, so the
+        deliveries the provider is still retrying reach this receiver.
+        """
+        if self.control is None:
+            from rehearsal.providers.base import WebhookRegistrar
+
+            if not isinstance(self.provider, WebhookRegistrar):
+                return False  # registered by hand (MintCash); the probe checks the path
+            existing = self.provider.existing_webhook(url)  # one per URL: adopted
+            self.provider.register_webhook(url, events, existing)  # restored by close()
+            return True
+        if self.webhook_endpoint and self.control.repoint_webhook(self.webhook_endpoint, url):
+            return True
+        self.webhook_endpoint = self.control.register_webhook(url, events, self.config.environment)
+        return True
+
+    def close(self) -> None:
+        if self.control is not None:
+            if self.webhook_endpoint and not self.keep_webhook:
+                with contextlib.suppress(Exception):
+                    self.control.remove_webhook(self.webhook_endpoint)
+            self.control.close()
+        self.provider.close()
+        if self.simulator is not None:
+            self.simulator.stop()
+
+
+def env_names(provider: str) -> tuple[str, str, str]:
+    """The provider's (API base, secret key, webhook secret) variables, as it declares them."""
+    from rehearsal import providers
+
+    return providers.declaration_of(provider).variables
+
+
+def open_target(
+    provider: str,
+    *,
+    live: bool,
+    force_simulator: bool,
+    state_dir: Path,
+    sim_faults: list[str] | None = None,
+    public_path: bool = False,
+    api_only: bool = False,
+    events_api: bool = False,
+    simulator_process: bool = False,
+) -> Target:
+    """`events_api`: read the run's events from the provider's events API instead of a
+    receiver (`--delivery events-api`); also chosen, for a provider that has one, when
+    nothing else can reach the receiver. `simulator_process`: the built-in simulator, if
+    it is the target, runs in a child process (a matrix: simulator/child.py). Otherwise as
+    `_open`."""
+    from rehearsal.providers.base import EventFeed
+
+    target = _open(
+        provider,
+        live=live,
+        force_simulator=force_simulator,
+        state_dir=state_dir,
+        sim_faults=sim_faults,
+        public_path=public_path,
+        api_only=api_only,
+        feed_instead=events_api or not public_path,
+        simulator_process=simulator_process,
+    )
+    if events_api and target.delivery != "events-api":
+        if not isinstance(target.provider, EventFeed):
+            target.close()
+            raise UsageError(
+                f"{provider} has no events API to read events from",
+                hint="use a webhook path: --tunnel ngrok|cloudflared, or --public-url",
+            )
+        target.delivery = "events-api"
+        target.description += ", events read through its events API"
+    return target
+
+
+def _open(
+    provider: str,
+    *,
+    live: bool,
+    force_simulator: bool,
+    state_dir: Path,
+    sim_faults: list[str] | None,
+    public_path: bool,
+    api_only: bool,
+    feed_instead: bool,
+    simulator_process: bool = False,
+) -> Target:
+    """`public_path`: a tunnel or --public-url was chosen, so a remote provider can reach
+    the receiver. `api_only`: the caller only calls the provider's API (`cleanup`), never
+    waits for a webhook, so it needs no receiver, no tunnel and no public path."""
+    from rehearsal import providers
+
+    declared = providers.declaration_of(provider)  # refused here if it declares no key modes
+    names = declared.variables
+    values = [os.environ.get(n, "") for n in names]
+    if live and force_simulator:
+        raise UsageError(
+            "--live and --simulator exclude each other",
+            hint="the simulator moves no money; live mode is for the real provider",
+        )
+    if live and (refused := declared.live_refused) is not None:
+        raise SafetyRefusal(
+            f"{provider} is not rehearsed in live mode: {refused.reason}", hint=refused.instead
+        )
+    # Checked for every target; used for remote and standalone ones (the embedded simulator
+    # dies with this process, so no call to it outlives its answer).
+    http_timeout = http_timeout_from_env()
+    from rehearsal.ledger.settle import refund_wait
+
+    refund_wait()  # REHEARSAL_REFUND_WAIT too: refused here, before anything moves
+    if force_simulator or (not live and not any(values)):
+        return _embedded(provider, state_dir, sim_faults or [], simulator_process)
+    optional = declared.optional_variables
+    missing = [n for n, v in zip(names, values, strict=True) if not v and n not in optional]
+    if missing:
+        needed = ", ".join(n for n in names if n not in optional)
+        raise UsageError(
+            f"{', '.join(missing)} not set",
+            hint=f"live mode needs {needed}: the provider's live API, its live key and "
+            "its webhook secret"
+            if live
+            else f"set {needed} to rehearse against {provider}, or none of them to use the "
+            "built-in simulator",
+        )
+    api_base, secret_key, webhook_secret = values
+    api_base = api_base or declared.default_api_base or ""
+    environment: Literal["test", "live"] = "live" if live else "test"
+    check_key_modes(declared, environment)
+    loopback = check_api_base(declared.api_base_variable, api_base)
+    secrets = parse_webhook_secrets(declared.webhook_secret_variable, webhook_secret)
+    config = TargetConfig(
+        provider, api_base, secret_key, secrets, environment, http_timeout=http_timeout
+    )
+    from rehearsal.session.sim_control import SimulatorControl
+
+    # Where it can matter, before anything else is opened: the provider answers at all. A
+    # provider on another host without a public path is refused below without a probe.
+    probe = not api_only and (loopback or public_path)
+    # On this machine, the simulator's info route: never faulted, never counted as a call.
+    probe_url = api_base.rstrip("/") + "/_sim/info" if loopback else api_base
+    simulator: bool | None = None  # from the probe's answer, when there is a probe
+    if probe:
+        why, answered_as_simulator = _reach(probe_url, min(http_timeout, 5.0))
+        if why is not None:
+            where = "it"
+            if loopback:  # live mode never uses the simulator: never suggest it there
+                where = "the provider" if live else "the provider (or `rehearsal simulator`)"
+            raise ProviderError(
+                f"cannot reach the provider at {api_base} ({why})",
+                hint=f"check {declared.api_base_variable}, and that {where} is running"
+                + ("" if loopback else " and reachable from this machine"),
+            )
+        simulator = answered_as_simulator and SimulatorControl.may_be_simulator(api_base)
+    if simulator is None:
+        simulator = SimulatorControl.is_simulator(api_base)
+    if simulator:
+        return Target(
+            config,
+            providers.create(provider, config),
+            f"the rehearsal simulator at {api_base} (no real money)",
+            True,
+            control=SimulatorControl(api_base, secret_key),
+        )
+    if api_only:  # cleanup: refunds and cancels confirmed through the API
+        return Target(
+            config,
+            providers.create(provider, config),
+            f"{provider} at {api_base} ({environment} mode, API only)",
+            False,
+        )
+    if public_path:  # live too: armed before this, the path proven before any money moves
+        return Target(
+            config,
+            providers.create(provider, config),
+            f"{provider} at {api_base} ({environment} mode, webhooks through a public URL)",
+            False,
+        )
+    adapter = providers.create(provider, config)
+    from rehearsal.providers.base import EventFeed
+
+    if feed_instead and isinstance(adapter, EventFeed):  # no public path: its events API
+        return Target(
+            config,
+            adapter,
+            f"{provider} at {api_base} ({environment} mode, events read through its events "
+            "API: no webhook path)",
+            False,
+            delivery="events-api",
+        )
+    adapter.close()
+    raise UsageError(
+        f"{provider} at {api_base} cannot reach a receiver on 127.0.0.1",
+        hint="choose a public webhook path: --tunnel ngrok|cloudflared (or REHEARSAL_TUNNEL), "
+        "or --public-url URL --listen HOST:PORT",
+    )
+
+
+_LOOPBACK_NAMES = ("localhost", "localhost.")
+
+
+def check_api_base(variable: str, url: str) -> bool:
+    """The provider's API base must be an http(s) URL with a host; https unless the host is
+    this machine (a standalone simulator, a local stand-in). Says what is wrong, naming the
+    variable. Returns whether the host is a loopback one."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    expected = "expected a URL such as https://api.example.com or http://127.0.0.1:8420"
+    try:
+        parts = urlsplit(url.strip())
+        host = parts.hostname
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
+    except ValueError:
+        raise UsageError(f"{variable} is not a valid URL: {url!r}", hint=expected) from None
+    if parts.scheme not in ("http", "https"):
+        what = (
+            f"its scheme is {parts.scheme!r}" if parts.scheme else "it has no http:// or https://"
+        )
+        raise UsageError(f"{variable} is not an http(s) URL ({what}): {url!r}", hint=expected)
+    if not host:
+        raise UsageError(f"{variable} has no host: {url!r}", hint=expected)
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host.lower() in _LOOPBACK_NAMES
+    if parts.scheme == "http" and not loopback:
+        raise UsageError(
+            f"{variable} uses http:// for {host}, another machine: keys would cross the "
+            "network in the clear",
+            hint=f"use https://{host}…; plain http is only for this machine (127.0.0.1)",
+        )
+    return loopback
+
+
+def _reach(url: str, timeout: float) -> tuple[str | None, bool]:
+    """Why nothing answers HTTP at `url` (None: something does, whatever its status), and
+    whether the answer was the rehearsal simulator's info (one request for both)."""
+    from rehearsal.net.plain import NetworkError
+    from rehearsal.session.sim_control import SimulatorControl, get
+
+    try:
+        answer = get(url, timeout)
+    except NetworkError as exc:
+        if exc.what == "ConnectTimeout":
+            return f"no answer to the connection within {timeout:g}s", False
+        if exc.what == "ConnectError":
+            reason = exc.reason or "connection failed"
+            return ("connection refused" if "refused" in reason.lower() else reason), False
+        if exc.what.endswith("Timeout"):
+            return f"no answer within {timeout:g}s", False
+        return exc.what, False
+    return None, SimulatorControl.answers_as_simulator(answer)
+
+
+def http_timeout_from_env() -> float:
+    """REHEARSAL_HTTP_TIMEOUT: seconds each HTTP call to a remote or standalone provider may
+    take (default 15). A finite number greater than 0; anything else is a usage error."""
+    raw = os.environ.get(HTTP_TIMEOUT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_HTTP_TIMEOUT
+    expected = "a number of seconds greater than 0, such as 15 or 2.5"
+    try:
+        value = float(raw)
+    except ValueError:
+        raise UsageError(
+            f"{HTTP_TIMEOUT_ENV} is not a number", hint=f"expected {expected}"
+        ) from None
+    if not math.isfinite(value) or value <= 0:
+        raise UsageError(
+            f"{HTTP_TIMEOUT_ENV} must be finite and greater than 0", hint=f"expected {expected}"
+        )
+    return value
+
+
+def parse_webhook_secrets(variable: str, value: str) -> list[str]:
+    """A webhook secret variable's comma-separated entries (several during a rotation),
+    each trimmed. An unset variable is no secret; an empty entry (`whsec_a,`, as a CI
+    template with an unset variable writes) is refused: it would be an empty HMAC key,
+    which anyone can sign with. Messages give the position, never a secret."""
+    if not value:
+        return []
+    entries = [entry.strip() for entry in value.split(",")]
+    hint = (
+        f"set {variable} to the webhook secret, or to several separated by commas while "
+        "rotating; remove the stray comma or fill in the missing secret"
+    )
+    if not any(entries):
+        raise UsageError(
+            f"{variable} is set but holds no secret (only commas or spaces)", hint=hint
+        )
+    for position, entry in enumerate(entries, start=1):
+        if not entry:
+            raise UsageError(
+                f"{variable} has an empty entry at position {position} of {len(entries)}",
+                hint=hint,
+            )
+    return entries
+
+
+def check_key_modes(declared: ProviderDeclaration, environment: str) -> None:
+    """Every key the provider declares, where set, must be of this mode: an unknown prefix
+    is a usage error (exit 2), a key of the other mode a safety refusal (exit 4). Messages
+    name the variable, never the key."""
+    for key in declared.keys:
+        value = os.environ.get(key.variable, "")
+        if not value and key is not declared.secret_key:
+            continue  # an optional key, not set
+        key_env = key.mode_of(value)
+        if key_env is None:
+            raise UsageError(
+                f"{key.variable} has an unknown prefix", hint=f"expected {key.expected()}"
+            )
+        if key_env != environment:
+            raise SafetyRefusal(
+                f"{key.variable} is a {key_env} key, in {environment} mode",
+                hint="test keys only in test mode; live keys only with --live",
+            )
+
+
+def _embedded(
+    provider: str, state_dir: Path, faults: list[str], own_process: bool = False
+) -> Target:
+    from rehearsal import providers
+    from rehearsal.session.sim_control import SimulatorControl
+    from rehearsal.simulator.faults import Faults, FaultSpecError
+    from rehearsal.simulator.server import Simulator, dialect_names, speaks
+
+    if not speaks(provider):
+        raise UsageError(
+            f"the simulator does not speak {provider} yet",
+            hint=f"it speaks: {', '.join(dialect_names())}",
+        )
+    try:
+        parsed = Faults.parse(faults, providers.declaration_of(provider).unknown_event)
+    except FaultSpecError as exc:
+        raise UsageError(str(exc), hint="--sim-fault names events as plans do") from None
+    books = state_dir / "simulator" / f"{provider}.sqlite"
+    sim: Simulator | ChildSimulator
+    if own_process:
+        from rehearsal.session.sim_child import ChildSimulator
+
+        sim = ChildSimulator(books, dialect=provider, faults=faults, time_scale=EMBEDDED_TIME_SCALE)
+    else:
+        sim = Simulator(books, dialect=provider, faults=parsed, time_scale=EMBEDDED_TIME_SCALE)
+    base = sim.start()
+    keys = sim.keys
+    config = TargetConfig(
+        provider, base, keys.test_secret, [keys.webhook_secret], "test", backoff=0.05
+    )
+    return Target(
+        config,
+        providers.create(provider, config),
+        f"the built-in simulator at {base} (no real provider, no real money)",
+        True,
+        simulator=sim,
+        control=SimulatorControl(base, keys.test_secret),
+    )

@@ -1,0 +1,1 @@
+"""The simulator's PayMongo dialect, written from PayMongo's documentation."""

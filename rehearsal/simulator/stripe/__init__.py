@@ -1,0 +1,1 @@
+"""The simulator's Stripe dialect, written from Stripe's documentation."""

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FLOOR = """
 import os, sys
 from rehearsal import providers
-from rehearsal.session.target import TargetConfig
+from rehearsal.providers.config import TargetConfig
 cfg = TargetConfig("mintcash", os.environ["MINTCASH_API_BASE"], os.environ["MINTCASH_SECRET_KEY"],
                    [os.environ["MINTCASH_WEBHOOK_SECRET"]], "test")
 p = providers.create("mintcash", cfg)

@@ -14,7 +14,8 @@ import pytest
 from rehearsal.ledger.db import StateDB
 from rehearsal.providers.mintcash.adapter import MintCash
 from rehearsal.receiver.endpoint import Receiver
-from rehearsal.tunnels import TunnelError, TunnelSpec
+from rehearsal.tunnels import TunnelSpec
+from rehearsal.tunnels.base import TunnelError
 from rehearsal.tunnels.probe import PROBE_HEADER, SIGNATURE_HEADER, send_probe
 from rehearsal.tunnels.public_path import TunnelSession
 from tests.conftest import WEBHOOK_SECRET

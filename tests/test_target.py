@@ -12,8 +12,9 @@ import pytest
 
 from rehearsal import providers
 from rehearsal.errors import RehearsalError, SafetyRefusal, UsageError
+from rehearsal.providers.config import http_timeout_from_env, parse_webhook_secrets
 from rehearsal.providers.declaration import KeyVariable, LiveRefusal, ProviderDeclaration
-from rehearsal.session.target import http_timeout_from_env, open_target, parse_webhook_secrets
+from rehearsal.session.target import open_target
 
 # A stand-in API base: every refusal below comes before anything is reached.
 NOWHERE = "http://127.0.0.1:9"

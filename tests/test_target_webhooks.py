@@ -7,9 +7,10 @@ from pathlib import Path
 
 import httpx
 
+from rehearsal.providers.config import TargetConfig
 from rehearsal.providers.mintcash.adapter import MintCash
 from rehearsal.providers.paymongo.adapter import PayMongo
-from rehearsal.session.target import Target, TargetConfig
+from rehearsal.session.target import Target
 from rehearsal.simulator.server import Simulator
 
 

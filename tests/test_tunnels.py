@@ -13,7 +13,8 @@ import httpx
 import pytest
 
 from rehearsal.errors import UsageError
-from rehearsal.tunnels import TunnelError, TunnelSpec, choose, open_tunnel
+from rehearsal.tunnels import TunnelSpec, choose, open_tunnel
+from rehearsal.tunnels.base import TunnelError
 from rehearsal.tunnels.binaries import find_binary
 from rehearsal.tunnels.cloudflared import open_cloudflared
 from rehearsal.tunnels.ngrok import open_ngrok

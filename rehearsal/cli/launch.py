@@ -83,8 +83,11 @@ def _hold_collector() -> None:
     global _defaults
     if _defaults is not None:
         return
+    from rehearsal.net import ready
+
     _defaults = gc.get_threshold()
     gc.set_threshold(_STARTUP_THRESHOLD, _defaults[1], _defaults[2])
+    ready.when_serving(started)  # the first server serving ends start-up
 
 
 def _without_httpx_cli() -> None:

@@ -35,7 +35,7 @@ def _webhook_secret(provider: str) -> str:
     """The merchant's webhook secret, from the variable the provider declares (the first
     entry while rotating). Never printed."""
     from rehearsal import providers
-    from rehearsal.session.target import parse_webhook_secrets
+    from rehearsal.providers.config import parse_webhook_secrets
 
     variable = providers.declaration_of(provider).webhook_secret_variable
     raw = os.environ.get(variable, "")

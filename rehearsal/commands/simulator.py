@@ -25,7 +25,7 @@ def serve(
     until_stdin_closes: bool = False,
 ) -> int:
     from rehearsal import providers
-    from rehearsal.session.target import env_names
+    from rehearsal.providers import env_names
     from rehearsal.simulator.faults import Faults, FaultSpecError
     from rehearsal.simulator.server import Simulator, dialect_names, speaks
 

@@ -100,9 +100,10 @@ def _judge(provider: str, live: bool) -> Judge:
     """How each delivery is judged: verified with the provider's webhook secret when it is
     in the environment, in the mode given; without it, acknowledged unchecked."""
     from rehearsal import providers
+    from rehearsal.providers import env_names
     from rehearsal.providers.base import MalformedEvent
+    from rehearsal.providers.config import TargetConfig, parse_webhook_secrets
     from rehearsal.providers.signatures import SignatureError
-    from rehearsal.session.target import TargetConfig, env_names, parse_webhook_secrets
 
     providers.require(provider)
     secret_var = env_names(provider)[2]
@@ -148,7 +149,7 @@ def _forwarder(args: TunnelArgs) -> Forwarder | None:
         return None
     from rehearsal.audit.forward import Forwarder, check_settings
     from rehearsal.audit.report import shown_url
-    from rehearsal.session.target import env_names
+    from rehearsal.providers import env_names
 
     check_settings(args.forward_to)
     shown = shown_url(args.forward_to)  # a token in its path is a secret
@@ -179,7 +180,8 @@ def _forwarder(args: TunnelArgs) -> Forwarder | None:
 
 
 def serve(args: TunnelArgs) -> int:
-    from rehearsal.tunnels import TunnelError, choose
+    from rehearsal.tunnels import choose
+    from rehearsal.tunnels.base import TunnelError
     from rehearsal.tunnels.public_path import TunnelSession
 
     spec = choose(

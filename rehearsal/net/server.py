@@ -13,8 +13,8 @@ import contextlib
 import threading
 from typing import Any
 
-from rehearsal.cli import launch
 from rehearsal.errors import ProviderError
+from rehearsal.net import ready
 
 START_DEADLINE = 10.0
 SHUTDOWN_STEP = 0.005  # seconds between looks at the connections still closing
@@ -102,7 +102,7 @@ class ServerThread:
                 f"{self.port} within {START_DEADLINE}s"
             )
         self.port = self._server.servers[0].sockets[0].getsockname()[1]
-        launch.started()  # start-up is over: the collector as usual (rehearsal/cli/launch.py)
+        ready.serving()  # e.g. start-up is over: the collector as usual (rehearsal/cli/launch.py)
         return self
 
     def request_stop(self) -> None:

@@ -15,8 +15,8 @@ from rehearsal.errors import SafetyRefusal, UsageError
 
 if TYPE_CHECKING:
     from rehearsal.providers.base import Provider
+    from rehearsal.providers.config import TargetConfig
     from rehearsal.providers.declaration import ProviderDeclaration
-    from rehearsal.session.target import TargetConfig
 
 # name -> the package whose DECLARATION describes it. Importing a package imports its
 # contract and declaration only, never its adapter or httpx.
@@ -65,3 +65,8 @@ def create(name: str, config: TargetConfig) -> Provider:
     module_name, factory = declaration_of(name).adapter.split(":")
     provider: Provider = getattr(import_module(module_name), factory)(config)
     return provider
+
+
+def env_names(provider: str) -> tuple[str, str, str]:
+    """The provider's (API base, secret key, webhook secret) variables, as it declares them."""
+    return declaration_of(provider).variables

@@ -48,7 +48,7 @@ class ChildSimulator:
 
     def start(self) -> str:
         """Start the child and wait for its banner; its base URL."""
-        from rehearsal.session.target import env_names
+        from rehearsal.providers import env_names
 
         self.books.parent.mkdir(parents=True, exist_ok=True)
         package_root = str(Path(__file__).resolve().parents[2])  # this very rehearsal

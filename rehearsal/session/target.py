@@ -11,35 +11,26 @@ are never printed, stored or put in a message.
 from __future__ import annotations
 
 import contextlib
-import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from rehearsal.errors import ProviderError, SafetyRefusal, UsageError
+from rehearsal.providers.config import (
+    TargetConfig,
+    check_key_modes,
+    http_timeout_from_env,
+    parse_webhook_secrets,
+)
 
 if TYPE_CHECKING:
     from rehearsal.providers.base import Provider
-    from rehearsal.providers.declaration import ProviderDeclaration
     from rehearsal.session.sim_child import ChildSimulator
     from rehearsal.session.sim_control import SimulatorControl
     from rehearsal.simulator.server import Simulator
 
 EMBEDDED_TIME_SCALE = 0.01  # the embedded simulator's retry schedule, 100x shorter
-HTTP_TIMEOUT_ENV = "REHEARSAL_HTTP_TIMEOUT"
-DEFAULT_HTTP_TIMEOUT = 15.0  # seconds, per HTTP call to the provider
-
-
-@dataclass(frozen=True)
-class TargetConfig:
-    provider: str
-    api_base: str
-    secret_key: str = field(repr=False)
-    webhook_secrets: list[str] = field(repr=False)
-    environment: Literal["test", "live"]
-    backoff: float = 0.25
-    http_timeout: float = DEFAULT_HTTP_TIMEOUT
 
 
 @dataclass
@@ -86,13 +77,6 @@ class Target:
         self.provider.close()
         if self.simulator is not None:
             self.simulator.stop()
-
-
-def env_names(provider: str) -> tuple[str, str, str]:
-    """The provider's (API base, secret key, webhook secret) variables, as it declares them."""
-    from rehearsal import providers
-
-    return providers.declaration_of(provider).variables
 
 
 def open_target(
@@ -314,71 +298,6 @@ def _reach(url: str, timeout: float) -> tuple[str | None, bool]:
             return f"no answer within {timeout:g}s", False
         return exc.what, False
     return None, SimulatorControl.answers_as_simulator(answer)
-
-
-def http_timeout_from_env() -> float:
-    """REHEARSAL_HTTP_TIMEOUT: seconds each HTTP call to a remote or standalone provider may
-    take (default 15). A finite number greater than 0; anything else is a usage error."""
-    raw = os.environ.get(HTTP_TIMEOUT_ENV, "").strip()
-    if not raw:
-        return DEFAULT_HTTP_TIMEOUT
-    expected = "a number of seconds greater than 0, such as 15 or 2.5"
-    try:
-        value = float(raw)
-    except ValueError:
-        raise UsageError(
-            f"{HTTP_TIMEOUT_ENV} is not a number", hint=f"expected {expected}"
-        ) from None
-    if not math.isfinite(value) or value <= 0:
-        raise UsageError(
-            f"{HTTP_TIMEOUT_ENV} must be finite and greater than 0", hint=f"expected {expected}"
-        )
-    return value
-
-
-def parse_webhook_secrets(variable: str, value: str) -> list[str]:
-    """A webhook secret variable's comma-separated entries (several during a rotation),
-    each trimmed. An unset variable is no secret; an empty entry (`whsec_a,`, as a CI
-    template with an unset variable writes) is refused: it would be an empty HMAC key,
-    which anyone can sign with. Messages give the position, never a secret."""
-    if not value:
-        return []
-    entries = [entry.strip() for entry in value.split(",")]
-    hint = (
-        f"set {variable} to the webhook secret, or to several separated by commas while "
-        "rotating; remove the stray comma or fill in the missing secret"
-    )
-    if not any(entries):
-        raise UsageError(
-            f"{variable} is set but holds no secret (only commas or spaces)", hint=hint
-        )
-    for position, entry in enumerate(entries, start=1):
-        if not entry:
-            raise UsageError(
-                f"{variable} has an empty entry at position {position} of {len(entries)}",
-                hint=hint,
-            )
-    return entries
-
-
-def check_key_modes(declared: ProviderDeclaration, environment: str) -> None:
-    """Every key the provider declares, where set, must be of this mode: an unknown prefix
-    is a usage error (exit 2), a key of the other mode a safety refusal (exit 4). Messages
-    name the variable, never the key."""
-    for key in declared.keys:
-        value = os.environ.get(key.variable, "")
-        if not value and key is not declared.secret_key:
-            continue  # an optional key, not set
-        key_env = key.mode_of(value)
-        if key_env is None:
-            raise UsageError(
-                f"{key.variable} has an unknown prefix", hint=f"expected {key.expected()}"
-            )
-        if key_env != environment:
-            raise SafetyRefusal(
-                f"{key.variable} is a {key_env} key, in {environment} mode",
-                hint="test keys only in test mode; live keys only with --live",
-            )
 
 
 def _embedded(

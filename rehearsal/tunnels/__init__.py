@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Protocol
 
-from rehearsal.errors import ProviderError, UsageError
+from rehearsal.errors import UsageError
+from rehearsal.tunnels.base import Tunnel
 
 MODES = ("none", "ngrok", "cloudflared", "public-url", "events-api")
 # Not a tunnel: no receiver path at all; the run reads the provider's events API instead
@@ -21,21 +21,6 @@ MODES = ("none", "ngrok", "cloudflared", "public-url", "events-api")
 EVENTS_API = "events-api"
 ENV_TUNNEL = "REHEARSAL_TUNNEL"
 START_DEADLINE = 20.0  # seconds for a tunnel process to come up, our own deadline
-
-
-class TunnelError(ProviderError):
-    """The path from the internet to the receiver is broken: not a payment failure (exit 3)."""
-
-
-class Tunnel(Protocol):
-    mode: str
-    public_url: str  # scheme://host[:port], no path
-    inspect_url: str | None  # a local page showing what went through, where there is one
-    pid: int | None  # the tunnel's own process, where there is one
-
-    def alive(self) -> bool: ...
-
-    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)

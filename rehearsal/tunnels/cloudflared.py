@@ -17,7 +17,7 @@ import signal
 import subprocess
 import threading
 
-from rehearsal.tunnels import TunnelError
+from rehearsal.tunnels.base import TunnelError
 from rehearsal.tunnels.binaries import agent_env, find_binary
 
 INSTALL = (

@@ -21,7 +21,7 @@ import threading
 from typing import Any
 
 from rehearsal.errors import UsageError
-from rehearsal.tunnels import TunnelError
+from rehearsal.tunnels.base import TunnelError
 from rehearsal.tunnels.binaries import find_binary
 
 INSTALL = "install the ngrok agent (https://ngrok.com/download)"

@@ -17,7 +17,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from rehearsal.tunnels import TunnelError
+from rehearsal.tunnels.base import TunnelError
 
 PROBE_HEADER = "X-Rehearsal-Probe"
 SIGNATURE_HEADER = "X-Rehearsal-Probe-Signature"

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Protocol
 
 from rehearsal.errors import UsageError
-from rehearsal.tunnels import Tunnel, TunnelError, TunnelSpec, leftovers, open_tunnel
+from rehearsal.tunnels import TunnelSpec, leftovers, open_tunnel
+from rehearsal.tunnels.base import Tunnel, TunnelError
 from rehearsal.tunnels.probe import ProbeBox, send_probe
 
 TOKEN_ENV = "REHEARSAL_WEBHOOK_TOKEN"

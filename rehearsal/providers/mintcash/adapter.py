@@ -29,7 +29,7 @@ from rehearsal.providers.http import HttpCore, Wire
 from rehearsal.providers.mintcash import contract as c
 
 if TYPE_CHECKING:
-    from rehearsal.session.target import TargetConfig
+    from rehearsal.providers.config import TargetConfig
 
 _PATHS: dict[ObjectKind, str] = {
     "payment": c.PAYMENT,

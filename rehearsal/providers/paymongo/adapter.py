@@ -38,7 +38,7 @@ from rehearsal.providers.paymongo.client import PayMongoHttp
 from rehearsal.ui.operator import Authorize  # shown through the core operator service
 
 if TYPE_CHECKING:
-    from rehearsal.session.target import TargetConfig
+    from rehearsal.providers.config import TargetConfig
 
 
 # Refund refusals that are about the request, not about test mode (PayMongo's refund errors,

@@ -33,7 +33,7 @@ from rehearsal.providers.stripe.webhooks import StripeWebhooks
 from rehearsal.ui.operator import Authorize  # shown through the core operator service
 
 if TYPE_CHECKING:
-    from rehearsal.session.target import TargetConfig
+    from rehearsal.providers.config import TargetConfig
 
 RETURN_URL = "https://example.com/rehearsal/3ds-complete"  # the cardholder's browser only
 

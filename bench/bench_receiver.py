@@ -45,7 +45,8 @@ from rehearsal.net.server import ServerThread  # noqa: E402
 from rehearsal.providers import signatures  # noqa: E402
 from rehearsal.providers.mintcash import contract  # noqa: E402
 from rehearsal.providers.mintcash.adapter import MintCash  # noqa: E402
-from rehearsal.receiver.endpoint import EventHub, Receiver  # noqa: E402
+from rehearsal.receiver.endpoint import Receiver  # noqa: E402
+from rehearsal.receiver.hub import EventHub  # noqa: E402
 
 SECRET = "whsec_bench_not_a_real_secret_0123456789abcdef"
 LUA = Path(__file__).with_name("wrk_cycle.lua")

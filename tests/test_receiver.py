@@ -21,7 +21,8 @@ from rehearsal.providers import signatures
 from rehearsal.providers.base import NormalizedEvent
 from rehearsal.providers.mintcash import contract
 from rehearsal.providers.mintcash.adapter import MintCash
-from rehearsal.receiver.endpoint import EventHub, Receiver
+from rehearsal.receiver.endpoint import Receiver
+from rehearsal.receiver.hub import EventHub
 from tests.conftest import WEBHOOK_SECRET, event_body, signed_headers
 
 RUN_ID = "run_receiver_test"

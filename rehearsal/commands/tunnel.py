@@ -5,8 +5,9 @@ provider's webhook secret is in the environment; the body is never parsed before
 and ends the tunnel on Ctrl-C or SIGTERM with exit 0. It moves no money and stores nothing.
 
 It answers as a correct endpoint would, so the provider's dashboard tells the truth: 4xx
-for an unsigned, forged, stale, malformed or other-environment delivery, 2xx for a valid
-one (a repeated event id too: acknowledged, shown as a duplicate). Without the webhook
+for an unsigned, forged, stale, malformed, unreadable or other-environment delivery, 2xx for
+a valid one (a repeated event id too: acknowledged, shown as a duplicate), judged as a run's
+receiver judges (rehearsal/receiver/classify.py). Without the webhook
 secret it cannot tell a forgery from an event, says so once, and acknowledges each.
 """
 
@@ -21,9 +22,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from rehearsal.errors import UsageError
+from rehearsal.receiver import classify
+from rehearsal.receiver.classify import REJECTED, Answer, Verify
 from rehearsal.receiver.endpoint import MAX_BODY, WebhookEndpoint
 
 if TYPE_CHECKING:
@@ -77,7 +80,7 @@ class DeliveryLog(WebhookEndpoint):
         self.forward = forward
         self.count = 0
 
-    def handle(self, headers: Mapping[str, str], body: bytes) -> tuple[int, Mapping[str, Any]]:
+    def handle(self, headers: Mapping[str, str], body: bytes) -> Answer:
         self.count += 1
         verdict = self.judge(headers, body)
         _say(f"[{_now()}] delivery {self.count}: {verdict.text} -> {verdict.status}")
@@ -87,7 +90,7 @@ class DeliveryLog(WebhookEndpoint):
             return verdict.status, {"received": True}
         return verdict.status, {"error": "rejected"}
 
-    def too_large(self) -> tuple[int, Mapping[str, Any]]:
+    def too_large(self) -> Answer:
         _say(f"[{_now()}] delivery refused: body over {MAX_BODY} bytes -> 413")
         return 413, {"error": "body too large"}
 
@@ -101,9 +104,7 @@ def _judge(provider: str, live: bool) -> Judge:
     in the environment, in the mode given; without it, acknowledged unchecked."""
     from rehearsal import providers
     from rehearsal.providers import env_names
-    from rehearsal.providers.base import MalformedEvent
     from rehearsal.providers.config import TargetConfig, parse_webhook_secrets
-    from rehearsal.providers.signatures import SignatureError
 
     providers.require(provider)
     secret_var = env_names(provider)[2]
@@ -114,30 +115,30 @@ def _judge(provider: str, live: bool) -> Judge:
     mode: Literal["test", "live"] = "live" if live else "test"
     secrets = parse_webhook_secrets(secret_var, secret)
     config = TargetConfig(provider, "http://127.0.0.1:9", "", secrets, mode)
-    adapter = providers.create(provider, config)
-    seen: set[str] = set()
-    lock = threading.Lock()
+    return judging(providers.create(provider, config).verify_webhook, mode)
+
+
+def judging(verify: Verify, mode: str) -> Judge:
+    """Each delivery judged as a run's receiver judges it (classify.py: signature, then
+    environment, then a repeat), but de-duplicated in memory: the tunnel stores nothing."""
+    seen = classify.Seen()
 
     def judge(headers: Mapping[str, str], body: bytes) -> Verdict:
-        try:
-            event = adapter.verify_webhook(headers, body)
-        except (SignatureError, MalformedEvent) as exc:  # say which, never the body
-            return Verdict(400, f"{len(body)} bytes, REJECTED: {exc}")
-        except Exception as exc:  # an event the adapter cannot read is not acknowledged
-            return Verdict(400, f"{len(body)} bytes, REJECTED: unreadable ({type(exc).__name__})")
-        if event.environment != mode:  # as the receiver of a run refuses it
-            return Verdict(
-                400, f"{len(body)} bytes, REJECTED: a {event.environment} event, not {mode}"
-            )
-        with lock:
-            again = event.event_id in seen
-            seen.add(event.event_id)
+        # run_id "": the tunnel's deliveries belong to no run and are never stored
+        delivery = classify.webhook(verify, headers, body, run_id="", environment=mode, wanted=None)
+        event = delivery.event
+        if delivery.verdict == REJECTED:  # say why, never the body
+            why = delivery.reason if event is None else f"a {event.environment} event, not {mode}"
+            return Verdict(400, f"{len(body)} bytes, REJECTED: {why}")
+        assert event is not None  # verified: not refused
+        new = seen.first(event.event_id)
+        status, _ = classify.answer(delivery, new)
         obj = f" {event.object.id}" if event.object is not None else ""
-        note = ", a duplicate: acknowledged again" if again else ""
+        note = "" if new else ", a duplicate: acknowledged again"
         return Verdict(
-            200,
+            status,
             f"{event.type} {event.event_id}{obj}, signature ok ({event.environment}){note}",
-            None if again else event,
+            event if new else None,
         )
 
     return judge

@@ -75,7 +75,7 @@ from rehearsal.providers.base import (
     ProviderObject,
 )
 from rehearsal.providers.keys import step_key
-from rehearsal.receiver.endpoint import EventHub
+from rehearsal.receiver.hub import EventHub
 
 RESUME_GRACE = 1.0  # seconds a resumed step waits for a retried webhook the API already confirms
 API_POLL = 0.5  # seconds between API checks while an optional webhook may still come

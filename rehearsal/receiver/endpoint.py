@@ -1,11 +1,13 @@
 """The webhook receiver: a real ASGI server (uvicorn) on 127.0.0.1, in a background thread.
 
-It never parses before verifying: the raw bytes are read (413 past the size limit), the
-signature is checked in constant time with the timestamp tolerance, and only then is the
-body parsed. Events from the other environment are refused. Every accepted event is stored
-before the answer, and duplicates (same event id) are counted, not processed twice. It
-answers 2xx at once, also for event types the rehearsal does not use. Waiters sleep on a
-condition and wake when an event arrives: no polling.
+It never parses before verifying: the raw bytes are read (413 past the size limit), and only
+then judged (classify.py: the signature checked in constant time with the timestamp
+tolerance, then the body parsed, then the environment; an unexpected error refuses the
+delivery, never a 500). Every accepted event is stored before the answer, and duplicates
+(same event id) are counted, not processed twice. It answers 2xx at once, also for event
+types the rehearsal does not use, and publishes what the run uses to its hub (hub.py). The
+endpoint owns the unguessable path, the size limit and the tunnel probe; it knows nothing
+of the engine that waits on the hub.
 """
 
 from __future__ import annotations
@@ -13,68 +15,44 @@ from __future__ import annotations
 import hmac
 import json
 import secrets
-import threading
-import time
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
-from types import MappingProxyType
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, TypedDict
 
 from rehearsal.ledger.db import Delivery, StateDB
-from rehearsal.providers.base import MalformedEvent, NormalizedEvent
-from rehearsal.providers.signatures import SignatureError
+from rehearsal.providers.base import NormalizedEvent
+from rehearsal.receiver import classify
 from rehearsal.receiver.batch import GroupCommit
+from rehearsal.receiver.classify import ACCEPTED, RECEIVED, REJECTED, Answer, Verify
+from rehearsal.receiver.hub import EventHub
 from rehearsal.tunnels.probe import PROBE_HEADER, ProbeBox
 
+if TYPE_CHECKING:
+    from rehearsal.net.server import ServerThread
+
 MAX_BODY = 256 * 1024  # bytes; provider events are a few KiB
-# How an event reached the run (deliveries.via): a signed POST to the receiver, or read from
-# the provider's own events API where there is no public path (rehearsal/receiver/feed.py).
-WEBHOOK = "webhook"
-EVENTS_API = "events-api"
-
-Verify = Callable[[Mapping[str, str], bytes], NormalizedEvent]
-Answer = tuple[int, Mapping[str, Any]]  # an HTTP status and its JSON body
-Scope = MutableMapping[str, Any]  # ASGI's, as starlette.types spells them
-RECEIVED: Mapping[str, Any] = MappingProxyType({"received": True})  # a new event's answer
 _RECEIVED_BODY = b'{"received":true}'
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 
-class EventHub:
-    """Accepted events of this run, and a way to wait for one with a deadline."""
+class Scope(TypedDict):
+    """What the route reads of ASGI's connection scope (uvicorn's has more)."""
 
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._events: list[tuple[float, NormalizedEvent]] = []
+    type: str
+    path: str
+    method: str
+    headers: Iterable[tuple[bytes, bytes]]
 
-    def publish(self, event: NormalizedEvent) -> None:
-        with self._cond:
-            self._events.append((time.time(), event))
-            self._cond.notify_all()
 
-    def wait_for(
-        self, match: Callable[[NormalizedEvent], bool], deadline: float
-    ) -> tuple[float, NormalizedEvent] | None:
-        """The first event (arrival time, event) that matches, or None at the deadline.
+class Message(TypedDict, total=False):
+    """An ASGI message received: http.request (body, more_body) or http.disconnect."""
 
-        `deadline` is on the time.monotonic() clock. Events that arrived before the wait
-        began count too: a webhook may beat the API answer that caused it.
-        """
-        with self._cond:
-            seen = 0
-            while True:
-                for arrived, event in self._events[seen:]:
-                    if match(event):
-                        return arrived, event
-                seen = len(self._events)
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return None
-                self._cond.wait(remaining)
+    type: str
+    body: bytes
+    more_body: bool
 
-    def events(self) -> list[NormalizedEvent]:
-        with self._cond:
-            return [e for _, e in self._events]
+
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Mapping[str, object]], Awaitable[None]]
+App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class WebhookEndpoint:
@@ -86,12 +64,12 @@ class WebhookEndpoint:
         self.max_body = max_body
         self.token = secrets.token_urlsafe(24)  # the path is unguessable
         self.probes = ProbeBox()  # the tunnel probe: answered, never stored or published
-        self._server: Any = None
+        self._server: ServerThread | None = None
 
-    def handle(self, headers: Mapping[str, str], body: bytes) -> tuple[int, Mapping[str, Any]]:
+    def handle(self, headers: Mapping[str, str], body: bytes) -> Answer:
         raise NotImplementedError
 
-    def too_large(self) -> tuple[int, Mapping[str, Any]]:
+    def too_large(self) -> Answer:
         return 413, {"error": "body too large"}
 
     @property
@@ -103,13 +81,11 @@ class WebhookEndpoint:
         assert self._server is not None, "receiver not started"
         return f"{self._server.url}{self.path}"
 
-    async def handle_async(
-        self, headers: Mapping[str, str], body: bytes
-    ) -> tuple[int, Mapping[str, Any]]:
+    async def handle_async(self, headers: Mapping[str, str], body: bytes) -> Answer:
         """`handle`, on the server's event loop; a subclass may wait here without blocking it."""
         return self.handle(headers, body)
 
-    def app(self) -> Any:
+    def app(self) -> App:
         """The one route as a plain ASGI callable: Starlette's router and Request objects
         cost more per request than the receiver's own work (bench/README.md)."""
         route = b"/webhooks/"
@@ -176,6 +152,8 @@ class Receiver(WebhookEndpoint):
         run_id: str,
         wanted: set[str] | None = None,
         max_body: int = MAX_BODY,
+        on_new: Callable[[NormalizedEvent], None] | None = None,
+        hub: EventHub | None = None,
     ) -> None:
         super().__init__(max_body)
         self.verify = verify
@@ -183,11 +161,11 @@ class Receiver(WebhookEndpoint):
         self.store = store
         self.run_id = run_id
         self.wanted = wanted  # None: every type the provider normalizes is used
-        self.hub = EventHub()
+        self.hub = EventHub() if hub is None else hub
         self.counts = {"accepted": 0, "duplicate": 0, "rejected": 0, "ignored": 0}
         self._commits: GroupCommit | None = None
         # Told of each new verified event of the run, before it is published (forward.py).
-        self.on_new: Callable[[NormalizedEvent], None] | None = None
+        self.on_new = on_new
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         self._commits = GroupCommit(lambda batch: self.store.record_deliveries(batch))
@@ -228,40 +206,41 @@ class Receiver(WebhookEndpoint):
 
     def _judge(self, headers: Mapping[str, str], body: bytes) -> Delivery:
         """What to store for a webhook: verified on the raw bytes first, then checked."""
-        try:
-            event = self.verify(headers, body)
-        except SignatureError as exc:
-            return Delivery(self.run_id, None, "rejected", f"signature: {exc}")
-        except MalformedEvent as exc:
-            return Delivery(self.run_id, None, "rejected", f"malformed: {exc}")
-        return self._check(event, WEBHOOK, body)
+        return classify.webhook(
+            self.verify,
+            headers,
+            body,
+            run_id=self.run_id,
+            environment=self.environment,
+            wanted=self.wanted,
+        )
 
     def _check(self, event: NormalizedEvent, via: str, raw: bytes | None = None) -> Delivery:
-        if event.environment != self.environment:
-            reason = f"environment {event.environment!r} does not match this {self.environment} run"
-            return Delivery(self.run_id, event, "rejected", reason, via, raw)
-        used = event.object is not None and (self.wanted is None or event.type in self.wanted)
-        return Delivery(self.run_id, event, "accepted" if used else "ignored", None, via, raw)
+        return classify.checked(
+            event,
+            run_id=self.run_id,
+            environment=self.environment,
+            wanted=self.wanted,
+            via=via,
+            raw=raw,
+        )
 
     def _settle(self, delivery: Delivery, new: bool, status: int = 400) -> Answer:
         """Count and publish a stored delivery; its HTTP answer."""
-        if delivery.verdict == "rejected":
-            self.counts["rejected"] += 1
-            if delivery.event is not None:
-                return status, {"error": "environment mismatch"}
-            return status, {"error": (delivery.reason or "").split(":")[0]}
-        if not new:
+        if delivery.verdict == REJECTED:
+            self.counts[REJECTED] += 1
+        elif not new:
             self.counts["duplicate"] += 1
-            return 200, {"received": True, "duplicate": True}
-        self.counts[delivery.verdict] += 1
-        if delivery.event is not None and self.on_new is not None:
-            self.on_new(delivery.event)  # --forward-to: the merchant's handler gets it too
-        if delivery.verdict == "accepted" and delivery.event is not None:
-            self.hub.publish(delivery.event)
-        return 200, RECEIVED
+        else:
+            self.counts[delivery.verdict] += 1
+            if delivery.event is not None and self.on_new is not None:
+                self.on_new(delivery.event)  # --forward-to: the merchant's handler gets it too
+            if delivery.verdict == ACCEPTED and delivery.event is not None:
+                self.hub.publish(delivery.event)
+        return classify.answer(delivery, new, status)
 
     def _reject(self, reason: str, status: int) -> Answer:
-        delivery = Delivery(self.run_id, None, "rejected", reason)
+        delivery = Delivery(self.run_id, None, REJECTED, reason)
         return self._settle(delivery, self.store.record_deliveries([delivery])[0], status)
 
 
@@ -285,7 +264,7 @@ async def _respond(
     await send({"type": "http.response.body", "body": body})
 
 
-async def _json(send: Send, status: int, answer: Mapping[str, Any]) -> None:
+async def _json(send: Send, status: int, answer: Mapping[str, object]) -> None:
     if answer is RECEIVED:  # nearly every answer: encoded once
         body = _RECEIVED_BODY
     else:

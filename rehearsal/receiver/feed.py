@@ -16,7 +16,8 @@ import threading
 
 from rehearsal.errors import ProviderError
 from rehearsal.providers.base import EventFeed
-from rehearsal.receiver.endpoint import EVENTS_API, Receiver
+from rehearsal.receiver.classify import EVENTS_API
+from rehearsal.receiver.endpoint import Receiver
 
 SINCE_MARGIN = 60.0  # seconds before the run's start: clocks differ; duplicates are counted
 

@@ -17,16 +17,16 @@ from __future__ import annotations
 
 import functools
 import threading
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from rehearsal.ledger.db import Delivery, StateDB
 from rehearsal.providers.base import MalformedEvent, NormalizedEvent, ProviderObject
-from rehearsal.providers.signatures import SignatureError
-from rehearsal.receiver.endpoint import WEBHOOK, EventHub, Receiver, Verify
+from rehearsal.receiver import classify
+from rehearsal.receiver.classify import IGNORED, RECEIVED, WEBHOOK, Answer, Verify
+from rehearsal.receiver.endpoint import Receiver
+from rehearsal.receiver.hub import RunHub
 
-INTERRUPT_CHECK = 0.2  # seconds: how soon a waiting run notices Ctrl-C on the matrix
 # The adapter's calls whose answers are the run's objects; find_by_idempotency_key is how
 # settling finds a call whose answer was lost (settle.py), so its object is the run's too.
 _CLAIMING = (
@@ -37,33 +37,6 @@ _CLAIMING = (
     "subscription_payments",
     "find_by_idempotency_key",
 )
-
-
-class RunHub(EventHub):
-    """A run's hub whose waits end with KeyboardInterrupt once the matrix is interrupted:
-    worker threads never see the signal, so this is how a Ctrl-C reaches them (and the
-    runner compensates, as it does after a Ctrl-C in a single run)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._interrupted = threading.Event()
-
-    def interrupt(self) -> None:
-        self._interrupted.set()
-
-    @property
-    def interrupted(self) -> bool:
-        return self._interrupted.is_set()
-
-    def wait_for(
-        self, match: Callable[[NormalizedEvent], bool], deadline: float
-    ) -> tuple[float, NormalizedEvent] | None:
-        while True:
-            if self._interrupted.is_set():
-                raise KeyboardInterrupt
-            got = super().wait_for(match, min(deadline, time.monotonic() + INTERRUPT_CHECK))
-            if got is not None or time.monotonic() >= deadline:
-                return got
 
 
 class Router(Receiver):
@@ -80,9 +53,8 @@ class Router(Receiver):
 
     def add_run(self, run_id: str) -> Receiver:
         receiver = Receiver(
-            self.verify, environment=self.environment, store=self.store, run_id=run_id
+            self.verify, environment=self.environment, store=self.store, run_id=run_id, hub=RunHub()
         )
-        receiver.hub = RunHub()
         self.runs[run_id] = receiver
         return receiver
 
@@ -109,27 +81,21 @@ class Router(Receiver):
         self.claim(run_id, obj.id)
         self.claim(run_id, obj.payment_id)  # a refund's payment; a subscription's payment
 
-    def accept(self, headers: Mapping[str, str], body: bytes) -> tuple[int, Mapping[str, Any]]:
+    def accept(self, headers: Mapping[str, str], body: bytes) -> Answer:
         """A webhook: verified on the raw bytes first, then routed to its run by `take`."""
         event = self._verified(headers, body)
         if not isinstance(event, NormalizedEvent):
             return event
         return self.take(event, via=WEBHOOK)
 
-    def _verified(
-        self, headers: Mapping[str, str], body: bytes
-    ) -> NormalizedEvent | tuple[int, Mapping[str, Any]]:
+    def _verified(self, headers: Mapping[str, str], body: bytes) -> NormalizedEvent | Answer:
         """The verified event, or the answer refusing it (400, recorded)."""
-        try:
-            return self.verify(headers, body)
-        except SignatureError as exc:
-            return self._reject(f"signature: {exc}", 400)
-        except MalformedEvent as exc:
-            return self._reject(f"malformed: {exc}", 400)
+        event = classify.verified(self.verify, headers, body)
+        if isinstance(event, str):
+            return self._reject(event, 400)
+        return event
 
-    async def handle_async(
-        self, headers: Mapping[str, str], body: bytes
-    ) -> tuple[int, Mapping[str, Any]]:
+    async def handle_async(self, headers: Mapping[str, str], body: bytes) -> Answer:
         """The receiver's server calls this: verified on the raw bytes first, then routed
         as `take` routes it, but stored through the router's group commit, so the event
         loop never waits on the ledger: it goes on reading the next deliveries while
@@ -142,7 +108,7 @@ class Router(Receiver):
             await self._store_async(self._parked_row(event, WEBHOOK, body))
         receiver = self._route(event, WEBHOOK)
         if receiver is None:
-            return 200, {"received": True}  # parked until its run claims the object
+            return 200, RECEIVED  # parked until its run claims the object
         if parked_row:  # claimed while its row was being written
             self._routed(event, receiver.run_id)
         delivery = receiver._check(event, WEBHOOK)
@@ -152,13 +118,13 @@ class Router(Receiver):
             new = await self._commits.store(delivery)
         return self._counted(receiver, lambda: receiver._settle(delivery, new))
 
-    def take(self, event: NormalizedEvent, *, via: str) -> tuple[int, Mapping[str, Any]]:
+    def take(self, event: NormalizedEvent, *, via: str) -> Answer:
         parked_row = self._unowned(event)
         if parked_row:
             self.store.record_deliveries([self._parked_row(event, via, None)])
         receiver = self._route(event, via)
         if receiver is None:
-            return 200, {"received": True}
+            return 200, RECEIVED
         if parked_row:  # claimed while its row was being written
             self._routed(event, receiver.run_id)
         if receiver is self:
@@ -175,7 +141,7 @@ class Router(Receiver):
     def _parked_row(self, event: NormalizedEvent, via: str, body: bytes | None) -> Delivery:
         assert event.object is not None
         reason = f"parked: no run of this matrix had claimed {event.object.id} yet"
-        return Delivery(self.run_id, event, "ignored", reason, via, raw=body)
+        return Delivery(self.run_id, event, IGNORED, reason, via, raw=body)
 
     async def _store_async(self, delivery: Delivery) -> None:
         if self._commits is None:  # not started by start(): write here
@@ -195,9 +161,7 @@ class Router(Receiver):
                 return None
         return self.runs[owner]
 
-    def _counted(
-        self, receiver: Receiver, settle: Callable[[], tuple[int, Mapping[str, Any]]]
-    ) -> tuple[int, Mapping[str, Any]]:
+    def _counted(self, receiver: Receiver, settle: Callable[[], Answer]) -> Answer:
         if receiver is self:
             return settle()
         before = dict(receiver.counts)
@@ -222,7 +186,7 @@ class Router(Receiver):
                 reason = f"no run of this matrix owns {object_id}"
                 self.store.note_delivery(self.run_id, event_id, reason)
                 count += 1
-                self.counts["ignored"] += 1
+                self.counts[IGNORED] += 1
         return count
 
 
@@ -259,11 +223,12 @@ class ParkedEvents:
         with self._lock:
             return bool(self._by_object)
 
-    def adopt_owned(self, steps: list[Any]) -> None:
+    def adopt_owned(self, steps: Sequence[Mapping[str, object]]) -> None:
         """Take what was parked about the objects the run's ledger already names."""
         for step in steps:
-            self.adopt(step["object_id"])
-            self.adopt(step["awaited_object"])
+            for key in ("object_id", "awaited_object"):
+                object_id = step[key]
+                self.adopt(object_id if isinstance(object_id, str) else None)
 
     def claim(self, obj: ProviderObject) -> None:
         self.adopt(obj.id)

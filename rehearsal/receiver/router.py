@@ -23,7 +23,7 @@ from typing import Any
 from rehearsal.ledger.db import Delivery, StateDB
 from rehearsal.providers.base import MalformedEvent, NormalizedEvent, ProviderObject
 from rehearsal.receiver import classify
-from rehearsal.receiver.classify import IGNORED, RECEIVED, WEBHOOK, Answer, Verify
+from rehearsal.receiver.classify import ACKNOWLEDGED, IGNORED, WEBHOOK, Answer, Verify
 from rehearsal.receiver.endpoint import Receiver
 from rehearsal.receiver.hub import RunHub
 
@@ -108,7 +108,7 @@ class Router(Receiver):
             await self._store_async(self._parked_row(event, WEBHOOK, body))
         receiver = self._route(event, WEBHOOK)
         if receiver is None:
-            return 200, RECEIVED  # parked until its run claims the object
+            return ACKNOWLEDGED  # parked until its run claims the object
         if parked_row:  # claimed while its row was being written
             self._routed(event, receiver.run_id)
         delivery = receiver._check(event, WEBHOOK)
@@ -124,7 +124,7 @@ class Router(Receiver):
             self.store.record_deliveries([self._parked_row(event, via, None)])
         receiver = self._route(event, via)
         if receiver is None:
-            return 200, RECEIVED
+            return ACKNOWLEDGED
         if parked_row:  # claimed while its row was being written
             self._routed(event, receiver.run_id)
         if receiver is self:

@@ -7,8 +7,8 @@ and ends the tunnel on Ctrl-C or SIGTERM with exit 0. It moves no money and stor
 It answers as a correct endpoint would, so the provider's dashboard tells the truth: 4xx
 for an unsigned, forged, stale, malformed, unreadable or other-environment delivery, 2xx for
 a valid one (a repeated event id too: acknowledged, shown as a duplicate), judged as a run's
-receiver judges (rehearsal/receiver/classify.py). Without the webhook
-secret it cannot tell a forgery from an event, says so once, and acknowledges each.
+receiver judges (rehearsal/receiver/classify.py). Without the webhook secret it cannot tell
+a forgery from an event, says so once, and acknowledges each.
 """
 
 from __future__ import annotations

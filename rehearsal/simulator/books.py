@@ -153,17 +153,21 @@ class Books:
             self._db.execute("COMMIT")
         self.on_enqueue()  # wake the deliverer: the transaction may have queued events
 
-    def _one(self, sql: str, *args: Any) -> Row | None:
+    # --- the public read API: a dialect's own tables (pm_*, st_*) and the books' --------------
+
+    def one(self, sql: str, *args: object) -> Row | None:
+        """The first row of a read-only query, or None; outside any transaction."""
         with self._lock:
             row = self._db.execute(sql, args).fetchone()
         return dict(row) if row else None
 
-    def _all(self, sql: str, *args: Any) -> list[Row]:
+    def all(self, sql: str, *args: object) -> list[Row]:
+        """Every row of a read-only query; outside any transaction."""
         with self._lock:
             return [dict(r) for r in self._db.execute(sql, args).fetchall()]
 
     def _meta(self, key: str) -> str | None:
-        row = self._one("SELECT value FROM meta WHERE key = ?", key)
+        row = self.one("SELECT value FROM meta WHERE key = ?", key)
         return row["value"] if row else None
 
     def _keys(self) -> Keys:
@@ -236,7 +240,7 @@ class Books:
 
     def replay(self, env: str, scope: str, external_id: str, body: Row) -> tuple[int, Row] | None:
         """The stored response for a repeated externalId, or None for a new one."""
-        row = self._one(
+        row = self.one(
             "SELECT body_hash, status, response FROM idempotency "
             "WHERE env = ? AND scope = ? AND external_id = ?",
             env,
@@ -283,7 +287,7 @@ class Books:
 
     def subscription_payments(self, env: str, subscription_id: str) -> list[Row]:
         self.subscription(env, subscription_id)  # 404 for an unknown subscription
-        return self._all(
+        return self.all(
             "SELECT * FROM payments WHERE env = ? AND subscription_id = ? ORDER BY created_at, id",
             env,
             subscription_id,
@@ -292,18 +296,18 @@ class Books:
     def by_external_id(self, env: str, kind: str, external_id: str) -> Row | None:
         """The object created under `external_id`, if any call with it landed."""
         table = {"payment": "payments", "refund": "refunds", "subscription": "subscriptions"}[kind]
-        return self._one(
+        return self.one(
             f"SELECT * FROM {table} WHERE env = ? AND external_id = ?", env, external_id
         )
 
     def refund_ids(self, payment_id: str) -> list[str]:
-        rows = self._all(
+        rows = self.all(
             "SELECT id FROM refunds WHERE payment_id = ? ORDER BY created_at, id", payment_id
         )
         return [r["id"] for r in rows]
 
     def _get(self, table: str, env: str, object_id: str, what: str) -> Row:
-        row = self._one(f"SELECT * FROM {table} WHERE id = ? AND env = ?", object_id, env)
+        row = self.one(f"SELECT * FROM {table} WHERE id = ? AND env = ?", object_id, env)
         if row is None:
             raise BooksError(404, "invalid_request", "resource_missing", f"no {what} {object_id}")
         return row
@@ -471,7 +475,7 @@ class Books:
 
     def next_renewal_at(self) -> float | None:
         """Wall-clock time of the next renewal due, for the scheduler."""
-        row = self._one(
+        row = self.one(
             "SELECT MIN(period_end - clock_offset) AS t FROM subscriptions WHERE status = 'active'"
         )
         if row is None or row["t"] is None:
@@ -566,17 +570,17 @@ class Books:
     def events_after(self, env: str, after: str | None, limit: int) -> list[Row]:
         seq = 0
         if after:
-            row = self._one("SELECT seq FROM events WHERE id = ? AND env = ?", after, env)
+            row = self.one("SELECT seq FROM events WHERE id = ? AND env = ?", after, env)
             if row is None:
                 raise BooksError(404, "invalid_request", "resource_missing", f"no event {after}")
             seq = row["seq"]
-        return self._all(
+        return self.all(
             "SELECT * FROM events WHERE env = ? AND seq > ? ORDER BY seq LIMIT ?", env, seq, limit
         )
 
     def object_row(self, kind: str, object_id: str) -> Row | None:
         table = {"payment": "payments", "refund": "refunds", "subscription": "subscriptions"}[kind]
-        return self._one(f"SELECT * FROM {table} WHERE id = ?", object_id)
+        return self.one(f"SELECT * FROM {table} WHERE id = ?", object_id)
 
     def add_endpoint(self, url: str, events: list[str], env: str | None) -> Row:
         row: Row = {
@@ -618,19 +622,19 @@ class Books:
             return True
 
     def endpoint_url(self, endpoint_id: str) -> str | None:
-        row = self._one("SELECT url FROM endpoints WHERE id = ? AND enabled = 1", endpoint_id)
+        row = self.one("SELECT url FROM endpoints WHERE id = ? AND enabled = 1", endpoint_id)
         return row["url"] if row else None
 
     def due_deliveries(self, now: float) -> tuple[list[Row], float | None]:
         """Pending deliveries due by `now`, and when the next one after those falls due.
         Each row's `lane` is the object its event is about (deliveries keep order in one)."""
-        due = self._all(
+        due = self.all(
             "SELECT o.*, COALESCE(e.object_id, 'outbox-' || o.seq) AS lane FROM outbox o "
             "LEFT JOIN events e ON e.id = o.event_id "
             "WHERE o.state = 'pending' AND o.next_at <= ? ORDER BY o.next_at, o.seq",
             now,
         )
-        nxt = self._one(
+        nxt = self.one(
             "SELECT MIN(next_at) AS t FROM outbox WHERE state = 'pending' AND next_at > ?", now
         )
         return due, (nxt["t"] if nxt and nxt["t"] is not None else None)
@@ -653,10 +657,10 @@ class Books:
             )
 
     def outbox_row(self, seq: int) -> Row | None:
-        return self._one("SELECT * FROM outbox WHERE seq = ?", seq)
+        return self.one("SELECT * FROM outbox WHERE seq = ?", seq)
 
     def newer_pending(self, row: Row) -> Row | None:
-        return self._one(
+        return self.one(
             "SELECT * FROM outbox WHERE state = 'pending' AND endpoint_id = ? "
             "AND seq > ? ORDER BY seq LIMIT 1",
             row["endpoint_id"],
@@ -666,24 +670,24 @@ class Books:
     def summary(self) -> Row:
         """The books at a glance, for `rehearsal simulator` tests and crash checks."""
         return {
-            "payments": self._all(
+            "payments": self.all(
                 "SELECT id, env, external_id, amount, currency, status, "
                 "amount_refunded, subscription_id FROM payments ORDER BY "
                 "created_at"
             ),
-            "refunds": self._all(
+            "refunds": self.all(
                 "SELECT id, env, external_id, payment_id, amount FROM refunds ORDER BY created_at"
             ),
-            "subscriptions": self._all(
+            "subscriptions": self.all(
                 "SELECT id, env, external_id, status, renewals "
                 "FROM subscriptions ORDER BY created_at"
             ),
-            "endpoints": self._all(
+            "endpoints": self.all(
                 "SELECT id, url, events, env, enabled FROM endpoints ORDER BY created_at"
             ),
             "outbox": {
                 r["state"]: r["n"]
-                for r in self._all("SELECT state, COUNT(*) AS n FROM outbox GROUP BY state")
+                for r in self.all("SELECT state, COUNT(*) AS n FROM outbox GROUP BY state")
             },
         }
 

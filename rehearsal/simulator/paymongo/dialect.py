@@ -61,7 +61,7 @@ class PayMongoDialect(PaymentRoutes, BillingRoutes, WebhookRoutes, ListRoutes):
 
     def resolve_card(self, token: str) -> Row:
         assert self.books is not None
-        row = self.books._one("SELECT * FROM pm_methods WHERE id = ?", token)
+        row = self.books.one("SELECT * FROM pm_methods WHERE id = ?", token)
         if row is None:
             raise BooksError(
                 404, "invalid_request", "resource_missing", f"no payment method {token}"

@@ -125,17 +125,17 @@ class Store:
     # --- reads ------------------------------------------------------------------------------
 
     def one(self, table: str, env: str, object_id: str) -> Row | None:
-        return self.books._one(f"SELECT * FROM {table} WHERE id = ? AND env = ?", object_id, env)
+        return self.books.one(f"SELECT * FROM {table} WHERE id = ? AND env = ?", object_id, env)
 
     def intent_for_payment(self, payment: Row) -> str:
-        row = self.books._one(
+        row = self.books.one(
             "SELECT id FROM pm_intents WHERE payment_ids LIKE ?", f'%"{payment["id"]}"%'
         )
         return str(row["id"]) if row else "pi_" + payment["id"].removeprefix("pay_")
 
     def extras(self, object_id: str) -> Row:
         """What a create request said that the books do not keep (metadata, notes, ...)."""
-        row = self.books._one("SELECT attributes FROM pm_extras WHERE id = ?", object_id)
+        row = self.books.one("SELECT attributes FROM pm_extras WHERE id = ?", object_id)
         return dict(json.loads(row["attributes"])) if row else {}
 
     def save_extras(self, db: sqlite3.Connection, object_id: str, attributes: Row) -> None:
@@ -145,21 +145,21 @@ class Store:
         )
 
     def subscription_extra(self, subscription_id: str) -> Row | None:
-        return self.books._one("SELECT * FROM pm_subscriptions WHERE id = ?", subscription_id)
+        return self.books.one("SELECT * FROM pm_subscriptions WHERE id = ?", subscription_id)
 
     # --- rendering --------------------------------------------------------------------------
 
     def payment(self, row: Row) -> Row:
         """A Payment Resource with every member PayMongo's reference and its official
         clients name (https://developers.paymongo.com/reference/payment-source)."""
-        refunds = self.books._all(
+        refunds = self.books.all(
             "SELECT * FROM refunds WHERE payment_id = ? ORDER BY created_at, id", row["id"]
         )
         failed = row["status"] == "failed"
         intent_id = self.intent_for_payment(row)
-        intent = self.books._one("SELECT * FROM pm_intents WHERE id = ?", intent_id)
+        intent = self.books.one("SELECT * FROM pm_intents WHERE id = ?", intent_id)
         method = (
-            self.books._one("SELECT * FROM pm_methods WHERE id = ?", intent["method_id"])
+            self.books.one("SELECT * FROM pm_methods WHERE id = ?", intent["method_id"])
             if intent and intent.get("method_id")
             else None
         )
@@ -219,9 +219,9 @@ class Store:
     def refund(self, row: Row) -> Row:
         """A Refund Resource (https://developers.paymongo.com/reference/refund-resource) with
         the members PayMongo's official clients read as well."""
-        payment = self.books._one("SELECT currency FROM payments WHERE id = ?", row["payment_id"])
+        payment = self.books.one("SELECT currency FROM payments WHERE id = ?", row["payment_id"])
         extras = self.extras(row["id"])
-        settled = self.books._one("SELECT settled_at FROM pm_refunds WHERE id = ?", row["id"])
+        settled = self.books.one("SELECT settled_at FROM pm_refunds WHERE id = ?", row["id"])
         updated = (settled or {}).get("settled_at") or row["created_at"]
         done = row["status"] == "succeeded"
         return resource(
@@ -250,7 +250,7 @@ class Store:
     def intent(self, row: Row, base_url: str = "") -> Row:
         """A Payment Intent Resource
         (https://developers.paymongo.com/reference/the-payment-intent-object)."""
-        payments = [self.books._one("SELECT * FROM payments WHERE id = ?", p) for p in _ids(row)]
+        payments = [self.books.one("SELECT * FROM payments WHERE id = ?", p) for p in _ids(row)]
         extras = self.extras(row["id"])
         next_action = None
         if row["status"] == THREE_DS_STATUS:
@@ -291,7 +291,7 @@ class Store:
 
     def derived_intent(self, env: str, intent_id: str) -> Row | None:
         """A renewal's intent: the books charged the subscription's card off-session."""
-        payment = self.books._one(
+        payment = self.books.one(
             "SELECT * FROM payments WHERE id = ? AND env = ?",
             "pay_" + intent_id.removeprefix("pi_"),
             env,
@@ -367,7 +367,7 @@ class Store:
         )
 
     def _plan_summary(self, plan_id: str) -> Row:
-        plan = self.books._one("SELECT * FROM pm_plans WHERE id = ?", plan_id)
+        plan = self.books.one("SELECT * FROM pm_plans WHERE id = ?", plan_id)
         if plan is None:
             return {}
         keys = ("amount", "currency", "cycle_count", "description", "interval", "name")
@@ -382,7 +382,7 @@ class Store:
     def invoices(self, sub: Row) -> list[Row]:
         """A subscription's invoices, oldest first: one per payment, or its open first one."""
         extra = self.subscription_extra(sub["id"]) or {}
-        payments = self.books._all(
+        payments = self.books.all(
             "SELECT * FROM payments WHERE subscription_id = ? ORDER BY created_at, id", sub["id"]
         )
         rows = []
@@ -394,7 +394,7 @@ class Store:
             status = "paid" if p["status"] != "failed" else "open"
             rows.append((p["created_at"], intent_id, p["amount"], status))
         if first:
-            intent = self.books._one("SELECT * FROM pm_intents WHERE id = ?", first)
+            intent = self.books.one("SELECT * FROM pm_intents WHERE id = ?", first)
             if intent is not None:
                 status = "paid" if intent["status"] == "succeeded" else "open"
                 paid_at = intent["updated_at"] if status == "paid" else sub["created_at"]
@@ -404,7 +404,7 @@ class Store:
 
     def invoice(self, sub: Row, due: float, intent_id: str, amount: int, status: str) -> Row:
         extra = self.subscription_extra(sub["id"]) or {}
-        intent = self.books._one("SELECT status FROM pm_intents WHERE id = ?", intent_id)
+        intent = self.books.one("SELECT status FROM pm_intents WHERE id = ?", intent_id)
         intent_status = intent["status"] if intent else "succeeded"
         return resource(
             "invoice",
@@ -468,7 +468,7 @@ class Store:
         """The first invoice's intent as the Subscription Resource example shows it
         (https://developers.paymongo.com/reference/subscription-resource): `id`,
         `last_setup_error`, `next_action_url` (the 3-D Secure page while it awaits), `status`."""
-        intent = self.books._one("SELECT * FROM pm_intents WHERE id = ?", intent_id)
+        intent = self.books.one("SELECT * FROM pm_intents WHERE id = ?", intent_id)
         if intent is None:
             return None
         rendered = self.intent(intent, base_url)["attributes"]
@@ -502,7 +502,7 @@ class Store:
         if obj["object_kind"] == "payment":
             return self.payment(obj)
         if kind in ("subscription.renewed", "subscription.invoice.payment_failed"):
-            payment = self.books._one(
+            payment = self.books.one(
                 "SELECT * FROM payments WHERE id = ?", obj["latest_payment_id"]
             )
             if payment is not None:
@@ -562,7 +562,7 @@ class Store:
         `payment.refund.updated` and, when it succeeded, `payment.refunded`, both carrying
         the payment as PayMongo documents. Returns when the next one falls due."""
         after = REFUND_SETTLE_SECONDS * time_scale
-        pending = self.books._all(
+        pending = self.books.all(
             "SELECT r.id, p.pending_since FROM refunds r JOIN pm_refunds p ON p.id = r.id "
             "WHERE r.status = 'pending' ORDER BY p.pending_since"
         )

@@ -65,7 +65,7 @@ class WebhookRoutes(Routes):
     def _url_free(self, env: str, url: str, webhook_id: str | None = None) -> None:
         """One webhook per URL (per mode), as PayMongo keeps them."""
         assert self.books is not None
-        taken = self.books._one(
+        taken = self.books.one(
             "SELECT id FROM pm_webhooks WHERE env = ? AND url = ? AND id != ?",
             env,
             url,
@@ -111,7 +111,7 @@ class WebhookRoutes(Routes):
         self, request: Request, env: str, body: Row, key: str | None
     ) -> tuple[int, Row]:
         assert self.books is not None and self.store is not None
-        rows = self.books._all(
+        rows = self.books.all(
             "SELECT * FROM pm_webhooks WHERE env = ? ORDER BY created_at DESC, id DESC", env
         )
         shown, more = page(request, rows)

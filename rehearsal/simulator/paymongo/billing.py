@@ -26,7 +26,7 @@ from starlette.requests import Request
 from rehearsal.simulator.books import Row, new_id
 from rehearsal.simulator.faults import Faults
 from rehearsal.simulator.paymongo import spec as c
-from rehearsal.simulator.paymongo.store import BOOKS_INTERVAL, control_kinds, insert
+from rehearsal.simulator.paymongo.tables import BOOKS_INTERVAL, control_kinds, insert
 from rehearsal.simulator.paymongo.wire import (
     NOT_CONFIGURED,
     PMError,

@@ -33,7 +33,8 @@ from rehearsal.simulator.paymongo import spec as c
 from rehearsal.simulator.paymongo.billing import RENEWAL_FAILED_EVENT, BillingRoutes
 from rehearsal.simulator.paymongo.lists import ListRoutes
 from rehearsal.simulator.paymongo.payments import PaymentRoutes
-from rehearsal.simulator.paymongo.store import PAYMONGO_EVENT, Store
+from rehearsal.simulator.paymongo.store import Store
+from rehearsal.simulator.paymongo.tables import PAYMONGO_EVENT
 from rehearsal.simulator.paymongo.webhooks import WebhookRoutes
 from rehearsal.simulator.paymongo.wire import (
     CODES,
@@ -60,8 +61,8 @@ class PayMongoDialect(PaymentRoutes, BillingRoutes, WebhookRoutes, ListRoutes):
     # --- books hooks ------------------------------------------------------------------------
 
     def resolve_card(self, token: str) -> Row:
-        assert self.books is not None
-        row = self.books.one("SELECT * FROM pm_methods WHERE id = ?", token)
+        assert self.store is not None
+        row = self.store.find("pm_methods", token)
         if row is None:
             raise BooksError(
                 404, "invalid_request", "resource_missing", f"no payment method {token}"

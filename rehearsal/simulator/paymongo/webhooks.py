@@ -21,7 +21,7 @@ from starlette.requests import Request
 
 from rehearsal.simulator.books import Row, new_id
 from rehearsal.simulator.paymongo.lists import page
-from rehearsal.simulator.paymongo.store import BOOKS_KIND, KNOWN_EVENTS, insert
+from rehearsal.simulator.paymongo.tables import BOOKS_KIND, KNOWN_EVENTS, insert
 from rehearsal.simulator.paymongo.wire import PMError, Routes, require_attributes
 
 

@@ -32,6 +32,7 @@ from rehearsal.simulator.books import Books, Row
 from rehearsal.simulator.faults import Faults
 from rehearsal.simulator.http import Call
 from rehearsal.simulator.stripe.billing import BillingRoutes
+from rehearsal.simulator.stripe.catalog import CatalogRoutes
 from rehearsal.simulator.stripe.clocks import ClockRoutes
 from rehearsal.simulator.stripe.control import control_routes
 from rehearsal.simulator.stripe.idempotency import Claim, Idempotency
@@ -63,7 +64,9 @@ class StripeCall(Call):
     token: contextvars.Token[Row | None] | None = None  # CURRENT_REQUEST, reset at close
 
 
-class StripeDialect(PaymentRoutes, RefundRoutes, BillingRoutes, ClockRoutes, WebhookRoutes):
+class StripeDialect(
+    PaymentRoutes, RefundRoutes, CatalogRoutes, BillingRoutes, ClockRoutes, WebhookRoutes
+):
     name = "stripe"
 
     def __init__(self) -> None:

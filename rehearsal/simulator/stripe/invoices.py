@@ -17,7 +17,7 @@ import sqlite3
 
 from rehearsal.simulator.books import Row, add_interval
 from rehearsal.simulator.faults import Faults
-from rehearsal.simulator.stripe.payments import charge_intent, new_intent
+from rehearsal.simulator.stripe.charging import charge_intent, new_intent
 from rehearsal.simulator.stripe.store import Store, stripe_id
 
 FINALIZE_AFTER = 3600  # seconds of the clock between a renewal's invoice.created and payment

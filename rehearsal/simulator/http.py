@@ -126,9 +126,3 @@ def app(
     return Starlette(
         routes=list(routes), exception_handlers={HTTPException: unknown, Exception: unknown}
     )
-
-
-def replace_faults(faults: Faults, fresh: Faults) -> None:
-    """`PUT /_sim/faults`: the live switches become `fresh`'s (the same object, which the
-    books' and the deliverer's hooks hold)."""
-    faults.__dict__.update({k: v for k, v in fresh.__dict__.items() if k != "_lock"})

@@ -138,7 +138,7 @@ def _set_faults(faults: Faults) -> Handler:
                 fresh = Faults.parse([str(s) for s in specs], faults.unknown_event)
             except FaultSpecError as exc:
                 raise BooksError(400, "invalid_request", "parameter_invalid", str(exc)) from None
-            http.replace_faults(faults, fresh)
+            faults.replace_with(fresh)
         return 200, {"faults": faults.specs, "api_faults": faults.api_faults_left()}
 
     return handler

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
 
 from starlette.requests import Request
 
@@ -25,13 +24,13 @@ from rehearsal.simulator.paymongo.tables import BOOKS_KIND, KNOWN_EVENTS, insert
 from rehearsal.simulator.paymongo.wire import PMError, Routes, require_attributes
 
 
-def _url(value: Any) -> str:
+def _url(value: object) -> str:
     if not isinstance(value, str) or not value.startswith(("http://", "https://")):
         raise PMError(400, "parameter_invalid", "url must be a valid URL.", "attributes.url")
     return value
 
 
-def _events(value: Any) -> list[str]:
+def _events(value: object) -> list[str]:
     if (
         not isinstance(value, list)
         or not value

@@ -55,7 +55,7 @@ def control_routes(books: Books, faults: Faults, store: Store) -> list[Route]:
                 raise StripeError(400, "faults must be a list of fault specs")
             fresh = Faults.parse(specs, faults.unknown_event)
             widen_faults(fresh)
-            http.replace_faults(faults, fresh)
+            faults.replace_with(fresh)
         return 200, {"faults": faults.specs}
 
     def advance(request: Request, body: Row) -> tuple[int, Row]:

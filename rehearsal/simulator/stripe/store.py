@@ -17,7 +17,6 @@ import json
 import secrets
 import sqlite3
 import time
-from typing import Any
 
 from rehearsal.simulator.books import Books, Row
 from rehearsal.simulator.faults import Faults
@@ -89,11 +88,11 @@ class Store:
     def delete(self, db: sqlite3.Connection, object_id: str) -> None:
         db.execute("UPDATE st_objects SET deleted = 1 WHERE id = ?", (object_id,))
 
-    def objects(self, env: str, kind: str, **filters: Any) -> list[Row]:
+    def objects(self, env: str, kind: str, **filters: object) -> list[Row]:
         """Live objects of a kind, newest first; each filter is a JSON path (`__` for `.`)
         and the value it must equal."""
         sql = "SELECT body FROM st_objects WHERE env = ? AND kind = ? AND deleted = 0"
-        args: list[Any] = [env, kind]
+        args: list[object] = [env, kind]
         for name, value in filters.items():
             if value is None:
                 continue

@@ -142,7 +142,7 @@ def test_429_and_5xx_are_retried_with_the_same_key(pm_sim: Simulator, paymongo: 
         "rh-run-charge.method",
         "rh-run-charge.attach",
     ]
-    methods = pm_sim.books._all("SELECT id FROM pm_methods")
+    methods = pm_sim.books.all("SELECT id FROM pm_methods")
     assert len(methods) == 1, "the retried payment method was replayed, not made twice"
 
 
@@ -303,7 +303,7 @@ def test_subscribe_renew_and_cancel(pm_sim: Simulator, paymongo: PayMongo) -> No
     assert [p.amount for p in paymongo.subscription_payments(sub.id)] == [20000, 20000]
     cancelled = paymongo.cancel(subscription_id=sub.id, reason="rehearsal cleanup")
     assert cancelled.status == "cancelled"
-    row = pm_sim.books._one("SELECT cancel_reason FROM subscriptions WHERE id = ?", sub.id)
+    row = pm_sim.books.one("SELECT cancel_reason FROM subscriptions WHERE id = ?", sub.id)
     assert row == {"cancel_reason": "other"}
 
 
@@ -431,7 +431,7 @@ def test_rate_faults_apply_in_the_paymongo_dialect(pm_sim: Simulator, paymongo: 
             idempotency_key="rh-run-charge", amount=20000, currency="PHP", card="test:visa"
         )
     assert caught.value.status == 500
-    intents = pm_sim.books._all("SELECT id FROM pm_intents")
+    intents = pm_sim.books.all("SELECT id FROM pm_intents")
     assert len(intents) == 1, "made once, replayed by each retry, every answer lost"
 
 
@@ -445,7 +445,7 @@ def test_rate_before_the_work_does_nothing_in_the_paymongo_dialect(
             idempotency_key="rh-run-charge", amount=20000, currency="PHP", card="test:visa"
         )
     assert outage.value.status == 503
-    assert pm_sim.books._all("SELECT id FROM pm_intents") == []
+    assert pm_sim.books.all("SELECT id FROM pm_intents") == []
     assert pm_sim.faults.api_faults_left()[0]["hits"] == 4  # every attempt drew and failed
 
 
@@ -459,7 +459,7 @@ def test_garble_gives_a_string_errors_member_and_a_provider_error(
         )
     assert caught.value.status == 400
     assert caught.value.message == "PayMongo refused POST /v1/payment_intents: HTTP 400"
-    assert pm_sim.books._all("SELECT id FROM pm_intents") == []
+    assert pm_sim.books.all("SELECT id FROM pm_intents") == []
 
 
 def test_faults_parse_like_the_mintcash_dialect() -> None:

@@ -134,7 +134,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     page = first_attached["data"]["attributes"]["next_action"]["redirect"]["url"]
     httpx.post(page, data={"action": "authorize"}).raise_for_status()
     webhook = post(test, c.WEBHOOKS, attributes_of(doc("webhook_create_request")))
-    events = sim.books._all("SELECT type, payload FROM events ORDER BY seq")
+    events = sim.books.all("SELECT type, payload FROM events ORDER BY seq")
     yield {
         "sim": sim,
         "test": test,

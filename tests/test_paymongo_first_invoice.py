@@ -71,7 +71,7 @@ def subscribe_and_attach(api: httpx.Client, number: str) -> tuple[str, dict[str,
 
 
 def event_types(sim: Simulator) -> list[str]:
-    rows = sim.books._all("SELECT payload FROM events ORDER BY seq")
+    rows = sim.books.all("SELECT payload FROM events ORDER BY seq")
     return [json.loads(r["payload"])["data"]["attributes"]["type"] for r in rows]
 
 

@@ -77,7 +77,7 @@ def payments(sim: Simulator, sub_id: str) -> list[dict[str, Any]]:
 
 
 def event_types(sim: Simulator, object_id: str) -> list[str]:
-    rows = sim.books._all("SELECT type FROM events WHERE object_id = ? ORDER BY seq", object_id)
+    rows = sim.books.all("SELECT type FROM events WHERE object_id = ? ORDER BY seq", object_id)
     return [r["type"] for r in rows]
 
 
@@ -93,9 +93,9 @@ def test_an_advance_renews_its_own_subscription_only(sim: Simulator, provider: P
     assert len(payments(sim, theirs.id)) == 2
     assert len(payments(sim, mine.id)) == 2
     # Each subscription's period moved on its own clock.
-    row = sim.books._one("SELECT clock_offset FROM subscriptions WHERE id = ?", mine.id)
+    row = sim.books.one("SELECT clock_offset FROM subscriptions WHERE id = ?", mine.id)
     assert row is not None and row["clock_offset"] > 0
-    assert sim.books._one("SELECT value FROM meta WHERE key = 'clock_offset'") is None
+    assert sim.books.one("SELECT value FROM meta WHERE key = 'clock_offset'") is None
 
 
 def test_two_advances_renew_twice_and_the_scheduler_renews_nothing_early(
@@ -143,7 +143,7 @@ def test_paymongo_5123000000000001_activates_then_fails_its_renewal(
     assert provider.advance_clock(sub.id, idempotency_key="rh-run-g-renewal")
     assert provider.retrieve("subscription", sub.id).status == "past_due"
     assert [p["status"] for p in payments(sim, sub.id)] == ["succeeded", "failed"]
-    rows = sim.books._all("SELECT payload FROM events WHERE object_id = ? ORDER BY seq", sub.id)
+    rows = sim.books.all("SELECT payload FROM events WHERE object_id = ? ORDER BY seq", sub.id)
     bodies = [json.loads(r["payload"])["data"]["attributes"] for r in rows]
     failed = next(b for b in bodies if b["type"] == "subscription.invoice.payment_failed")
     assert failed["data"]["type"] == "invoice"

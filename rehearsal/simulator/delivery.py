@@ -19,11 +19,14 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from rehearsal.simulator.books import Books, Row
 from rehearsal.simulator.faults import Faults
+
+if TYPE_CHECKING:  # imported when an https endpoint first needs it
+    import httpx
 
 # Seconds after each failed attempt, before the time scale: a real provider's hours-long
 # schedule (Svix, Stripe) compressed to its shape.
@@ -50,7 +53,8 @@ class Deliverer:
         self._kick = False
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="sim-delivery", daemon=True)
-        self._client: Any = None  # httpx, for https endpoints (a tunnel): made when first needed
+        # httpx, for https endpoints (a tunnel): made when first needed
+        self._client: httpx.Client | None = None
         self._client_lock = threading.Lock()
         self._plain = _PlainPosts()  # http endpoints: the standard library's client
         self._senders: ThreadPoolExecutor | None = None  # made when first needed

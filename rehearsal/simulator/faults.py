@@ -124,6 +124,11 @@ class Faults:
             faults.add(spec)
         return faults
 
+    def replace_with(self, fresh: Faults) -> None:
+        """`PUT /_sim/faults`: these switches become `fresh`'s, in place (the books' and the
+        deliverer's hooks hold this object); the lock stays this one's."""
+        self.__dict__.update({k: v for k, v in fresh.__dict__.items() if k != "_lock"})
+
     def add(self, spec: str) -> None:
         spec = spec.strip()
         name, _, arg = spec.partition(":")

@@ -1,93 +1,35 @@
 """The simulator's MintCash dialect: MintCash's paths, JSON shapes, errors and signatures.
 
 Every answer carries a request id (header and body). POSTs that move money require an
-`externalId`: the same id with the same body replays the original answer, the same id with
-another body is a 409. Fault switches for API calls apply here, before or after the work.
+`externalId` (the handlers, in routes.py). Fault switches for API calls apply here, through
+the shared endpoint wrapper (rehearsal/simulator/http.py), before or after the work.
 The `/_sim/...` routes are the simulator's own control surface, not MintCash's.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
-from typing import Any
 
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from rehearsal.simulator import http
 from rehearsal.simulator.books import Books, BooksError, Row, new_id
 from rehearsal.simulator.faults import Faults, FaultSpecError
+from rehearsal.simulator.http import Call
 from rehearsal.simulator.mintcash import wire as c
-
-Handler = Callable[[Request, str, dict[str, Any]], tuple[int, Row]]
+from rehearsal.simulator.mintcash.routes import Handler, MintCashRoutes, iso, required_str
 
 MAX_BODY = 64 * 1024
 
 
-def iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-class MintCashDialect:
+class MintCashDialect(MintCashRoutes):
     name = "mintcash"
 
     def __init__(self) -> None:
         self.books: Books | None = None
-
-    # --- rendering --------------------------------------------------------------------------
-
-    def render(self, kind: str, row: Row) -> Row:
-        card = {"brand": row.get("card_brand"), "last4": row.get("card_last4")}
-        common = {
-            "id": row["id"],
-            "object": kind,
-            "externalId": row.get("external_id"),
-            "environment": row["env"],
-            "createdAt": iso(row["created_at"]),
-        }
-        if kind == "payment":
-            refunds = self.books.refund_ids(row["id"]) if self.books else []
-            return {
-                **common,
-                "amount": row["amount"],
-                "currency": row["currency"],
-                "status": row["status"],
-                "amountRefunded": row["amount_refunded"],
-                "refunds": refunds,
-                "failureCode": row["failure_code"],
-                "card": card,
-                "subscriptionId": row["subscription_id"],
-                "description": row["description"],
-            }
-        if kind == "refund":
-            return {
-                **common,
-                "paymentId": row["payment_id"],
-                "amount": row["amount"],
-                "status": row["status"],
-                "reason": row["reason"],
-            }
-        return {
-            **common,
-            "amount": row["amount"],
-            "currency": row["currency"],
-            "interval": row["interval"],
-            "status": row["status"],
-            "card": card,
-            "currentPeriodStart": iso(row["period_start"]),
-            "currentPeriodEnd": iso(row["period_end"]),
-            "renewals": row["renewals"],
-            "latestPaymentId": row["latest_payment_id"],
-            "cancellationReason": row["cancel_reason"],
-            "cancelledAt": iso(row["cancelled_at"]),
-        }
 
     def render_event(self, event_id: str, kind: str, obj: Row, env: str, created: float) -> bytes:
         payload = {
@@ -108,308 +50,43 @@ class MintCashDialect:
     def app(self, books: Books, faults: Faults) -> Starlette:
         self.books = books
         books.renewal_failure = lambda sub: faults.renewal_failure(sub["id"])
+        api = _endpoints(books, faults)
 
-        def endpoint(
-            handler: Handler, *, control: bool = False
-        ) -> Callable[[Request], Awaitable[Response]]:
-            async def run(request: Request) -> Response:
-                request_id = new_id("req")
-                try:
-                    env = _authenticate(books, request)
-                    body = await _json_body(request)
-                    fault = (
-                        None if control else faults.take_api_fault(request.method, request.url.path)
-                    )
-                    if fault and fault.kind == "hold":
-                        await asyncio.sleep(fault.value)
-                    elif fault and fault.kind == "garble":  # a string where an object goes
-                        headers = {c.REQUEST_ID_HEADER: request_id}
-                        return JSONResponse({"error": "boom"}, int(fault.value), headers=headers)
-                    elif fault and fault.kind == "fail":
-                        raise BooksError(
-                            int(fault.value),
-                            "api_error",
-                            "simulated_outage",
-                            "the simulator was told to fail this call",
-                        )
-                    status, data = handler(request, env, body)
-                    if fault and fault.kind == "fail-after":
-                        raise BooksError(
-                            500,
-                            "api_error",
-                            "simulated_failure_after_work",
-                            "the simulator did the work, then failed the answer",
-                        )
-                except BooksError as exc:
-                    status, data = (
-                        exc.status,
-                        {"error": {"type": exc.kind, "code": exc.code, "message": exc.message}},
-                    )
-                headers = {c.REQUEST_ID_HEADER: request_id}
-                if data.pop("_replayed", False):
-                    headers[c.IDEMPOTENT_REPLAY_HEADER] = "true"
-                return JSONResponse({**data, "requestId": request_id}, status, headers=headers)
-
-            return run
+        def control(handler: Handler) -> http.Endpoint:
+            return api(handler, control=True)
 
         routes = [
-            Route(c.PAYMENTS, endpoint(self._create_payment), methods=["POST"]),
-            Route(c.PAYMENTS, endpoint(self._list_payments), methods=["GET"]),
-            Route(c.PAYMENT, endpoint(self._get("payment")), methods=["GET"]),
-            Route(c.REFUND, endpoint(self._create_refund), methods=["POST"]),
-            Route(c.REFUNDS, endpoint(self._list_refunds), methods=["GET"]),
-            Route(c.REFUND_ONE, endpoint(self._get("refund")), methods=["GET"]),
-            Route(c.SUBSCRIPTIONS, endpoint(self._create_subscription), methods=["POST"]),
-            Route(c.SUBSCRIPTIONS, endpoint(self._list_subscriptions), methods=["GET"]),
-            Route(c.SUBSCRIPTION, endpoint(self._get("subscription")), methods=["GET"]),
-            Route(c.CANCEL, endpoint(self._cancel), methods=["POST"]),
-            Route(c.ADVANCE, endpoint(self._advance), methods=["POST"]),
-            Route(c.EVENTS, endpoint(self._events), methods=["GET"]),
+            Route(c.PAYMENTS, api(self._create_payment), methods=["POST"]),
+            Route(c.PAYMENTS, api(self._list_payments), methods=["GET"]),
+            Route(c.PAYMENT, api(self._get("payment")), methods=["GET"]),
+            Route(c.REFUND, api(self._create_refund), methods=["POST"]),
+            Route(c.REFUNDS, api(self._list_refunds), methods=["GET"]),
+            Route(c.REFUND_ONE, api(self._get("refund")), methods=["GET"]),
+            Route(c.SUBSCRIPTIONS, api(self._create_subscription), methods=["POST"]),
+            Route(c.SUBSCRIPTIONS, api(self._list_subscriptions), methods=["GET"]),
+            Route(c.SUBSCRIPTION, api(self._get("subscription")), methods=["GET"]),
+            Route(c.CANCEL, api(self._cancel), methods=["POST"]),
+            Route(c.ADVANCE, api(self._advance), methods=["POST"]),
+            Route(c.EVENTS, api(self._events), methods=["GET"]),
             Route("/_sim/info", _info, methods=["GET"]),
+            Route("/_sim/webhook_endpoints", control(self._add_endpoint), methods=["POST"]),
             Route(
-                "/_sim/webhook_endpoints",
-                endpoint(self._add_endpoint, control=True),
-                methods=["POST"],
+                "/_sim/webhook_endpoints/{id}", control(self._remove_endpoint), methods=["DELETE"]
             ),
             Route(
-                "/_sim/webhook_endpoints/{id}",
-                endpoint(self._remove_endpoint, control=True),
-                methods=["DELETE"],
+                "/_sim/webhook_endpoints/{id}", control(self._repoint_endpoint), methods=["PATCH"]
             ),
-            Route(
-                "/_sim/webhook_endpoints/{id}",
-                endpoint(self._repoint_endpoint, control=True),
-                methods=["PATCH"],
-            ),
-            Route(
-                "/_sim/faults", endpoint(_set_faults(faults), control=True), methods=["PUT", "GET"]
-            ),
-            Route(
-                "/_sim/clock/advance", endpoint(self._advance_clock, control=True), methods=["POST"]
-            ),
-            Route(
-                "/_sim/books",
-                endpoint(lambda r, e, b: (200, books.summary()), control=True),
-                methods=["GET"],
-            ),
+            Route("/_sim/faults", control(_set_faults(faults)), methods=["PUT", "GET"]),
+            Route("/_sim/clock/advance", control(self._advance_clock), methods=["POST"]),
+            Route("/_sim/books", control(lambda r, e, b: (200, books.summary())), methods=["GET"]),
         ]
+        return http.app(routes, _http_error)
 
-        async def http_error(request: Request, exc: Exception) -> Response:
-            status = getattr(exc, "status_code", 500)
-            request_id = new_id("req")
-            code = {404: "not_found", 405: "method_not_allowed"}.get(status, "api_error")
-            return JSONResponse(
-                {
-                    "error": {
-                        "type": "invalid_request" if status < 500 else "api_error",
-                        "code": code,
-                        "message": f"HTTP {status}",
-                    },
-                    "requestId": request_id,
-                },
-                status,
-                headers={c.REQUEST_ID_HEADER: request_id},
-            )
-
-        return Starlette(
-            routes=routes, exception_handlers={HTTPException: http_error, Exception: http_error}
-        )
-
-    # --- handlers ---------------------------------------------------------------------------
-
-    def _idempotent(
-        self,
-        env: str,
-        scope: str,
-        body: Row,
-        create: Callable[[Any], tuple[str, Row]],
-        *,
-        status: int = 201,
-        fingerprint: Row | None = None,
-    ) -> tuple[int, Row]:
-        """`create` once per externalId: the same id with the same request (`fingerprint`,
-        the body by default) replays the first answer, another request is a 409."""
-        assert self.books is not None
-        external_id = body.get("externalId")
-        if not isinstance(external_id, str) or not external_id:
-            raise BooksError(
-                400,
-                "invalid_request",
-                "parameter_missing",
-                "externalId is required on every POST that moves money",
-            )
-        request = body if fingerprint is None else fingerprint
-        with self.books.tx() as db:  # the replay check and the write are one transaction
-            replay = self.books.replay(env, scope, external_id, request)
-            if replay is not None:
-                return replay[0], {**replay[1], "_replayed": True}
-            kind, row = create(db)
-            response = self.render(kind, row)
-            self.books.remember(db, env, scope, external_id, request, status, response)
-        return status, response
-
-    def _create_payment(self, request: Request, env: str, body: Row) -> tuple[int, Row]:
-        amount, currency = _amount(body), _currency(body)
-        card = _str(body, "paymentMethod")
-        assert self.books is not None
-        books = self.books
-        return self._idempotent(
-            env,
-            "payments",
-            body,
-            lambda db: (
-                "payment",
-                books.create_payment(
-                    db,
-                    env,
-                    external_id=body["externalId"],
-                    amount=amount,
-                    currency=currency,
-                    card_token=card,
-                    description=body.get("description"),
-                ),
-            ),
-        )
-
-    def _create_refund(self, request: Request, env: str, body: Row) -> tuple[int, Row]:
-        payment_id = _str(body, "paymentId")
-        amount = _amount(body) if "amount" in body else None
-        assert self.books is not None
-        books = self.books
-        return self._idempotent(
-            env,
-            "refund",
-            body,
-            lambda db: (
-                "refund",
-                books.create_refund(
-                    db,
-                    env,
-                    external_id=body["externalId"],
-                    payment_id=payment_id,
-                    amount=amount,
-                    reason=body.get("reason"),
-                ),
-            ),
-        )
-
-    def _create_subscription(self, request: Request, env: str, body: Row) -> tuple[int, Row]:
-        amount, currency = _amount(body), _currency(body)
-        interval = body.get("interval", "month")
-        if interval not in c.INTERVALS:
-            raise BooksError(
-                400,
-                "invalid_request",
-                "parameter_invalid",
-                f"interval must be one of {', '.join(c.INTERVALS)}",
-            )
-        card = _str(body, "paymentMethod")
-        assert self.books is not None
-        books = self.books
-        return self._idempotent(
-            env,
-            "subscriptions",
-            body,
-            lambda db: (
-                "subscription",
-                books.create_subscription(
-                    db,
-                    env,
-                    external_id=body["externalId"],
-                    amount=amount,
-                    currency=currency,
-                    interval=interval,
-                    card_token=card,
-                ),
-            ),
-        )
-
-    def _get(self, kind: str) -> Handler:
-        def get(request: Request, env: str, body: Row) -> tuple[int, Row]:
-            assert self.books is not None
-            fetch = {
-                "payment": self.books.payment,
-                "refund": self.books.refund,
-                "subscription": self.books.subscription,
-            }[kind]
-            return 200, self.render(kind, fetch(env, request.path_params["id"]))
-
-        return get
-
-    def _list_payments(self, request: Request, env: str, body: Row) -> tuple[int, Row]:
-        assert self.books is not None
-        if "externalId" in request.query_params:
-            return self._by_external_id(request, env, "payment")
-        sub_id = request.query_params.get("subscriptionId")
-        if not sub_id:
-            raise BooksError(
-                400,
-                "invalid_request",
-                "parameter_missing",
-                "subscriptionId or externalId is required to list payments",
-            )
-        rows = self.books.subscription_payments(env, sub_id)
-        return 200, {"object": "list", "data": [self.render("payment", r) for r in rows]}
-
-    def _list_subscriptions(self, request: Request, env: str, body: Row) -> tuple[int, Row]:
-        return self._by_external_id(request, env, "subscription")
-
-    def _list_refunds(self, request: Request, env: str, body: Row) -> tuple[int, Row]:
-        return self._by_external_id(request, env, "refund")
-
-    def _by_external_id(self, request: Request, env: str, kind: str) -> tuple[int, Row]:
-        """What a POST with this externalId created: a list of one, or empty if none landed."""
-        assert self.books is not None
-        if not request.query_params.get("externalId"):
-            raise BooksError(
-                400,
-                "invalid_request",
-                "parameter_missing",
-                f"externalId is required to list {kind}s",
-            )
-        row = self.books.by_external_id(env, kind, request.query_params["externalId"])
-        return 200, {"object": "list", "data": [self.render(kind, row)] if row else []}
-
-    def _cancel(self, request: Request, env: str, body: Row) -> tuple[int, Row]:
-        assert self.books is not None
-        sub = self.books.cancel_subscription(env, request.path_params["id"], body.get("reason"))
-        return 200, self.render("subscription", sub)
-
-    def _advance(self, request: Request, env: str, body: Row) -> tuple[int, Row]:
-        assert self.books is not None
-        if env != "test":
-            raise BooksError(
-                404, "invalid_request", "not_found", "test helpers exist only in test mode"
-            )
-        books, sub_id = self.books, request.path_params["id"]
-        # An advance renews (charges) once per externalId, like every POST that moves money;
-        # the subscription is part of the request, so the same id on another one is a 409.
-        return self._idempotent(
-            env,
-            "advance",
-            body,
-            lambda db: ("subscription", books.advance_to_renewal(env, sub_id, db)),
-            status=200,
-            fingerprint={**body, "subscriptionId": sub_id},
-        )
-
-    def _events(self, request: Request, env: str, body: Row) -> tuple[int, Row]:
-        assert self.books is not None
-        raw = request.query_params.get("limit", "100")
-        if not raw.isdigit() or not 1 <= int(raw) <= 100:
-            raise BooksError(
-                400,
-                "invalid_request",
-                "parameter_invalid",
-                "limit must be an integer from 1 to 100",
-            )
-        rows = self.books.events_after(env, request.query_params.get("after"), int(raw))
-        events = [json.loads(ev["payload"]) for ev in rows]
-        return 200, {"object": "list", "data": events}
+    # --- the simulator's own control routes -------------------------------------------------
 
     def _add_endpoint(self, request: Request, env: str, body: Row) -> tuple[int, Row]:
         assert self.books is not None
-        url = _str(body, "url")
+        url = required_str(body, "url")
         if not url.startswith(("http://", "https://")):
             raise BooksError(400, "invalid_request", "parameter_invalid", "url must be http(s)")
         events = body.get("events") or ["*"]
@@ -423,7 +100,7 @@ class MintCashDialect:
 
     def _repoint_endpoint(self, request: Request, env: str, body: Row) -> tuple[int, Row]:
         assert self.books is not None
-        url = _str(body, "url")
+        url = required_str(body, "url")
         if not url.startswith(("http://", "https://")):
             raise BooksError(400, "invalid_request", "parameter_invalid", "url must be http(s)")
         if not self.books.repoint_endpoint(request.path_params["id"], url):
@@ -461,7 +138,7 @@ def _set_faults(faults: Faults) -> Handler:
                 fresh = Faults.parse([str(s) for s in specs], faults.unknown_event)
             except FaultSpecError as exc:
                 raise BooksError(400, "invalid_request", "parameter_invalid", str(exc)) from None
-            faults.__dict__.update({k: v for k, v in fresh.__dict__.items() if k != "_lock"})
+            faults.replace_with(fresh)
         return 200, {"faults": faults.specs, "api_faults": faults.api_faults_left()}
 
     return handler
@@ -494,35 +171,67 @@ async def _json_body(request: Request) -> Row:
     return body
 
 
-def _amount(body: Row) -> int:
-    amount = body.get("amount")
-    if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
-        raise BooksError(
-            400,
-            "invalid_request",
-            "parameter_invalid",
-            "amount must be a positive integer in minor units",
-        )
-    return amount
+# --- MintCash's wire, for the shared endpoint wrapper ----------------------------------------
 
 
-def _currency(body: Row) -> str:
-    currency = body.get("currency")
-    if not isinstance(currency, str) or len(currency) != 3 or not currency.isupper():
-        raise BooksError(
-            400,
-            "invalid_request",
-            "parameter_invalid",
-            "currency must be a three-letter ISO code such as USD",
-        )
-    return currency
+def _endpoints(books: Books, faults: Faults) -> http.Endpoints[Call, Handler]:
+    async def open_call(call: Call, control: bool) -> Response | None:
+        call.env = _authenticate(books, call.request)
+        call.body = await _json_body(call.request)
+        return None
+
+    return http.Endpoints(
+        faults=faults,
+        start=lambda request: Call(request, request_id=new_id("req")),
+        open=open_call,
+        run=lambda call, handler: handler(call.request, call.env, call.body),
+        refused=_refused,
+        answer=_answer,
+        # a string where an object goes
+        garbled=lambda call, status: JSONResponse(
+            {"error": "boom"}, status, headers={c.REQUEST_ID_HEADER: call.request_id}
+        ),
+        failed=lambda call, status: BooksError(
+            status, "api_error", "simulated_outage", "the simulator was told to fail this call"
+        ),
+        failed_after=lambda call: BooksError(
+            500,
+            "api_error",
+            "simulated_failure_after_work",
+            "the simulator did the work, then failed the answer",
+        ),
+    )
 
 
-def _str(body: Row, key: str) -> str:
-    value = body.get(key)
-    if not isinstance(value, str) or not value:
-        raise BooksError(400, "invalid_request", "parameter_missing", f"{key} is required")
-    return value
+def _refused(call: Call, exc: Exception) -> tuple[int, Row] | None:
+    if not isinstance(exc, BooksError):
+        return None
+    return exc.status, {"error": {"type": exc.kind, "code": exc.code, "message": exc.message}}
+
+
+def _answer(call: Call, status: int, data: Row) -> Response:
+    headers = {c.REQUEST_ID_HEADER: call.request_id}
+    if data.pop("_replayed", False):
+        headers[c.IDEMPOTENT_REPLAY_HEADER] = "true"
+    return JSONResponse({**data, "requestId": call.request_id}, status, headers=headers)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    status = getattr(exc, "status_code", 500)
+    request_id = new_id("req")
+    code = {404: "not_found", 405: "method_not_allowed"}.get(status, "api_error")
+    return JSONResponse(
+        {
+            "error": {
+                "type": "invalid_request" if status < 500 else "api_error",
+                "code": code,
+                "message": f"HTTP {status}",
+            },
+            "requestId": request_id,
+        },
+        status,
+        headers={c.REQUEST_ID_HEADER: request_id},
+    )
 
 
 DIALECT = MintCashDialect  # found by rehearsal/simulator/server.py through this module's name

@@ -26,7 +26,7 @@ from starlette.requests import Request
 from rehearsal.simulator.books import Row, new_id
 from rehearsal.simulator.faults import Faults
 from rehearsal.simulator.paymongo import spec as c
-from rehearsal.simulator.paymongo.store import BOOKS_INTERVAL, control_kinds, insert
+from rehearsal.simulator.paymongo.tables import BOOKS_INTERVAL, control_kinds, insert
 from rehearsal.simulator.paymongo.wire import (
     NOT_CONFIGURED,
     PMError,
@@ -57,7 +57,7 @@ class BillingRoutes(Routes):
         if code := faults.renewal_failure(sub["id"]):
             return code
         if sub["env"] == "test" and sub["card_token"]:
-            method = self.books._one(
+            method = self.books.one(
                 "SELECT brand, last4 FROM pm_methods WHERE id = ?", sub["card_token"]
             )
             if method is not None and (method["brand"], method["last4"]) in RECURRING_FAILS:

@@ -13,28 +13,28 @@ Secure page is a local URL (`/_sim/paymongo/3ds/...`); `/_sim/...` is the simula
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import contextlib
 import json
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable
 
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from rehearsal.simulator import http
 from rehearsal.simulator.books import Books, BooksError, Row
 from rehearsal.simulator.faults import Faults, FaultSpecError
+from rehearsal.simulator.http import Call, Endpoint
 from rehearsal.simulator.paymongo import signing as paymongo_signing
 from rehearsal.simulator.paymongo import spec as c
 from rehearsal.simulator.paymongo.billing import RENEWAL_FAILED_EVENT, BillingRoutes
 from rehearsal.simulator.paymongo.lists import ListRoutes
 from rehearsal.simulator.paymongo.payments import PaymentRoutes
-from rehearsal.simulator.paymongo.store import PAYMONGO_EVENT, Store
+from rehearsal.simulator.paymongo.store import Store
+from rehearsal.simulator.paymongo.tables import PAYMONGO_EVENT
 from rehearsal.simulator.paymongo.webhooks import WebhookRoutes
 from rehearsal.simulator.paymongo.wire import (
     CODES,
@@ -61,8 +61,8 @@ class PayMongoDialect(PaymentRoutes, BillingRoutes, WebhookRoutes, ListRoutes):
     # --- books hooks ------------------------------------------------------------------------
 
     def resolve_card(self, token: str) -> Row:
-        assert self.books is not None
-        row = self.books._one("SELECT * FROM pm_methods WHERE id = ?", token)
+        assert self.store is not None
+        row = self.store.find("pm_methods", token)
         if row is None:
             raise BooksError(
                 404, "invalid_request", "resource_missing", f"no payment method {token}"
@@ -105,114 +105,108 @@ class PayMongoDialect(PaymentRoutes, BillingRoutes, WebhookRoutes, ListRoutes):
         books.renewal_failure = lambda sub: self.renewal_failure(faults, sub)
         books.renewal_failed_event = RENEWAL_FAILED_EVENT
 
-        def endpoint(
-            handler: Handler, *, control: bool = False
-        ) -> Callable[[Request], Awaitable[Response]]:
-            async def run(request: Request) -> Response:
-                try:
-                    env, key = authenticate(books, request, control=control)
-                    if not control and self._limited(key):
-                        return PlainTextResponse(RATE_LIMITED, 429)
-                    body = await read_json(request)
-                    fault = (
-                        None if control else faults.take_api_fault(request.method, request.url.path)
-                    )
-                    if fault and fault.kind == "hold":
-                        await asyncio.sleep(fault.value)
-                    elif fault and fault.kind == "garble":  # a string where a list goes
-                        return JSONResponse({"errors": "boom"}, int(fault.value))
-                    elif fault and fault.kind == "fail":
-                        if int(fault.value) == 429:
-                            return PlainTextResponse(RATE_LIMITED, 429)
-                        raise PMError(int(fault.value), "simulated_outage", "simulated outage")
-                    idem = request.headers.get(c.IDEMPOTENCY_HEADER)
-                    status, data = self._idempotent(request, env, body, idem, handler)
-                    if fault and fault.kind == "fail-after":
-                        raise PMError(500, "simulated_failure_after_work", "simulated failure")
-                except BooksError as exc:
-                    code = CODES.get(exc.code, exc.code)
-                    status, data = exc.status, PMError(exc.status, code, exc.message).body()
-                except PMError as exc:
-                    status, data = exc.status, exc.body()
-                return JSONResponse(data, status)
+        api = self._endpoints(books, faults)
 
-            return run
+        def control(handler: Handler) -> Endpoint:
+            return api(handler, control=True)
 
         R = Route
         routes = [
-            R(c.PAYMENT_INTENTS, endpoint(self._create_intent), methods=["POST"]),
-            R(c.PAYMENT_INTENT, endpoint(self._get_intent), methods=["GET"]),
-            R(c.ATTACH, endpoint(self._attach), methods=["POST"]),
-            R(c.PAYMENT_METHODS, endpoint(self._create_method), methods=["POST"]),
-            R(c.PAYMENT_METHOD, endpoint(self._get("method")), methods=["GET"]),
-            R(c.PAYMENTS, endpoint(self._list_payments), methods=["GET"]),
-            R(c.PAYMENT, endpoint(self._get("payment")), methods=["GET"]),
-            R(c.REFUNDS, endpoint(self._create_refund), methods=["POST"]),
-            R(c.REFUNDS, endpoint(self._list_refunds), methods=["GET"]),
-            R(c.REFUND, endpoint(self._get("refund")), methods=["GET"]),
-            R(c.PLANS, endpoint(self._create_plan), methods=["POST"]),
-            R(c.PLAN, endpoint(self._get("plan")), methods=["GET"]),
-            R(c.CUSTOMERS, endpoint(self._create_customer), methods=["POST"]),
-            R(c.CUSTOMER, endpoint(self._get("customer")), methods=["GET"]),
-            R(c.SUBSCRIPTIONS, endpoint(self._create_subscription), methods=["POST"]),
-            R(c.SUBSCRIPTION, endpoint(self._get("subscription")), methods=["GET"]),
-            R(c.CANCEL, endpoint(self._cancel), methods=["POST"]),
-            R(c.TEST_CYCLE, endpoint(self._test_cycle), methods=["POST"]),
-            R(c.INVOICES, endpoint(self._list_invoices), methods=["GET"]),
-            R(c.WEBHOOKS, endpoint(self._create_webhook), methods=["POST"]),
-            R(c.WEBHOOKS, endpoint(self._list_webhooks), methods=["GET"]),
-            R(c.WEBHOOK, endpoint(self._get_webhook), methods=["GET"]),
-            R(c.WEBHOOK, endpoint(self._update_webhook), methods=["PUT"]),
-            R(c.WEBHOOK_ENABLE, endpoint(self._enable_webhook), methods=["POST"]),
-            R(c.WEBHOOK_DISABLE, endpoint(self._disable_webhook), methods=["POST"]),
+            R(c.PAYMENT_INTENTS, api(self._create_intent), methods=["POST"]),
+            R(c.PAYMENT_INTENT, api(self._get_intent), methods=["GET"]),
+            R(c.ATTACH, api(self._attach), methods=["POST"]),
+            R(c.PAYMENT_METHODS, api(self._create_method), methods=["POST"]),
+            R(c.PAYMENT_METHOD, api(self._get("method")), methods=["GET"]),
+            R(c.PAYMENTS, api(self._list_payments), methods=["GET"]),
+            R(c.PAYMENT, api(self._get("payment")), methods=["GET"]),
+            R(c.REFUNDS, api(self._create_refund), methods=["POST"]),
+            R(c.REFUNDS, api(self._list_refunds), methods=["GET"]),
+            R(c.REFUND, api(self._get("refund")), methods=["GET"]),
+            R(c.PLANS, api(self._create_plan), methods=["POST"]),
+            R(c.PLAN, api(self._get("plan")), methods=["GET"]),
+            R(c.CUSTOMERS, api(self._create_customer), methods=["POST"]),
+            R(c.CUSTOMER, api(self._get("customer")), methods=["GET"]),
+            R(c.SUBSCRIPTIONS, api(self._create_subscription), methods=["POST"]),
+            R(c.SUBSCRIPTION, api(self._get("subscription")), methods=["GET"]),
+            R(c.CANCEL, api(self._cancel), methods=["POST"]),
+            R(c.TEST_CYCLE, api(self._test_cycle), methods=["POST"]),
+            R(c.INVOICES, api(self._list_invoices), methods=["GET"]),
+            R(c.WEBHOOKS, api(self._create_webhook), methods=["POST"]),
+            R(c.WEBHOOKS, api(self._list_webhooks), methods=["GET"]),
+            R(c.WEBHOOK, api(self._get_webhook), methods=["GET"]),
+            R(c.WEBHOOK, api(self._update_webhook), methods=["PUT"]),
+            R(c.WEBHOOK_ENABLE, api(self._enable_webhook), methods=["POST"]),
+            R(c.WEBHOOK_DISABLE, api(self._disable_webhook), methods=["POST"]),
             R("/_sim/paymongo/3ds/{id}/{token}", self._three_ds, methods=["GET", "POST"]),
             R("/_sim/info", _info, methods=["GET"]),
             R(
                 "/_sim/webhook_endpoints",
-                endpoint(self._add_endpoint, control=True),
+                control(self._add_endpoint),
                 methods=["POST"],
             ),
             R(
                 "/_sim/webhook_endpoints/{id}",
-                endpoint(self._remove_endpoint, control=True),
+                control(self._remove_endpoint),
                 methods=["DELETE"],
             ),
             R(
                 "/_sim/webhook_endpoints/{id}",
-                endpoint(self._repoint_endpoint, control=True),
+                control(self._repoint_endpoint),
                 methods=["PATCH"],
             ),
             R(
                 "/_sim/clock/advance",
-                endpoint(self._advance_clock, control=True),
+                control(self._advance_clock),
                 methods=["POST"],
             ),
-            R("/_sim/faults", endpoint(_set_faults(faults), control=True), methods=["PUT", "GET"]),
+            R("/_sim/faults", control(_set_faults(faults)), methods=["PUT", "GET"]),
             R(
                 "/_sim/paymongo/subscriptions",
-                endpoint(self._switch_subscriptions, control=True),
+                control(self._switch_subscriptions),
                 methods=["PUT"],
             ),
             R(
                 "/_sim/books",
-                endpoint(lambda r, e, b, k: (200, books.summary()), control=True),
+                control(lambda r, e, b, k: (200, books.summary())),
                 methods=["GET"],
             ),
         ]
 
-        async def http_error(request: Request, exc: Exception) -> Response:
-            status = getattr(exc, "status_code", 500)
-            if status in (404, 405):
-                # No such route (or not with this method): 404 with an empty body. PayMongo's
-                # official clients tell a missing route from a missing resource by exactly
-                # that (paymongo/paymongo-php src/HttpClient.php RouteNotFoundException,
-                # paymongo/paymongo-node src/HttpClient.js RouteNotFoundError); a missing
-                # resource is 404 with PayMongo's errors array.
-                return Response(b"", 404)
-            return JSONResponse(PMError(status, "api_error", f"HTTP {status}").body(), status)
+        return http.app(routes, _http_error)
 
-        return Starlette(
-            routes=routes, exception_handlers={HTTPException: http_error, Exception: http_error}
+    def _endpoints(self, books: Books, faults: Faults) -> http.Endpoints[Call, Handler]:
+        """PayMongo's wire for the shared wrapper: Basic auth, a rate limit per key (not on
+        control routes), JSON bodies, `Idempotency-Key` replays, PayMongo's error shape."""
+
+        async def open_call(call: Call, control: bool) -> Response | None:
+            call.env, key = authenticate(books, call.request, control=control)
+            if not control and self._limited(key):
+                return PlainTextResponse(RATE_LIMITED, 429)
+            call.body = await read_json(call.request)
+            return None
+
+        def run(call: Call, handler: Handler) -> tuple[int, Row]:
+            idem = call.request.headers.get(c.IDEMPOTENCY_HEADER)
+            return self._idempotent(call.request, call.env, call.body, idem, handler)
+
+        def failed(call: Call, status: int) -> Exception | Response:
+            if status == 429:
+                return PlainTextResponse(RATE_LIMITED, 429)
+            return PMError(status, "simulated_outage", "simulated outage")
+
+        return http.Endpoints(
+            faults=faults,
+            start=Call,
+            open=open_call,
+            run=run,
+            refused=_refused,
+            answer=lambda call, status, data: JSONResponse(data, status),
+            # a string where a list goes
+            garbled=lambda call, status: JSONResponse({"errors": "boom"}, status),
+            failed=failed,
+            failed_after=lambda call: PMError(
+                500, "simulated_failure_after_work", "simulated failure"
+            ),
         )
 
     def _limited(self, key: str) -> bool:
@@ -251,8 +245,29 @@ class PayMongoDialect(PaymentRoutes, BillingRoutes, WebhookRoutes, ListRoutes):
         return status, data
 
 
+async def _http_error(request: Request, exc: Exception) -> Response:
+    status = getattr(exc, "status_code", 500)
+    if status in (404, 405):
+        # No such route (or not with this method): 404 with an empty body. PayMongo's
+        # official clients tell a missing route from a missing resource by exactly
+        # that (paymongo/paymongo-php src/HttpClient.php RouteNotFoundException,
+        # paymongo/paymongo-node src/HttpClient.js RouteNotFoundError); a missing
+        # resource is 404 with PayMongo's errors array.
+        return Response(b"", 404)
+    return JSONResponse(PMError(status, "api_error", f"HTTP {status}").body(), status)
+
+
 def _info(request: Request) -> Response:
     return JSONResponse({"simulator": "rehearsal", "dialect": "paymongo"})
+
+
+def _refused(call: Call, exc: Exception) -> tuple[int, Row] | None:
+    if isinstance(exc, BooksError):
+        code = CODES.get(exc.code, exc.code)
+        return exc.status, PMError(exc.status, code, exc.message).body()
+    if isinstance(exc, PMError):
+        return exc.status, exc.body()
+    return None
 
 
 def _set_faults(faults: Faults) -> Handler:
@@ -265,7 +280,7 @@ def _set_faults(faults: Faults) -> Handler:
                 fresh = Faults.parse([str(s) for s in specs], faults.unknown_event)
             except FaultSpecError as exc:
                 raise PMError(400, "parameter_invalid", str(exc)) from None
-            faults.__dict__.update({k: v for k, v in fresh.__dict__.items() if k != "_lock"})
+            faults.replace_with(fresh)
         return 200, {"faults": faults.specs}
 
     return handler

@@ -59,7 +59,7 @@ class ListRoutes(Routes):
         self, request: Request, env: str, body: Row, key: str | None
     ) -> tuple[int, Row]:
         assert self.books is not None and self.store is not None
-        rows = self.books._all(
+        rows = self.books.all(
             "SELECT * FROM payments WHERE env = ? ORDER BY created_at DESC, id DESC", env
         )
         shown, more = page(request, rows)
@@ -71,14 +71,14 @@ class ListRoutes(Routes):
         assert self.books is not None and self.store is not None
         payment_id = request.query_params.get("payment_id")
         if payment_id:
-            rows = self.books._all(
+            rows = self.books.all(
                 "SELECT * FROM refunds WHERE env = ? AND payment_id = ? "
                 "ORDER BY created_at DESC, id DESC",
                 env,
                 payment_id,
             )
         else:
-            rows = self.books._all(
+            rows = self.books.all(
                 "SELECT * FROM refunds WHERE env = ? ORDER BY created_at DESC, id DESC", env
             )
         shown, more = page(request, rows)

@@ -15,7 +15,8 @@ from starlette.responses import HTMLResponse, Response
 
 from rehearsal.simulator.books import Row, new_id
 from rehearsal.simulator.paymongo import spec as c
-from rehearsal.simulator.paymongo.store import RefundRefused, insert
+from rehearsal.simulator.paymongo.store import RefundRefused
+from rehearsal.simulator.paymongo.tables import insert
 from rehearsal.simulator.paymongo.wire import (
     TEST_REFUND,
     Handler,
@@ -164,7 +165,7 @@ class PaymentRoutes(Routes):
         """The cardholder's 3-D Secure page: Authorize or Fail, as PayMongo's test page."""
         assert self.books is not None and self.store is not None
         intent_id, token = request.path_params["id"], request.path_params["token"]
-        row = self.books._one("SELECT * FROM pm_intents WHERE id = ?", intent_id)
+        row = self.store.find("pm_intents", intent_id)
         if row is None or not row["three_ds_token"] or row["three_ds_token"] != token:
             return HTMLResponse("<p>This authentication link is not valid any more.</p>", 404)
         if request.method == "GET":
@@ -179,14 +180,12 @@ class PaymentRoutes(Routes):
         form = urllib.parse.parse_qs((await request.body()).decode("utf-8", "replace"))
         action = (form.get("action") or [""])[0]
         with self.books.tx() as db:
-            fresh = self.books._one("SELECT * FROM pm_intents WHERE id = ?", intent_id)
+            fresh = self.store.find("pm_intents", intent_id)
             assert fresh is not None
             if fresh["status"] != c.THREE_DS_STATUS:
                 return HTMLResponse("<p>Already done.</p>", 409)
             if action == "authorize":
-                method = self.books._one(
-                    "SELECT * FROM pm_methods WHERE id = ?", fresh["method_id"]
-                )
+                method = self.store.find("pm_methods", fresh["method_id"])
                 assert method is not None
                 result = self.store.charge_intent(db, fresh, method)
             else:
@@ -223,7 +222,7 @@ class PaymentRoutes(Routes):
                 "notes must be a string of at most 255 characters.",
                 "attributes.notes",
             )
-        payment = self.books._one("SELECT * FROM payments WHERE id = ?", payment_id)
+        payment = self.books.object_row("payment", payment_id)
         if payment is None:
             raise PMError(404, "resource_not_found", f"Payment {payment_id} does not exist.")
         if payment["env"] != env:

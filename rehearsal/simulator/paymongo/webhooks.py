@@ -15,23 +15,22 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
 
 from starlette.requests import Request
 
 from rehearsal.simulator.books import Row, new_id
 from rehearsal.simulator.paymongo.lists import page
-from rehearsal.simulator.paymongo.store import BOOKS_KIND, KNOWN_EVENTS, insert
+from rehearsal.simulator.paymongo.tables import BOOKS_KIND, KNOWN_EVENTS, insert
 from rehearsal.simulator.paymongo.wire import PMError, Routes, require_attributes
 
 
-def _url(value: Any) -> str:
+def _url(value: object) -> str:
     if not isinstance(value, str) or not value.startswith(("http://", "https://")):
         raise PMError(400, "parameter_invalid", "url must be a valid URL.", "attributes.url")
     return value
 
 
-def _events(value: Any) -> list[str]:
+def _events(value: object) -> list[str]:
     if (
         not isinstance(value, list)
         or not value
@@ -65,7 +64,7 @@ class WebhookRoutes(Routes):
     def _url_free(self, env: str, url: str, webhook_id: str | None = None) -> None:
         """One webhook per URL (per mode), as PayMongo keeps them."""
         assert self.books is not None
-        taken = self.books._one(
+        taken = self.books.one(
             "SELECT id FROM pm_webhooks WHERE env = ? AND url = ? AND id != ?",
             env,
             url,
@@ -111,7 +110,7 @@ class WebhookRoutes(Routes):
         self, request: Request, env: str, body: Row, key: str | None
     ) -> tuple[int, Row]:
         assert self.books is not None and self.store is not None
-        rows = self.books._all(
+        rows = self.books.all(
             "SELECT * FROM pm_webhooks WHERE env = ? ORDER BY created_at DESC, id DESC", env
         )
         shown, more = page(request, rows)

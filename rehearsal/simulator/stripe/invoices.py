@@ -17,7 +17,7 @@ import sqlite3
 
 from rehearsal.simulator.books import Row, add_interval
 from rehearsal.simulator.faults import Faults
-from rehearsal.simulator.stripe.payments import charge_intent, new_intent
+from rehearsal.simulator.stripe.charging import charge_intent, new_intent
 from rehearsal.simulator.stripe.store import Store, stripe_id
 
 FINALIZE_AFTER = 3600  # seconds of the clock between a renewal's invoice.created and payment
@@ -42,37 +42,7 @@ def new_invoice(
 ) -> Row:
     """A draft invoice for the period [start, end), created at clock time `at`."""
     inv_id = stripe_id("in")
-    lines = []
-    for item in sub["items"]["data"]:
-        price = item["price"]
-        amount = int(price["unit_amount"]) * int(item["quantity"])
-        lines.append(
-            {
-                "id": stripe_id("il"),
-                "object": "line_item",
-                "amount": amount,
-                "currency": sub["currency"],
-                "description": f"{item['quantity']} x {price['product']}",
-                "invoice": inv_id,
-                "livemode": env == "live",
-                "metadata": {},
-                "parent": {
-                    "type": "subscription_item_details",
-                    "subscription_item_details": {
-                        "proration": False,
-                        "subscription": sub["id"],
-                        "subscription_item": item["id"],
-                    },
-                },
-                "period": {"end": end, "start": start},
-                "pricing": {
-                    "type": "price_details",
-                    "unit_amount_decimal": str(price["unit_amount"]),
-                    "price_details": {"price": price["id"], "product": price["product"]},
-                },
-                "quantity": item["quantity"],
-            }
-        )
+    lines = [_line(env, sub, item, inv_id, start, end) for item in sub["items"]["data"]]
     total = sum(line["amount"] for line in lines)
     count = len(store.objects(env, "invoice", customer=sub["customer"]))
     inv: Row = {
@@ -145,48 +115,9 @@ def finalize_and_pay(
     inv["status_transitions"]["finalized_at"] = at
     store.put(db, env, inv)
     store.emit(db, env, "invoice.finalized", inv)
-    pi = new_intent({}, env, inv["amount_due"], inv["currency"], sub["customer"], at)
-    pi["description"] = (
-        "Subscription creation"
-        if inv["billing_reason"] == "subscription_create"
-        else "Subscription update"
-    )
-    store.put(db, env, pi)
-    store.emit(db, env, "payment_intent.created", pi)
-    method = store.get(env, "payment_method", sub["default_payment_method"])
-    fail_with = (
-        None
-        if inv["billing_reason"] == "subscription_create"
-        else faults.renewal_failure(sub["id"])
-    )
-    charge_intent(
-        store,
-        db,
-        env,
-        pi,
-        method,
-        off_session=off_session,
-        key=key,
-        base=base,
-        fail_with=fail_with,
-        subscription_id=sub["id"],
-    )
+    pi = _charge(store, db, env, inv, sub, at, off_session, faults, key, base)
     paid = pi["status"] == "succeeded"
-    inv["_payments"]["data"] = [
-        {
-            "id": stripe_id("inpay"),
-            "object": "invoice_payment",
-            "amount_paid": inv["amount_due"] if paid else None,
-            "amount_requested": inv["amount_due"],
-            "created": at,
-            "currency": inv["currency"],
-            "invoice": inv["id"],
-            "is_default": True,
-            "livemode": env == "live",
-            "payment": {"type": "payment_intent", "payment_intent": pi["id"]},
-            "status": "paid" if paid else "open",
-        }
-    ]
+    inv["_payments"]["data"] = [_invoice_payment(env, inv, pi, at, paid)]
     inv.update(
         attempted=pi["status"] != "requires_action",
         attempt_count=1 if pi["status"] != "requires_action" else 0,
@@ -215,6 +146,65 @@ def finalize_and_pay(
         store.emit(db, env, "customer.subscription.updated", sub, previous)
 
 
+def _charge(
+    store: Store,
+    db: sqlite3.Connection,
+    env: str,
+    inv: Row,
+    sub: Row,
+    at: int,
+    off_session: bool,
+    faults: Faults,
+    key: str | None,
+    base: str,
+) -> Row:
+    """The invoice's PaymentIntent on the subscription's default PaymentMethod, charged; a
+    renewal may be declined by the fault switch `fail-renewal`."""
+    pi = new_intent({}, env, inv["amount_due"], inv["currency"], sub["customer"], at)
+    pi["description"] = (
+        "Subscription creation"
+        if inv["billing_reason"] == "subscription_create"
+        else "Subscription update"
+    )
+    store.put(db, env, pi)
+    store.emit(db, env, "payment_intent.created", pi)
+    method = store.get(env, "payment_method", sub["default_payment_method"])
+    fail_with = (
+        None
+        if inv["billing_reason"] == "subscription_create"
+        else faults.renewal_failure(sub["id"])
+    )
+    charge_intent(
+        store,
+        db,
+        env,
+        pi,
+        method,
+        off_session=off_session,
+        key=key,
+        base=base,
+        fail_with=fail_with,
+        subscription_id=sub["id"],
+    )
+    return pi
+
+
+def _invoice_payment(env: str, inv: Row, pi: Row, at: int, paid: bool) -> Row:
+    return {
+        "id": stripe_id("inpay"),
+        "object": "invoice_payment",
+        "amount_paid": inv["amount_due"] if paid else None,
+        "amount_requested": inv["amount_due"],
+        "created": at,
+        "currency": inv["currency"],
+        "invoice": inv["id"],
+        "is_default": True,
+        "livemode": env == "live",
+        "payment": {"type": "payment_intent", "payment_intent": pi["id"]},
+        "status": "paid" if paid else "open",
+    }
+
+
 def renew(store: Store, db: sqlite3.Connection, env: str, sub: Row) -> Row:
     """The period ends on the subscription's clock: the next period starts and its draft
     invoice is created (charged FINALIZE_AFTER later)."""
@@ -236,3 +226,34 @@ def renew(store: Store, db: sqlite3.Connection, env: str, sub: Row) -> Row:
     store.put(db, env, sub)
     store.emit(db, env, "customer.subscription.updated", sub, previous)
     return inv
+
+
+def _line(env: str, sub: Row, item: Row, inv_id: str, start: int, end: int) -> Row:
+    """The invoice line billing one subscription item for the period [start, end)."""
+    price = item["price"]
+    amount = int(price["unit_amount"]) * int(item["quantity"])
+    return {
+        "id": stripe_id("il"),
+        "object": "line_item",
+        "amount": amount,
+        "currency": sub["currency"],
+        "description": f"{item['quantity']} x {price['product']}",
+        "invoice": inv_id,
+        "livemode": env == "live",
+        "metadata": {},
+        "parent": {
+            "type": "subscription_item_details",
+            "subscription_item_details": {
+                "proration": False,
+                "subscription": sub["id"],
+                "subscription_item": item["id"],
+            },
+        },
+        "period": {"end": end, "start": start},
+        "pricing": {
+            "type": "price_details",
+            "unit_amount_decimal": str(price["unit_amount"]),
+            "price_details": {"price": price["id"], "product": price["product"]},
+        },
+        "quantity": item["quantity"],
+    }

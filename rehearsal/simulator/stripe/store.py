@@ -17,7 +17,6 @@ import json
 import secrets
 import sqlite3
 import time
-from typing import Any
 
 from rehearsal.simulator.books import Books, Row
 from rehearsal.simulator.faults import Faults
@@ -61,7 +60,7 @@ class Store:
     # --- objects ----------------------------------------------------------------------------
 
     def get(self, env: str, kind: str, object_id: str, *, label: str | None = None) -> Row:
-        row = self.books._one(
+        row = self.books.one(
             "SELECT body FROM st_objects WHERE id = ? AND env = ? AND kind = ? AND deleted = 0",
             object_id,
             env,
@@ -74,7 +73,7 @@ class Store:
 
     def find(self, object_id: str) -> Row | None:
         """Any live object by id, whatever its kind (for `expand[]`)."""
-        row = self.books._one("SELECT body FROM st_objects WHERE id = ? AND deleted = 0", object_id)
+        row = self.books.one("SELECT body FROM st_objects WHERE id = ? AND deleted = 0", object_id)
         return json.loads(row["body"]) if row else None
 
     def put(self, db: sqlite3.Connection, env: str, obj: Row) -> Row:
@@ -89,17 +88,17 @@ class Store:
     def delete(self, db: sqlite3.Connection, object_id: str) -> None:
         db.execute("UPDATE st_objects SET deleted = 1 WHERE id = ?", (object_id,))
 
-    def objects(self, env: str, kind: str, **filters: Any) -> list[Row]:
+    def objects(self, env: str, kind: str, **filters: object) -> list[Row]:
         """Live objects of a kind, newest first; each filter is a JSON path (`__` for `.`)
         and the value it must equal."""
         sql = "SELECT body FROM st_objects WHERE env = ? AND kind = ? AND deleted = 0"
-        args: list[Any] = [env, kind]
+        args: list[object] = [env, kind]
         for name, value in filters.items():
             if value is None:
                 continue
             sql += " AND json_extract(body, ?) = ?"
             args += ["$." + name.replace("__", "."), value]
-        rows = self.books._all(sql + " ORDER BY seq DESC", *args)
+        rows = self.books.all(sql + " ORDER BY seq DESC", *args)
         return [json.loads(r["body"]) for r in rows]
 
     # --- time -------------------------------------------------------------------------------
@@ -114,7 +113,7 @@ class Store:
     def customer_clock(self, env: str, customer_id: str | None) -> str | None:
         if not customer_id:
             return None
-        row = self.books._one(
+        row = self.books.one(
             "SELECT json_extract(body, '$.test_clock') AS clock FROM st_objects WHERE id = ?",
             customer_id,
         )
@@ -210,14 +209,14 @@ class Store:
         }
 
     def _pending(self, env: str, kind: str) -> int:
-        rows = self.books._all(
+        rows = self.books.all(
             "SELECT events FROM endpoints WHERE enabled = 1 AND (env IS NULL OR env = ?)", env
         )
         return sum(1 for r in rows if {"*", kind} & set(json.loads(r["events"])))
 
     def events(self, env: str) -> list[Row]:
         """Every event of the environment, newest first, as it was sent."""
-        rows = self.books._all(
+        rows = self.books.all(
             "SELECT payload FROM events WHERE env = ? AND payload IS NOT NULL ORDER BY seq DESC",
             env,
         )

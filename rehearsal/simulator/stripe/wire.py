@@ -226,7 +226,7 @@ def expand(obj: Row, paths: list[str], lookup: Callable[[str], Row | None]) -> R
     return obj
 
 
-def _expand_one(obj: Any, parts: list[str], lookup: Callable[[str], Row | None]) -> None:
+def _expand_one(obj: object, parts: list[str], lookup: Callable[[str], Row | None]) -> None:
     if not isinstance(obj, dict) or not parts:
         return
     head, rest = parts[0], parts[1:]

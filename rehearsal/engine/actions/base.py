@@ -7,6 +7,7 @@ ledger write to the runner."""
 from __future__ import annotations
 
 import os
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -44,16 +45,17 @@ class Passed:
         return cls(obj, event, "webhook+api" if event is not None else "api")
 
 
-class StepAction(Generic[S]):
+class StepAction(ABC, Generic[S]):
     """One step kind. `perform` returns None when the step was skipped as the plan expects
     (it wrote and said so itself); it raises AssertionFailed when the step fails."""
 
+    @abstractmethod
     def describe(self, step: S, plan: Plan) -> str:
-        raise NotImplementedError
+        """The step in a few words, as the views show it when it starts."""
 
+    @abstractmethod
     def expect(self, step: S) -> Expect | None:
         """What the step waits for; None: it waits for no webhook."""
-        raise NotImplementedError
 
     def preflight(self, run: StepContext, step: S) -> None:
         """Refuse, before any money moves, what would stop the run at this step."""
@@ -61,8 +63,9 @@ class StepAction(Generic[S]):
     def restore(self, run: StepContext, step: S, row: StepRow) -> None:
         """Rebuild what the step produced, when it passed in an earlier process."""
 
+    @abstractmethod
     def perform(self, run: StepContext, step: S) -> Passed | None:
-        raise NotImplementedError
+        """Run the step: its calls, its confirmation, what it records of its objects."""
 
     def replay(
         self, plan: Plan, provider: Provider, step: S, key: str, row: StepRow

@@ -1,1 +1,2 @@
-"""The engine: the step loop, each step kind's handler, verdicts and live-mode guards."""
+"""The engine: the step loop and verdicts (runner), each step kind's handler (actions/), the
+confirmation of a transition (confirm, checks), crash failpoints and live-mode guards."""

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from rehearsal.errors import ProviderError, UsageError
+from rehearsal.net.transport import transport_for
 from rehearsal.providers import signatures
 from rehearsal.providers.base import (
     Environment,
@@ -59,9 +60,9 @@ class MintCash(HttpCore):
         self._webhook_secrets = list(webhook_secrets)
         super().__init__(
             WIRE,
-            api_base=api_base,
-            headers={c.AUTH_HEADER: f"Bearer {secret_key}"},
-            http_timeout=http_timeout,
+            transport_for(
+                api_base, headers={c.AUTH_HEADER: f"Bearer {secret_key}"}, timeout=http_timeout
+            ),
             attempts=attempts,
             backoff=backoff,
         )

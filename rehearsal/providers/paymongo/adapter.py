@@ -215,7 +215,7 @@ class PayMongo(PayMongoHttp):
 
         started = time.perf_counter()
         try:
-            status = press_test_button(url, AUTHORIZE_BUTTON, timeout=self._httpx_args["timeout"])
+            status = press_test_button(url, AUTHORIZE_BUTTON, timeout=self._http_timeout)
         except httpx.HTTPError:
             status = None
         if self.on_call:

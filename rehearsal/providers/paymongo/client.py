@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from rehearsal.errors import ProviderError
+from rehearsal.net.transport import transport_for
 from rehearsal.providers.errorbody import CODE_LIMIT, one_line
 from rehearsal.providers.http import HttpCore, Wire, route
 from rehearsal.providers.paymongo import contract as c
@@ -26,12 +27,15 @@ class PayMongoHttp(HttpCore):
         attempts: int = 4,
         backoff: float = 0.25,
     ) -> None:
+        self._http_timeout = http_timeout
         super().__init__(
             WIRE,
-            api_base=api_base,
-            headers={"Accept": "application/json"},
-            auth=(secret_key, ""),  # Basic base64("sk_…:"), as PayMongo's curl examples
-            http_timeout=http_timeout,
+            transport_for(
+                api_base,
+                headers={"Accept": "application/json"},
+                auth=(secret_key, ""),  # Basic base64("sk_…:"), as PayMongo's curl examples
+                timeout=http_timeout,
+            ),
             attempts=attempts,
             backoff=backoff,
         )

@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from rehearsal.errors import ProviderError
+from rehearsal.net.transport import transport_for
 from rehearsal.providers.errorbody import CODE_LIMIT, one_line
 from rehearsal.providers.http import Answer, HttpCore, Wire, route
 from rehearsal.providers.stripe import contract as c
@@ -50,15 +51,14 @@ class StripeHttp(HttpCore):
         attempts: int = 4,
         backoff: float = 0.25,
     ) -> None:
+        headers = {
+            "Authorization": f"Bearer {secret_key}",
+            c.VERSION_HEADER: c.API_VERSION,
+            "Accept": "application/json",
+        }
         super().__init__(
             WIRE,
-            api_base=api_base,
-            headers={
-                "Authorization": f"Bearer {secret_key}",
-                c.VERSION_HEADER: c.API_VERSION,
-                "Accept": "application/json",
-            },
-            http_timeout=http_timeout,
+            transport_for(api_base, headers=headers, timeout=http_timeout),
             attempts=attempts,
             backoff=backoff,
         )

@@ -21,7 +21,8 @@ import pytest
 from rehearsal.errors import ProviderError
 from rehearsal.net.httpx_transport import HttpxTransport
 from rehearsal.providers.paymongo import contract as c
-from rehearsal.providers.paymongo.adapter import PayMongo, parse_event
+from rehearsal.providers.paymongo.adapter import PayMongo
+from rehearsal.providers.paymongo.webhooks import parse_event
 from rehearsal.simulator.server import Simulator
 
 FIXTURES = Path(__file__).parent / "fixtures" / "paymongo"

@@ -138,7 +138,7 @@ class PlainHttp:
         method: str,
         path: str,
         *,
-        json_body: Any = None,
+        json_body: object = None,
         form: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> Reply:

@@ -18,15 +18,15 @@ import hashlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from rehearsal.errors import ProviderError
 from rehearsal.net.transport import NetworkError, Transport
 from rehearsal.providers.base import ApiCall
+from rehearsal.providers.jsonwire import Body
 from rehearsal.providers.retry import Transient, with_retries
 
 # (method, route, status, parsed body or None, request id or None) -> the refusal to raise
-Refusal = Callable[[str, str, int, Any, "str | None"], ProviderError]
+Refusal = Callable[[str, str, int, object, "str | None"], ProviderError]
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class Wire:
 
 @dataclass(frozen=True)
 class Answer:
-    data: dict[str, Any]
+    data: Body
     request_id: str | None
 
 
@@ -78,7 +78,7 @@ class HttpCore:
         method: str,
         path: str,
         *,
-        json: Any = None,
+        json: object = None,
         form: Mapping[str, str] | None = None,
         key: str | None = None,
     ) -> Answer:
@@ -105,7 +105,7 @@ class HttpCore:
         self,
         method: str,
         path: str,
-        json: Any,
+        json: object,
         form: Mapping[str, str] | None,
         key: str | None,
     ) -> Answer:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rehearsal.errors import ProviderError, UsageError
 from rehearsal.providers.base import (
@@ -28,6 +28,7 @@ from rehearsal.providers.base import (
     ProviderObject,
     WebhookState,
 )
+from rehearsal.providers.jsonwire import JSONValue
 from rehearsal.providers.paymongo import contract as c
 from rehearsal.providers.paymongo.charges import PayMongoCharges
 from rehearsal.ui.operator import Authorize  # shown through the core operator service
@@ -104,7 +105,7 @@ class PayMongo(PayMongoCharges):
         if amount is None:
             current = self.retrieve("payment", payment_id)
             amount = current.amount - current.amount_refunded
-        attributes: dict[str, Any] = {
+        attributes: dict[str, JSONValue] = {
             "amount": amount,
             "payment_id": payment_id,
             "reason": reason if reason in c.REFUND_REASONS else "requested_by_customer",

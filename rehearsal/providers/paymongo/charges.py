@@ -12,10 +12,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from datetime import date
-from typing import Any
 
 from rehearsal.errors import ProviderError, UsageError
 from rehearsal.providers.base import ApiCall, Environment, ProviderObject
+from rehearsal.providers.jsonwire import Body, JSONValue
 from rehearsal.providers.paymongo import contract as c
 from rehearsal.providers.paymongo.webhooks import PayMongoWebhooks
 
@@ -78,7 +78,7 @@ class PayMongoCharges(PayMongoWebhooks):
         card: str,
         description: str | None = None,
     ) -> ProviderObject:
-        attributes: dict[str, Any] = {
+        attributes: dict[str, JSONValue] = {
             "amount": amount,
             "currency": currency,
             "payment_method_allowed": ["card"],
@@ -104,8 +104,8 @@ class PayMongoCharges(PayMongoWebhooks):
         return self._intent_payment(intent_id, a)
 
     def _await_intent(
-        self, intent_id: str, a: dict[str, Any], automatic: bool = False, what: str = ""
-    ) -> dict[str, Any]:
+        self, intent_id: str, a: Body, automatic: bool = False, what: str = ""
+    ) -> Body:
         if a.get("status") == c.THREE_DS_STATUS:
             url = ((a.get("next_action") or {}).get("redirect") or {}).get("url")
             if not url:
@@ -155,7 +155,7 @@ class PayMongoCharges(PayMongoWebhooks):
             self.on_call(ApiCall("POST", label, status, None, elapsed))
         return status is not None and 200 <= status < 300
 
-    def _intent_payment(self, intent_id: str, a: Mapping[str, Any]) -> ProviderObject:
+    def _intent_payment(self, intent_id: str, a: Body) -> ProviderObject:
         payments = [p for p in a.get("payments") or [] if isinstance(p, Mapping)]
         if not payments:
             error = a.get("last_payment_error") or {}

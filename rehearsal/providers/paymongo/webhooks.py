@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping
-from typing import Any
 
 from rehearsal.errors import ProviderError, UsageError
 from rehearsal.providers.base import (
@@ -20,6 +19,7 @@ from rehearsal.providers.base import (
     ProviderObject,
     WebhookState,
 )
+from rehearsal.providers.jsonwire import Body, JSONObject
 from rehearsal.providers.paymongo import contract as c
 from rehearsal.providers.paymongo import signature
 from rehearsal.providers.paymongo.client import PayMongoHttp
@@ -84,7 +84,7 @@ class PayMongoWebhooks(PayMongoHttp):
             self._put(c.WEBHOOK.format(id=webhook_id), c.envelope({"events": names}))
         return webhook_id
 
-    def _keep_secret(self, webhook_id: str, attributes: dict[str, Any], *, required: bool) -> None:
+    def _keep_secret(self, webhook_id: str, attributes: Body, *, required: bool) -> None:
         secret = attributes.get("secret_key")
         if isinstance(secret, str) and secret:
             if secret not in self._webhook_secrets:
@@ -127,7 +127,7 @@ class PayMongoWebhooks(PayMongoHttp):
             endpoint_id = next(reversed(self._webhooks))
             self.restore_webhook(endpoint_id, self._webhooks[endpoint_id])
 
-    def _put(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    def _put(self, path: str, body: JSONObject) -> Body:
         return self._request("PUT", path, body, None)
 
     def parse_event(self, body: bytes) -> NormalizedEvent:
@@ -186,7 +186,7 @@ def parse_event(body: bytes) -> NormalizedEvent:
     )
 
 
-def _webhook_state(hook: dict[str, Any]) -> WebhookState:
+def _webhook_state(hook: Body) -> WebhookState:
     a = hook.get("attributes") or {}
     return WebhookState(
         endpoint_id=str(hook["id"]),

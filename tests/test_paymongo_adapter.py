@@ -13,6 +13,7 @@ import pytest
 
 from rehearsal.errors import ProviderError, UsageError
 from rehearsal.ledger.db import StateDB
+from rehearsal.net.plain import PlainHttp
 from rehearsal.providers.base import FeatureUnavailable, NormalizedEvent
 from rehearsal.providers.paymongo.adapter import PayMongo
 from rehearsal.receiver.endpoint import Receiver
@@ -45,15 +46,16 @@ def make(sim: Simulator, environment: str = "test", **kw: Any) -> PayMongo:
 def keys_sent(adapter: PayMongo, which: Callable[[str, str], bool]) -> list[str | None]:
     """The Idempotency-Key of every request `which(method, target)` picks, as it goes out
     (the adapter speaks plain http to the simulator: rehearsal/net/plain.py)."""
-    assert adapter._plain is not None
-    send, sent = adapter._plain.send, []
+    plain = adapter._transport
+    assert isinstance(plain, PlainHttp)
+    send, sent = plain.send, []
 
     def recording(method: str, target: str, body: Any, headers: Any) -> Any:
         if which(method, target):
             sent.append(headers.get("Idempotency-Key"))
         return send(method, target, body, headers)
 
-    adapter._plain.send = recording  # type: ignore[method-assign]
+    plain.send = recording  # type: ignore[method-assign]
     return sent
 
 

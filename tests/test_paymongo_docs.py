@@ -19,8 +19,10 @@ import httpx
 import pytest
 
 from rehearsal.errors import ProviderError
+from rehearsal.net.httpx_transport import HttpxTransport
 from rehearsal.providers.paymongo import contract as c
-from rehearsal.providers.paymongo.adapter import PayMongo, parse_event
+from rehearsal.providers.paymongo.adapter import PayMongo
+from rehearsal.providers.paymongo.webhooks import parse_event
 from rehearsal.simulator.server import Simulator
 
 FIXTURES = Path(__file__).parent / "fixtures" / "paymongo"
@@ -277,7 +279,8 @@ def documented() -> Iterator[tuple[PayMongo, DocumentedPayMongo]]:
         environment="test",
         backoff=0.01,
     )
-    adapter._client = httpx.Client(
+    assert isinstance(adapter._transport, HttpxTransport)
+    adapter._transport.client = httpx.Client(
         base_url=c.API_BASE,
         auth=("sk_test_documented_only", ""),
         transport=httpx.MockTransport(server),
@@ -345,7 +348,10 @@ def test_adapter_falls_back_to_the_other_plan_path_on_404() -> None:
     adapter = PayMongo(
         api_base=c.API_BASE, secret_key="sk_test_x", webhook_secrets=[], environment="test"
     )
-    adapter._client = httpx.Client(base_url=c.API_BASE, transport=httpx.MockTransport(paymongo))
+    assert isinstance(adapter._transport, HttpxTransport)
+    adapter._transport.client = httpx.Client(
+        base_url=c.API_BASE, transport=httpx.MockTransport(paymongo)
+    )
     assert adapter._create_plan("rh-k", 20000, "PHP", "monthly") == "plan_x"
     assert seen == [c.PLANS, c.PLANS_FALLBACK]
     adapter.close()

@@ -151,7 +151,7 @@ def test_lost_answers_are_found_through_list_calls(pair: tuple[Simulator, Stripe
         interval="day",
     )
     fresh = Stripe(  # another process: nothing in memory
-        api_base=str(stripe._client.base_url),
+        api_base=f"http://127.0.0.1:{pair[0].port}",
         secret_key=pair[0].keys.test_secret,
         webhook_secrets=[],
         environment="test",

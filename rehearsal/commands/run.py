@@ -362,10 +362,13 @@ def _resume(run_id: str, args: RunArgs, stop_after: str | None, target: Target |
             claiming(target.provider, parked.claim)
         if target.delivery == "events-api":
             # No receiver path: the provider's own list of events is read instead.
+            from rehearsal.providers import event_feed
             from rehearsal.receiver.feed import EventPoller
 
+            feed = event_feed(target.provider)
+            assert feed is not None  # open_target chose events-api for a declared events API
             poller = EventPoller(
-                target.provider,  # type: ignore[arg-type]  # open_target checked EventFeed
+                feed,
                 receiver,
                 since=run["started_at"],
                 every=EVENTS_POLL_SIMULATOR if target.simulated else EVENTS_POLL,
@@ -492,10 +495,10 @@ def _open_and_prove(
 def _register(target: Target, store: StateDB, run_id: str, url: str, events: list[str]) -> bool:
     """Register the receiver's URL; one made through the provider's API is written to the
     ledger first (intent, then its id), so a killed run's registration is undone later."""
-    from rehearsal.providers.base import WebhookRegistrar
+    from rehearsal import providers
 
-    provider = target.provider
-    if target.control is not None or not isinstance(provider, WebhookRegistrar):
+    provider = providers.webhook_registrar(target.provider)
+    if target.control is not None or provider is None:
         return target.register_webhook(url, events)
     # PayMongo keeps one webhook per URL: a stable URL's webhook is adopted, its prior state
     # written down before anything changes, and given back as it was at the end.
@@ -601,8 +604,10 @@ def _confirm(operator: Operator) -> Callable[[ManualStep], bool]:
 def _operator_for_provider(target: Target, operator: Operator) -> None:
     """A provider that shows the operator a page (a card's 3-D Secure) shows it through
     the run's operator service."""
-    if hasattr(target.provider, "on_authorize"):
-        target.provider.on_authorize = operator.authorizer()
+    from rehearsal.providers import operator_shown
+
+    if (shown := operator_shown(target.provider)) is not None:
+        shown.on_authorize = operator.authorizer()
 
 
 def _sigterm_as_interrupt() -> None:

@@ -49,6 +49,7 @@ from rehearsal.ledger.states import (
     StepState,
 )
 from rehearsal.plan.model import Plan, Step
+from rehearsal.providers import tells_made
 from rehearsal.providers.base import ApiCall, Provider, ProviderObject
 from rehearsal.receiver.hub import EventHub
 
@@ -117,8 +118,8 @@ class Runner:
         self._notes: dict[str, str] = {}  # step id -> what the report adds to its outcome
         provider.on_call = self._on_call
         provider.on_send = self._on_send
-        if hasattr(provider, "on_made"):  # a flow that makes something before it finishes
-            provider.on_made = self._made
+        if (maker := tells_made(provider)) is not None:  # a flow that makes before it finishes
+            maker.on_made = self._made
 
     # --- the run ----------------------------------------------------------------------------
 

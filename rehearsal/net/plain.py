@@ -1,7 +1,8 @@
 """Requests to a plain `http://` base on loopback (the simulator, the receiver) over
-kept-alive connections of our own: what the adapters' HttpCore sends when no TLS is
-involved, and what the simulator's control client, the target's first look and the tunnel
-probe send on this machine, so a rehearsal on the simulator never imports httpx.
+kept-alive connections of our own: the loopback Transport that rehearsal/net/transport.py
+hands the adapters' HttpCore when no TLS is involved, and what the simulator's control
+client, the target's first look and the tunnel probe send on this machine, so a rehearsal
+on the simulator never imports httpx.
 
 httpx was half of a matrix's runner time (bench/README.md): per call it merges and parses
 URLs, builds a Request and headers object, and walks httpcore's pool and h11's state
@@ -138,7 +139,7 @@ class PlainHttp:
         method: str,
         path: str,
         *,
-        json_body: Any = None,
+        json_body: object = None,
         form: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> Reply:

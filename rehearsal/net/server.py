@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import threading
 from typing import Any
 
@@ -36,7 +37,7 @@ class ServerThread:
             wake: asyncio.Event | None = None
             loop: asyncio.AbstractEventLoop | None = None
 
-            async def startup(self, sockets: Any = None) -> None:
+            async def startup(self, sockets: list[socket.socket] | None = None) -> None:
                 self.loop = asyncio.get_running_loop()
                 self.wake = asyncio.Event()
                 try:
@@ -53,7 +54,7 @@ class ServerThread:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self.wake.wait(), 1.0)
 
-            async def shutdown(self, sockets: Any = None) -> None:
+            async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
                 """uvicorn's shutdown (lifespan is off), waiting on its connections and
                 tasks at a finer step, with the same graceful deadline."""
                 for server in self.servers:

@@ -3,18 +3,26 @@
 Each package holds a `DECLARATION` (rehearsal/providers/declaration.py): the variables it
 reads, the mode of each key prefix, where its adapter lives. A provider whose package
 declares no key modes is refused before anything opens it: a guard that cannot tell a
-test key from a live one would fail open.
+test key from a live one would fail open. What an adapter can do beyond the Provider
+protocol is read from its declaration, through the typed accessors at the end (never a
+`hasattr` or `isinstance` probe of the adapter).
 """
 
 from __future__ import annotations
 
 from importlib import import_module
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from rehearsal.errors import SafetyRefusal, UsageError
 
 if TYPE_CHECKING:
-    from rehearsal.providers.base import Provider
+    from rehearsal.providers.base import (
+        EventFeed,
+        Provider,
+        ShowsOperator,
+        TellsMade,
+        WebhookRegistrar,
+    )
     from rehearsal.providers.config import TargetConfig
     from rehearsal.providers.declaration import ProviderDeclaration
 
@@ -70,3 +78,33 @@ def create(name: str, config: TargetConfig) -> Provider:
 def env_names(provider: str) -> tuple[str, str, str]:
     """The provider's (API base, secret key, webhook secret) variables, as it declares them."""
     return declaration_of(provider).variables
+
+
+# --- capabilities, as declared ---------------------------------------------------------------
+
+
+def capabilities(provider: Provider) -> ProviderDeclaration:
+    """What `provider` declares it can do (its package's DECLARATION)."""
+    return declaration_of(provider.name)
+
+
+def event_feed(provider: Provider) -> EventFeed | None:
+    """The provider as an events API, where it declares one (events_api); else None."""
+    return cast("EventFeed", provider) if capabilities(provider).events_api else None
+
+
+def webhook_registrar(provider: Provider) -> WebhookRegistrar | None:
+    """The provider as a registrar of its own webhooks, where its declaration says its
+    webhook secret comes from registering one; else None."""
+    declared = capabilities(provider).webhook_secret_from_registration
+    return cast("WebhookRegistrar", provider) if declared else None
+
+
+def operator_shown(provider: Provider) -> ShowsOperator | None:
+    """The provider as one that shows the operator pages (operator_pages); else None."""
+    return cast("ShowsOperator", provider) if capabilities(provider).operator_pages else None
+
+
+def tells_made(provider: Provider) -> TellsMade | None:
+    """The provider as one whose flows tell of what they made (makes_before_finish)."""
+    return cast("TellsMade", provider) if capabilities(provider).makes_before_finish else None

@@ -210,3 +210,17 @@ class EventFeed(Protocol):
         """Events created at or after `since` (unix seconds), oldest first, about this run's
         objects where the provider lets the adapter tell (others may be included)."""
         ...
+
+
+class ShowsOperator(Protocol):
+    """A provider whose payments may show the operator a page (3-D Secure): told through
+    `on_authorize` (the page's URL, what it is for). Its declaration says operator_pages."""
+
+    on_authorize: Callable[[str, str], None] | None
+
+
+class TellsMade(Protocol):
+    """A provider whose flows tell of what they made before they finish (`on_made`). Its
+    declaration says makes_before_finish."""
+
+    on_made: Callable[[ProviderObject], None] | None

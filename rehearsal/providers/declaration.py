@@ -1,6 +1,9 @@
 """What a provider declares about itself before any adapter is imported: which environment
-variables it reads, which mode each key prefix belongs to, its default API base, and
-whether its webhook secret comes from registering the webhook through its API.
+variables it reads, which mode each key prefix belongs to, its default API base, whether
+its webhook secret comes from registering the webhook through its API, and what its adapter
+can do beyond the Provider protocol (an events API, test clocks, lookup by idempotency key,
+pages shown to an operator, objects told of before a flow finishes): the run reads these
+fields, never probes an adapter with `hasattr` or `isinstance`.
 
 Each provider package holds its own `DECLARATION` beside its adapter; the registry
 (rehearsal/providers/__init__.py) maps names to them and target.py loops over what they
@@ -70,6 +73,17 @@ class ProviderDeclaration:
     # Whether its API finds what an idempotency key made (find_by_idempotency_key). Without
     # it, a lost call's outcome stays unknown until `cleanup --replay` sends it again.
     key_lookup: bool = True
+    # Whether its API lists its events (an EventFeed, rehearsal/receiver/feed.py): what
+    # `--delivery events-api` reads, and what a run with no public path falls back on.
+    events_api: bool = False
+    # Whether its test mode has clocks a renewal can be advanced to (advance_clock); the
+    # adapter may still find, on first use, that this account or simulator has none.
+    test_clocks: bool = False
+    # Whether a payment may show the operator a page (3-D Secure) through `on_authorize`.
+    operator_pages: bool = False
+    # Whether a flow tells of what it made before it finishes (`on_made`: a subscription
+    # awaiting its first invoice's authentication), so the ledger knows it if the run dies.
+    makes_before_finish: bool = False
     # The transitions a plan's `expect.event` may name, in the rehearsal's normalized
     # vocabulary (the provider's own names are mapped onto these by its adapter). Plans
     # and the simulator's fault switches are checked against it before anything runs.

@@ -8,7 +8,7 @@ exception type (issue 11, item 4).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import httpx
@@ -25,7 +25,7 @@ def one_line(value: object, limit: int = MESSAGE_LIMIT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def json_or_none(response: httpx.Response) -> Any:
+def json_or_none(response: httpx.Response) -> object:
     """The body as JSON, or None when it is not JSON (or too deeply nested to parse)."""
     try:
         return response.json()

@@ -7,36 +7,26 @@ a lost call can land), reports every exchange (`on_call`: method, route, status,
 time, replay), retries 429, 5xx and network errors with the same idempotency key
 (providers/retry.py), and never puts a header, a key or a raw body into a message.
 
-A plain `http://` base on this machine (the simulator) is spoken to over kept-alive
-connections of rehearsal/net/plain.py; anything else, https and every real provider, goes
-through httpx, imported and made on first use. `REHEARSAL_HTTPX_ON_LOOPBACK=1` sends the
-simulator's calls through httpx too, as to a real provider: the tests rehearse that path
-against the simulator with it (tests/e2e/test_httpx_path.py).
+What carries the bytes is a `Transport` handed in at construction (rehearsal/net/transport.py
+chooses it: plain http to the simulator on this machine, httpx elsewhere); the core only
+sends through it and never asks which one it is.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 from rehearsal.errors import ProviderError
-from rehearsal.net import tls
-from rehearsal.net.plain import NetworkError, PlainHttp, Reply, is_plain
+from rehearsal.net.transport import NetworkError, Transport
 from rehearsal.providers.base import ApiCall
+from rehearsal.providers.jsonwire import Body
 from rehearsal.providers.retry import Transient, with_retries
 
-if TYPE_CHECKING:
-    import httpx
-
-HTTPX_ON_LOOPBACK = "REHEARSAL_HTTPX_ON_LOOPBACK"
-
 # (method, route, status, parsed body or None, request id or None) -> the refusal to raise
-Refusal = Callable[[str, str, int, Any, "str | None"], ProviderError]
+Refusal = Callable[[str, str, int, object, "str | None"], ProviderError]
 
 
 @dataclass(frozen=True)
@@ -56,7 +46,7 @@ class Wire:
 
 @dataclass(frozen=True)
 class Answer:
-    data: dict[str, Any]
+    data: Body
     request_id: str | None
 
 
@@ -71,11 +61,8 @@ class HttpCore:
     def __init__(
         self,
         wire: Wire,
+        transport: Transport,
         *,
-        api_base: str,
-        headers: Mapping[str, str],
-        auth: tuple[str, str] | None = None,
-        http_timeout: float = 15.0,
         attempts: int = 4,
         backoff: float = 0.25,
     ) -> None:
@@ -84,35 +71,14 @@ class HttpCore:
         self._wire = wire
         self._attempts = attempts
         self._backoff = backoff
-        self._httpx_args: dict[str, Any] = {
-            "base_url": api_base.rstrip("/"),
-            "auth": auth,
-            "headers": {"User-Agent": "rehearsal", **headers},
-            "timeout": http_timeout,
-        }
-        self._plain: PlainHttp | None = None
-        if is_plain(api_base) and os.environ.get(HTTPX_ON_LOOPBACK, "") != "1":
-            self._plain = PlainHttp(
-                api_base,
-                headers={"User-Agent": "rehearsal", **headers},
-                auth=auth,
-                timeout=http_timeout,
-            )
-
-    @functools.cached_property
-    def _client(self) -> httpx.Client:
-        """httpx for https; made on first use (a plain-http adapter may never need it)."""
-        import httpx
-
-        base = self._httpx_args["base_url"]
-        return httpx.Client(**self._httpx_args, verify=tls.for_url(base))  # tls.py: once
+        self._transport = transport
 
     def exchange(
         self,
         method: str,
         path: str,
         *,
-        json: Any = None,
+        json: object = None,
         form: Mapping[str, str] | None = None,
         key: str | None = None,
     ) -> Answer:
@@ -133,16 +99,13 @@ class HttpCore:
             ) from None
 
     def close(self) -> None:
-        if self._plain is not None:
-            self._plain.close()
-        if "_client" in self.__dict__:  # made (or set by a test) at some point
-            self._client.close()
+        self._transport.close()
 
     def _once(
         self,
         method: str,
         path: str,
-        json: Any,
+        json: object,
         form: Mapping[str, str] | None,
         key: str | None,
     ) -> Answer:
@@ -154,7 +117,9 @@ class HttpCore:
             self.on_send(method, route(path))
         started = time.perf_counter()
         try:
-            reply = self._send(method, path, json, form, headers)
+            reply = self._transport.request(
+                method, path, json_body=json, form=form, headers=headers
+            )
         except NetworkError as exc:
             self._observe(method, path, None, None, started)
             raise Transient(None, f"network error ({exc.what})") from None
@@ -168,26 +133,6 @@ class HttpCore:
         if status >= 400 or not isinstance(data, dict):
             raise wire.refusal(method, route(path), status, data, request_id)
         return Answer(data, request_id)
-
-    def _send(
-        self,
-        method: str,
-        path: str,
-        json: Any,
-        form: Mapping[str, str] | None,
-        headers: Mapping[str, str],
-    ) -> Reply:
-        if self._plain is not None:
-            return self._plain.request(method, path, json_body=json, form=form, headers=headers)
-        import httpx
-
-        try:
-            response = self._client.request(
-                method, path, json=json, data=dict(form) if form else None, headers=headers
-            )
-        except httpx.TransportError as exc:
-            raise NetworkError(exc.__class__.__name__) from None
-        return Reply(response.status_code, response.headers, response.content)
 
     def _observe(
         self,

@@ -266,10 +266,13 @@ class _Matrix:
         for slot in self.slots:
             router.add_run(slot.run_id)
         if target.delivery == "events-api":
+            from rehearsal.providers import event_feed
             from rehearsal.receiver.feed import EventPoller
 
+            feed = event_feed(target.provider)
+            assert feed is not None  # open_target chose events-api for a declared events API
             poller = EventPoller(
-                target.provider,  # type: ignore[arg-type]  # open_target checked EventFeed
+                feed,
                 router,
                 since=time.time(),
                 every=EVENTS_POLL_SIMULATOR if target.simulated else EVENTS_POLL,
@@ -361,14 +364,15 @@ class _Matrix:
             )
             hub = router.runs[slot.run_id].hub
             runner = Runner(slot.rehearsal.plan, adapter, hub, store, slot.run_id, view, options)
-            made = getattr(adapter, "on_made", None)
-            if made is not None:  # a flow that makes something before it finishes
+            maker = providers.tells_made(adapter)  # a flow that makes before it finishes
+            made = maker.on_made if maker is not None else None
+            if maker is not None and made is not None:
 
                 def on_made(obj: Any) -> None:
                     router.claim_object(slot.run_id, obj)
                     made(obj)
 
-                adapter.on_made = on_made  # type: ignore[attr-defined]
+                maker.on_made = on_made
             outcome = runner.run()
             slot.exit_code, slot.verdict = outcome.exit_code, outcome.verdict
         finally:

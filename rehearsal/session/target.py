@@ -56,12 +56,13 @@ class Target:
         deliveries the provider is still retrying reach this receiver.
         """
         if self.control is None:
-            from rehearsal.providers.base import WebhookRegistrar
+            from rehearsal import providers
 
-            if not isinstance(self.provider, WebhookRegistrar):
+            registrar = providers.webhook_registrar(self.provider)
+            if registrar is None:
                 return False  # registered by hand (MintCash); the probe checks the path
-            existing = self.provider.existing_webhook(url)  # one per URL: adopted
-            self.provider.register_webhook(url, events, existing)  # restored by close()
+            existing = registrar.existing_webhook(url)  # one per URL: adopted
+            registrar.register_webhook(url, events, existing)  # restored by close()
             return True
         if self.webhook_endpoint and self.control.repoint_webhook(self.webhook_endpoint, url):
             return True
@@ -96,7 +97,7 @@ def open_target(
     nothing else can reach the receiver. `simulator_process`: the built-in simulator, if
     it is the target, runs in a child process (a matrix: simulator/child.py). Otherwise as
     `_open`."""
-    from rehearsal.providers.base import EventFeed
+    from rehearsal import providers
 
     target = _open(
         provider,
@@ -110,7 +111,7 @@ def open_target(
         simulator_process=simulator_process,
     )
     if events_api and target.delivery != "events-api":
-        if not isinstance(target.provider, EventFeed):
+        if providers.event_feed(target.provider) is None:
             target.close()
             raise UsageError(
                 f"{provider} has no events API to read events from",
@@ -224,9 +225,7 @@ def _open(
             False,
         )
     adapter = providers.create(provider, config)
-    from rehearsal.providers.base import EventFeed
-
-    if feed_instead and isinstance(adapter, EventFeed):  # no public path: its events API
+    if feed_instead and providers.event_feed(adapter) is not None:  # no public path: its events API
         return Target(
             config,
             adapter,

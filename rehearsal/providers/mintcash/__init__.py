@@ -14,4 +14,5 @@ DECLARATION = ProviderDeclaration(
     # Registered by hand with the account manager, so the secret comes from the environment.
     webhook_secret_variable="MINTCASH_WEBHOOK_SECRET",
     events=EVENT_TYPES,  # MintCash's names are the rehearsal's
+    test_clocks=True,
 )

@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from rehearsal.errors import ProviderError, UsageError
+from rehearsal.net.transport import transport_for
 from rehearsal.providers import signatures
 from rehearsal.providers.base import (
     Environment,
@@ -26,6 +27,7 @@ from rehearsal.providers.base import (
 )
 from rehearsal.providers.errorbody import CODE_LIMIT, one_line
 from rehearsal.providers.http import HttpCore, Wire
+from rehearsal.providers.jsonwire import Body, JSONObject, JSONValue
 from rehearsal.providers.mintcash import contract as c
 
 if TYPE_CHECKING:
@@ -59,9 +61,9 @@ class MintCash(HttpCore):
         self._webhook_secrets = list(webhook_secrets)
         super().__init__(
             WIRE,
-            api_base=api_base,
-            headers={c.AUTH_HEADER: f"Bearer {secret_key}"},
-            http_timeout=http_timeout,
+            transport_for(
+                api_base, headers={c.AUTH_HEADER: f"Bearer {secret_key}"}, timeout=http_timeout
+            ),
             attempts=attempts,
             backoff=backoff,
         )
@@ -92,7 +94,7 @@ class MintCash(HttpCore):
         card: str,
         description: str | None = None,
     ) -> ProviderObject:
-        body = {
+        body: dict[str, JSONValue] = {
             "externalId": idempotency_key,
             "amount": amount,
             "currency": currency,
@@ -110,7 +112,7 @@ class MintCash(HttpCore):
         amount: int | None,
         reason: str | None = None,
     ) -> ProviderObject:
-        body: dict[str, Any] = {"externalId": idempotency_key, "paymentId": payment_id}
+        body: dict[str, JSONValue] = {"externalId": idempotency_key, "paymentId": payment_id}
         if amount is not None:
             body["amount"] = amount
         if reason:
@@ -126,7 +128,7 @@ class MintCash(HttpCore):
         card: str,
         interval: str,
     ) -> ProviderObject:
-        body = {
+        body: dict[str, JSONValue] = {
             "externalId": idempotency_key,
             "amount": amount,
             "currency": currency,
@@ -136,7 +138,7 @@ class MintCash(HttpCore):
         return self._object("POST", c.SUBSCRIPTIONS, body)
 
     def cancel(self, *, subscription_id: str, reason: str | None = None) -> ProviderObject:
-        body = {"reason": reason} if reason else {}
+        body: dict[str, JSONValue] = {"reason": reason} if reason else {}
         return self._object("POST", c.CANCEL.format(id=subscription_id), body)
 
     def retrieve(self, kind: ObjectKind, object_id: str) -> ProviderObject:
@@ -169,7 +171,7 @@ class MintCash(HttpCore):
             return False
         # The advance charges a renewal, so it carries an externalId like every POST that
         # moves money: a retry after a lost answer replays it instead of renewing twice.
-        body = {"externalId": idempotency_key}
+        body: dict[str, JSONValue] = {"externalId": idempotency_key}
         try:
             self._request("POST", c.ADVANCE.format(id=subscription_id), body)
         except ProviderError as exc:
@@ -196,7 +198,7 @@ class MintCash(HttpCore):
 
     # --- HTTP -------------------------------------------------------------------------------
 
-    def _object(self, method: str, path: str, body: dict[str, Any] | None) -> ProviderObject:
+    def _object(self, method: str, path: str, body: JSONObject | None) -> ProviderObject:
         data, request_id = self._request(method, path, body)
         try:
             return c.parse_object(data, request_id)
@@ -206,15 +208,13 @@ class MintCash(HttpCore):
                 request_id=request_id,
             ) from None
 
-    def _request(
-        self, method: str, path: str, body: dict[str, Any] | None
-    ) -> tuple[dict[str, Any], str | None]:
+    def _request(self, method: str, path: str, body: JSONObject | None) -> tuple[Body, str | None]:
         answer = self.exchange(method, path, json=body)
         return answer.data, answer.request_id
 
 
 def _refusal(
-    method: str, route: str, status: int, data: Any, request_id: str | None
+    method: str, route: str, status: int, data: object, request_id: str | None
 ) -> ProviderError:
     code, message = _error_fields(data)
     return ProviderError(
@@ -238,7 +238,7 @@ WIRE = Wire(
 )
 
 
-def _error_fields(data: Any) -> tuple[str | None, str]:
+def _error_fields(data: object) -> tuple[str | None, str]:
     """The code and message of MintCash's `{"error": {"code", "message"}}`, from whatever
     shape the body has: a string `error` is the message; anything else quotes nothing."""
     error = data.get("error") if isinstance(data, dict) else None

@@ -9,11 +9,10 @@ the two agree.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from rehearsal.providers.base import Environment, ObjectKind, ProviderObject
+from rehearsal.providers.jsonwire import Body
 
 # Keys. RUNBOOK: pk_live_/sk_live_ keys; test keys are sk_test_.
 SECRET_KEY_PREFIX: dict[Environment, str] = {"test": "sk_test_", "live": "sk_live_"}
@@ -84,7 +83,7 @@ TEST_CARDS: dict[str, TestCard] = {
 INTERVALS = ("day", "week", "month", "year")
 
 
-def parse_object(data: Mapping[str, Any], request_id: str | None = None) -> ProviderObject:
+def parse_object(data: Body, request_id: str | None = None) -> ProviderObject:
     """A MintCash JSON object (payment, refund or subscription) to a ProviderObject."""
     kind: ObjectKind = data["object"]
     card = data.get("card") or {}

@@ -27,4 +27,7 @@ DECLARATION = ProviderDeclaration(
     key_lookup=False,  # no lookup by Idempotency-Key: cleanup --replay learns an outcome
     events=tuple(PROVIDER_EVENTS),  # the transitions PayMongo's own events are mapped onto
     native_events={**NORMALIZED_EVENT, "subscription.updated": "subscription.cancelled"},
+    test_clocks=True,
+    operator_pages=True,
+    makes_before_finish=True,
 )

@@ -8,11 +8,11 @@ header, a key or a raw body. Every exchange is reported to `on_call` (method, ro
 
 from __future__ import annotations
 
-from typing import Any
-
 from rehearsal.errors import ProviderError
+from rehearsal.net.transport import transport_for
 from rehearsal.providers.errorbody import CODE_LIMIT, one_line
 from rehearsal.providers.http import HttpCore, Wire, route
+from rehearsal.providers.jsonwire import Body, JSONObject
 from rehearsal.providers.paymongo import contract as c
 
 
@@ -26,30 +26,31 @@ class PayMongoHttp(HttpCore):
         attempts: int = 4,
         backoff: float = 0.25,
     ) -> None:
+        self._http_timeout = http_timeout
         super().__init__(
             WIRE,
-            api_base=api_base,
-            headers={"Accept": "application/json"},
-            auth=(secret_key, ""),  # Basic base64("sk_…:"), as PayMongo's curl examples
-            http_timeout=http_timeout,
+            transport_for(
+                api_base,
+                headers={"Accept": "application/json"},
+                auth=(secret_key, ""),  # Basic base64("sk_…:"), as PayMongo's curl examples
+                timeout=http_timeout,
+            ),
             attempts=attempts,
             backoff=backoff,
         )
 
-    def _get(self, path: str) -> dict[str, Any]:
+    def _get(self, path: str) -> Body:
         return self._request("GET", path, None, None)
 
-    def _post(self, path: str, body: dict[str, Any] | None, key: str | None) -> dict[str, Any]:
+    def _post(self, path: str, body: JSONObject | None, key: str | None) -> Body:
         return self._request("POST", path, body, key)
 
-    def _request(
-        self, method: str, path: str, body: dict[str, Any] | None, key: str | None
-    ) -> dict[str, Any]:
+    def _request(self, method: str, path: str, body: JSONObject | None, key: str | None) -> Body:
         return self.exchange(method, path, json=body, key=key).data
 
 
 def _refusal(
-    method: str, path: str, status: int, data: Any, request_id: str | None = None
+    method: str, path: str, status: int, data: object, request_id: str | None = None
 ) -> ProviderError:
     """PayMongo's errors array as one line for the operator: codes, details, fields. Only
     scalars are quoted, through one_line, so any body at all makes one line."""

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
 from rehearsal.providers.base import Environment, ProviderObject
+from rehearsal.providers.jsonwire import Body, JSONObject
 
 API_BASE = "https://api.paymongo.com"
 SECRET_KEY_PREFIX: dict[Environment, str] = {"test": "sk_test_", "live": "sk_live_"}
@@ -128,18 +128,18 @@ TEST_CARDS: dict[str, TestCard] = {
 TEST_CARD_BY_NUMBER = {card.number: card for card in TEST_CARDS.values()}
 
 
-def envelope(attributes: Mapping[str, Any]) -> dict[str, Any]:
+def envelope(attributes: JSONObject) -> JSONObject:
     """A request body: PayMongo wraps every attribute set in {"data": {"attributes": ...}}."""
     return {"data": {"attributes": dict(attributes)}}
 
 
-def resource(body: Mapping[str, Any]) -> tuple[str, str, dict[str, Any]]:
+def resource(body: Body) -> tuple[str, str, Body]:
     """(id, type, attributes) of a `{"data": {"id", "type", "attributes"}}` answer."""
     data = body["data"]
     return str(data["id"]), str(data["type"]), dict(data["attributes"])
 
 
-def environment(attributes: Mapping[str, Any]) -> str:
+def environment(attributes: Body) -> str:
     return "live" if attributes.get("livemode") else "test"
 
 
@@ -152,9 +152,7 @@ def billed_period(due_date: str | None) -> int:
     return (date.fromisoformat(due_date[:10]) - date(1970, 1, 1)).days
 
 
-def parse_payment(
-    payment_id: str, a: Mapping[str, Any], request_id: str | None = None
-) -> ProviderObject:
+def parse_payment(payment_id: str, a: Body, request_id: str | None = None) -> ProviderObject:
     """A payment; `amount_refunded` counts its refunds that succeeded or are still on their
     way (pending, processing: they cannot be cancelled, and what is left to refund excludes
     them); each refund's own status is in `refund_statuses`."""
@@ -189,9 +187,7 @@ def parse_payment(
     )
 
 
-def parse_refund(
-    refund_id: str, a: Mapping[str, Any], request_id: str | None = None
-) -> ProviderObject:
+def parse_refund(refund_id: str, a: Body, request_id: str | None = None) -> ProviderObject:
     return ProviderObject(
         kind="refund",
         id=refund_id,
@@ -205,7 +201,7 @@ def parse_refund(
 
 
 def parse_subscription(
-    subscription_id: str, a: Mapping[str, Any], request_id: str | None = None
+    subscription_id: str, a: Body, request_id: str | None = None
 ) -> ProviderObject:
     plan = a.get("plan") or {}
     invoice = a.get("latest_invoice") or {}
@@ -222,7 +218,7 @@ def parse_subscription(
     )
 
 
-def parse_invoice_as_subscription(a: Mapping[str, Any]) -> ProviderObject:
+def parse_invoice_as_subscription(a: Body) -> ProviderObject:
     """A paid invoice, seen as the subscription it renews (for subscription.invoice.paid)."""
     sub = a["subscription"]
     status = str(sub.get("status") or "active")
@@ -237,7 +233,7 @@ def parse_invoice_as_subscription(a: Mapping[str, Any]) -> ProviderObject:
     )
 
 
-def refund_update_type(payment: Mapping[str, Any]) -> str:
+def refund_update_type(payment: Body) -> str:
     """The rehearsal's name for a `payment.refund.updated` event, whose data is the payment:
     its most recently updated refund (ASSUMED to be the one the event is about; PayMongo's
     event names no refund) `succeeded` is `payment.refunded`, `failed` is
@@ -264,8 +260,8 @@ def normalized_type(event_type: str, obj: ProviderObject | None) -> str:
     return NORMALIZED_EVENT.get(event_type, event_type)
 
 
-def errors_of(body: Any) -> list[dict[str, Any]]:
+def errors_of(body: object) -> list[Body]:
     """PayMongo's `{"errors": [{code, detail, source}]}`, or [] when the body is not that."""
     if isinstance(body, Mapping) and isinstance(body.get("errors"), list):
-        return [e for e in body["errors"] if isinstance(e, Mapping)]  # type: ignore[misc]
+        return [e for e in body["errors"] if isinstance(e, Mapping)]
     return []

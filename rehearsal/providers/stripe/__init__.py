@@ -32,4 +32,7 @@ DECLARATION = ProviderDeclaration(
         instead="rehearse in a Stripe sandbox or test mode (sk_test_… key): "
         "https://docs.stripe.com/sandboxes",
     ),
+    events_api=True,
+    test_clocks=True,
+    operator_pages=True,
 )

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rehearsal.errors import ProviderError, UsageError
 from rehearsal.providers.base import (
@@ -25,6 +25,7 @@ from rehearsal.providers.base import (
     ObjectKind,
     ProviderObject,
 )
+from rehearsal.providers.jsonwire import Body, JSONValue
 from rehearsal.providers.keys import step_of
 from rehearsal.providers.stripe import contract as c
 from rehearsal.providers.stripe import lookup
@@ -97,7 +98,7 @@ class Stripe(StripeWebhooks):
         description: str | None = None,
     ) -> ProviderObject:
         of = step_of(idempotency_key)
-        params: dict[str, Any] = {
+        params: dict[str, JSONValue] = {
             "amount": amount,
             "currency": currency.lower(),
             "confirm": True,
@@ -122,7 +123,7 @@ class Stripe(StripeWebhooks):
             self._show_authorization(intent)
         return c.parse_payment_intent(intent, request_id=answer.request_id)
 
-    def _show_authorization(self, intent: dict[str, Any]) -> None:
+    def _show_authorization(self, intent: Body) -> None:
         """Show the 3-D Secure page to an operator, if there is one; never wait for it: the
         plan's expectation (payment.requires_action, or payment.succeeded within a deadline
         an operator can meet) decides."""
@@ -137,7 +138,7 @@ class Stripe(StripeWebhooks):
             return self._customers[run_id]
         found = lookup.run_customer(self, run_id)
         if found is None:
-            params = {
+            params: dict[str, JSONValue] = {
                 "email": lookup.run_email(run_id),
                 "description": f"rehearsal run {run_id}",
                 "metadata": {"rehearsal_run": run_id},
@@ -157,7 +158,7 @@ class Stripe(StripeWebhooks):
         metadata = lookup.tags(idempotency_key)
         if reason and reason not in c.REFUND_REASONS:
             metadata["rehearsal_reason"] = reason[:500]
-        params = {
+        params: dict[str, JSONValue] = {
             "payment_intent": payment_id,
             "amount": amount,  # None: the rest of the payment
             "reason": reason if reason in c.REFUND_REASONS else None,
@@ -184,7 +185,7 @@ class Stripe(StripeWebhooks):
         of = step_of(key)
         tags = lookup.tags(key)
         clock_id = self._clock_for(key)
-        customer = {
+        customer: dict[str, JSONValue] = {
             "email": lookup.run_email(of.run_id) if of else None,
             "description": f"rehearsal subscription {key}"[:350],
             "test_clock": clock_id,
@@ -193,7 +194,7 @@ class Stripe(StripeWebhooks):
             "metadata": tags,
         }
         customer_id = str(self.post(c.CUSTOMERS, customer, f"{key}.customer")["id"])
-        price = {
+        price: dict[str, JSONValue] = {
             "unit_amount": amount,
             "currency": currency.lower(),
             "recurring": {"interval": interval},
@@ -201,7 +202,7 @@ class Stripe(StripeWebhooks):
             "metadata": tags,
         }
         price_id = str(self.post(c.PRICES, price, f"{key}.price")["id"])
-        params = {
+        params: dict[str, JSONValue] = {
             "customer": customer_id,
             "items": [{"price": price_id}],
             # The first invoice is paid now, or nothing is made (402, the card's error).
@@ -217,7 +218,10 @@ class Stripe(StripeWebhooks):
         or replayed call reuses it (a new `frozen_time` under the same key would conflict)."""
         found = lookup.clock_of(self, key)
         if found is None:
-            params = {"frozen_time": int(time.time()), "name": lookup.clock_name(key)}
+            params: dict[str, JSONValue] = {
+                "frozen_time": int(time.time()),
+                "name": lookup.clock_name(key),
+            }
             found = self.post(c.TEST_CLOCKS, params, f"{key}.clock")
         self._clocks.add(str(found["id"]))
         return str(found["id"])
@@ -277,7 +281,7 @@ class Stripe(StripeWebhooks):
         customer = c.ident(sub.get("customer"))
         if customer is None:
             return []
-        params = {"customer": customer, "expand": ["data.latest_charge"]}
+        params: dict[str, JSONValue] = {"customer": customer, "expand": ["data.latest_charge"]}
         payments = [c.parse_payment_intent(pi) for pi in self.list_all(c.PAYMENT_INTENTS, params)]
         return [p for p in payments if p.status not in ("failed", "requires_payment_method")]
 
@@ -350,7 +354,10 @@ class Stripe(StripeWebhooks):
             subs = self.list_all(c.SUBSCRIPTIONS, {"customer": customer["id"], "status": "all"})
             if any(s.get("status") != "canceled" for s in subs):
                 return False
-            params = {"customer": customer["id"], "expand": ["data.latest_charge"]}
+            params: dict[str, JSONValue] = {
+                "customer": customer["id"],
+                "expand": ["data.latest_charge"],
+            }
             for intent in self.list_all(c.PAYMENT_INTENTS, params):
                 payment = c.parse_payment_intent(intent)
                 if payment.status in ("succeeded", "partially_refunded", "processing"):

@@ -11,11 +11,12 @@ a header or a raw body never does.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
 
 from rehearsal.errors import ProviderError
+from rehearsal.net.transport import transport_for
 from rehearsal.providers.errorbody import CODE_LIMIT, one_line
 from rehearsal.providers.http import Answer, HttpCore, Wire, route
+from rehearsal.providers.jsonwire import Body, JSONObject
 from rehearsal.providers.stripe import contract as c
 from rehearsal.providers.stripe.form import encode, query
 
@@ -50,34 +51,31 @@ class StripeHttp(HttpCore):
         attempts: int = 4,
         backoff: float = 0.25,
     ) -> None:
+        headers = {
+            "Authorization": f"Bearer {secret_key}",
+            c.VERSION_HEADER: c.API_VERSION,
+            "Accept": "application/json",
+        }
         super().__init__(
             WIRE,
-            api_base=api_base,
-            headers={
-                "Authorization": f"Bearer {secret_key}",
-                c.VERSION_HEADER: c.API_VERSION,
-                "Accept": "application/json",
-            },
-            http_timeout=http_timeout,
+            transport_for(api_base, headers=headers, timeout=http_timeout),
             attempts=attempts,
             backoff=backoff,
         )
 
-    def get(self, path: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    def get(self, path: str, params: JSONObject | None = None) -> Body:
         return self.exchange("GET", query(path, params or {})).data
 
-    def post(self, path: str, params: Mapping[str, Any], key: str | None) -> dict[str, Any]:
+    def post(self, path: str, params: JSONObject, key: str | None) -> Body:
         return self.post_answer(path, params, key).data
 
-    def post_answer(self, path: str, params: Mapping[str, Any], key: str | None) -> Answer:
+    def post_answer(self, path: str, params: JSONObject, key: str | None) -> Answer:
         return self.exchange("POST", path, form=encode(params), key=key)
 
-    def delete(self, path: str) -> dict[str, Any]:
+    def delete(self, path: str) -> Body:
         return self.exchange("DELETE", path).data
 
-    def list_all(
-        self, path: str, params: Mapping[str, Any] | None = None
-    ) -> Iterator[dict[str, Any]]:
+    def list_all(self, path: str, params: JSONObject | None = None) -> Iterator[Body]:
         """Every object of a list call, page by page (`has_more`, `starting_after`): list
         calls read Stripe's books as they are, unlike Search."""
         params = {**(params or {}), "limit": c.LIST_LIMIT}
@@ -91,7 +89,7 @@ class StripeHttp(HttpCore):
 
 
 def _refusal(
-    method: str, path: str, status: int, data: Any, request_id: str | None = None
+    method: str, path: str, status: int, data: object, request_id: str | None = None
 ) -> ProviderError:
     error = data.get("error") if isinstance(data, Mapping) else None
     error = error if isinstance(error, Mapping) else {}

@@ -10,9 +10,9 @@ and each checked against Stripe's library, so a shared mistake cannot make them 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from rehearsal.providers.base import Environment, ProviderObject
+from rehearsal.providers.jsonwire import Body
 
 API_BASE = "https://api.stripe.com"
 SECRET_KEY_PREFIX: dict[Environment, str] = {"test": "sk_test_", "live": "sk_live_"}
@@ -91,11 +91,11 @@ REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
 INTERVALS = ("day", "week", "month", "year")  # recurring[interval]
 
 
-def environment(obj: Mapping[str, Any]) -> str:
+def environment(obj: Body) -> str:
     return "live" if obj.get("livemode") else "test"
 
 
-def ident(value: Any) -> str | None:
+def ident(value: object) -> str | None:
     """An expandable field's id, whether it came as an id or as the expanded object."""
     if isinstance(value, Mapping):
         value = value.get("id")
@@ -114,7 +114,7 @@ def payment_status(intent_status: str, amount: int, refunded: int, failed: bool)
 
 
 def parse_payment_intent(
-    pi: Mapping[str, Any],
+    pi: Body,
     refund_ids: tuple[str, ...] = (),
     request_id: str | None = None,
 ) -> ProviderObject:
@@ -141,9 +141,7 @@ def parse_payment_intent(
     )
 
 
-def parse_charge_as_payment(
-    charge: Mapping[str, Any], refund_ids: tuple[str, ...]
-) -> ProviderObject:
+def parse_charge_as_payment(charge: Body, refund_ids: tuple[str, ...]) -> ProviderObject:
     """A Charge (charge.refunded) seen as its PaymentIntent: the payment the run knows."""
     amount = int(charge["amount"])
     refunded = int(charge.get("amount_refunded") or 0)
@@ -163,14 +161,14 @@ def parse_charge_as_payment(
     )
 
 
-def charge_refund_ids(charge: Mapping[str, Any]) -> tuple[str, ...]:
+def charge_refund_ids(charge: Body) -> tuple[str, ...]:
     """The refunds a Charge lists, where it carries them (not expanded by default)."""
     refunds = charge.get("refunds")
     data = refunds.get("data") if isinstance(refunds, Mapping) else None
     return tuple(str(r["id"]) for r in data or [] if isinstance(r, Mapping) and r.get("id"))
 
 
-def parse_refund(refund: Mapping[str, Any], request_id: str | None = None) -> ProviderObject:
+def parse_refund(refund: Body, request_id: str | None = None) -> ProviderObject:
     return ProviderObject(
         kind="refund",
         id=str(refund["id"]),
@@ -187,13 +185,13 @@ def subscription_status(status: str) -> str:
     return "cancelled" if status == "canceled" else status
 
 
-def first_item(sub: Mapping[str, Any]) -> Mapping[str, Any]:
+def first_item(sub: Body) -> Body:
     items = sub.get("items")
     data = items.get("data") if isinstance(items, Mapping) else None
     return data[0] if data and isinstance(data[0], Mapping) else {}
 
 
-def period_end(sub: Mapping[str, Any]) -> int | None:
+def period_end(sub: Body) -> int | None:
     """The current period's end: on the subscription's item since API 2025-03-31.basil,
     on the subscription itself before it."""
     value = first_item(sub).get("current_period_end") or sub.get("current_period_end")
@@ -201,7 +199,7 @@ def period_end(sub: Mapping[str, Any]) -> int | None:
 
 
 def parse_subscription(
-    sub: Mapping[str, Any], renewals: int = 0, request_id: str | None = None
+    sub: Body, renewals: int = 0, request_id: str | None = None
 ) -> ProviderObject:
     item = first_item(sub)
     price = item.get("price")
@@ -220,7 +218,7 @@ def parse_subscription(
     )
 
 
-def invoice_subscription(invoice: Mapping[str, Any]) -> str | None:
+def invoice_subscription(invoice: Body) -> str | None:
     """The subscription an invoice bills: under parent.subscription_details since API
     2025-03-31.basil, `subscription` before it."""
     parent = invoice.get("parent")
@@ -230,17 +228,17 @@ def invoice_subscription(invoice: Mapping[str, Any]) -> str | None:
     return ident(invoice.get("subscription"))
 
 
-def is_renewal(invoice: Mapping[str, Any]) -> bool:
+def is_renewal(invoice: Body) -> bool:
     return invoice.get("billing_reason") == "subscription_cycle" and invoice.get("status") == "paid"
 
 
-def renewal_mark(invoice: Mapping[str, Any]) -> int:
+def renewal_mark(invoice: Body) -> int:
     """What grows with each renewal: the paid renewal invoice's creation time (clock time).
     Stripe keeps no renewal count; the rehearsal only compares these."""
     return int(invoice.get("created") or 0) if is_renewal(invoice) else 0
 
 
-def parse_invoice_as_subscription(invoice: Mapping[str, Any]) -> ProviderObject:
+def parse_invoice_as_subscription(invoice: Body) -> ProviderObject:
     """A paid invoice (invoice.paid), seen as the subscription it renews."""
     sub_id = invoice_subscription(invoice)
     if sub_id is None:
@@ -256,7 +254,7 @@ def parse_invoice_as_subscription(invoice: Mapping[str, Any]) -> ProviderObject:
     )
 
 
-def normalized_type(event_type: str, obj: Mapping[str, Any]) -> str:
+def normalized_type(event_type: str, obj: Body) -> str:
     if event_type == "invoice.paid":
         return "subscription.renewed" if is_renewal(obj) else "invoice.paid"
     if event_type == "customer.subscription.updated":
@@ -267,7 +265,7 @@ def normalized_type(event_type: str, obj: Mapping[str, Any]) -> str:
     return event_type
 
 
-def _card(charge: Mapping[str, Any]) -> dict[str, Any]:
+def _card(charge: Body) -> Body:
     details = charge.get("payment_method_details")
     card = details.get("card") if isinstance(details, Mapping) else None
     return dict(card) if isinstance(card, Mapping) else {}

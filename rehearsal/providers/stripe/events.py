@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from rehearsal.providers.base import MalformedEvent, NormalizedEvent, ProviderObject
+from rehearsal.providers.jsonwire import Body
 from rehearsal.providers.stripe import contract as c
 
 # A Charge's refunds, for a charge.refunded whose Charge does not list them (Stripe no
@@ -20,7 +20,7 @@ from rehearsal.providers.stripe import contract as c
 RefundsOf = Callable[[str, int], tuple[str, ...]]
 
 
-def parse(payload: Mapping[str, Any], refunds_of: RefundsOf | None = None) -> NormalizedEvent:
+def parse(payload: Body, refunds_of: RefundsOf | None = None) -> NormalizedEvent:
     """A Stripe event (already verified, or read through the API) to a NormalizedEvent."""
     try:
         event_id = str(payload["id"])
@@ -57,7 +57,7 @@ def parse_body(body: bytes, refunds_of: RefundsOf | None = None) -> NormalizedEv
     return parse(payload, refunds_of)
 
 
-def _object(obj: Mapping[str, Any], refunds_of: RefundsOf | None) -> ProviderObject | None:
+def _object(obj: Body, refunds_of: RefundsOf | None) -> ProviderObject | None:
     kind = obj.get("object")
     if kind == "payment_intent":
         return c.parse_payment_intent(obj)

@@ -9,11 +9,12 @@ their index, as here). Booleans are `true`/`false`; None leaves a field out.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 from urllib.parse import urlencode
 
+from rehearsal.providers.jsonwire import JSONObject
 
-def encode(params: Mapping[str, Any]) -> dict[str, str]:
+
+def encode(params: JSONObject) -> dict[str, str]:
     """`{"a": {"b": 1}, "c": [True]}` -> `{"a[b]": "1", "c[0]": "true"}`."""
     out: dict[str, str] = {}
     for key, value in params.items():
@@ -21,13 +22,13 @@ def encode(params: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
-def query(path: str, params: Mapping[str, Any]) -> str:
+def query(path: str, params: JSONObject) -> str:
     """`path?…` with `params` encoded as Stripe's list calls take them."""
     flat = encode(params)
     return f"{path}?{urlencode(flat)}" if flat else path
 
 
-def _flatten(key: str, value: Any, out: dict[str, str]) -> None:
+def _flatten(key: str, value: object, out: dict[str, str]) -> None:
     if value is None:
         return
     if isinstance(value, Mapping):

@@ -15,9 +15,9 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Mapping
 from datetime import datetime
-from typing import Any
 
 from rehearsal.providers.base import KeyLookupUnsupported, ProviderObject
+from rehearsal.providers.jsonwire import Body, JSONValue
 from rehearsal.providers.keys import step_of
 from rehearsal.providers.stripe import contract as c
 from rehearsal.providers.stripe.client import StripeHttp
@@ -53,7 +53,7 @@ def run_customer(http: StripeHttp, run_id: str) -> str | None:
     return None
 
 
-def clock_of(http: StripeHttp, key: str) -> dict[str, Any] | None:
+def clock_of(http: StripeHttp, key: str) -> Body | None:
     name = clock_name(key)
     for clock in http.list_all(c.TEST_CLOCKS):
         if clock.get("name") == name:
@@ -67,7 +67,7 @@ def find(http: StripeHttp, kind: str, key: str) -> ProviderObject | None:
         raise KeyLookupUnsupported(f"key {key} was not derived by the rehearsal")
     if kind == "payment":
         customer = run_customer(http, of.run_id)
-        params: dict[str, Any] = {"expand": ["data.latest_charge"]}
+        params: dict[str, JSONValue] = {"expand": ["data.latest_charge"]}
         if customer is not None:
             params["customer"] = customer
         else:  # not made yet, or removed: every intent since the run began, to be sure
@@ -93,12 +93,12 @@ def find(http: StripeHttp, kind: str, key: str) -> ProviderObject | None:
     return None
 
 
-def _clock_subscriptions(http: StripeHttp, clock_id: str) -> Iterator[dict[str, Any]]:
+def _clock_subscriptions(http: StripeHttp, clock_id: str) -> Iterator[Body]:
     for customer in http.list_all(c.CUSTOMERS, {"test_clock": clock_id}):
         yield from http.list_all(c.SUBSCRIPTIONS, {"customer": customer["id"], "status": "all"})
 
 
-def _tagged(obj: Mapping[str, Any], key: str) -> bool:
+def _tagged(obj: Body, key: str) -> bool:
     metadata = obj.get("metadata")
     return isinstance(metadata, Mapping) and metadata.get("rehearsal_key") == key[:500]
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 from rehearsal.errors import ProviderError
 from rehearsal.providers import signatures
@@ -25,6 +24,7 @@ from rehearsal.providers.base import (
     NormalizedEvent,
     WebhookState,
 )
+from rehearsal.providers.jsonwire import Body, JSONValue
 from rehearsal.providers.stripe import contract as c
 from rehearsal.providers.stripe import events as ev
 from rehearsal.providers.stripe.client import StripeHttp
@@ -56,7 +56,7 @@ class StripeWebhooks(StripeHttp):
     ) -> str:
         names = provider_events(events)
         if existing is not None:
-            params = {"enabled_events": names, "disabled": False}
+            params: dict[str, JSONValue] = {"enabled_events": names, "disabled": False}
             self.post(c.WEBHOOK_ENDPOINT.format(id=existing.endpoint_id), params, None)
             self._endpoints[existing.endpoint_id] = existing
             return existing.endpoint_id
@@ -97,7 +97,7 @@ class StripeWebhooks(StripeHttp):
                 if exc.status != 404:  # already gone: nothing left to undo
                     raise
         else:
-            params = {
+            params: dict[str, JSONValue] = {
                 "enabled_events": list(prior.events),
                 "disabled": prior.status == "disabled",
             }
@@ -139,7 +139,7 @@ class StripeWebhooks(StripeHttp):
         `types`: only those behind these names (the rehearsal's or Stripe's). Events of the
         other mode are left out, and so are those whose object names another run in its
         metadata; objects with no such metadata (a Charge, an Invoice) are kept."""
-        params: dict[str, Any] = {"created": {"gte": int(since)}}
+        params: dict[str, JSONValue] = {"created": {"gte": int(since)}}
         if types is not None:
             params["types"] = provider_events(list(types))  # Stripe takes up to 20
         found: list[NormalizedEvent] = []
@@ -183,13 +183,13 @@ def provider_events(events: list[str]) -> list[str]:
     return sorted({n for e in events for n in c.PROVIDER_EVENTS.get(e, [e])})
 
 
-def _of_run(payload: Mapping[str, Any], run_id: str | None) -> bool:
+def _of_run(payload: Body, run_id: str | None) -> bool:
     obj = (payload.get("data") or {}).get("object") or {}
     tagged = (obj.get("metadata") or {}).get("rehearsal_run") if isinstance(obj, Mapping) else None
     return run_id is None or tagged is None or tagged == run_id
 
 
-def _state(endpoint: Mapping[str, Any]) -> WebhookState:
+def _state(endpoint: Body) -> WebhookState:
     return WebhookState(
         endpoint_id=str(endpoint["id"]),
         status=str(endpoint.get("status") or "disabled"),

@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from rehearsal.session.target import Target
 
 
-def _open(folder: Path | None) -> StateDB:
+def open_store(folder: Path | None) -> StateDB:
+    """The ledger of the state folder; a usage error when no run was ever made there."""
     path = state_dir(folder) / STATE_DB
     if not path.exists():
         raise UsageError(
@@ -30,7 +31,8 @@ def _open(folder: Path | None) -> StateDB:
     return StateDB(path)
 
 
-def _run(store: StateDB, run_id: str | None) -> RunRow:
+def find_run(store: StateDB, run_id: str | None) -> RunRow:
+    """The run named `run_id`, or the latest; a usage error naming what is missing."""
     if run_id is None:
         latest = store.runs(limit=1)
         if not latest:
@@ -56,7 +58,7 @@ def _when(ts: float | None) -> str:
 def runs(folder: Path | None) -> int:
     from rehearsal.ledger.settle import money
 
-    store = _open(folder)
+    store = open_store(folder)
     try:
         # From the ledger: what each run's last settle or status read from the provider.
         print(
@@ -155,9 +157,9 @@ def _reconcile(store: StateDB, run: RunRow, folder: Path | None) -> str | None:
 def status(run_id: str | None, folder: Path | None, as_json: bool, *, offline: bool = False) -> int:
     from rehearsal.ledger.settle import money
 
-    store = _open(folder)
+    store = open_store(folder)
     try:
-        run = _run(store, run_id)
+        run = find_run(store, run_id)
         unread = "--offline" if offline else _reconcile(store, run, folder)
         from rehearsal.ui.whatnext import standing
 
@@ -266,10 +268,10 @@ def cleanup(
     from rehearsal.ledger.settle import Landing, settle
     from rehearsal.ui.view import PlainView
 
-    store = _open(folder)
+    store = open_store(folder)
     lock: RunLock | None = None
     try:
-        run = _run(store, run_id)
+        run = find_run(store, run_id)
         lock = RunLock(state_dir(folder), run["id"])
         lock.acquire()  # not while another process is moving this run's money
         plan = Plan.model_validate_json(run["plan_json"]) if run["plan_json"] else None

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from rehearsal.errors import UsageError
 from rehearsal.receiver.endpoint import MAX_BODY, WebhookEndpoint
@@ -77,7 +77,7 @@ class DeliveryLog(WebhookEndpoint):
         self.forward = forward
         self.count = 0
 
-    def handle(self, headers: Mapping[str, str], body: bytes) -> tuple[int, Mapping[str, Any]]:
+    def handle(self, headers: Mapping[str, str], body: bytes) -> tuple[int, Mapping[str, object]]:
         self.count += 1
         verdict = self.judge(headers, body)
         _say(f"[{_now()}] delivery {self.count}: {verdict.text} -> {verdict.status}")
@@ -87,7 +87,7 @@ class DeliveryLog(WebhookEndpoint):
             return verdict.status, {"received": True}
         return verdict.status, {"error": "rejected"}
 
-    def too_large(self) -> tuple[int, Mapping[str, Any]]:
+    def too_large(self) -> tuple[int, Mapping[str, object]]:
         _say(f"[{_now()}] delivery refused: body over {MAX_BODY} bytes -> 413")
         return 413, {"error": "body too large"}
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from rehearsal.errors import PlanError
-from rehearsal.plan.model import CancelStep, RefundStep, load_plan
+from rehearsal.plan.load import load_plan
+from rehearsal.plan.model import CancelStep, RefundStep
 
 REPO = Path(__file__).resolve().parent.parent
 

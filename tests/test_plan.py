@@ -13,16 +13,9 @@ from pathlib import Path
 import pytest
 
 from rehearsal.errors import PlanError, UsageError
-from rehearsal.plan import model as plan_mod
-from rehearsal.plan.model import (
-    ChargeStep,
-    ManualStep,
-    RefundStep,
-    builtin_plan_names,
-    load_plan,
-    parse_duration,
-    resolve_plan_path,
-)
+from rehearsal.plan.builtin import builtin_plan_names, builtin_plans_dir, resolve_plan_path
+from rehearsal.plan.load import load_plan
+from rehearsal.plan.model import ChargeStep, ManualStep, RefundStep, parse_duration
 
 REPO_PLANS = Path(__file__).resolve().parent.parent / "plans"
 
@@ -168,7 +161,7 @@ def test_resolve_builtin_from_another_cwd(
     monkeypatch.chdir(tmp_path)
     path = resolve_plan_path(arg)
     assert path.is_file()
-    assert path.resolve() == (plan_mod.builtin_plans_dir() / "rehearsal.yaml").resolve()
+    assert path.resolve() == (builtin_plans_dir() / "rehearsal.yaml").resolve()
     assert load_plan(path).name == "rehearsal"
 
 

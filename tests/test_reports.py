@@ -18,7 +18,8 @@ from rehearsal.cli.app import app
 from rehearsal.commands.report import ReportPaths, render, write_after_run
 from rehearsal.errors import ProviderError, UsageError
 from rehearsal.ledger.db import StateDB
-from rehearsal.plan.model import load_plan, resolve_plan_path
+from rehearsal.plan.builtin import resolve_plan_path
+from rehearsal.plan.load import load_plan
 from rehearsal.providers.base import ApiCall
 from rehearsal.providers.mintcash.adapter import MintCash
 from rehearsal.receiver.endpoint import Receiver

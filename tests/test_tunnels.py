@@ -255,7 +255,7 @@ def test_leftovers_end_only_a_dead_runs_tunnel(tmp_path: Path) -> None:
 
 def test_plan_tunnel_fields(tmp_path: Path) -> None:
     from rehearsal.errors import PlanError
-    from rehearsal.plan.model import load_plan
+    from rehearsal.plan.load import load_plan
 
     steps = "steps:\n  - id: charge\n    action: charge\n    amount: 5\n"
     good = tmp_path / "good.yaml"

@@ -2,8 +2,9 @@
 
 A rehearsal against the simulator is about a second of wall time, and most of it is the
 process itself: importing the stack, and the interpreter tearing every object down at exit.
-bench/README.md has the figures. Three things here, each undone or skipped when it could
-cost something:
+bench/README.md has the figures. The tricks that make it quicker all live here, each undone
+or skipped when it could cost something; the commands, the engine and the ledger know
+nothing of them:
 
 - **No collector passes during start-up.** Importing typer, pydantic, httpx and uvicorn
   creates a few hundred thousand objects that live until exit, and the collector's
@@ -19,6 +20,8 @@ cost something:
   switch, pydantic#8767) unless the caller set it; and while they are off, pydantic's
   plugin loader, which would import `importlib.metadata` only to find none, is not
   imported (see `_pydantic_plugin_loader_lazily`).
+- **Only the named command is built** (see `app_for`): typer builds every command's
+  options at each start, and `rehearsal run` needs one.
 - **No teardown at exit.** Once the command has returned its exit code, no thread of ours
   is left and every `atexit` handler has run (logging's flush, a tunnel agent's stop, a
   coverage tool's save), the process ends with `os._exit`: the module-by-module teardown
@@ -33,6 +36,12 @@ from __future__ import annotations
 import gc
 import os
 import sys
+import types
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import typer
 
 # gen0 threshold during start-up: the default 700 means a pass every 700 new containers;
 # 200_000 still bounds start-up's garbage if a command never calls `started()`.
@@ -43,10 +52,12 @@ _defaults: tuple[int, int, int] | None = None
 def main() -> None:
     """The `rehearsal` command (console script and `python -m rehearsal`)."""
     prepare()
-    from rehearsal.cli.app import main as cli_main
+    from rehearsal.cli.app import app
 
     try:
-        cli_main()
+        # One name, however it is started (`rehearsal`, `python -m rehearsal`): usage lines
+        # and shell completion (which completes the command by this name) say `rehearsal`.
+        app_for(app, sys.argv[1:])(prog_name="rehearsal")
         code: object = 0
     except SystemExit as exc:
         code = exc.code
@@ -55,6 +66,33 @@ def main() -> None:
     if not isinstance(code, int):
         raise SystemExit(code)  # a message to print: Python's own exit does that
     _end(code)
+
+
+def app_for(app: typer.Typer, argv: list[str]) -> typer.Typer:
+    """`app` with only the command `argv` names: typer builds every registered command's
+    options at each start (~15 ms for all of ours), and a run needs one. The root's options
+    stay, so usage lines, help and errors read the same. The whole app for anything else:
+    no command, a root option first, a name that is no command, shell completion."""
+    import copy
+
+    if not argv or argv[0].startswith("-"):
+        return app
+    if any(k.startswith("_") and k.endswith("_COMPLETE") for k in os.environ):
+        return app  # typer's shell completion (_REHEARSAL_COMPLETE) lists every command
+    from typer.main import get_command_name
+
+    name = argv[0]
+    commands = [
+        c
+        for c in app.registered_commands
+        if c.callback is not None and (c.name or get_command_name(c.callback.__name__)) == name
+    ]
+    groups = [g for g in app.registered_groups if g.name == name]
+    if len(commands) + len(groups) != 1:
+        return app
+    slim = copy.copy(app)
+    slim.registered_commands, slim.registered_groups = commands, groups
+    return slim
 
 
 def prepare() -> None:
@@ -101,14 +139,16 @@ def _without_httpx_cli() -> None:
     """
     if "httpx" in sys.modules or "httpx._main" in sys.modules:
         return
-    import types
-
-    def cli_main() -> None:
-        sys.exit("httpx's command line is not available inside rehearsal")
-
-    stand_in = types.ModuleType("httpx._main", "httpx's command line, not loaded (rehearsal)")
-    stand_in.main = cli_main  # type: ignore[attr-defined]
+    stand_in = _HttpxCliStandIn("httpx._main", "httpx's command line, not loaded (rehearsal)")
     sys.modules["httpx._main"] = stand_in
+
+
+class _HttpxCliStandIn(types.ModuleType):
+    """`httpx._main` as httpx's `__init__` imports it: a `main` that is never called."""
+
+    @staticmethod
+    def main() -> None:
+        sys.exit("httpx's command line is not available inside rehearsal")
 
 
 _PYDANTIC_LOADER = "pydantic.plugin._loader"
@@ -125,21 +165,23 @@ def _pydantic_plugin_loader_lazily() -> None:
     """
     if _PYDANTIC_LOADER in sys.modules:
         return
-    import importlib
-    import types
-    from collections.abc import Iterable
+    sys.modules[_PYDANTIC_LOADER] = _PluginLoaderStandIn(
+        _PYDANTIC_LOADER, "pydantic's plugin loader, deferred (rehearsal)"
+    )
 
-    def get_plugins() -> Iterable[object]:
+
+class _PluginLoaderStandIn(types.ModuleType):
+    """`pydantic.plugin._loader` with its one function, `get_plugins`, deferred."""
+
+    def get_plugins(self) -> Iterable[object]:
         if os.environ.get("PYDANTIC_DISABLE_PLUGINS") in ("__all__", "1", "true"):
             return ()  # what pydantic's loader answers then
-        if sys.modules.get(_PYDANTIC_LOADER) is stand_in:
+        if sys.modules.get(_PYDANTIC_LOADER) is self:
             del sys.modules[_PYDANTIC_LOADER]  # the real loader from here on
+        import importlib
+
         real: Iterable[object] = importlib.import_module(_PYDANTIC_LOADER).get_plugins()
         return real
-
-    stand_in = types.ModuleType(_PYDANTIC_LOADER, "pydantic's plugin loader, deferred (rehearsal)")
-    stand_in.get_plugins = get_plugins  # type: ignore[attr-defined]
-    sys.modules[_PYDANTIC_LOADER] = stand_in
 
 
 def _end(code: int) -> None:

@@ -8,20 +8,23 @@ import json
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypedDict, cast
 
 from rehearsal.errors import UsageError
 from rehearsal.ledger.db import STATE_DB, StateDB, state_dir
-from rehearsal.ledger.rows import RunRow
+from rehearsal.ledger.rows import RunRow, StepRow
 from rehearsal.ledger.runlock import RunLock
 from rehearsal.ledger.states import RunVerdict
 from rehearsal.plan.model import Plan
+from rehearsal.reports.document import Money
 
 if TYPE_CHECKING:
     from rehearsal.session.target import Target
+    from rehearsal.ui.whatnext import Standing
 
 
-def _open(folder: Path | None) -> StateDB:
+def open_store(folder: Path | None) -> StateDB:
+    """The ledger of the state folder; a usage error when no run was ever made there."""
     path = state_dir(folder) / STATE_DB
     if not path.exists():
         raise UsageError(
@@ -30,7 +33,8 @@ def _open(folder: Path | None) -> StateDB:
     return StateDB(path)
 
 
-def _run(store: StateDB, run_id: str | None) -> RunRow:
+def find_run(store: StateDB, run_id: str | None) -> RunRow:
+    """The run named `run_id`, or the latest; a usage error naming what is missing."""
     if run_id is None:
         latest = store.runs(limit=1)
         if not latest:
@@ -56,7 +60,7 @@ def _when(ts: float | None) -> str:
 def runs(folder: Path | None) -> int:
     from rehearsal.ledger.settle import money
 
-    store = _open(folder)
+    store = open_store(folder)
     try:
         # From the ledger: what each run's last settle or status read from the provider.
         print(
@@ -152,64 +156,122 @@ def _reconcile(store: StateDB, run: RunRow, folder: Path | None) -> str | None:
     return None
 
 
-def status(run_id: str | None, folder: Path | None, as_json: bool, *, offline: bool = False) -> int:
+class StatusStep(TypedDict):
+    id: str
+    action: str
+    state: str
+    object_id: str | None
+    status: str | None
+    amount: int | None
+    idempotency_key: str | None
+    outcome: str | None
+    card: str | None
+    confirmed_by: str | None
+    message: str | None
+
+
+class StatusCompensation(TypedDict):
+    action: str
+    object_id: str
+    amount: int | None
+    state: str
+    request_id: str | None
+    message: str | None
+
+
+class StatusRegistration(TypedDict):
+    url: str
+    endpoint_id: str | None
+    state: str
+
+
+class StatusDoc(TypedDict):
+    """`rehearsal status --json`: where a run stands (docs/cli.md)."""
+
+    run_id: str
+    plan: str
+    provider: str
+    environment: str
+    verdict: str | None
+    started_at: float
+    ended_at: float | None
+    steps: list[StatusStep]
+    compensations: list[StatusCompensation]
+    money: Money
+    webhook_registrations: list[StatusRegistration]
+    read_from_provider: bool  # True: the money is what the provider's API showed just now
+    standing: dict[str, object]  # running | paused | died | the verdict, and what to type next
+
+
+def _status_step(store: StateDB, s: StepRow) -> StatusStep:
+    return {
+        "id": s["step_id"],
+        "action": s["action"],
+        "state": s["state"],
+        "object_id": s["object_id"],
+        "status": s["status"],
+        "amount": s["amount"],
+        "idempotency_key": s["idempotency_key"],
+        "outcome": store.call_outcome(s),
+        "card": s["card"],
+        "confirmed_by": s["confirmed_by"],
+        "message": s["message"],
+    }
+
+
+def _status_doc(store: StateDB, run: RunRow, now: Standing, unread: str | None) -> StatusDoc:
     from rehearsal.ledger.settle import money
 
-    store = _open(folder)
-    try:
-        run = _run(store, run_id)
-        unread = "--offline" if offline else _reconcile(store, run, folder)
-        from rehearsal.ui.whatnext import standing
+    return {
+        "run_id": run["id"],
+        "plan": run["plan"],
+        "provider": run["provider"],
+        "environment": run["environment"],
+        "verdict": run["verdict"],
+        "started_at": run["started_at"],
+        "ended_at": run["ended_at"],
+        "steps": [_status_step(store, s) for s in store.steps(run["id"])],
+        "compensations": [
+            {
+                "action": c["action"],
+                "object_id": c["object_id"],
+                "amount": c["amount"],
+                "state": c["state"],
+                "request_id": c["request_id"],
+                "message": c["message"],
+            }
+            for c in store.compensations(run["id"])
+        ],
+        "money": cast(Money, money(store, run["id"])),  # the ledger's view, as reports have it
+        "webhook_registrations": [
+            {"url": g["url"], "endpoint_id": g["endpoint_id"], "state": g["state"]}
+            for g in store.registrations(run["id"])
+        ],
+        "read_from_provider": unread is None,
+        "standing": now.as_json(),
+    }
 
+
+def status(run_id: str | None, folder: Path | None, as_json: bool, *, offline: bool = False) -> int:
+    from rehearsal.ui.whatnext import standing
+
+    store = open_store(folder)
+    try:
+        run = find_run(store, run_id)
+        unread = "--offline" if offline else _reconcile(store, run, folder)
         now = standing(store, run, state_dir(folder))  # after the reconcile: it may settle
-        steps = store.steps(run["id"])
-        doc: dict[str, Any] = {
-            "run_id": run["id"],
-            "plan": run["plan"],
-            "provider": run["provider"],
-            "environment": run["environment"],
-            "verdict": run["verdict"],
-            "started_at": run["started_at"],
-            "ended_at": run["ended_at"],
-            "steps": [
-                {
-                    "id": s["step_id"],
-                    "action": s["action"],
-                    "state": s["state"],
-                    "object_id": s["object_id"],
-                    "status": s["status"],
-                    "amount": s["amount"],
-                    "idempotency_key": s["idempotency_key"],
-                    "outcome": store.call_outcome(s),
-                    "card": s["card"],
-                    "confirmed_by": s["confirmed_by"],
-                    "message": s["message"],
-                }
-                for s in steps
-            ],
-            "compensations": [
-                {
-                    k: c[k]
-                    for k in ("action", "object_id", "amount", "state", "request_id", "message")
-                }
-                for c in store.compensations(run["id"])
-            ],
-            "money": money(store, run["id"]),
-            "webhook_registrations": [
-                {k: g[k] for k in ("url", "endpoint_id", "state")}
-                for g in store.registrations(run["id"])
-            ],
-            # True: the money above is what the provider's API showed just now.
-            "read_from_provider": unread is None,
-            # running | paused | died | the verdict, and the exact command(s) to type next
-            "standing": now.as_json(),
-        }
+        doc = _status_doc(store, run, now, unread)
     finally:
         store.close()
     if as_json:
         json.dump(doc, sys.stdout, indent=2)
         print()
         return 0
+    _show_status(doc, now, unread)
+    return 0
+
+
+def _show_status(doc: StatusDoc, now: Standing, unread: str | None) -> None:
     state = doc["verdict"] or {
         "running": f"running (process {now.holder})",
         "died": "not finished: its process died",
@@ -226,6 +288,16 @@ def status(run_id: str | None, folder: Path | None, as_json: bool, *, offline: b
         print(f"  settle    {c['action']} {c['object_id']} {amount} {c['state']}")
     if unread is not None:
         print(f"(money from the ledger only, not read from the provider: {unread})")
+    _show_money(m, doc["provider"])
+    for g in doc["webhook_registrations"]:
+        if g["state"] != "removed":
+            print(f"  webhook still registered: {g['endpoint_id'] or 'its answer was lost'}")
+    for line in now.lines():
+        print(line)
+
+
+def _show_money(m: Money, provider: str) -> None:
+    cur = m["currency"]
     print(
         f"money: charged {_amount(m['charged'], cur)}, refunded {_amount(m['refunded'], cur)}, "
         f"outstanding {_amount(m['outstanding'], cur)}; active subscriptions: "
@@ -234,13 +306,13 @@ def status(run_id: str | None, folder: Path | None, as_json: bool, *, offline: b
     if m["not_refundable_in_test"]:
         print(
             f"  {_amount(m['not_refundable_in_test'], cur)} charged in test mode that "
-            f"{doc['provider']} will "
+            f"{provider} will "
             "not refund (test money, not outstanding)"
         )
     if m.get("refunds_pending"):
         print(
             f"  of the refunds, {_amount(m['refunds_pending'], cur)} were still pending at "
-            f"{doc['provider']} when last read: not back on the card yet, and they may "
+            f"{provider} when last read: not back on the card yet, and they may "
             "still fail; `rehearsal status` reads them again"
         )
     if m["subscription_payments"]:
@@ -252,12 +324,6 @@ def status(run_id: str | None, folder: Path | None, as_json: bool, *, offline: b
             f"{_amount(u['amount'], cur) if u['amount'] else ''}, key "
             f"{u['idempotency_key']}): it may have landed"
         )
-    for g in doc["webhook_registrations"]:
-        if g["state"] != "removed":
-            print(f"  webhook still registered: {g['endpoint_id'] or 'its answer was lost'}")
-    for line in now.lines():
-        print(line)
-    return 0
 
 
 def cleanup(
@@ -266,10 +332,10 @@ def cleanup(
     from rehearsal.ledger.settle import Landing, settle
     from rehearsal.ui.view import PlainView
 
-    store = _open(folder)
+    store = open_store(folder)
     lock: RunLock | None = None
     try:
-        run = _run(store, run_id)
+        run = find_run(store, run_id)
         lock = RunLock(state_dir(folder), run["id"])
         lock.acquire()  # not while another process is moving this run's money
         plan = Plan.model_validate_json(run["plan_json"]) if run["plan_json"] else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import shlex
 
-from rehearsal.plan.model import builtin_plan_names, builtin_plans_dir
+from rehearsal.plan.builtin import builtin_plan_names, builtin_plans_dir
 
 
 def _description(name: str) -> str:

@@ -101,15 +101,29 @@ def write_after_run(
         print(f"error: {problem.message}", file=sys.stderr)
 
 
+def main(
+    run_id: str | None, paths: list[Path], fmt: str, output: Path | None, folder: Path | None
+) -> int:
+    """`rehearsal report`: a stored run (`report`), the JSON Schema (`schema`), or shards'
+    files combined (`merge OUT IN...`)."""
+    if run_id == "schema":
+        return schema(output)
+    if run_id == "merge":
+        from rehearsal.reports.merge import merge
+
+        return merge(paths[0], paths[1:]) if paths else merge(Path("-"), [])
+    return report(run_id, fmt, output, folder)
+
+
 def report(run_id: str | None, fmt: str, output: Path | None, folder: Path | None) -> int:
     """Render a stored run (the latest without RUN) to stdout or `output`."""
-    from rehearsal.commands.ledger import _open, _run
+    from rehearsal.commands.ledger import find_run, open_store
 
     if fmt not in FORMATS:
         raise UsageError(f"unknown report format {fmt!r}", hint=f"one of: {', '.join(FORMATS)}")
-    store = _open(folder)
+    store = open_store(folder)
     try:
-        text = render(store, _run(store, run_id)["id"], fmt)
+        text = render(store, find_run(store, run_id)["id"], fmt)
     finally:
         store.close()
     if output is None:

@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, TextIO
 from rehearsal.engine.runner import Options
 from rehearsal.errors import RehearsalError, UsageError
 from rehearsal.ledger.db import STATE_DB, StateDB, nearest_existing, state_dir
-from rehearsal.plan.model import ManualStep, Plan, load_plan, resolve_plan_path
+from rehearsal.plan.builtin import resolve_plan_path
+from rehearsal.plan.load import load_plan
+from rehearsal.plan.model import ManualStep, Plan
 from rehearsal.ui.operator import Operator
 
 if TYPE_CHECKING:

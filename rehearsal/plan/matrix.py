@@ -18,10 +18,14 @@ import itertools
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rehearsal.errors import PlanError, UsageError
-from rehearsal.plan.model import Plan, locate, read_plan_file, validate_plan
+from rehearsal.plan.load import PlanData, locate, read_plan_file, validate_plan
+from rehearsal.plan.model import Location, Plan, Problem
+
+if TYPE_CHECKING:
+    import yaml
 
 PLAN_FIELDS = ("card", "currency")  # matrix names that set the plan's own field
 MAX_REHEARSALS = 1000  # combinations of one file; past that it is a typo, not a plan
@@ -58,7 +62,7 @@ def expand(path: Path, provider: str | None = None) -> list[Rehearsal]:
     if problems:
         raise PlanError(label, problems)
     names = list(matrix)
-    found: dict[tuple[int | None, str, str], list[str]] = {}
+    found: dict[Problem, list[str]] = {}
     rehearsals: list[Rehearsal] = []
     for values in itertools.product(*(matrix[n] for n in names)):
         chosen = dict(zip(names, values, strict=True))
@@ -87,17 +91,17 @@ def _which(combos: list[str]) -> str:
     return shown + (f" and {len(combos) - 3} more" if len(combos) > 3 else "")
 
 
-def _matrix(label: str, root: Any, data: dict[str, Any]) -> dict[str, list[Scalar]]:
+def _matrix(label: str, root: yaml.Node, data: PlanData) -> dict[str, list[Scalar]]:
     raw = data["matrix"]
 
-    def at(*loc: Any) -> tuple[int | None, str]:
+    def at(*loc: str | int) -> tuple[int | None, str]:
         return locate(root, data, ("matrix", *loc))
 
     if not isinstance(raw, dict) or not raw:
         raise PlanError(
             label, [(*at(), "expected a mapping of names to lists, e.g. card: [visa, declined]")]
         )
-    problems: list[tuple[int | None, str, str]] = []
+    problems: list[Problem] = []
     matrix: dict[str, list[Scalar]] = {}
     for name, values in raw.items():
         if not isinstance(name, str) or not _NAME.match(name):
@@ -128,11 +132,9 @@ def _matrix(label: str, root: Any, data: dict[str, Any]) -> dict[str, list[Scala
     return matrix
 
 
-def _references(
-    root: Any, data: dict[str, Any], matrix: dict[str, list[Scalar]]
-) -> list[tuple[int | None, str, str]]:
+def _references(root: yaml.Node, data: PlanData, matrix: dict[str, list[Scalar]]) -> list[Problem]:
     """`${matrix.X}` naming no matrix value, anywhere but in steps; a name used nowhere."""
-    problems: list[tuple[int | None, str, str]] = []
+    problems: list[Problem] = []
     used: set[str] = set()
     for loc, text in _strings(data, ()):
         for ref in _REFERENCE.findall(text):
@@ -156,7 +158,7 @@ def _references(
     return problems
 
 
-def _strings(value: Any, loc: tuple[Any, ...]) -> list[tuple[tuple[Any, ...], str]]:
+def _strings(value: object, loc: Location) -> list[tuple[Location, str]]:
     if isinstance(value, str):
         return [(loc, value)]
     if isinstance(value, dict):
@@ -166,7 +168,7 @@ def _strings(value: Any, loc: tuple[Any, ...]) -> list[tuple[tuple[Any, ...], st
     return []
 
 
-def _apply(body: dict[str, Any], chosen: dict[str, Scalar]) -> dict[str, Any]:
+def _apply(body: PlanData, chosen: dict[str, Scalar]) -> PlanData:
     out = {k: _substitute(v, chosen) if k == "steps" else v for k, v in body.items()}
     for name in PLAN_FIELDS:
         if name in chosen:
@@ -174,7 +176,7 @@ def _apply(body: dict[str, Any], chosen: dict[str, Scalar]) -> dict[str, Any]:
     return out
 
 
-def _substitute(value: Any, chosen: dict[str, Scalar]) -> Any:
+def _substitute(value: object, chosen: dict[str, Scalar]) -> object:
     if isinstance(value, str):
         whole = _REFERENCE.fullmatch(value)
         if whole:

@@ -10,17 +10,20 @@ an <error>; a step that never ran is <skipped>.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from typing import Any
+from dataclasses import astuple, dataclass
 
 from rehearsal.amounts import money
 from rehearsal.events import event_name
+from rehearsal.reports.document import ExpectedEvent, Report, Step
+
+RUN_ERRORS = ("error", "interrupted", "internal-error")  # verdicts a step failed as <error>
 
 
-def _expected_name(e: dict[str, Any]) -> str:
+def _expected_name(e: ExpectedEvent) -> str:
     return event_name(e["type"], e.get("provider_type"))
 
 
-def _name(step: dict[str, Any]) -> str:
+def _name(step: Step) -> str:
     """`refund: payment.refunded`: the step and the transition it asserts."""
     expected = step["expected_event"]
     if expected:
@@ -28,7 +31,7 @@ def _name(step: dict[str, Any]) -> str:
     return f"{step['id']}: {step['action']}"
 
 
-def _details(step: dict[str, Any]) -> str:
+def _details(step: Step) -> str:
     lines = []
     for c in step["calls"]:
         lines.append(
@@ -58,77 +61,70 @@ def _details(step: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def render(doc: dict[str, Any]) -> str:
-    steps = doc["steps"]
-    classname = f"rehearsal.{doc['provider']}.{doc['plan']}"
-    run_error = doc["verdict"] in ("error", "interrupted", "internal-error")
-    failures = errors = skipped = 0
-    suite = ET.Element("testsuite")
-    props = ET.SubElement(suite, "properties")
-    for key in ("run_id", "provider", "environment", "target", "verdict", "exit_code"):
-        ET.SubElement(props, "property", name=key, value=str(doc[key]))
-    for step in steps:  # which behaviour the test-mode account showed
-        if step.get("test_mode_refund"):
-            name = f"test_mode_refund.{step['id']}"
-            ET.SubElement(props, "property", name=name, value=step["test_mode_refund"])
-    for step in steps:
-        case = ET.SubElement(
-            suite,
-            "testcase",
-            classname=classname,
-            name=_name(step),
-            time=f"{step['duration_s'] or 0:.3f}",
+@dataclass
+class _Counts:
+    failures: int = 0
+    errors: int = 0
+    skipped: int = 0
+
+
+def _outcome(case: ET.Element, step: Step, doc: Report, counts: _Counts) -> None:
+    """The step's <failure>, <error> or <skipped> (nothing when it passed), counted."""
+    status = step["status"]
+    message = step["message"] or ""
+    run_error = doc["verdict"] in RUN_ERRORS
+    if status == "failed":
+        tag = "error" if run_error else "failure"
+        if run_error:
+            counts.errors += 1
+        else:
+            counts.failures += 1
+        el = ET.SubElement(
+            case, tag, message=message, type="error" if run_error else "AssertionFailed"
         )
-        status = step["status"]
-        message = step["message"] or ""
-        if status == "failed":
-            tag = "error" if run_error else "failure"
-            if run_error:
-                errors += 1
-            else:
-                failures += 1
-            el = ET.SubElement(
-                case, tag, message=message, type="error" if run_error else "AssertionFailed"
-            )
-            el.text = message + "\n\n" + _details(step)
-        elif status == "interrupted":
-            errors += 1
-            el = ET.SubElement(case, "error", message="interrupted", type="Interrupted")
-            el.text = _details(step)
-        elif status in ("skipped", "pending"):
-            skipped += 1
-            why = step["message"] or (
-                "an earlier step did not pass"
-                if status == "skipped"
-                else "not run: `rehearsal cleanup` ended the run"
-                if doc["verdict"] == "cleaned-up"
-                else "not run yet"
-            )
-            ET.SubElement(case, "skipped", message=why)
-        elif status != "passed":  # began in a process that is gone; resume to finish it
-            errors += 1
-            el = ET.SubElement(case, "error", message=f"unfinished: {status}", type="Unfinished")
-            el.text = _details(step)
-        out = _details(step) if status == "passed" else ""
-        if out:
-            ET.SubElement(case, "system-out").text = out
-    if doc["verdict"] in ("error", "interrupted", "internal-error") and not any(
-        s["status"] in ("failed", "interrupted") for s in steps
+        el.text = message + "\n\n" + _details(step)
+    elif status == "interrupted":
+        counts.errors += 1
+        el = ET.SubElement(case, "error", message="interrupted", type="Interrupted")
+        el.text = _details(step)
+    elif status in ("skipped", "pending"):
+        counts.skipped += 1
+        why = step["message"] or (
+            "an earlier step did not pass"
+            if status == "skipped"
+            else "not run: `rehearsal cleanup` ended the run"
+            if doc["verdict"] == "cleaned-up"
+            else "not run yet"
+        )
+        ET.SubElement(case, "skipped", message=why)
+    elif status != "passed":  # began in a process that is gone; resume to finish it
+        counts.errors += 1
+        el = ET.SubElement(case, "error", message=f"unfinished: {status}", type="Unfinished")
+        el.text = _details(step)
+
+
+def _run_cases(suite: ET.Element, doc: Report, classname: str, counts: _Counts) -> None:
+    """Test cases for what no step carries: a run stopped outside any step, money left."""
+    message = doc["message"]
+    if doc["verdict"] in RUN_ERRORS and not any(
+        s["status"] in ("failed", "interrupted") for s in doc["steps"]
     ):
         # The run stopped outside any step (the receiver, the tunnel, the provider's setup):
         # one test case carries it, or CI would show nothing red.
-        errors += 1
+        counts.errors += 1
         case = ET.SubElement(suite, "testcase", classname=classname, name="run", time="0.000")
-        ET.SubElement(
-            case, "error", message=doc["message"] or doc["verdict"], type=doc["verdict"]
-        ).text = doc["message"] or ""
+        verdict = str(doc["verdict"])
+        ET.SubElement(case, "error", message=message or verdict, type=verdict).text = message or ""
     if doc["verdict"] == "unsettled":
         # Every step passed, but the run left money: a failure CI must show, never green.
-        failures += 1
+        counts.failures += 1
         case = ET.SubElement(suite, "testcase", classname=classname, name="settle", time="0.000")
-        ET.SubElement(
-            case, "failure", message=doc["message"] or "money left", type="Unsettled"
-        ).text = doc["message"] or ""
+        ET.SubElement(case, "failure", message=message or "money left", type="Unsettled").text = (
+            message or ""
+        )
+
+
+def _money_text(doc: Report) -> str:
     currency = doc.get("currency") or "USD"
     summary = [
         f"{c['action']} {c['object_id']} "
@@ -142,14 +138,43 @@ def render(doc: dict[str, Any]) -> str:
         f"{money(m['refunded'], currency)}, outstanding {money(m['outstanding'], currency)} "
         "(the JSON report keeps minor units)"
     )
-    ET.SubElement(suite, "system-out").text = "\n".join(summary)
-    total = len(suite.findall("testcase"))
+    return "\n".join(summary)
+
+
+def render(doc: Report) -> str:
+    steps = doc["steps"]
+    classname = f"rehearsal.{doc['provider']}.{doc['plan']}"
+    counts = _Counts()
+    suite = ET.Element("testsuite")
+    props = ET.SubElement(suite, "properties")
+    for key in ("run_id", "provider", "environment", "target", "verdict", "exit_code"):
+        ET.SubElement(props, "property", name=key, value=str(doc[key]))
+    for step in steps:  # which behaviour the test-mode account showed
+        if refund := step.get("test_mode_refund"):
+            name = f"test_mode_refund.{step['id']}"
+            ET.SubElement(props, "property", name=name, value=refund)
+    for step in steps:
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            classname=classname,
+            name=_name(step),
+            time=f"{step['duration_s'] or 0:.3f}",
+        )
+        _outcome(case, step, doc, counts)
+        out = _details(step) if step["status"] == "passed" else ""
+        if out:
+            ET.SubElement(case, "system-out").text = out
+    _run_cases(suite, doc, classname, counts)
+    ET.SubElement(suite, "system-out").text = _money_text(doc)
+    total = str(len(suite.findall("testcase")))
+    failures, errors, skipped = (str(n) for n in astuple(counts))
     suite.attrib.update(
         name=f"rehearsal {doc['plan']} ({doc['provider']} {doc['environment']})",
-        tests=str(total),
-        failures=str(failures),
-        errors=str(errors),
-        skipped=str(skipped),
+        tests=total,
+        failures=failures,
+        errors=errors,
+        skipped=skipped,
         time=f"{doc['duration_s'] or 0:.3f}",
         timestamp=(doc["started_at"] or "")[:19],
         hostname="rehearsal",
@@ -157,10 +182,10 @@ def render(doc: dict[str, Any]) -> str:
     root = ET.Element(
         "testsuites",
         name="rehearsal",
-        tests=str(total),
-        failures=str(failures),
-        errors=str(errors),
-        skipped=str(skipped),
+        tests=total,
+        failures=failures,
+        errors=errors,
+        skipped=skipped,
         time=suite.attrib["time"],
     )
     root.append(suite)

@@ -9,13 +9,14 @@ stands, and a Mermaid sequence diagram of the API calls and webhooks with their 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from rehearsal.amounts import money
 from rehearsal.events import event_name
+from rehearsal.reports.document import ExpectedEvent, Report, Step
+from rehearsal.reports.json_report import shown_object
 
 
-def _event(e: dict[str, Any]) -> str:
+def _event(e: ExpectedEvent) -> str:
     """`payment.succeeded (payment.paid)`: the rehearsal's name and the provider's."""
     return event_name(e["type"], e.get("provider_type"))
 
@@ -48,70 +49,68 @@ def _offset(at: float | None, t0: float) -> str:
     return f"+{at - t0:.3f}s" if at is not None else "+?"
 
 
-def sequence(doc: dict[str, Any]) -> str:
-    """A Mermaid sequenceDiagram: rehearsal ⇄ provider API, provider → webhook receiver."""
-    t0 = _t(doc["started_at"]) or 0.0
-    provider = doc["provider"]
-    lines = [
-        "sequenceDiagram",
-        "    participant R as rehearsal",
-        f"    participant P as {_label(provider)} API ({doc['environment']})",
-        "    participant W as webhook receiver",
-    ]
-    timeline: list[tuple[float, int, list[str]]] = []
-    claimed = set()
-    for step in doc["steps"]:
-        start = _t(step["started_at"])
-        if start is None:
-            continue
-        expect = step["expected_event"]
-        what = f"{step['id']}" + (f": expects {expect['type']}" if expect else "")
-        timeline.append((start, 0, [f"    Note over R,W: {_label(what)} ({_offset(start, t0)})"]))
-        for c in step["calls"]:
-            at = _t(c["at"]) or start
-            begun = at - c["duration_ms"] / 1000
-            answer = f"{c['status'] or 'no answer'} in {c['duration_ms']:.0f} ms"
-            call = _label(c["method"] + " " + c["path"])
-            timeline.append(
-                (
-                    begun,
-                    1,
-                    [
-                        f"    R->>P: {call} ({_offset(begun, t0)})",
-                        f"    P-->>R: {_label(answer)}",
-                    ],
-                )
+Timeline = list[tuple[float, int, list[str]]]  # (when, order at a tie, diagram lines)
+
+
+def _step_lines(step: Step, t0: float, claimed: set[str | None]) -> Timeline:
+    """A step's note, its API calls, its webhook (or the deadline it missed), its verdict."""
+    start = _t(step["started_at"])
+    if start is None:
+        return []
+    expect = step["expected_event"]
+    what = f"{step['id']}" + (f": expects {expect['type']}" if expect else "")
+    timeline: Timeline = [(start, 0, [f"    Note over R,W: {_label(what)} ({_offset(start, t0)})"])]
+    for c in step["calls"]:
+        at = _t(c["at"]) or start
+        begun = at - c["duration_ms"] / 1000
+        answer = f"{c['status'] or 'no answer'} in {c['duration_ms']:.0f} ms"
+        call = _label(c["method"] + " " + c["path"])
+        timeline.append(
+            (
+                begun,
+                1,
+                [
+                    f"    R->>P: {call} ({_offset(begun, t0)})",
+                    f"    P-->>R: {_label(answer)}",
+                ],
             )
-        if expect and expect["arrived_at"]:
-            claimed.add(expect["event_id"])
-            late = ", LATE" if expect["after_deadline"] else ""
-            latency = (
-                f", {expect['latency_ms']:.0f} ms after the call"
-                if expect["latency_ms"] is not None
-                else ""
+        )
+    if expect and expect["arrived_at"]:
+        claimed.add(expect["event_id"])
+        late = ", LATE" if expect["after_deadline"] else ""
+        latency = (
+            f", {expect['latency_ms']:.0f} ms after the call"
+            if expect["latency_ms"] is not None
+            else ""
+        )
+        arrived = _t(expect["arrived_at"]) or start
+        timeline.append(
+            (
+                arrived,
+                2,
+                [
+                    f"    P-)W: {_label(_event(expect))} {_label(str(expect['object_id']))} "
+                    f"({_offset(arrived, t0)}{latency}{late})"
+                ],
             )
-            arrived = _t(expect["arrived_at"]) or start
-            timeline.append(
-                (
-                    arrived,
-                    2,
-                    [
-                        f"    P-)W: {_label(_event(expect))} {_label(str(expect['object_id']))} "
-                        f"({_offset(arrived, t0)}{latency}{late})"
-                    ],
-                )
-            )
-        elif expect and step["status"] == "failed" and expect["deadline"]:
-            due = _t(expect["deadline"]) or start
-            missing = f"no {expect['type']} by the deadline ({_offset(due, t0)})"
-            timeline.append((due, 2, [f"    Note over W: {_label(missing)}"]))
-        end = _t(step["ended_at"])
-        if step["status"] in ("passed", "failed", "interrupted") and end is not None:
-            verdict = {"passed": "✓", "failed": "✗", "interrupted": "interrupted"}[step["status"]]
-            by = f" by {step['confirmed_by']}" if step["confirmed_by"] else ""
-            note = f"{verdict} {_label(step['id'])}{by} ({_offset(end, t0)})"
-            timeline.append((end, 3, [f"    Note over R: {note}"]))
-    for d in doc["deliveries"]:  # webhooks no step counted: duplicates' first copy, refusals
+        )
+    elif expect and step["status"] == "failed" and expect["deadline"]:
+        due = _t(expect["deadline"]) or start
+        missing = f"no {expect['type']} by the deadline ({_offset(due, t0)})"
+        timeline.append((due, 2, [f"    Note over W: {_label(missing)}"]))
+    end = _t(step["ended_at"])
+    if step["status"] in ("passed", "failed", "interrupted") and end is not None:
+        verdict = {"passed": "✓", "failed": "✗", "interrupted": "interrupted"}[step["status"]]
+        by = f" by {step['confirmed_by']}" if step["confirmed_by"] else ""
+        note = f"{verdict} {_label(step['id'])}{by} ({_offset(end, t0)})"
+        timeline.append((end, 3, [f"    Note over R: {note}"]))
+    return timeline
+
+
+def _unclaimed(doc: Report, t0: float, claimed: set[str | None]) -> Timeline:
+    """Webhooks no step counted (duplicates' first copy, refusals), and cleanup's calls."""
+    timeline: Timeline = []
+    for d in doc["deliveries"]:
         if d["event_id"] in claimed or d["verdict"] == "ignored":
             continue
         at = _t(d["received_at"]) or t0
@@ -136,12 +135,28 @@ def sequence(doc: dict[str, Any]) -> str:
                 ],
             )
         )
+    return timeline
+
+
+def sequence(doc: Report) -> str:
+    """A Mermaid sequenceDiagram: rehearsal ⇄ provider API, provider → webhook receiver."""
+    t0 = _t(doc["started_at"]) or 0.0
+    provider = doc["provider"]
+    lines = [
+        "sequenceDiagram",
+        "    participant R as rehearsal",
+        f"    participant P as {_label(provider)} API ({doc['environment']})",
+        "    participant W as webhook receiver",
+    ]
+    claimed: set[str | None] = set()
+    timeline = [entry for step in doc["steps"] for entry in _step_lines(step, t0, claimed)]
+    timeline += _unclaimed(doc, t0, claimed)
     for _, _, block in sorted(timeline, key=lambda x: (x[0], x[1])):
         lines.extend(block)
     return "\n".join(lines)
 
 
-def render(doc: dict[str, Any]) -> str:
+def render(doc: Report) -> str:
     verdict = doc["verdict"]
     title = (verdict or "not finished").upper()
     duration = f" in {doc['duration_s']:.2f}s" if doc["duration_s"] is not None else ""
@@ -159,7 +174,7 @@ def render(doc: dict[str, Any]) -> str:
     for s in doc["steps"]:
         e = s["expected_event"]
         obj = s["object"]
-        shown = (e or {}).get("object_id") or (obj or {}).get("id")
+        shown = shown_object(s)
         # The ledger keeps the awaited object's status once the step passed; before that it
         # may be another object's (a refund's own status, next to its payment's id).
         status = obj["status"] if obj and obj["status"] and s["status"] == "passed" else ""

@@ -11,13 +11,28 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 from rehearsal.errors import UsageError
 
 SUMMARY_KIND = "rehearsal-matrix-summary"
 _COUNTS = ("tests", "failures", "errors", "skipped")
+
+Row = Mapping[str, object]  # one rehearsal: name, run_id, verdict, exit_code, report
+
+
+class MatrixSummary(TypedDict):
+    kind: str
+    matrix_ids: list[str]
+    shards: list[str]
+    rehearsals: list[Row]
+    total: int
+    passed: int
+    not_passed: int
+    exit_code: int  # the worst of the rehearsals'
+    unrouted_events: int
 
 
 def run_json_path(base: Path, n: int) -> Path:
@@ -56,28 +71,29 @@ def _totals(suites: ET.Element) -> None:
     suites.set("time", f"{time:.3f}")
 
 
-def summary(
-    matrix_id: str, shard: str | None, rows: list[dict[str, Any]], unrouted: int
-) -> dict[str, Any]:
+def summary(matrix_id: str, shard: str | None, rows: Sequence[Row], unrouted: int) -> MatrixSummary:
     """The matrix's summary: one row per run (name, run id, verdict, exit code, report)."""
+    return _summary([matrix_id], [shard] if shard else [], list(rows), unrouted)
+
+
+def _summary(ids: list[str], shards: list[str], rows: list[Row], unrouted: int) -> MatrixSummary:
+    passed = sum(1 for r in rows if r["verdict"] == "passed")
     return {
         "kind": SUMMARY_KIND,
-        "matrix_ids": [matrix_id],
-        "shards": [shard] if shard else [],
+        "matrix_ids": ids,
+        "shards": shards,
         "rehearsals": rows,
-        **_counts(rows),
+        "total": len(rows),
+        "passed": passed,
+        "not_passed": len(rows) - passed,
+        "exit_code": max((_int(r["exit_code"]) for r in rows), default=0),
         "unrouted_events": unrouted,
     }
 
 
-def _counts(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    passed = sum(1 for r in rows if r["verdict"] == "passed")
-    return {
-        "total": len(rows),
-        "passed": passed,
-        "not_passed": len(rows) - passed,
-        "exit_code": max((int(r["exit_code"]) for r in rows), default=0),
-    }
+def _int(value: object) -> int:
+    """A whole number from a summary row (an int; text such as "3" from an older file)."""
+    return value if isinstance(value, int) else int(str(value))
 
 
 def merge(out: Path, inputs: list[Path]) -> int:
@@ -114,8 +130,8 @@ def merge(out: Path, inputs: list[Path]) -> int:
     return 0
 
 
-def merge_summaries(texts: list[tuple[Path, str]]) -> dict[str, Any]:
-    rows: list[dict[str, Any]] = []
+def merge_summaries(texts: list[tuple[Path, str]]) -> MatrixSummary:
+    rows: list[Row] = []
     ids: list[str] = []
     shards: list[str] = []
     unrouted = 0
@@ -134,14 +150,7 @@ def merge_summaries(texts: list[tuple[Path, str]]) -> dict[str, Any]:
         ids += doc["matrix_ids"]
         shards += doc["shards"]
         unrouted += int(doc.get("unrouted_events", 0))
-    return {
-        "kind": SUMMARY_KIND,
-        "matrix_ids": ids,
-        "shards": shards,
-        "rehearsals": rows,
-        **_counts(rows),
-        "unrouted_events": unrouted,
-    }
+    return _summary(ids, shards, rows, unrouted)
 
 
 def _beside(summary_file: Path, report: str | None) -> str | None:

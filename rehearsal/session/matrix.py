@@ -31,8 +31,9 @@ from rehearsal.events import (
 )
 from rehearsal.ledger.db import STATE_DB, StateDB, state_dir
 from rehearsal.ledger.states import RunVerdict, StepState
+from rehearsal.plan.builtin import resolve_plan_path
+from rehearsal.plan.load import read_plan_file
 from rehearsal.plan.matrix import Rehearsal, Shard, expand, select
-from rehearsal.plan.model import read_plan_file, resolve_plan_path
 
 if TYPE_CHECKING:
     from rehearsal.commands.run import RunArgs

@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from rehearsal.plan.model import load_plan
+from rehearsal.plan.load import load_plan
 
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"

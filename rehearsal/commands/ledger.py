@@ -14,7 +14,7 @@ from rehearsal.errors import UsageError
 from rehearsal.ledger.db import STATE_DB, StateDB, state_dir
 from rehearsal.ledger.rows import RunRow
 from rehearsal.ledger.runlock import RunLock
-from rehearsal.ledger.states import RunVerdict
+from rehearsal.ledger.states import RegistrationState, RunLiveness, RunVerdict
 from rehearsal.plan.model import Plan
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ def _when(ts: float | None) -> str:
 
 
 def runs(folder: Path | None) -> int:
-    from rehearsal.ledger.settle import money
+    from rehearsal.ledger.totals import run_totals
 
     store = _open(folder)
     try:
@@ -65,7 +65,7 @@ def runs(folder: Path | None) -> int:
         )
         rows = store.runs()
         for r in rows:
-            m = money(store, r["id"])
+            m = run_totals(store, r["id"])
             open_ = _amount(m["outstanding"], m["currency"]) + (
                 f" + {len(m['active_subscriptions'])} subscription(s)"
                 if m["active_subscriptions"]
@@ -92,15 +92,15 @@ def _state(store: StateDB, run: RunRow, folder: Path | None) -> str:
     if run["verdict"] is not None:
         return run["verdict"]
     now = standing(store, run, state_dir(folder))
-    if now.state == "running":
+    if now.state == RunLiveness.RUNNING:
         return f"running (pid {now.holder})"
-    return "died: resume" if now.state == "died" else "paused"
+    return "died: resume" if now.state == RunLiveness.DIED else "paused"
 
 
 def _open_books(run: RunRow, folder: Path | None) -> tuple[Target, float | None]:
     """The run's provider, API only (no receiver, no tunnel), checked to be the account the
     run used, and how long after its last send a lost call of the run may still land."""
-    from rehearsal.ledger.settle import landing_window
+    from rehearsal.ledger.waits import landing_window
     from rehearsal.session.target import open_target
 
     embedded = run["target_kind"] == "embedded"
@@ -131,7 +131,8 @@ def _reconcile(store: StateDB, run: RunRow, folder: Path | None) -> str | None:
     import contextlib
 
     from rehearsal.errors import RehearsalError
-    from rehearsal.ledger.settle import Landing, settle
+    from rehearsal.ledger.settle import settle
+    from rehearsal.ledger.waits import Landing
 
     lock = RunLock(state_dir(folder), run["id"])
     try:
@@ -153,7 +154,7 @@ def _reconcile(store: StateDB, run: RunRow, folder: Path | None) -> str | None:
 
 
 def status(run_id: str | None, folder: Path | None, as_json: bool, *, offline: bool = False) -> int:
-    from rehearsal.ledger.settle import money
+    from rehearsal.ledger.totals import run_totals
 
     store = _open(folder)
     try:
@@ -194,7 +195,7 @@ def status(run_id: str | None, folder: Path | None, as_json: bool, *, offline: b
                 }
                 for c in store.compensations(run["id"])
             ],
-            "money": money(store, run["id"]),
+            "money": run_totals(store, run["id"]),
             "webhook_registrations": [
                 {k: g[k] for k in ("url", "endpoint_id", "state")}
                 for g in store.registrations(run["id"])
@@ -210,10 +211,11 @@ def status(run_id: str | None, folder: Path | None, as_json: bool, *, offline: b
         json.dump(doc, sys.stdout, indent=2)
         print()
         return 0
-    state = doc["verdict"] or {
-        "running": f"running (process {now.holder})",
-        "died": "not finished: its process died",
-    }.get(now.state, "paused")
+    unended: dict[str, str] = {
+        RunLiveness.RUNNING: f"running (process {now.holder})",
+        RunLiveness.DIED: "not finished: its process died",
+    }
+    state = doc["verdict"] or unended.get(now.state, "paused")
     print(f"run {doc['run_id']}: {doc['plan']}, {doc['provider']} {doc['environment']}, {state}")
     for s in doc["steps"]:
         obj = f" {s['object_id']} {s['status']}" if s["object_id"] else ""
@@ -253,7 +255,7 @@ def status(run_id: str | None, folder: Path | None, as_json: bool, *, offline: b
             f"{u['idempotency_key']}): it may have landed"
         )
     for g in doc["webhook_registrations"]:
-        if g["state"] != "removed":
+        if g["state"] != RegistrationState.REMOVED:
             print(f"  webhook still registered: {g['endpoint_id'] or 'its answer was lost'}")
     for line in now.lines():
         print(line)
@@ -263,7 +265,8 @@ def status(run_id: str | None, folder: Path | None, as_json: bool, *, offline: b
 def cleanup(
     run_id: str, folder: Path | None, plain: bool, *, replay: bool = False, yes: bool = False
 ) -> int:
-    from rehearsal.ledger.settle import Landing, settle
+    from rehearsal.ledger.settle import settle
+    from rehearsal.ledger.waits import Landing
     from rehearsal.ui.view import PlainView
 
     store = _open(folder)

@@ -282,7 +282,7 @@ class Runner:
                     self.emit(
                         RunFinished(
                             self.run_id,
-                            "paused",
+                            RunVerdict.PAUSED,
                             time.monotonic() - started,
                             0,
                             f"paused after {step.id!r}; next: {remaining[0].id!r}",
@@ -336,15 +336,15 @@ class Runner:
                 time.monotonic() - started,
                 outcome.exit_code,
                 outcome.message,
-                self._money(),
+                self._totals(),
             )
         )
         return outcome
 
-    def _money(self) -> Money:
-        from rehearsal.ledger.settle import money
+    def _totals(self) -> Money:
+        from rehearsal.ledger.totals import run_totals
 
-        m = money(self.store, self.run_id)
+        m = run_totals(self.store, self.run_id)
         return Money(
             self.plan.currency,
             m["charged"],
@@ -470,7 +470,7 @@ class Runner:
         try:
             return call()
         except ProviderError as exc:
-            from rehearsal.ledger.settle import refused
+            from rehearsal.ledger.lookup import refused
 
             if refused(exc):
                 self.store.update_step(self.run_id, step_id, outcome=CallOutcome.REFUSED)
@@ -960,7 +960,8 @@ class Runner:
     def reconcile(self) -> bool:
         """Read what this run left at the provider into the ledger; move nothing. True when
         nothing is left."""
-        from rehearsal.ledger.settle import Landing, settle
+        from rehearsal.ledger.settle import settle
+        from rehearsal.ledger.waits import Landing
 
         self._step = None
         with _signals_deferred():
@@ -974,7 +975,8 @@ class Runner:
         """Refund what this run charged and cancel what it subscribed, from the ledger.
         True when nothing is left outstanding. `passed`: the run passed, so this settles
         the rehearsal's own money rather than compensating for a failure."""
-        from rehearsal.ledger.settle import Landing, settle
+        from rehearsal.ledger.settle import settle
+        from rehearsal.ledger.waits import Landing
 
         def emit(event: RunEvent) -> None:
             if isinstance(event, Compensated):

@@ -19,6 +19,7 @@ from typing import Any
 
 from rehearsal.ledger.db import StateDB
 from rehearsal.ledger.rows import RunRow, StepRow
+from rehearsal.ledger.states import RunVerdict, StepState
 
 SCHEMA_VERSION = "rehearsal.report/v1"
 
@@ -27,7 +28,7 @@ SCHEMA_VERSION = "rehearsal.report/v1"
 class Stopped:
     """How a run ended when it stopped before the runner could record a verdict."""
 
-    verdict: str  # "error" | "interrupted"
+    verdict: RunVerdict  # ERROR | INTERRUPTED
     exit_code: int | None
     message: str
 
@@ -142,16 +143,16 @@ def _test_mode_refund(run: RunRow, s: StepRow, plan_step: dict[str, Any]) -> str
 
     if not plan_step.get("unavailable_in_test") or run["environment"] != "test":
         return None
-    if s["state"] == "skipped" and s["confirmed_by"] == EXPECTED_UNAVAILABLE:
+    if s["state"] == StepState.SKIPPED and s["confirmed_by"] == EXPECTED_UNAVAILABLE:
         return "refused"
-    if s["state"] == "passed":
+    if s["state"] == StepState.PASSED:
         return "refunded"
     return None
 
 
 def build(store: StateDB, run_id: str, stopped: Stopped | None = None) -> dict[str, Any]:
     """The report of `run_id`. `stopped`: how it ended if the runner recorded no verdict."""
-    from rehearsal.ledger.settle import money
+    from rehearsal.ledger.totals import run_totals
 
     run = store.run(run_id)
     if run is None:
@@ -250,7 +251,7 @@ def build(store: StateDB, run_id: str, stopped: Stopped | None = None) -> dict[s
             }
             for d in deliveries
         ],
-        "money": money(store, run_id),
+        "money": run_totals(store, run_id),
     }
 
 

@@ -28,7 +28,8 @@ from rehearsal.receiver.endpoint import WEBHOOK, EventHub, Receiver, Verify
 
 INTERRUPT_CHECK = 0.2  # seconds: how soon a waiting run notices Ctrl-C on the matrix
 # The adapter's calls whose answers are the run's objects; find_by_idempotency_key is how
-# settling finds a call whose answer was lost (settle.py), so its object is the run's too.
+# the settle engine finds a call whose answer was lost (ledger/lookup.py), so its object is
+# the run's too.
 _CLAIMING = (
     "create_payment",
     "subscribe",
@@ -150,7 +151,7 @@ class Router(Receiver):
             new = self.store.record_deliveries([delivery])[0]
         else:
             new = await self._commits.store(delivery)
-        return self._counted(receiver, lambda: receiver._settle(delivery, new))
+        return self._counted(receiver, lambda: receiver._answer(delivery, new))
 
     def take(self, event: NormalizedEvent, *, via: str) -> tuple[int, Mapping[str, Any]]:
         parked_row = self._unowned(event)
@@ -196,12 +197,12 @@ class Router(Receiver):
         return self.runs[owner]
 
     def _counted(
-        self, receiver: Receiver, settle: Callable[[], tuple[int, Mapping[str, Any]]]
+        self, receiver: Receiver, respond: Callable[[], tuple[int, Mapping[str, Any]]]
     ) -> tuple[int, Mapping[str, Any]]:
         if receiver is self:
-            return settle()
+            return respond()
         before = dict(receiver.counts)
-        answer = settle()
+        answer = respond()
         for verdict, count in receiver.counts.items():  # the poller reads the router's
             self.counts[verdict] += count - before[verdict]
         return answer

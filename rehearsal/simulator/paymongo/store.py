@@ -73,7 +73,7 @@ BOOKS_INTERVAL = {"weekly": "week", "monthly": "month", "yearly": "year"}
 # How long a refund stays `pending` before it settles, in seconds before the simulator's
 # time scale (the embedded simulator's 0.01 makes it 20 ms). ASSUMED: PayMongo documents the
 # statuses (pending, processing, succeeded, failed), not how long each lasts.
-REFUND_SETTLE_SECONDS = 2.0
+REFUND_PENDING_SECONDS = 2.0
 THREE_DS_STATUS = "awaiting_next_action"
 # ASSUMED fee rule: 3.5% + PHP 15.00 per card payment. It is the only rule that gives the
 # fee of 1850 on 10000 in PayMongo's Payment Resource example
@@ -557,11 +557,11 @@ class Store:
         _count_refunded(db, payment["id"], amount)
         return refund
 
-    def settle_refunds(self, now: float, time_scale: float) -> float | None:
-        """Settle each pending refund whose time has come (`now`: wall clock), sending
+    def finish_pending_refunds(self, now: float, time_scale: float) -> float | None:
+        """Finish each pending refund whose time has come (`now`: wall clock), sending
         `payment.refund.updated` and, when it succeeded, `payment.refunded`, both carrying
         the payment as PayMongo documents. Returns when the next one falls due."""
-        after = REFUND_SETTLE_SECONDS * time_scale
+        after = REFUND_PENDING_SECONDS * time_scale
         pending = self.books._all(
             "SELECT r.id, p.pending_since FROM refunds r JOIN pm_refunds p ON p.id = r.id "
             "WHERE r.status = 'pending' ORDER BY p.pending_since"
@@ -571,10 +571,10 @@ class Store:
             if due > now:
                 return due
             with self.books.tx() as db:
-                self._settle(db, row["id"])
+                self._finish_refund(db, row["id"])
         return None
 
-    def _settle(self, db: sqlite3.Connection, refund_id: str) -> None:
+    def _finish_refund(self, db: sqlite3.Connection, refund_id: str) -> None:
         refund = dict(db.execute("SELECT * FROM refunds WHERE id = ?", (refund_id,)).fetchone())
         if refund["status"] != "pending":
             return

@@ -237,7 +237,7 @@ def test_refund_switches_parse_and_match() -> None:
 def test_a_pending_refund_is_reported_as_pending_not_only_as_refunded(tmp_path: Path) -> None:
     """The provider's books say the refund is on its way; the ledger's money says the same:
     counted as refunded (it cannot be cancelled), and shown as still pending."""
-    from rehearsal.ledger.settle import money
+    from rehearsal.ledger.totals import run_totals
 
     for w in world(tmp_path, ["test-refunds"], time_scale=10.0):  # pending for ~20 s
         payment_id = w.charge()
@@ -250,7 +250,7 @@ def test_a_pending_refund_is_reported_as_pending_not_only_as_refunded(tmp_path: 
         store = StateDB(tmp_path / "ledger.sqlite")
         try:
             store.observe("run-p", payment, "charge")
-            m = money(store, "run-p")
+            m = run_totals(store, "run-p")
             assert (m["charged"], m["refunded"], m["refunds_pending"]) == (20000, 20000, 20000)
             assert m["outstanding"] == 0
         finally:

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from rehearsal.ledger.db import StateDB
-from rehearsal.ledger.settle import remove_registrations
+from rehearsal.ledger.registrations import remove_registrations
 from rehearsal.providers.paymongo.adapter import PayMongo
 from rehearsal.simulator.server import Simulator
 from tests.test_mintcash_adapter import Inbox

@@ -41,6 +41,8 @@ def _last_run(state: Path, provider: str) -> dict[str, object] | None:
 
 
 def rows(dialect: AuditDialect, state: Path) -> list[Row]:
+    from rehearsal.ledger.states import RunVerdict
+
     audited: dict[str, tuple[str, str]] = {}
     for kind in ("endpoint", "keys"):
         doc = last.load(state, dialect.provider, kind)
@@ -64,7 +66,7 @@ def rows(dialect: AuditDialect, state: Path) -> list[Row]:
             elif item.needs_live and run["environment"] != "live":
                 evidence = f"last rehearsal {run['id']} ran in test mode; this needs a live one"
             else:
-                mark = PASSED if run["verdict"] == "passed" else FAILED
+                mark = PASSED if run["verdict"] == RunVerdict.PASSED else FAILED
                 evidence = f"rehearsal {run['id']} ({run['environment']}): {run['verdict']}"
         elif item.id in audited:
             mark, evidence = audited[item.id]

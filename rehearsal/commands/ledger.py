@@ -8,13 +8,13 @@ import json
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, TypedDict, cast
+from typing import TYPE_CHECKING, TypedDict
 
 from rehearsal.errors import UsageError
 from rehearsal.ledger.db import STATE_DB, StateDB, state_dir
 from rehearsal.ledger.rows import RunRow, StepRow
 from rehearsal.ledger.runlock import RunLock
-from rehearsal.ledger.states import RunVerdict
+from rehearsal.ledger.states import RegistrationState, RunLiveness, RunVerdict
 from rehearsal.plan.model import Plan
 from rehearsal.reports.document import Money
 
@@ -58,7 +58,7 @@ def _when(ts: float | None) -> str:
 
 
 def runs(folder: Path | None) -> int:
-    from rehearsal.ledger.settle import money
+    from rehearsal.ledger.totals import run_totals
 
     store = open_store(folder)
     try:
@@ -69,7 +69,7 @@ def runs(folder: Path | None) -> int:
         )
         rows = store.runs()
         for r in rows:
-            m = money(store, r["id"])
+            m = run_totals(store, r["id"])
             open_ = _amount(m["outstanding"], m["currency"]) + (
                 f" + {len(m['active_subscriptions'])} subscription(s)"
                 if m["active_subscriptions"]
@@ -96,15 +96,15 @@ def _state(store: StateDB, run: RunRow, folder: Path | None) -> str:
     if run["verdict"] is not None:
         return run["verdict"]
     now = standing(store, run, state_dir(folder))
-    if now.state == "running":
+    if now.state == RunLiveness.RUNNING:
         return f"running (pid {now.holder})"
-    return "died: resume" if now.state == "died" else "paused"
+    return "died: resume" if now.state == RunLiveness.DIED else "paused"
 
 
 def _open_books(run: RunRow, folder: Path | None) -> tuple[Target, float | None]:
     """The run's provider, API only (no receiver, no tunnel), checked to be the account the
     run used, and how long after its last send a lost call of the run may still land."""
-    from rehearsal.ledger.settle import landing_window
+    from rehearsal.ledger.waits import landing_window
     from rehearsal.session.target import open_target
 
     embedded = run["target_kind"] == "embedded"
@@ -135,7 +135,8 @@ def _reconcile(store: StateDB, run: RunRow, folder: Path | None) -> str | None:
     import contextlib
 
     from rehearsal.errors import RehearsalError
-    from rehearsal.ledger.settle import Landing, settle
+    from rehearsal.ledger.settle import settle
+    from rehearsal.ledger.waits import Landing
 
     lock = RunLock(state_dir(folder), run["id"])
     try:
@@ -220,7 +221,7 @@ def _status_step(store: StateDB, s: StepRow) -> StatusStep:
 
 
 def _status_doc(store: StateDB, run: RunRow, now: Standing, unread: str | None) -> StatusDoc:
-    from rehearsal.ledger.settle import money
+    from rehearsal.ledger.totals import run_totals
 
     return {
         "run_id": run["id"],
@@ -242,7 +243,7 @@ def _status_doc(store: StateDB, run: RunRow, now: Standing, unread: str | None) 
             }
             for c in store.compensations(run["id"])
         ],
-        "money": cast(Money, money(store, run["id"])),  # the ledger's view, as reports have it
+        "money": run_totals(store, run["id"]),  # the ledger's view, as reports have it
         "webhook_registrations": [
             {"url": g["url"], "endpoint_id": g["endpoint_id"], "state": g["state"]}
             for g in store.registrations(run["id"])
@@ -272,10 +273,11 @@ def status(run_id: str | None, folder: Path | None, as_json: bool, *, offline: b
 
 
 def _show_status(doc: StatusDoc, now: Standing, unread: str | None) -> None:
-    state = doc["verdict"] or {
-        "running": f"running (process {now.holder})",
-        "died": "not finished: its process died",
-    }.get(now.state, "paused")
+    unended: dict[str, str] = {
+        RunLiveness.RUNNING: f"running (process {now.holder})",
+        RunLiveness.DIED: "not finished: its process died",
+    }
+    state = doc["verdict"] or unended.get(now.state, "paused")
     print(f"run {doc['run_id']}: {doc['plan']}, {doc['provider']} {doc['environment']}, {state}")
     for s in doc["steps"]:
         obj = f" {s['object_id']} {s['status']}" if s["object_id"] else ""
@@ -290,7 +292,7 @@ def _show_status(doc: StatusDoc, now: Standing, unread: str | None) -> None:
         print(f"(money from the ledger only, not read from the provider: {unread})")
     _show_money(m, doc["provider"])
     for g in doc["webhook_registrations"]:
-        if g["state"] != "removed":
+        if g["state"] != RegistrationState.REMOVED:
             print(f"  webhook still registered: {g['endpoint_id'] or 'its answer was lost'}")
     for line in now.lines():
         print(line)
@@ -329,7 +331,8 @@ def _show_money(m: Money, provider: str) -> None:
 def cleanup(
     run_id: str, folder: Path | None, plain: bool, *, replay: bool = False, yes: bool = False
 ) -> int:
-    from rehearsal.ledger.settle import Landing, settle
+    from rehearsal.ledger.settle import settle
+    from rehearsal.ledger.waits import Landing
     from rehearsal.ui.view import PlainView
 
     store = open_store(folder)

@@ -76,13 +76,16 @@ def write_reports(
 
 def stopped_by(exc: BaseException) -> Stopped | None:
     """How a run that raised `exc` before recording its verdict ended, for its reports."""
+    from rehearsal.ledger.states import RunVerdict
     from rehearsal.reports.json_report import Stopped
 
     if isinstance(exc, KeyboardInterrupt):
-        return Stopped("interrupted", 130, "interrupted before the run could finish")
+        return Stopped(RunVerdict.INTERRUPTED, 130, "interrupted before the run could finish")
     if isinstance(exc, RehearsalError):
-        return Stopped("error", exc.exit_code, exc.message)
-    return Stopped("error", None, f"{type(exc).__name__}: the run stopped on an internal error")
+        return Stopped(RunVerdict.ERROR, exc.exit_code, exc.message)
+    return Stopped(
+        RunVerdict.ERROR, None, f"{type(exc).__name__}: the run stopped on an internal error"
+    )
 
 
 def write_after_run(

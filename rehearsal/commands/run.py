@@ -261,7 +261,7 @@ def resume(
 def _resume(run_id: str, args: RunArgs, stop_after: str | None, target: Target | None) -> int:
     from rehearsal.engine.runner import Runner
     from rehearsal.events import RunStarted
-    from rehearsal.ledger.settle import landing_window
+    from rehearsal.ledger.waits import landing_window
     from rehearsal.receiver.endpoint import Receiver
     from rehearsal.session.target import open_target
 
@@ -498,20 +498,21 @@ def _register(target: Target, store: StateDB, run_id: str, url: str, events: lis
     """Register the receiver's URL; one made through the provider's API is written to the
     ledger first (intent, then its id), so a killed run's registration is undone later."""
     from rehearsal import providers
+    from rehearsal.ledger.states import RegistrationState
 
     provider = providers.webhook_registrar(target.provider)
     if target.control is not None or provider is None:
         return target.register_webhook(url, events)
     # PayMongo keeps one webhook per URL: a stable URL's webhook is adopted, its prior state
     # written down before anything changes, and given back as it was at the end.
-    seq = store.registration_intent(run_id, url, "looking")
+    seq = store.registration_intent(run_id, url, RegistrationState.LOOKING)
     existing = provider.existing_webhook(url)
     if existing is None:
-        store.registration_state(seq, "intent")
+        store.registration_state(seq, RegistrationState.INTENT)
     else:
         store.registration_prior(seq, existing.endpoint_id, existing.status, list(existing.events))
     endpoint_id = provider.register_webhook(url, events, existing)
-    store.registration_state(seq, "registered", endpoint_id)
+    store.registration_state(seq, RegistrationState.REGISTERED, endpoint_id)
     return True
 
 
@@ -519,7 +520,7 @@ def _unregister(target: Target, store: StateDB, run_id: str) -> None:
     """Undo this process's API registrations, recording each in the ledger."""
     import contextlib
 
-    from rehearsal.ledger.settle import remove_registrations
+    from rehearsal.ledger.registrations import remove_registrations
 
     with contextlib.suppress(Exception):  # cleanup retries what is left; close() tries too
         remove_registrations(run_id, target.provider, store, lambda event: None)
@@ -569,12 +570,17 @@ def next_step(run_id: str, args: RunArgs) -> str:
 def _refuse_done_step(run_id: str, store: StateDB, step_id: str) -> None:
     """`rehearsal step RUN STEP` with STEP already done moves nothing and says what is next."""
     from rehearsal.engine.runner import step_done
+    from rehearsal.ledger.states import StepState
 
     rows = store.steps(run_id)
     done = {str(r["step_id"]): r for r in rows if step_done(r)}
     if step_id not in done:
         return
-    how = "passed" if done[step_id]["state"] == "passed" else "was skipped as the plan expects"
+    how = (
+        "passed"
+        if done[step_id]["state"] == StepState.PASSED
+        else "was skipped as the plan expects"
+    )
     following = [str(r["step_id"]) for r in rows if not step_done(r)]
     hint = (
         f"the next step is {following[0]!r}: `rehearsal step {run_id}`"

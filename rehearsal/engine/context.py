@@ -120,7 +120,7 @@ class StepContext:
         try:
             return call()
         except ProviderError as exc:
-            from rehearsal.ledger.settle import refused
+            from rehearsal.ledger.lookup import refused
 
             if refused(exc):
                 self.store.update_step(self.run_id, step_id, outcome=CallOutcome.REFUSED)

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from rehearsal.engine.actions import EXPECTED_UNAVAILABLE, action_for
+from rehearsal.engine.actions import action_for
 from rehearsal.engine.context import Options, StepContext
 from rehearsal.engine.failpoints import failpoint as _failpoint
 from rehearsal.engine.replay import Replayer
@@ -43,6 +43,7 @@ from rehearsal.events import (
 from rehearsal.ledger.db import StateDB
 from rehearsal.ledger.rows import StepRow
 from rehearsal.ledger.states import (
+    EXPECTED_UNAVAILABLE,
     INTERNAL_ERROR_EXIT,
     CallOutcome,
     RunVerdict,
@@ -158,7 +159,7 @@ class Runner:
                     self.emit(
                         RunFinished(
                             self.run_id,
-                            "paused",
+                            RunVerdict.PAUSED,
                             time.monotonic() - started,
                             0,
                             f"paused after {step.id!r}; next: {remaining[0].id!r}",
@@ -199,7 +200,7 @@ class Runner:
                 time.monotonic() - started,
                 outcome.exit_code,
                 outcome.message,
-                self._money(),
+                self._totals(),
             )
         )
         return outcome
@@ -217,10 +218,10 @@ class Runner:
             )
         return Outcome(outcome.verdict, outcome.exit_code, f"{outcome.message}; {unsettled}")
 
-    def _money(self) -> Money:
-        from rehearsal.ledger.settle import money
+    def _totals(self) -> Money:
+        from rehearsal.ledger.totals import run_totals
 
-        m = money(self.store, self.run_id)
+        m = run_totals(self.store, self.run_id)
         return Money(
             self.plan.currency,
             m["charged"],
@@ -352,7 +353,8 @@ class Runner:
     def reconcile(self) -> bool:
         """Read what this run left at the provider into the ledger; move nothing. True when
         nothing is left."""
-        from rehearsal.ledger.settle import Landing, settle
+        from rehearsal.ledger.settle import settle
+        from rehearsal.ledger.waits import Landing
 
         self._step = None
         with signals_deferred():
@@ -366,7 +368,8 @@ class Runner:
         """Refund what this run charged and cancel what it subscribed, from the ledger.
         True when nothing is left outstanding. `passed`: the run passed, so this settles
         the rehearsal's own money rather than compensating for a failure."""
-        from rehearsal.ledger.settle import Landing, settle
+        from rehearsal.ledger.settle import settle
+        from rehearsal.ledger.waits import Landing
 
         def emit(event: RunEvent) -> None:
             if isinstance(event, Compensated):

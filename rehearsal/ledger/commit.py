@@ -27,7 +27,7 @@ import contextlib
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import TypeVar, cast
 
 T = TypeVar("T")
 CHECKPOINT_EVERY = 500  # commits between checkpoints: a few pages each, ~SQLite's 1,000 pages
@@ -56,9 +56,9 @@ def without_waiting() -> Iterator[None]:
 class _Write:
     __slots__ = ("done", "durable", "error", "result", "work")
 
-    def __init__(self, work: Callable[[sqlite3.Connection], Any], durable: bool) -> None:
+    def __init__(self, work: Callable[[sqlite3.Connection], object], durable: bool) -> None:
         self.work, self.durable = work, durable
-        self.result: Any = None
+        self.result: object = None  # what `work` returned: its writer knows the type
         self.error: BaseException | None = None
         self.done = False
 
@@ -94,18 +94,16 @@ class Committer:
                 self._commit_queued(op, [op])
             finally:
                 self.lock.release()
-            done: T = self._outcome(op)
-            return done
+            return cast(T, self._outcome(op))
         with self._queued:
             self._queue.append(op)
         with self.lock:
             if not op.done:
                 self._commit_queued(op)
-        result: T = self._outcome(op)
-        return result
+        return cast(T, self._outcome(op))
 
     @staticmethod
-    def _outcome(op: _Write) -> Any:
+    def _outcome(op: _Write) -> object:
         if op.error is not None:
             raise op.error
         return op.result

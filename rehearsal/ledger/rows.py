@@ -1,13 +1,24 @@
 """The ledger's rows as typed dictionaries: mypy checks every column name and type a
 module reads, where `dict[str, Any]` let a misspelt or mistyped column through.
 
-States, outcomes and verdicts are stored as the string values of the enums in
-ledger_states (StrEnum members compare equal to them).
+States, outcomes and verdicts are stored as the string values of the enums in states.py
+and come back as those enums (StrEnum members compare equal to the strings).
 """
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import Any, TypedDict
+
+from rehearsal.ledger.states import (
+    CallOutcome,
+    CompensationState,
+    RegistrationState,
+    RunVerdict,
+    StepState,
+)
+
+# A row of a table no module here types yet (deliveries, api_calls, forwards): by column.
+UntypedRow = dict[str, Any]
 
 
 class RunRow(TypedDict):
@@ -19,7 +30,7 @@ class RunRow(TypedDict):
     target: str
     started_at: float
     ended_at: float | None
-    verdict: str | None  # RunVerdict; None while paused or running
+    verdict: RunVerdict | None  # None while paused or running
     target_kind: str  # "embedded" | "env"
     api_base: str | None
     plan_json: str | None
@@ -35,7 +46,7 @@ class StepRow(TypedDict):
     step_id: str
     position: int
     action: str
-    state: str  # StepState
+    state: StepState
     idempotency_key: str | None
     amount: int | None
     object_kind: str | None
@@ -55,7 +66,7 @@ class StepRow(TypedDict):
     awaited_object: str | None
     card: str | None
     first_called_at: float | None
-    outcome: str | None  # CallOutcome; None for rows older than the column
+    outcome: CallOutcome | None  # None for rows older than the column
     gave_up_at: float | None
 
 
@@ -67,7 +78,7 @@ class CompensationRow(TypedDict):
     object_id: str
     amount: int | None
     idempotency_key: str | None
-    state: str  # CompensationState
+    state: CompensationState
     request_id: str | None
     message: str | None
     at: float
@@ -92,9 +103,7 @@ class RegistrationRow(TypedDict):
     run_id: str
     url: str
     endpoint_id: str | None
-    # "looking" (listing the provider's webhooks: nothing changed yet) | "intent" (creating)
-    # | "adopting" (an existing webhook, its prior state below) | "registered" | "removed"
-    state: str
+    state: RegistrationState
     at: float
     prior_status: str | None  # an adopted webhook's status before the run; None: created
     prior_events: str | None  # its events before the run (JSON list)

@@ -1,94 +1,48 @@
 """The one settle engine: reconcile a run's ledger with the provider's books, then refund
 what it charged and cancel what it subscribed.
 
-Compensation at the end of a run, `rehearsal cleanup`, `status` and the reports all read
-the run's money through this module, so they cannot disagree. It works from the state
-database, not from memory: in the process that failed, after a crash, or days later.
+Compensation at the end of a run, `rehearsal cleanup` and `status` all settle a run through
+this module (and the reports read its record, totals.py), so they cannot disagree. It works
+from the state database, not from memory: in the process that failed, after a crash, or
+days later.
 
-1. Every money call whose answer is unknown (the process died, the last retry failed after
-   the provider did the work, every attempt timed out) is looked up by its idempotency key.
-   Found, it is adopted into the ledger. Not found, it is recorded as never made only once
-   it can no longer land (its last attempt's send time, plus the client's timeout, plus the
-   landing window: a provider may finish a request after the client gave up). Until then,
-   or where the provider cannot look a key up, it stays unknown and the run is not settled.
+1. Every money call whose answer is unknown is resolved by its idempotency key (lookup.py).
 2. Each payment and subscription is read back through the API and recorded
    (`observations`), with what already landed: a refund or cancel sent by a process that
    died before writing its answer is recorded as done, not sent again.
 3. What is left is refunded (the run's charges and its subscriptions' own payments) or
    cancelled, each written as an intent before it is sent, with a deterministic key.
    A refund the provider still shows pending (PayMongo's and Stripe's refunds start so) is
-   waited for, within REHEARSAL_REFUND_WAIT: a pending refund can still fail, and a failed
-   one is money left charged. One that failed is sent again by a later settle (`cleanup`)
-   under a new key: the old key would only replay the failure.
-
-`money()` reads only the ledger (no API call): the last reconciliation plus what is unknown.
+   waited for, within REHEARSAL_REFUND_WAIT (waits.py): a pending refund can still fail,
+   and a failed one is money left charged. One that failed is sent again by a later
+   settle (`cleanup`) under a new key: the old key would only replay the failure.
+4. With `act`, the webhook registrations the run made are undone (registrations.py).
 """
 
 from __future__ import annotations
 
-import json
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import ParamSpec
 
 from rehearsal.errors import ProviderError
 from rehearsal.events import Compensated, Listener
 from rehearsal.ledger.db import StateDB
-from rehearsal.ledger.rows import StepRow
-from rehearsal.ledger.states import (
-    KEYED_ACTIONS,
-    CallOutcome,
-    CompensationState,
-    StepState,
-)
+from rehearsal.ledger.lookup import Replay, UnknownOutcomes
+from rehearsal.ledger.registrations import remove_registrations
+from rehearsal.ledger.states import CompensationState
+from rehearsal.ledger.totals import NOT_CHARGED
+from rehearsal.ledger.waits import Landing, refund_wait, until_refunds_final
 from rehearsal.providers.base import (
     FeatureUnavailable,
-    KeyedKind,
-    KeyLookupUnsupported,
     ObjectGone,
     Provider,
     ProviderObject,
-    WebhookState,
 )
 from rehearsal.providers.keys import cleanup_key
 
+P = ParamSpec("P")
 REASON = "rehearsal cleanup"
-LOOKUP_POLL = 0.25  # seconds between lookups of a call that may still land
-DEFAULT_REFUND_WAIT = 60.0  # seconds a pending refund is waited for (REHEARSAL_REFUND_WAIT)
-REFUND_POLL = (0.05, 2.0)  # the first pause between reads of a pending refund, the longest
-# A payment in one of these states took no money (or none yet that can be refunded).
-NOT_CHARGED = {"failed", "awaiting_next_action", "requires_action", "cancelled", "canceled"}
-
-
-# Sends a lost call again, unchanged, with its own key; returns what the provider made.
-Replay = Callable[[StepRow], ProviderObject]
-
-
-def refused(exc: ProviderError) -> bool:
-    """A 4xx answer (not a timeout, conflict or rate limit) to a call that made nothing
-    before it (a flow that fails after making something says so in `exc.made`)."""
-    if exc.made is not None or exc.status is None:
-        return False
-    return 400 <= exc.status < 500 and exc.status not in (408, 409, 429)
-
-
-@dataclass(frozen=True)
-class Landing:
-    """When a call with no answer can no longer land at the provider.
-
-    `window`: seconds after its last attempt was sent (None: it may always still land, as
-    while the embedded simulator that received it is still running). `wait`: poll the
-    lookup until then (cleanup) rather than look once (compensation inside a run).
-    """
-
-    window: float | None
-    wait: bool = False
-
-    def until(self, sent: float | None) -> float | None:
-        if self.window is None:
-            return None
-        return (sent or time.time()) + self.window
 
 
 @dataclass
@@ -113,194 +67,30 @@ def settle(
 ) -> Settlement:
     """Reconcile, then refund and cancel what `run_id` left open. With `act` False, only
     reconcile (`status`, and a run told --no-cleanup): read the books, move nothing."""
-    engine = _Engine(run_id, provider, store, emit, landing, act, replay)
-    engine.resolve_unknown()
-    engine.payments_and_subscriptions()
+    result = Settlement()
+    UnknownOutcomes(
+        run_id, provider, store, emit, landing, act=act, replay=replay, unknown=result.unknown
+    ).resolve()
+    _Engine(run_id, provider, store, emit, act, result).payments_and_subscriptions()
     if act:
-        engine.registrations()
-    return engine.result
+        result.failed.extend(remove_registrations(run_id, provider, store, emit))
+    return result
 
 
 class _Engine:
+    """Steps 2 and 3: read each payment and subscription back, then refund and cancel."""
+
     def __init__(
         self,
         run_id: str,
         provider: Provider,
         store: StateDB,
         emit: Listener,
-        landing: Landing,
         act: bool,
-        replay: Replay | None = None,
+        result: Settlement,
     ) -> None:
         self.run_id, self.provider, self.store, self.emit = run_id, provider, store, emit
-        self.landing, self.act, self.replay = landing, act, replay
-        self.result = Settlement()
-
-    # --- 1. calls whose answer is unknown ---------------------------------------------------
-
-    def resolve_unknown(self) -> None:
-        for step in self.store.steps(self.run_id):
-            outcome = self.store.call_outcome(step)
-            if outcome == CallOutcome.INTENT:
-                self._look_up(step)
-            elif outcome == CallOutcome.NEVER_MADE:
-                self._look_again(step)
-
-    def _look_again(self, step: StepRow) -> None:
-        """ "Never made" was concluded at a deadline no provider documents: each later
-        settle asks once more, so a call that landed after all is still found."""
-        kind: KeyedKind = KEYED_ACTIONS[step["action"]]  # type: ignore[assignment]
-        key = step["idempotency_key"]
-        if key is None:
-            return
-        try:
-            found = self.provider.find_by_idempotency_key(kind, key)
-        except (KeyLookupUnsupported, ProviderError):
-            return
-        if found is not None:
-            self._adopt(step, found)
-
-    def _look_up(self, step: StepRow) -> None:
-        kind: KeyedKind = KEYED_ACTIONS[step["action"]]  # type: ignore[assignment]
-        key, step_id = step["idempotency_key"], step["step_id"]
-        if key is None:
-            return  # a keyed call's intent always carries its key
-        label = f"({step_id}: {key})"
-        sent = self.store.last_send(self.run_id, step_id) or step["called_at"]
-        until = self.landing.until(sent)
-        told = False
-        try:
-            while True:
-                found = self.provider.find_by_idempotency_key(kind, key)
-                now = time.time()
-                if found is not None or not self.landing.wait or until is None or now >= until:
-                    break
-                if not told:
-                    told = True
-                    self.emit(
-                        Compensated(
-                            "look_up",
-                            label,
-                            step["amount"],
-                            f"not found yet; the call may still land, so this waits until "
-                            f"{time.strftime('%H:%M:%S', time.localtime(until))} (its last "
-                            "send, the HTTP timeout and REHEARSAL_LANDING_WINDOW)",
-                        )
-                    )
-                time.sleep(min(LOOKUP_POLL, max(0.0, until - now)))
-        except KeyLookupUnsupported:
-            if self._moot_refund(step):
-                return
-            if self.replay is not None and self.act:
-                self._replay(step, label)
-                return
-            sent_at = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(sent or time.time()))
-            self._unknown(
-                step,
-                label,
-                f"unknown: {self.provider.name} cannot look up what key {key} made; check "
-                f"its dashboard for a {kind} made about {sent_at}, or run "
-                f"`rehearsal cleanup {self.run_id} --replay` to send the call again with "
-                "the same key while the provider keeps it (what it made comes back, or is "
-                "made now, then refunded or cancelled)",
-            )
-            return
-        except ProviderError as exc:
-            self._unknown(step, label, f"unknown: the lookup failed: {exc.message}")
-            return
-        if found is not None:
-            self._adopt(step, found)
-            return
-        if self._moot_refund(step):
-            return
-        if until is None or time.time() < until:
-            when = (
-                "while the process that sent it runs"
-                if until is None
-                else f"until {time.strftime('%H:%M:%S', time.localtime(until))}"
-            )
-            self._unknown(
-                step,
-                label,
-                f"unknown: no {kind} with key {key} yet, but the call could still land "
-                f"{when}; run `rehearsal cleanup {self.run_id}` again after that",
-            )
-            return
-        message = f"no {kind} was made with key {key}: the call never reached {self.provider.name}"
-        seq = self.store.compensation_intent(
-            self.run_id, step_id, "look_up", key, step["amount"], key
-        )
-        self.store.compensation_result(seq, CompensationState.DONE, None, message)
-        self.store.update_step(self.run_id, step_id, outcome=CallOutcome.NEVER_MADE)
-        self.emit(Compensated("look_up", label, step["amount"], f"done: {message}"))
-
-    def _replay(self, step: StepRow, label: str) -> None:
-        """Learn a lost call's outcome by sending it again, unchanged, with its own key,
-        while the provider still replays that key (never after: that could charge twice)."""
-        assert self.replay is not None
-        window = self.provider.idempotency_window
-        first = step["first_called_at"] or step["called_at"] or time.time()
-        if window is not None and time.time() - first > window:
-            self._unknown(
-                step,
-                label,
-                f"unknown: key {step['idempotency_key']} was first sent "
-                f"{(time.time() - first) / 3600:.0f} h ago and {self.provider.name} forgets "
-                f"keys after {window / 3600:g} h, so it is not sent again; check the "
-                "provider's dashboard for the object",
-            )
-            return
-        try:
-            found = self.replay(step)
-        except ProviderError as exc:
-            if refused(exc):
-                # The same call with the same key, refused: the original was refused too.
-                self.store.update_step(self.run_id, step["step_id"], outcome=CallOutcome.REFUSED)
-                self.emit(Compensated("replay", label, step["amount"], f"refused: {exc.message}"))
-                return
-            self._unknown(step, label, f"unknown: the replay failed: {exc.message}")
-            return
-        self.emit(Compensated("replay", label, step["amount"], "sent again with its own key"))
-        self._adopt(step, found)
-
-    def _unknown(self, step: StepRow, label: str, message: str) -> None:
-        self.result.unknown.append(step["step_id"])
-        self.emit(Compensated("look_up", label, step["amount"], message))
-
-    def _adopt(self, step: StepRow, found: ProviderObject) -> None:
-        key, step_id = step["idempotency_key"], step["step_id"]
-        fields: dict[str, Any] = {
-            "object_kind": found.kind,
-            "object_id": found.id,
-            "status": found.status,
-            "request_id": found.request_id,
-            "outcome": CallOutcome.ANSWERED,
-        }
-        if step["state"] in (StepState.CALLING, StepState.PENDING):
-            fields["message"] = f"its answer was lost; found by its key {key}"
-        self.store.update_step(self.run_id, step_id, **fields)
-        if found.kind == "refund" and found.payment_id:
-            self.store.update_step(self.run_id, step_id, awaited_object=found.payment_id)
-        else:
-            self.store.observe(self.run_id, found, step_id)
-        self.emit(Compensated("look_up", found.id, step["amount"], f"found by its key {key}"))
-
-    def _moot_refund(self, step: StepRow) -> bool:
-        """A refund whose answer was lost, on a payment now fully refunded: whether it
-        landed no longer changes the books (a later copy would be refused as too much)."""
-        if step["action"] != "refund" or not step["awaited_object"]:
-            return False
-        try:
-            payment = self.provider.retrieve("payment", step["awaited_object"])
-        except ProviderError:
-            return False
-        self.store.observe(self.run_id, payment)
-        if payment.amount_refunded < payment.amount:
-            return False
-        self.store.update_step(self.run_id, step["step_id"], outcome=CallOutcome.MOOT)
-        return True
-
-    # --- 2 and 3. reconcile, then refund and cancel -----------------------------------------
+        self.act, self.result = act, result
 
     def payments_and_subscriptions(self) -> None:
         steps = self.store.steps(self.run_id)
@@ -333,11 +123,18 @@ class _Engine:
                 known,
             )
 
-    def _guarded(self, action: str, object_id: str, work: Callable[..., None], *args: Any) -> None:
+    def _guarded(
+        self,
+        action: str,
+        object_id: str,
+        work: Callable[P, None],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> None:
         """One object's settling. Whatever goes wrong with it (an answer of a shape we did
         not expect, a bug), the others are still settled and this one is reported."""
         try:
-            work(*args)
+            work(*args, **kwargs)
         except Exception as exc:
             self._failed(action, object_id, None, f"failed: {type(exc).__name__}: {exc}")
 
@@ -350,7 +147,7 @@ class _Engine:
             return
         if self.act and current.amount_refund_pending:
             try:  # an earlier refund still pending may yet fail: know before judging
-                current = self._until_refunds_settle(payment_id, current)
+                current = until_refunds_final(self.provider, payment_id, current)
             except ProviderError as exc:
                 self._failed(action, payment_id, None, f"failed: {exc.message}")
                 return
@@ -371,8 +168,8 @@ class _Engine:
             refund = self.provider.refund(
                 idempotency_key=key, payment_id=payment_id, amount=left, reason=REASON
             )
-            after = self._until_refunds_settle(
-                payment_id, self.provider.retrieve("payment", payment_id)
+            after = until_refunds_final(
+                self.provider, payment_id, self.provider.retrieve("payment", payment_id)
             )
         except FeatureUnavailable as exc:
             if self.provider.environment != "test":
@@ -417,19 +214,6 @@ class _Engine:
             return
         self.store.compensation_result(seq, CompensationState.DONE, refund.request_id)
         self.emit(Compensated(action, payment_id, left, "done, confirmed through the API"))
-
-    def _until_refunds_settle(self, payment_id: str, current: ProviderObject) -> ProviderObject:
-        """`current` read again until none of its refunds is pending at the provider, or
-        as it stands when REHEARSAL_REFUND_WAIT has passed. The provider's books are the
-        condition; reading them with a growing pause is the only way to wait on them here
-        (cleanup runs with no receiver for the refund's webhook)."""
-        deadline = time.monotonic() + refund_wait()
-        pause, longest = REFUND_POLL
-        while current.amount_refund_pending and (left := deadline - time.monotonic()) > 0:
-            time.sleep(min(pause, left))
-            pause = min(pause * 2, longest)
-            current = self.provider.retrieve("payment", payment_id)
-        return current
 
     def _refund_key(self, step_id: str, payment_id: str, left: int) -> str:
         """The deterministic key for refunding `left` of the payment. An attempt with that
@@ -584,205 +368,3 @@ class _Engine:
     def _failed(self, action: str, object_id: str, amount: int | None, message: str) -> None:
         self.result.failed.append(object_id)
         self.emit(Compensated(action, object_id, amount, message))
-
-    # --- webhook registrations made through the provider's API ------------------------------
-
-    def registrations(self) -> None:
-        left = remove_registrations(self.run_id, self.provider, self.store, self.emit)
-        self.result.failed.extend(left)
-
-
-def remove_registrations(
-    run_id: str, provider: Provider, store: StateDB, emit: Listener
-) -> list[str]:
-    """Undo the webhook registrations `run_id` made through the provider's API: a webhook
-    it created is removed (disabled), one it adopted is given back as it was (its events,
-    and disabled again if it was). Returns those left, or whose registration is lost."""
-    remove: Callable[[str], None] | None = getattr(provider, "remove_webhook", None)
-    restore: Callable[[str, WebhookState | None], None] | None = getattr(
-        provider, "restore_webhook", None
-    )
-    find: Callable[[str], str | None] | None = getattr(provider, "find_webhook", None)
-    left: list[str] = []
-    for r in store.registrations(run_id):
-        if r["state"] == "removed":
-            continue
-        if r["state"] == "looking":  # killed while listing: nothing was changed
-            store.registration_state(r["seq"], "removed")
-            continue
-        endpoint_id = r["endpoint_id"]
-        if not endpoint_id and find is not None:
-            try:  # its answer was lost: the provider lists webhooks by URL
-                endpoint_id = find(r["url"])
-            except ProviderError:
-                left.append(r["url"])
-                continue
-            if endpoint_id is None:  # not there: the registration never landed
-                store.registration_state(r["seq"], "removed")
-                continue
-            store.registration_state(r["seq"], "registered", endpoint_id)
-        if not endpoint_id or (remove is None and restore is None):
-            left.append(r["url"])
-            emit(
-                Compensated(
-                    "remove_webhook",
-                    r["url"],
-                    None,
-                    "unknown: its registration's answer was lost; check the provider's "
-                    "webhooks for this URL",
-                )
-            )
-            continue
-        prior = _prior(endpoint_id, r["prior_status"], r["prior_events"])
-        try:
-            if restore is not None:
-                restore(endpoint_id, prior)
-            elif remove is not None:
-                remove(endpoint_id)
-        except ProviderError as exc:
-            left.append(endpoint_id)
-            emit(Compensated("remove_webhook", endpoint_id, None, f"failed: {exc.message}"))
-            continue
-        store.registration_state(r["seq"], "removed")
-        done = "done" if prior is None else f"done: given back {prior.status}, its events as before"
-        emit(Compensated("remove_webhook", endpoint_id, None, done))
-    return left
-
-
-def _prior(endpoint_id: str, status: str | None, events: str | None) -> WebhookState | None:
-    """An adopted webhook's state before the run, from the ledger (None: the run made it)."""
-    if status is None:
-        return None
-    return WebhookState(endpoint_id, status, tuple(json.loads(events or "[]")))
-
-
-# --- the run's money, from the ledger alone ---------------------------------------------------
-
-
-def money(store: StateDB, run_id: str) -> dict[str, Any]:
-    """Where a run's money stands: the last reconciliation with the provider's API, the
-    answers the run recorded, and what is still unknown. No API call."""
-    steps = store.steps(run_id)
-    seen = {(o["kind"], o["object_id"]): o for o in store.observations(run_id)}
-    payments: dict[str, Mapping[str, Any]] = {
-        oid: o for (kind, oid), o in seen.items() if kind == "payment"
-    }
-    for s in steps:  # answered, not yet read back: as the answer showed it
-        if s["action"] == "charge" and s["object_id"] and s["object_id"] not in payments:
-            payments[s["object_id"]] = {
-                "status": s["status"] or "succeeded",
-                "amount": s["amount"] or 0,
-                "amount_refunded": 0,
-                "refund_unavailable": 0,
-                "step_id": s["step_id"],
-            }
-    charged = refunded = unavailable = subscription_charged = pending = 0
-    subscribe_steps = {s["step_id"] for s in steps if s["action"] == "subscribe"}
-    for p in payments.values():
-        if p["status"] in NOT_CHARGED:
-            continue
-        charged += p["amount"]
-        refunded += p["amount_refunded"]
-        pending += p.get("refund_pending") or 0
-        if p["step_id"] in subscribe_steps:
-            subscription_charged += p["amount"]
-        if p["refund_unavailable"]:
-            unavailable += p["amount"] - p["amount_refunded"]
-    subs = {oid: o["status"] for (kind, oid), o in seen.items() if kind == "subscription"}
-    cancelled_by_step = {
-        s["object_id"] for s in steps if s["action"] == "cancel" and s["object_id"]
-    }
-    for s in steps:
-        if s["action"] == "subscribe" and s["object_id"] and s["object_id"] not in subs:
-            subs[s["object_id"]] = (
-                "cancelled" if s["object_id"] in cancelled_by_step else s["status"] or "active"
-            )
-    unknown = [
-        {
-            "step": s["step_id"],
-            "action": s["action"],
-            "idempotency_key": s["idempotency_key"],
-            "amount": s["amount"],
-            "called_at": s["called_at"],
-        }
-        for s in steps
-        if s["action"] in KEYED_ACTIONS and store.call_outcome(s) == CallOutcome.INTENT
-    ]
-    comps = store.compensations(run_id)
-    currencies = sorted({o["currency"].upper() for o in seen.values() if o["currency"]})
-    return {
-        # Amounts are integers in the currency's minor units (USD cents, PHP centavos).
-        "currency": currencies[0] if len(currencies) == 1 else _plan_currency(store, run_id),
-        "charged": charged,
-        "refunded": refunded,
-        "outstanding": charged - refunded - unavailable,
-        "not_refundable_in_test": unavailable,
-        # Of `refunded`, what the provider still shows pending: not back on the card yet,
-        # and it may still fail (a later `status` reads it again).
-        "refunds_pending": pending,
-        "active_subscriptions": sorted(k for k, v in subs.items() if v != "cancelled"),
-        "subscription_payments": subscription_charged,
-        "subscription_payments_refunded": sum(
-            c["amount"] or 0
-            for c in comps
-            if c["action"] == "refund_subscription_payment" and c["state"] == "done"
-        ),
-        "unknown_outcomes": unknown,
-    }
-
-
-def _plan_currency(store: StateDB, run_id: str) -> str | None:
-    import json
-
-    run = store.run(run_id)
-    if run is None or not run["plan_json"]:
-        return None
-    currency = json.loads(run["plan_json"]).get("currency")
-    return str(currency).upper() if currency else None
-
-
-def left_open(m: dict[str, Any]) -> bool:
-    """True when a run's money view shows anything left: money, a subscription, an unknown."""
-    return bool(m["outstanding"] or m["active_subscriptions"] or m["unknown_outcomes"])
-
-
-def refund_wait() -> float:
-    """Seconds a refund the provider shows pending is waited for (REHEARSAL_REFUND_WAIT)."""
-    return _seconds("REHEARSAL_REFUND_WAIT", DEFAULT_REFUND_WAIT)
-
-
-def _seconds(variable: str, default: float) -> float:
-    """A number of seconds, 0 or more, from `variable` (unset: `default`); anything else is
-    a usage error naming the variable."""
-    import math
-    import os
-
-    from rehearsal.errors import UsageError
-
-    raw = os.environ.get(variable, "")
-    try:
-        value = float(raw) if raw else default
-    except ValueError:
-        value = -1.0
-    if not math.isfinite(value) or value < 0:
-        raise UsageError(
-            f"{variable} must be a number of seconds, 0 or more",
-            hint=f"unset it for the default ({default:g} s)",
-        )
-    return value
-
-
-DEFAULT_LANDING_WINDOW = 300.0  # seconds; an assumption: no provider documents a bound
-
-
-def landing_window(*, embedded: bool, http_timeout: float, in_process: bool) -> float | None:
-    """Seconds after its last attempt was sent that a call with no answer may still land.
-
-    The embedded simulator runs in the process that sent the call: while it runs (the run's
-    own compensation) the call may still finish (None); once that process is gone (cleanup
-    from another process) nothing in flight can land. A remote provider may finish a request
-    after the client's timeout: the client's timeout plus REHEARSAL_LANDING_WINDOW.
-    """
-    if embedded:
-        return None if in_process else 0.0
-    return http_timeout + _seconds("REHEARSAL_LANDING_WINDOW", DEFAULT_LANDING_WINDOW)

@@ -1,5 +1,6 @@
-"""The ledger's vocabulary: step states, money-call outcomes, compensation states and run
-verdicts, as enums mypy can check instead of string literals spread over modules.
+"""The ledger's vocabulary: step states, money-call outcomes, compensation and webhook
+registration states, run verdicts and a live run's standing, as enums mypy can check instead
+of string literals spread over modules.
 
 A step's *state* is the rehearsal's verdict on it; a money call's *outcome* is what we know
 about the call itself. They are kept apart on purpose: a step can fail while its call's
@@ -11,6 +12,12 @@ They are StrEnums, so rows store and compare as plain strings.
 from __future__ import annotations
 
 from enum import StrEnum
+
+from rehearsal.providers.base import KeyedKind
+
+# A step's confirmed_by when it was skipped as its plan expects (a refund documented as
+# unavailable in test mode): written by the engine, read by the reports.
+EXPECTED_UNAVAILABLE = "expected-unavailable"
 
 
 class StepState(StrEnum):
@@ -51,7 +58,28 @@ class RunVerdict(StrEnum):
     CLEANED_UP = "cleaned-up"  # a paused or crashed run that cleanup settled
 
 
+class RegistrationState(StrEnum):
+    """A webhook registration made through a provider's API."""
+
+    LOOKING = "looking"  # listing the provider's webhooks: nothing changed yet
+    INTENT = "intent"  # written before the creating call
+    ADOPTING = "adopting"  # an existing webhook, its prior state recorded before changing it
+    REGISTERED = "registered"
+    REMOVED = "removed"  # removed, or given back as it was (or it never landed)
+
+
+class RunLiveness(StrEnum):
+    """A run with no verdict, as its lock shows it (a paused one: RunVerdict.PAUSED)."""
+
+    RUNNING = "running"  # a live process holds its lock
+    DIED = "died"  # no process holds it and a step was left in flight
+
+
 # Money calls whose outcome must be settled: they create what a lookup by key can find.
-KEYED_ACTIONS = {"charge": "payment", "refund": "refund", "subscribe": "subscription"}
+KEYED_ACTIONS: dict[str, KeyedKind] = {
+    "charge": "payment",
+    "refund": "refund",
+    "subscribe": "subscription",
+}
 
 INTERNAL_ERROR_EXIT = 70  # sysexits EX_SOFTWARE: a bug of ours, not the provider's or yours

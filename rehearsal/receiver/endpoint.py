@@ -185,9 +185,9 @@ class Receiver(WebhookEndpoint):
         answer waits for that commit without blocking other deliveries."""
         delivery = self._judge(headers, body)
         if self._commits is None:  # not started by start(): write here
-            return self._settle(delivery, self.store.record_deliveries([delivery])[0])
+            return self._answer(delivery, self.store.record_deliveries([delivery])[0])
         new = await self._commits.store(delivery)
-        return self._settle(delivery, new)
+        return self._answer(delivery, new)
 
     def too_large(self) -> Answer:
         return self._reject("body too large", 413)
@@ -195,14 +195,14 @@ class Receiver(WebhookEndpoint):
     def accept(self, headers: Mapping[str, str], body: bytes) -> Answer:
         """Verify, check, de-duplicate, store, publish. Returns the HTTP answer."""
         delivery = self._judge(headers, body)
-        return self._settle(delivery, self.store.record_deliveries([delivery])[0])
+        return self._answer(delivery, self.store.record_deliveries([delivery])[0])
 
     def take(self, event: NormalizedEvent, *, via: str) -> Answer:
         """An authenticated event (a verified webhook, or one read from the provider's
         events API over its authenticated TLS connection): check its environment,
         de-duplicate, store, publish."""
         delivery = self._check(event, via)
-        return self._settle(delivery, self.store.record_deliveries([delivery])[0])
+        return self._answer(delivery, self.store.record_deliveries([delivery])[0])
 
     def _judge(self, headers: Mapping[str, str], body: bytes) -> Delivery:
         """What to store for a webhook: verified on the raw bytes first, then checked."""
@@ -225,7 +225,7 @@ class Receiver(WebhookEndpoint):
             raw=raw,
         )
 
-    def _settle(self, delivery: Delivery, new: bool, status: int = 400) -> Answer:
+    def _answer(self, delivery: Delivery, new: bool, status: int = 400) -> Answer:
         """Count and publish a stored delivery; its HTTP answer."""
         if delivery.verdict == REJECTED:
             self.counts[REJECTED] += 1
@@ -241,7 +241,7 @@ class Receiver(WebhookEndpoint):
 
     def _reject(self, reason: str, status: int) -> Answer:
         delivery = Delivery(self.run_id, None, REJECTED, reason)
-        return self._settle(delivery, self.store.record_deliveries([delivery])[0], status)
+        return self._answer(delivery, self.store.record_deliveries([delivery])[0], status)
 
 
 def _headers(scope: Scope) -> dict[str, str]:

@@ -28,7 +28,8 @@ from rehearsal.receiver.endpoint import Receiver
 from rehearsal.receiver.hub import RunHub
 
 # The adapter's calls whose answers are the run's objects; find_by_idempotency_key is how
-# settling finds a call whose answer was lost (settle.py), so its object is the run's too.
+# the settle engine finds a call whose answer was lost (ledger/lookup.py), so its object is
+# the run's too.
 _CLAIMING = (
     "create_payment",
     "subscribe",
@@ -116,7 +117,7 @@ class Router(Receiver):
             new = self.store.record_deliveries([delivery])[0]
         else:
             new = await self._commits.store(delivery)
-        return self._counted(receiver, lambda: receiver._settle(delivery, new))
+        return self._counted(receiver, lambda: receiver._answer(delivery, new))
 
     def take(self, event: NormalizedEvent, *, via: str) -> Answer:
         parked_row = self._unowned(event)
@@ -161,11 +162,11 @@ class Router(Receiver):
                 return None
         return self.runs[owner]
 
-    def _counted(self, receiver: Receiver, settle: Callable[[], Answer]) -> Answer:
+    def _counted(self, receiver: Receiver, respond: Callable[[], Answer]) -> Answer:
         if receiver is self:
-            return settle()
+            return respond()
         before = dict(receiver.counts)
-        answer = settle()
+        answer = respond()
         for verdict, count in receiver.counts.items():  # the poller reads the router's
             self.counts[verdict] += count - before[verdict]
         return answer

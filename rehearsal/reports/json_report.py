@@ -16,17 +16,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from rehearsal.ledger.db import StateDB
 from rehearsal.ledger.rows import CompensationRow, RunRow, StepRow
+from rehearsal.ledger.states import EXPECTED_UNAVAILABLE, RunVerdict, StepState
 from rehearsal.reports.document import (
     ApiConfirmed,
     Call,
     Compensation,
     Delivery,
     ExpectedEvent,
-    Money,
     Report,
     Step,
     Summary,
@@ -42,7 +42,7 @@ SCHEMA_VERSION = "rehearsal.report/v1"
 class Stopped:
     """How a run ended when it stopped before the runner could record a verdict."""
 
-    verdict: str  # "error" | "interrupted"
+    verdict: RunVerdict  # ERROR | INTERRUPTED
     exit_code: int | None
     message: str
 
@@ -157,13 +157,12 @@ def _test_mode_refund(run: RunRow, s: StepRow, plan_step: PlanEntry) -> str | No
     """What a test-mode account did with a refund the plan marks `unavailable_in_test`:
     `refused` as the provider documents (the step skipped as expected), or `refunded`
     (the step passed: the account refunds test payments). None for any other step."""
-    from rehearsal.engine.runner import EXPECTED_UNAVAILABLE
 
     if not plan_step.get("unavailable_in_test") or run["environment"] != "test":
         return None
-    if s["state"] == "skipped" and s["confirmed_by"] == EXPECTED_UNAVAILABLE:
+    if s["state"] == StepState.SKIPPED and s["confirmed_by"] == EXPECTED_UNAVAILABLE:
         return "refused"
-    if s["state"] == "passed":
+    if s["state"] == StepState.PASSED:
         return "refunded"
     return None
 
@@ -264,7 +263,7 @@ def _delivery(d: LedgerRow) -> Delivery:
 
 def build(store: StateDB, run_id: str, stopped: Stopped | None = None) -> Report:
     """The report of `run_id`. `stopped`: how it ended if the runner recorded no verdict."""
-    from rehearsal.ledger.settle import money
+    from rehearsal.ledger.totals import run_totals
 
     run = store.run(run_id)
     if run is None:
@@ -299,7 +298,7 @@ def build(store: StateDB, run_id: str, stopped: Stopped | None = None) -> Report
         "compensations": [_compensation(c) for c in store.compensations(run_id)],
         "compensation_calls": [_call(c) for c in calls if c["step_id"] is None],
         "deliveries": [_delivery(d) for d in deliveries],
-        "money": cast(Money, money(store, run_id)),  # the ledger's view, as the schema has it
+        "money": run_totals(store, run_id),  # the ledger's view, as the schema has it
     }
 
 

@@ -338,7 +338,7 @@ class _Matrix:
     def _one(self, slot: _Slot, target: Target, store: StateDB, router: Router) -> None:
         from rehearsal import providers
         from rehearsal.engine.runner import Options, Runner
-        from rehearsal.ledger.settle import landing_window
+        from rehearsal.ledger.waits import landing_window
         from rehearsal.receiver.router import claiming
         from rehearsal.ui.view import PlainView
 

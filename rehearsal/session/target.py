@@ -154,7 +154,7 @@ def _open(
     # Checked for every target; used for remote and standalone ones (the embedded simulator
     # dies with this process, so no call to it outlives its answer).
     http_timeout = http_timeout_from_env()
-    from rehearsal.ledger.settle import refund_wait
+    from rehearsal.ledger.waits import refund_wait
 
     refund_wait()  # REHEARSAL_REFUND_WAIT too: refused here, before anything moves
     if force_simulator or (not live and not any(values)):

@@ -34,6 +34,7 @@ from rehearsal.events import (
     WebhookArrived,
     event_name,
 )
+from rehearsal.ledger.states import RunVerdict
 from rehearsal.ui.operator import ConsoleSurface
 
 MARK = {
@@ -147,7 +148,7 @@ class PlainView:
                 f"(exit {ev.exit_code})" + (f": {ev.message}" if ev.message else ""),
                 force=True,
             )
-            if ev.verdict != "paused":
+            if ev.verdict != RunVerdict.PAUSED:
                 self._line(report_line(ev.run_id, self.reports), force=True)
 
 
@@ -336,7 +337,7 @@ class RichView:
             self.footer.append(compensation_line(ev))
         elif isinstance(ev, RunFinished):
             for r in self.rows.values():  # a step cut short without its own event
-                if r.state == "running" and ev.verdict == "interrupted":
+                if r.state == "running" and ev.verdict == RunVerdict.INTERRUPTED:
                     r.state, r.note, r.awaiting = "interrupted", "interrupted", None
             if self._live is not None:
                 self._live.stop()
@@ -344,14 +345,14 @@ class RichView:
                 self.console.print(line, highlight=False)
             if ev.money is not None:
                 self.console.print(money_line(ev.money), highlight=False, markup=False)
-            color = "green" if ev.verdict == "passed" else "red"
+            color = "green" if ev.verdict == RunVerdict.PASSED else "red"
             self.console.print(
                 f"[bold {color}]{ev.verdict.upper()}[/] in {ev.elapsed:.2f}s (exit {ev.exit_code})",
                 highlight=False,
             )
-            if ev.message and ev.verdict != "failed" and ev.message != ev.verdict:
+            if ev.message and ev.verdict != RunVerdict.FAILED and ev.message != ev.verdict:
                 self.console.print(ev.message, highlight=False, markup=False)
-            if ev.verdict != "paused":
+            if ev.verdict != RunVerdict.PAUSED:
                 self.console.print(
                     report_line(ev.run_id, self.reports), highlight=False, markup=False
                 )

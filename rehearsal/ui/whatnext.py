@@ -15,7 +15,7 @@ from typing import Any
 from rehearsal.ledger.db import StateDB
 from rehearsal.ledger.rows import RunRow
 from rehearsal.ledger.runlock import holder
-from rehearsal.ledger.states import StepState
+from rehearsal.ledger.states import RegistrationState, RunLiveness, RunVerdict, StepState
 
 # A step in one of these states with no verdict and no process holding the run: the
 # process died while it was in flight (or before it could write the step's end).
@@ -67,10 +67,10 @@ def _key_lookup(provider: str) -> bool:
 
 
 def standing(store: StateDB, run: RunRow, folder: Path) -> Standing:
-    from rehearsal.ledger.settle import left_open, money
+    from rehearsal.ledger.totals import left_open, run_totals
 
     run_id = run["id"]
-    m = money(store, run_id)
+    m = run_totals(store, run_id)
     cleanup = f"rehearsal cleanup {run_id}"
     if m["unknown_outcomes"] and not _key_lookup(run["provider"]):
         cleanup = f"{cleanup} --replay"
@@ -80,7 +80,7 @@ def standing(store: StateDB, run: RunRow, folder: Path) -> Standing:
         )
     else:
         settle_why = "refund and cancel what the run left at the provider"
-    registered = any(g["state"] != "removed" for g in store.registrations(run_id))
+    registered = any(g["state"] != RegistrationState.REMOVED for g in store.registrations(run_id))
     if run["verdict"] is not None:
         if left_open(m) or registered:
             return Standing(run["verdict"], commands=[Next(cleanup, settle_why)])
@@ -90,14 +90,14 @@ def standing(store: StateDB, run: RunRow, folder: Path) -> Standing:
     pid = holder(folder, run_id)
     if pid is not None:
         return Standing(
-            "running",
+            RunLiveness.RUNNING,
             pid,
             note=f"process {pid} is moving this run; `rehearsal status {run_id}` after it ends",
         )
     steps = store.steps(run_id)
     if any(s["state"] in _IN_FLIGHT for s in steps):
         return Standing(
-            "died",
+            RunLiveness.DIED,
             commands=[
                 Next(
                     f"rehearsal resume {run_id}",
@@ -113,7 +113,7 @@ def standing(store: StateDB, run: RunRow, folder: Path) -> Standing:
     commands.append(Next(f"rehearsal resume {run_id}", "run every step left, to the end"))
     if left_open(m) or registered:
         commands.append(Next(cleanup, "stop here: " + settle_why))
-    return Standing("paused", commands=commands)
+    return Standing(RunVerdict.PAUSED, commands=commands)
 
 
 def for_run(run_id: str, folder: Path) -> Standing | None:

@@ -70,13 +70,13 @@ def test_sigkill_then_resume_settles_the_books(tmp_path: Path, point: str, step:
     assert_settled(payments, subs)
     assert unrefunded == (0,)  # the subscription's own payments are refunded too
     from rehearsal.ledger.db import StateDB
-    from rehearsal.ledger.settle import money
+    from rehearsal.ledger.totals import run_totals
 
     store = StateDB(state / "rehearsal.sqlite")
     try:
         assert store.run(run_id)["verdict"] == "passed"  # type: ignore[index]
-        assert money(store, run_id)["outstanding"] == 0
-        assert money(store, run_id)["active_subscriptions"] == []
+        assert run_totals(store, run_id)["outstanding"] == 0
+        assert run_totals(store, run_id)["active_subscriptions"] == []
     finally:
         store.close()
 

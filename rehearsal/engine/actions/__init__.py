@@ -8,10 +8,10 @@ from typing import Never, TypeVar, cast
 
 from rehearsal.engine.actions.base import Passed, PlanStep, StepAction
 from rehearsal.engine.actions.manual import Manual
-from rehearsal.engine.actions.payments import EXPECTED_UNAVAILABLE, Charge, Refund
+from rehearsal.engine.actions.payments import Charge, Refund
 from rehearsal.engine.actions.subscriptions import AwaitRenewal, Cancel, Subscribe
 
-__all__ = ["ACTIONS", "EXPECTED_UNAVAILABLE", "Passed", "StepAction", "action_for"]
+__all__ = ["ACTIONS", "Passed", "StepAction", "action_for"]
 
 # Contravariant in the step: a handler of any one kind is a StepAction[Never].
 ACTIONS: dict[str, StepAction[Never]] = {

@@ -15,12 +15,11 @@ from rehearsal.engine.context import StepContext
 from rehearsal.errors import AssertionFailed, UsageError
 from rehearsal.events import StepSkipped
 from rehearsal.ledger.rows import StepRow
-from rehearsal.ledger.states import StepState
+from rehearsal.ledger.states import EXPECTED_UNAVAILABLE, StepState
 from rehearsal.plan.model import ChargeStep, Expect, Plan, RefundStep
 from rehearsal.providers.base import FeatureUnavailable, NormalizedEvent, Provider, ProviderObject
 from rehearsal.providers.keys import step_key
 
-EXPECTED_UNAVAILABLE = "expected-unavailable"  # confirmed_by of a step skipped as planned
 # A refund step marked `unavailable_in_test` that the test-mode account refunded after all.
 TEST_MODE_REFUNDED = "refunded in test mode"
 

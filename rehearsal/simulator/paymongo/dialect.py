@@ -100,7 +100,7 @@ class PayMongoDialect(PaymentRoutes, BillingRoutes, WebhookRoutes, ListRoutes):
         self.books = books
         self.store = Store(books)
         self.faults = faults
-        books.timed_work = self.store.settle_refunds
+        books.timed_work = self.store.finish_pending_refunds
         books.resolve_card = self.resolve_card
         books.renewal_failure = lambda sub: self.renewal_failure(faults, sub)
         books.renewal_failed_event = RENEWAL_FAILED_EVENT

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from rehearsal.simulator.books import Row, add_interval, new_id
 from rehearsal.simulator.paymongo.render import Rendering
 from rehearsal.simulator.paymongo.tables import (
-    REFUND_SETTLE_SECONDS,
+    REFUND_PENDING_SECONDS,
     THREE_DS_STATUS,
     insert,
     payment_ids,
@@ -69,11 +69,11 @@ class Store(Rendering):
         _count_refunded(db, payment["id"], amount)
         return refund
 
-    def settle_refunds(self, now: float, time_scale: float) -> float | None:
-        """Settle each pending refund whose time has come (`now`: wall clock), sending
+    def finish_pending_refunds(self, now: float, time_scale: float) -> float | None:
+        """Finish each pending refund whose time has come (`now`: wall clock), sending
         `payment.refund.updated` and, when it succeeded, `payment.refunded`, both carrying
         the payment as PayMongo documents. Returns when the next one falls due."""
-        after = REFUND_SETTLE_SECONDS * time_scale
+        after = REFUND_PENDING_SECONDS * time_scale
         pending = self.books.all(
             "SELECT r.id, p.pending_since FROM refunds r JOIN pm_refunds p ON p.id = r.id "
             "WHERE r.status = 'pending' ORDER BY p.pending_since"
@@ -83,10 +83,10 @@ class Store(Rendering):
             if due > now:
                 return due
             with self.books.tx() as db:
-                self._settle(db, row["id"])
+                self._finish_refund(db, row["id"])
         return None
 
-    def _settle(self, db: sqlite3.Connection, refund_id: str) -> None:
+    def _finish_refund(self, db: sqlite3.Connection, refund_id: str) -> None:
         refund = dict(db.execute("SELECT * FROM refunds WHERE id = ?", (refund_id,)).fetchone())
         if refund["status"] != "pending":
             return

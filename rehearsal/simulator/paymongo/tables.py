@@ -68,7 +68,7 @@ BOOKS_INTERVAL = {"weekly": "week", "monthly": "month", "yearly": "year"}
 # How long a refund stays `pending` before it settles, in seconds before the simulator's
 # time scale (the embedded simulator's 0.01 makes it 20 ms). ASSUMED: PayMongo documents the
 # statuses (pending, processing, succeeded, failed), not how long each lasts.
-REFUND_SETTLE_SECONDS = 2.0
+REFUND_PENDING_SECONDS = 2.0
 THREE_DS_STATUS = "awaiting_next_action"
 # ASSUMED fee rule: 3.5% + PHP 15.00 per card payment. It is the only rule that gives the
 # fee of 1850 on 10000 in PayMongo's Payment Resource example

@@ -89,7 +89,7 @@ class StripeDialect(
     def _catch_up(self) -> None:
         now = time.time()
         self.finish_clocks(now)
-        self.settle_refunds(now)
+        self.finish_pending_refunds(now)
 
     def _catch_up_quietly(self) -> None:
         with contextlib.suppress(sqlite3.Error):  # the simulator stopped meanwhile

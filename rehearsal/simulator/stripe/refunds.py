@@ -3,7 +3,7 @@ listed and read back, as https://docs.stripe.com/api/refunds documents them.
 
 Refunds succeed at once in test mode except on `pm_card_pendingRefund`
 (https://docs.stripe.com/testing#refunds), whose refunds stay `pending` and settle a moment
-later (`settle_refunds`, from the deliverer's loop, sending `refund.updated`).
+later (`finish_pending_refunds`, from the deliverer's loop, sending `refund.updated`).
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ class RefundRoutes(Routes):
             )
         return charge
 
-    def settle_refunds(self, now: float) -> None:
+    def finish_pending_refunds(self, now: float) -> None:
         """Pending refunds whose time has come succeed (`refund.updated`)."""
         for env in ("test", "live"):
             for refund in self.store.objects(env, "refund", status="pending"):

@@ -227,7 +227,7 @@ COMPARERS = [
 ]
 DELEGATES = [  # hand the comparison to one of the above
     ("providers/mintcash/adapter.py", "MintCash.verify_webhook"),
-    ("providers/paymongo/adapter.py", "PayMongo.verify_webhook"),
+    ("providers/paymongo/webhooks.py", "PayMongoWebhooks.verify_webhook"),
     ("providers/stripe/webhooks.py", "StripeWebhooks.verify_webhook"),
 ]
 # Comparisons inside those functions between two computed values that hold no secret.

@@ -170,6 +170,25 @@ def resolve_card(plan: Plan, provider: Provider, card: str | None) -> str:
     return provider.resolve_card(name)
 
 
+def check_plan(plan: Plan, provider: Provider, *, has_operator: bool) -> None:
+    """What would stop the run halfway, refused before any money moves: the plan's cards
+    and their variables, an operator where a payment or a manual step needs one."""
+    if provider.needs_operator and not has_operator:
+        raise UsageError(
+            f"{provider.name} {provider.environment} payments need an operator "
+            "to authorize them in a browser (3-D Secure), and there is no terminal",
+            hint="run it in a terminal: the authorization URL and a QR code are shown there",
+        )
+    for step in plan.steps:
+        if isinstance(step, ChargeStep | SubscribeStep):
+            resolve_card(plan, provider, step.card)
+        if isinstance(step, ManualStep) and not has_operator:
+            raise UsageError(
+                f"step {step.id!r} is a manual checkpoint and needs an operator",
+                hint="run this plan in a terminal, or use a plan without manual steps",
+            )
+
+
 EXPECTED_UNAVAILABLE = "expected-unavailable"  # confirmed_by of a step skipped as planned
 # A refund step marked `unavailable_in_test` that the test-mode account refunded after all.
 TEST_MODE_REFUNDED = "refunded in test mode"
@@ -245,20 +264,7 @@ class Runner:
 
     def preflight(self) -> None:
         """Refuse, before any money moves, what would stop the run halfway."""
-        if self.provider.needs_operator and self.options.confirm_manual is None:
-            raise UsageError(
-                f"{self.provider.name} {self.provider.environment} payments need an operator "
-                "to authorize them in a browser (3-D Secure), and there is no terminal",
-                hint="run it in a terminal: the authorization URL and a QR code are shown there",
-            )
-        for step in self.plan.steps:
-            if isinstance(step, ChargeStep | SubscribeStep):
-                self._card(step.card)
-            if isinstance(step, ManualStep) and self.options.confirm_manual is None:
-                raise UsageError(
-                    f"step {step.id!r} is a manual checkpoint and needs an operator",
-                    hint="run this plan in a terminal, or use a plan without manual steps",
-                )
+        check_plan(self.plan, self.provider, has_operator=self.options.confirm_manual is not None)
 
     def run(self, stop_after: str | None = None) -> Outcome:
         """Run the steps not yet passed (all of them in a new run), or up to `stop_after`."""

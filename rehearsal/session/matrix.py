@@ -29,17 +29,17 @@ from rehearsal.events import (
     StepFailed,
     StepInterrupted,
 )
-from rehearsal.ledger.db import STATE_DB, StateDB, state_dir
+from rehearsal.ledger.db import StateDB
 from rehearsal.ledger.states import RunVerdict, StepState
 from rehearsal.plan.matrix import Rehearsal, Shard, expand, select
 from rehearsal.plan.model import read_plan_file, resolve_plan_path
+from rehearsal.session.options import RunArgs, check_report_paths, tunnel_spec
 
 if TYPE_CHECKING:
-    from rehearsal.commands.run import RunArgs
-    from rehearsal.receiver.feed import EventPoller
     from rehearsal.receiver.router import Router
+    from rehearsal.session.run import RunSession
     from rehearsal.session.target import Target
-    from rehearsal.tunnels.public_path import TunnelSession
+    from rehearsal.tunnels import TunnelSpec
 
 MAX_PARALLEL = 64
 # What a quiet PlainView prints: a failure, an interruption, a compensation, the verdict.
@@ -64,8 +64,6 @@ class _Slot:
 
 
 def run_matrix(args: RunArgs) -> int:
-    from rehearsal.commands.run import check_report_paths
-
     parallel = args.parallel or 1
     if not 1 <= parallel <= MAX_PARALLEL:
         raise UsageError(f"--parallel must be between 1 and {MAX_PARALLEL}, got {parallel}")
@@ -147,78 +145,53 @@ class _Matrix:
         self.stop = threading.Event()
         self.done = {"passed": 0, "not passed": 0}
         self.done_lock = threading.Lock()
+        self.router: Router | None = None
 
     def run(self) -> int:
-        from rehearsal.commands.run import _events_api, _public_path, _sigterm_as_interrupt, _tunnel
         from rehearsal.engine.runner import new_run_id
-        from rehearsal.session.target import open_target
+        from rehearsal.session.run import RunSession, sigterm_as_interrupt
 
         args = self.args
-        folder = state_dir(args.state_dir)
-        spec = _tunnel(args, self.chosen[0].plan)
-        target = open_target(
-            self.provider_name,
-            live=False,
-            force_simulator=args.simulator,
-            state_dir=folder,
-            sim_faults=args.sim_faults,
-            public_path=_public_path(spec),
-            events_api=_events_api(spec),
-            # Rehearsals at once: the built-in simulator on the machine's other core.
-            simulator_process=self.parallel > 1 and len(self.chosen) > 1,
-        )
-        store = StateDB(folder / STATE_DB)
-        self.matrix_id = f"matrix-{new_run_id()}"
-        router: Router | None = None
-        session: TunnelSession | None = None
-        poller: EventPoller | None = None
-        stopped: BaseException | None = None
-        try:
+        spec = tunnel_spec(args, self.chosen[0].plan)
+        with RunSession(args) as session:
+            target = session.open_target(
+                self.provider_name,
+                live=False,
+                force_simulator=args.simulator,
+                spec=spec,
+                # Rehearsals at once: the built-in simulator on the machine's other core.
+                simulator_process=self.parallel > 1 and len(self.chosen) > 1,
+            )
+            store = session.ledger()
+            self.matrix_id = f"matrix-{new_run_id()}"
+            session.reports(lambda stopped: self._close(store, stopped))
             self._record(target, store)
-            _sigterm_as_interrupt()
-            router, session, poller = self._open(target, store, spec)
+            sigterm_as_interrupt()
+            router = self._open(session, target, store, spec)
             self.out.line(
                 f"matrix {self.matrix_id}: {len(self.slots)} rehearsal(s)"
                 + (f" (shard {self.shard})" if self.shard else "")
                 + f", {self.parallel} at a time; target: {target.description}"
             )
             self._execute(target, store, router)
-        except BaseException as exc:
-            stopped = exc
-            raise
-        finally:
-            unrouted = 0
-            if router is not None:
-                router.request_stop()
-            if poller is not None:
-                poller.stop()
-            try:
-                from rehearsal.commands.run import _unregister
-
-                if self.slots:
-                    _unregister(target, store, self.slots[0].run_id)
-                target.close()
-            finally:
-                if session is not None:
-                    session.close()
-                if router is not None:
-                    router.stop()
-                    unrouted = router.unrouted()
-                try:
-                    self._finish_unbegun(store)
-                    _reports(args, store, self.slots, unrouted, self.shard, self.matrix_id, stopped)
-                    if stopped is None or isinstance(stopped, KeyboardInterrupt):
-                        self._summary(unrouted)
-                finally:
-                    store.close()
         return max((s.exit_code or 0 for s in self.slots), default=0)
+
+    def _close(self, store: StateDB, stopped: BaseException | None) -> None:
+        """Once the router has stopped: the rehearsals that never began closed, the
+        reports written, the summary shown (unless a failure of ours stopped the matrix)."""
+        unrouted = self.router.unrouted() if self.router is not None else 0
+        self._finish_unbegun(store)
+        _reports(self.args, store, self.slots, unrouted, self.shard, self.matrix_id, stopped)
+        if stopped is None or isinstance(stopped, KeyboardInterrupt):
+            self._summary(unrouted)
 
     # --- set-up ----------------------------------------------------------------------------
 
     def _record(self, target: Target, store: StateDB) -> None:
         """Every rehearsal a run in the ledger, checked first (cards, operator)."""
-        from rehearsal.commands.run import _preflight
-        from rehearsal.engine.runner import Options, new_run_id
+        from rehearsal.engine.runner import new_run_id
+        from rehearsal.session.preflight import preflight
+        from rehearsal.session.run import record_run
 
         for rehearsal in self.chosen:
             if any(s.action == "manual" for s in rehearsal.plan.steps):
@@ -229,32 +202,23 @@ class _Matrix:
         for rehearsal in self.chosen:
             run_id = new_run_id()
             plan = rehearsal.plan
-            _preflight(plan, target, store, run_id, Options())
-            store.create_run(
+            preflight(plan, target.provider, has_operator=False)
+            record_run(
+                store,
                 run_id,
-                plan=rehearsal.name,
-                plan_path=str(rehearsal.path),
-                provider=self.provider_name,
-                environment=target.config.environment,
-                target=target.description,
-                target_kind="embedded" if target.simulator is not None else "env",
-                api_base=None if target.simulator is not None else target.config.api_base,
-                steps=[(s.id, s.action) for s in plan.steps],
-                plan_json=plan.model_dump_json(),
-                timeout_scale=self.args.timeout_scale,
-                http_timeout=target.config.http_timeout,
+                plan,
+                name=rehearsal.name,
+                path=str(rehearsal.path),
+                target=target,
+                scale=self.args.timeout_scale,
             )
             self.slots.append(_Slot(rehearsal, run_id))
 
     def _open(
-        self, target: Target, store: StateDB, spec: Any
-    ) -> tuple[Router, TunnelSession | None, EventPoller | None]:
-        from rehearsal.commands.run import (
-            EVENTS_POLL,
-            EVENTS_POLL_SIMULATOR,
-            _open_and_prove,
-            _register,
-        )
+        self, session: RunSession, target: Target, store: StateDB, spec: TunnelSpec | None
+    ) -> Router:
+        """The router, with every rehearsal's run, reached by the events feed or through
+        the public path (registered once, under the first run, for every plan's events)."""
         from rehearsal.receiver.router import Router
 
         router = Router(
@@ -263,42 +227,22 @@ class _Matrix:
             store=store,
             matrix_id=self.matrix_id,
         )
+        session.listen(router)
+        self.router = router
         for slot in self.slots:
             router.add_run(slot.run_id)
+        holder = self.slots[0].run_id  # the registration is written down under the first run
+        session.unregister_on_close(holder)
         if target.delivery == "events-api":
-            from rehearsal.receiver.feed import EventPoller
-
-            poller = EventPoller(
-                target.provider,  # type: ignore[arg-type]  # open_target checked EventFeed
-                router,
-                since=time.time(),
-                every=EVENTS_POLL_SIMULATOR if target.simulated else EVENTS_POLL,
-            )
-            poller.start()
-            return router, None, poller
-        from rehearsal.tunnels.public_path import TunnelSession, probe_deadline, resolve
-
+            session.read_events(router, since=time.time())
+            return router
         events = sorted(
             {s.expect.event for slot in self.slots for s in slot.rehearsal.plan.money_steps()}  # type: ignore[union-attr]
         )
-        holder = self.slots[0].run_id  # the registration is written down under the first run
-        session = TunnelSession(
-            resolve(spec, simulated=target.simulated, provider=self.provider_name),
-            router,
-            register=lambda url: _register(target, store, holder, url, events),
-            probe_within=probe_deadline(self.args.timeout_scale),
-            state_dir=state_dir(self.args.state_dir),
-            remote=not target.simulated,
-        )
-        try:
-            row = store.run(holder)
-            assert row is not None
-            _open_and_prove(session, row, holder, target, store)
-        except BaseException:
-            session.close()
-            router.stop()
-            raise
-        return router, session, None
+        row = store.run(holder)
+        assert row is not None
+        session.public_path(spec, router, row, events)
+        return router
 
     # --- the runs --------------------------------------------------------------------------
 

@@ -44,7 +44,6 @@ class Target:
     simulator: Simulator | ChildSimulator | None = None
     control: SimulatorControl | None = None  # any simulator's control routes
     webhook_endpoint: str | None = None  # the run's endpoint; a resumed run re-points it
-    keep_webhook: bool = False  # a paused run: the provider's retries wait for the next process
     # How events reach the run: "webhook" (signed POSTs to the receiver) or "events-api"
     # (read from the provider's list of events: no public path needed; event_feed.py).
     delivery: str = "webhook"
@@ -68,9 +67,11 @@ class Target:
         self.webhook_endpoint = self.control.register_webhook(url, events, self.config.environment)
         return True
 
-    def close(self) -> None:
+    def close(self, *, keep_webhook: bool = False) -> None:
+        """`keep_webhook`: a paused run's endpoint stays, so the provider's retries wait
+        for the next process (the run session decides)."""
         if self.control is not None:
-            if self.webhook_endpoint and not self.keep_webhook:
+            if self.webhook_endpoint and not keep_webhook:
                 with contextlib.suppress(Exception):
                     self.control.remove_webhook(self.webhook_endpoint)
             self.control.close()

@@ -33,10 +33,11 @@ def run(args: RunArgs) -> int:
         check_settings(args.forward_to)
     if matrix.wanted(args):
         return matrix.run_matrix(args)
+    operator = Operator()  # arms the run, then shows its prompts and 3-D Secure pages
     with RunSession(args) as session:
         try:
             check_report_paths(args)
-            run_id = _create(session)
+            run_id = _create(session, operator)
         except RehearsalError as exc:
             if args.junit:  # CI uploads the JUnit file: say why there is no run in it
                 from rehearsal.reports.junit import refused
@@ -47,13 +48,13 @@ def run(args: RunArgs) -> int:
             raise
         check_report_paths(args)  # as `resume` does, before the lock
         session.lock(run_id)
-        return _carry(session, run_id, None)
+        return _carry(session, run_id, None, operator)
 
 
 def start(args: RunArgs) -> str:
     """Validate, arm (live), record the run with its plan; no money moves. Prints its id."""
     with RunSession(args) as session:
-        run_id = _create(session)
+        run_id = _create(session, Operator())
     print(run_id)  # stdout holds the id alone: scripts do R=$(rehearsal start)
     _print_next(run_id, args, file=sys.stderr)
     return run_id
@@ -64,7 +65,7 @@ def resume(run_id: str, args: RunArgs, stop_after: str | None = None) -> int:
     with RunSession(args) as session:
         check_report_paths(args)  # before the lock and the target: nothing has moved yet
         session.lock(run_id)  # one process moves a run at a time
-        code = _carry(session, run_id, stop_after)
+        code = _carry(session, run_id, stop_after, Operator())
     if stop_after is not None:  # `step`: say what to type next
         _print_next(run_id, args)
     return code
@@ -79,7 +80,7 @@ def _print_next(run_id: str, args: RunArgs, file: TextIO | None = None) -> None:
         print(line, file=file or sys.stdout)
 
 
-def _create(session: RunSession) -> str:
+def _create(session: RunSession, operator: Operator) -> str:
     """Record a new run on the session's target (opened here); returns its id."""
     from rehearsal.engine.runner import new_run_id
     from rehearsal.session.preflight import confirm_manual, preflight, preflight_and_arm
@@ -96,9 +97,12 @@ def _create(session: RunSession) -> str:
     path = resolve_plan_path(args.plan)
     plan = load_plan(path, provider=args.provider)
     provider = args.provider or plan.provider
-    operator = Operator()
     target = session.open_target(
-        provider, live=args.live, force_simulator=args.simulator, spec=tunnel_spec(args, plan)
+        provider,
+        live=args.live,
+        force_simulator=args.simulator,
+        spec=tunnel_spec(args, plan),
+        authorize=operator.authorizer(),
     )
     store = session.ledger()
     run_id = new_run_id()
@@ -126,7 +130,7 @@ def _create(session: RunSession) -> str:
     return run_id
 
 
-def _carry(session: RunSession, run_id: str, stop_after: str | None) -> int:
+def _carry(session: RunSession, run_id: str, stop_after: str | None, operator: Operator) -> int:
     """The run as the ledger holds it, checked, on the session's target (opened here for a
     run made by another process, and armed again if live), carried on by the session."""
     from rehearsal.session.preflight import preflight_and_arm
@@ -136,7 +140,6 @@ def _carry(session: RunSession, run_id: str, stop_after: str | None) -> int:
     run, plan = _resumable(store, run_id, stop_after)
     spec = tunnel_spec(args, plan)
     sigterm_as_interrupt()
-    operator = Operator()
     if session.target is None:
         live = run["environment"] == "live"
         target = session.open_target(
@@ -144,6 +147,7 @@ def _carry(session: RunSession, run_id: str, stop_after: str | None) -> int:
             live=live,
             force_simulator=run["target_kind"] == "embedded",
             spec=spec,
+            authorize=operator.authorizer(),
         )
         if live:
             # Each process that moves a live run's money is armed again: a run armed

@@ -255,10 +255,6 @@ class Runner:
         self._resumed: set[str] = set()
         self._baselines: dict[str, int | None] = {}
         self._notes: dict[str, str] = {}  # step id -> what the report adds to its outcome
-        provider.on_call = self._on_call
-        provider.on_send = self._on_send
-        if hasattr(provider, "on_made"):  # a flow that makes something before it finishes
-            provider.on_made = self._made
 
     # --- the run ----------------------------------------------------------------------------
 
@@ -906,7 +902,9 @@ class Runner:
         if obj.kind != "refund":
             self.store.observe(self.run_id, obj, step_id)
 
-    def _made(self, obj: ProviderObject) -> None:
+    # What the adapter's observer (session/observe.py) hands the run it serves.
+
+    def made(self, obj: ProviderObject) -> None:
         """The step's call made `obj` and goes on (PayMongo's subscription awaits the
         authentication of its first invoice): the ledger knows it now, so if the run dies
         while waiting, cleanup settles it (cancels an incomplete subscription)."""
@@ -924,14 +922,14 @@ class Runner:
         self.store.observe(self.run_id, obj, step_id)
         _failpoint("after-made", step_id)
 
-    def _on_send(self, method: str, path: str) -> None:
+    def sending(self, method: str, path: str) -> None:
         # The last attempt of a call that may move money bounds when it can land (settle);
         # a GET moves none, nothing reads its attempt back, and its answer (or that none
         # came) is in api_calls: not written, one ledger transaction fewer per read.
         if method != "GET":
             self.store.record_send(self.run_id, self._step, method, path)
 
-    def _on_call(self, call: ApiCall) -> None:
+    def called(self, call: ApiCall) -> None:
         self.store.record_call(self.run_id, self._step, call)
         self.emit(ApiCalled(self._step, call))
 

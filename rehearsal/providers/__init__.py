@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from rehearsal.errors import SafetyRefusal, UsageError
 
 if TYPE_CHECKING:
-    from rehearsal.providers.base import Provider
+    from rehearsal.providers.base import Authorize, Provider, ProviderObserver
     from rehearsal.providers.config import TargetConfig
     from rehearsal.providers.declaration import ProviderDeclaration
 
@@ -62,8 +62,25 @@ def declaration_of(name: str) -> ProviderDeclaration:
 
 
 def create(name: str, config: TargetConfig) -> Provider:
+    """The adapter, observed by no one (a one-off call: `rehearsal tunnel`)."""
     module_name, factory = declaration_of(name).adapter.split(":")
     provider: Provider = getattr(import_module(module_name), factory)(config)
+    return provider
+
+
+def make(
+    config: TargetConfig,
+    *,
+    observer: ProviderObserver | None = None,
+    authorize: Authorize | None = None,
+) -> Provider:
+    """The adapter for `config.provider`, built with the observer of the run it serves
+    (told of every call: rehearsal/providers/base.py) and, where a payment may need a
+    cardholder at a browser (3-D Secure), how the page is shown (None: the adapter's own
+    default). Both are fixed at construction, never assigned afterwards."""
+    module_name, factory = declaration_of(config.provider).adapter.split(":")
+    built = getattr(import_module(module_name), factory)
+    provider: Provider = built(config, observer=observer, authorize=authorize)
     return provider
 
 

@@ -279,14 +279,16 @@ class _Matrix:
         from rehearsal import providers
         from rehearsal.engine.runner import Options, Runner
         from rehearsal.ledger.settle import landing_window
-        from rehearsal.receiver.router import claiming
+        from rehearsal.session.observe import RunObserver
         from rehearsal.ui.view import PlainView
 
         if self.stop.is_set():
             return
-        adapter = providers.create(self.provider_name, target.config)
+        # Its own adapter, observed for its own run: the objects its answers name (and
+        # those a flow made before it finished) are claimed with the router as they come.
+        observer = RunObserver(lambda obj: router.claim_object(slot.run_id, obj), claim_made=True)
+        adapter = providers.make(target.config, observer=observer)
         try:
-            claiming(adapter, lambda obj: router.claim_object(slot.run_id, obj))
             quiet = self.args.quiet or (len(self.slots) > 1 and not self.args.plain)
             view: Listener = PlainView(
                 out=self.out.prefix(slot.rehearsal.name),  # type: ignore[arg-type]
@@ -305,14 +307,7 @@ class _Matrix:
             )
             hub = router.runs[slot.run_id].hub
             runner = Runner(slot.rehearsal.plan, adapter, hub, store, slot.run_id, view, options)
-            made = getattr(adapter, "on_made", None)
-            if made is not None:  # a flow that makes something before it finishes
-
-                def on_made(obj: Any) -> None:
-                    router.claim_object(slot.run_id, obj)
-                    made(obj)
-
-                adapter.on_made = on_made  # type: ignore[attr-defined]
+            observer.record_to(runner)
             outcome = runner.run()
             slot.exit_code, slot.verdict = outcome.exit_code, outcome.verdict
         finally:

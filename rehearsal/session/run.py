@@ -19,6 +19,7 @@ from contextlib import ExitStack
 from typing import TYPE_CHECKING
 
 from rehearsal.ledger.db import STATE_DB, StateDB, state_dir
+from rehearsal.session.observe import RunObserver
 from rehearsal.session.options import (
     EVENTS_POLL,
     EVENTS_POLL_SIMULATOR,
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from rehearsal.audit.forward import Forwarder
     from rehearsal.ledger.rows import RunRow
     from rehearsal.plan.model import Plan
+    from rehearsal.providers.base import Authorize
     from rehearsal.receiver.endpoint import Receiver
     from rehearsal.session.options import RunArgs
     from rehearsal.session.target import Target
@@ -55,6 +57,7 @@ class RunSession:
         self.args = args
         self.folder = state_dir(args.state_dir)
         self.target: Target | None = None
+        self.observer = RunObserver()  # the single run's adapter's: bound to its runner
         self._store: StateDB | None = None
         self._keep_webhook = False
         self._stack = ExitStack()
@@ -96,7 +99,10 @@ class RunSession:
         force_simulator: bool,
         spec: TunnelSpec | None,
         simulator_process: bool = False,
+        authorize: Authorize | None = None,
     ) -> Target:
+        """The target, its adapter observed for this session's run (`observer`) and showing
+        a 3-D Secure page through `authorize` (None: the adapter's default)."""
         from rehearsal.session.target import open_target
 
         self.target = open_target(
@@ -108,6 +114,8 @@ class RunSession:
             public_path=wants_public_path(spec),
             events_api=wants_events_api(spec),
             simulator_process=simulator_process,
+            observer=self.observer,
+            authorize=authorize,
         )
         target = self.target
         self._layers["target"].callback(lambda: target.close(keep_webhook=self._keep_webhook))
@@ -218,7 +226,6 @@ def carry(
     session.unregister_on_close(run_id)
     view = session.show(view_for(args))
     operator.attach(view)  # prompts from here on are drawn by the view, never under it
-    _operator_for_provider(target, operator)
     embedded = run["target_kind"] == "embedded"
     if not embedded and target.config.api_base != run["api_base"]:
         raise UsageError(
@@ -251,6 +258,7 @@ def carry(
         forwarded=forward_check(forwarder),
     )
     runner = Runner(plan, target.provider, receiver.hub, store, run_id, view, options)
+    session.observer.record_to(runner)
     outcome = runner.run(stop_after=stop_after)
     # Paused, not ended: keep the endpoint so the provider's retries of what happens
     # meanwhile reach the next `step` or `resume`, which re-points it at its receiver.
@@ -263,7 +271,7 @@ def _intake(session: RunSession, run: RunRow) -> tuple[Receiver, Forwarder | Non
     """The run's receiver, with what earlier processes of the run received (and what a
     matrix parked for it) taken in again, and its forwarder (--forward-to)."""
     from rehearsal.receiver.endpoint import Receiver
-    from rehearsal.receiver.router import ParkedEvents, claiming
+    from rehearsal.receiver.router import ParkedEvents
 
     args, target, store, run_id = session.args, session._target(), session.ledger(), run["id"]
     receiver = session.listen(
@@ -296,15 +304,8 @@ def _intake(session: RunSession, run: RunRow) -> tuple[Receiver, Forwarder | Non
     parked = ParkedEvents(store, receiver, target.provider.parse_event, run["started_at"])
     if parked:
         parked.adopt_owned(store.steps(run_id))
-        claiming(target.provider, parked.claim)
+        session.observer.claim_with(parked.claim)  # as settling finds its objects
     return receiver, forwarder
-
-
-def _operator_for_provider(target: Target, operator: Operator) -> None:
-    """A provider that shows the operator a page (a card's 3-D Secure) shows it through
-    the run's operator service."""
-    if hasattr(target.provider, "on_authorize"):
-        target.provider.on_authorize = operator.authorizer()
 
 
 def record_run(

@@ -17,12 +17,15 @@ from urllib.parse import quote
 from rehearsal.errors import ProviderError, UsageError
 from rehearsal.providers import signatures
 from rehearsal.providers.base import (
+    Authorize,
     Environment,
     KeyedKind,
     MalformedEvent,
     NormalizedEvent,
     ObjectKind,
     ProviderObject,
+    ProviderObserver,
+    reports_objects,
 )
 from rehearsal.providers.errorbody import CODE_LIMIT, one_line
 from rehearsal.providers.http import HttpCore, Wire
@@ -51,6 +54,7 @@ class MintCash(HttpCore):
         http_timeout: float = 15.0,
         attempts: int = 4,
         backoff: float = 0.25,
+        observer: ProviderObserver | None = None,
     ) -> None:
         self.environment: Environment = environment
         self.can_advance_clock = environment == "test"
@@ -64,6 +68,7 @@ class MintCash(HttpCore):
             http_timeout=http_timeout,
             attempts=attempts,
             backoff=backoff,
+            observer=observer,
         )
 
     # --- money ------------------------------------------------------------------------------
@@ -83,6 +88,7 @@ class MintCash(HttpCore):
             hint=f"test cards: {', '.join(c.TEST_CARDS)}; or env:VARIABLE with a pm_ token",
         )
 
+    @reports_objects
     def create_payment(
         self,
         *,
@@ -102,6 +108,7 @@ class MintCash(HttpCore):
             body["description"] = description
         return self._object("POST", c.PAYMENTS, body)
 
+    @reports_objects
     def refund(
         self,
         *,
@@ -117,6 +124,7 @@ class MintCash(HttpCore):
             body["reason"] = reason
         return self._object("POST", c.REFUND, body)
 
+    @reports_objects
     def subscribe(
         self,
         *,
@@ -139,9 +147,11 @@ class MintCash(HttpCore):
         body = {"reason": reason} if reason else {}
         return self._object("POST", c.CANCEL.format(id=subscription_id), body)
 
+    @reports_objects
     def retrieve(self, kind: ObjectKind, object_id: str) -> ProviderObject:
         return self._object("GET", _PATHS[kind].format(id=object_id), None)
 
+    @reports_objects
     def subscription_payments(self, subscription_id: str) -> list[ProviderObject]:
         path = f"{c.PAYMENTS}?subscriptionId={subscription_id}"
         data, request_id = self._request("GET", path, None)
@@ -152,6 +162,7 @@ class MintCash(HttpCore):
                 f"MintCash GET {path} answered with an unexpected body", request_id=request_id
             ) from None
 
+    @reports_objects
     def find_by_idempotency_key(self, kind: KeyedKind, key: str) -> ProviderObject | None:
         base = {"payment": c.PAYMENTS, "refund": c.REFUNDS, "subscription": c.SUBSCRIPTIONS}[kind]
         path = f"{base}?externalId={quote(key, safe='')}"
@@ -278,8 +289,14 @@ def parse_event(body: bytes) -> NormalizedEvent:
     )
 
 
-def from_config(config: TargetConfig) -> MintCash:
+def from_config(
+    config: TargetConfig,
+    *,
+    observer: ProviderObserver | None = None,
+    authorize: Authorize | None = None,  # no 3-D Secure: a saved payment method
+) -> MintCash:
     return MintCash(
+        observer=observer,
         api_base=config.api_base,
         secret_key=config.secret_key,
         webhook_secrets=config.webhook_secrets,

@@ -5,7 +5,7 @@ A charge is three calls (Payment Intent, Payment Method, attach) and a subscript
 intent). Each creating POST carries an `Idempotency-Key` derived from the run and step
 (`<key>.intent`, `<key>.method`, ...), and a retry of a 429/5xx re-sends the same key, so a
 retried or resumed call gets PayMongo's saved answer instead of moving money twice. When an
-intent needs 3-D Secure, the operator is shown the redirect URL (on_authorize) and the
+intent needs 3-D Secure, the operator is shown the redirect URL (`authorize`) and the
 intent is polled until it leaves `awaiting_next_action`, within a deadline. The secret key
 lives only in the client's auth; the webhook secret only in memory. Messages carry
 PayMongo's error code and detail, never a key, a header or a raw body.
@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +30,9 @@ from rehearsal.providers.base import (
     NormalizedEvent,
     ObjectKind,
     ProviderObject,
+    ProviderObserver,
     WebhookState,
+    reports_objects,
 )
 from rehearsal.providers.paymongo import contract as c
 from rehearsal.providers.paymongo import signature
@@ -77,6 +79,7 @@ class PayMongo(PayMongoHttp):
         activation_timeout: float = 60.0,
         poll_interval: float = 1.0,
         on_authorize: Authorize | None = None,
+        observer: ProviderObserver | None = None,
     ) -> None:
         self.environment: Environment = environment
         self.can_advance_clock = environment == "test"
@@ -88,13 +91,11 @@ class PayMongo(PayMongoHttp):
             http_timeout=http_timeout,
             attempts=attempts,
             backoff=backoff,
+            observer=observer,  # also told of what a flow made before it finished (`made`)
         )
-        self.on_authorize = on_authorize
+        self._authorize = on_authorize
         self.authorize_timeout = authorize_timeout
         self.activation_timeout = activation_timeout
-        # Told of what a flow made before it finished (a subscription awaiting its first
-        # invoice's authentication), so the ledger knows it if the run dies while waiting.
-        self.on_made: Callable[[ProviderObject], None] | None = None
         self.poll_interval = poll_interval
         self._webhook_secrets = [s for s in webhook_secrets if s]
         self._webhooks: dict[str, WebhookState | None] = {}  # id -> prior (None: created)
@@ -138,6 +139,7 @@ class PayMongo(PayMongoHttp):
 
     # --- money ------------------------------------------------------------------------------
 
+    @reports_objects
     def create_payment(
         self,
         *,
@@ -183,13 +185,13 @@ class PayMongo(PayMongoHttp):
                 _, _, a = c.resource(self._get(c.PAYMENT_INTENT.format(id=intent_id)))
             elif automatic and self._intent_status(intent_id) != c.THREE_DS_STATUS:
                 pass  # authorized before (a resumed run re-sent the attach): nothing to do
-            elif self.on_authorize is None:
+            elif self._authorize is None:
                 raise UsageError(
                     f"PayMongo intent {intent_id} needs 3-D Secure authorization by an operator",
                     hint="run in a terminal, where the URL is shown to open in a browser",
                 )
             else:
-                self.on_authorize(url, what or f"payment intent {intent_id}")
+                self._authorize(url, what or f"payment intent {intent_id}")
         deadline = time.monotonic() + self.authorize_timeout
         while a.get("status") in (c.THREE_DS_STATUS, "processing"):
             if time.monotonic() >= deadline:
@@ -218,10 +220,10 @@ class PayMongo(PayMongoHttp):
             status = press_test_button(url, AUTHORIZE_BUTTON, timeout=self._httpx_args["timeout"])
         except httpx.HTTPError:
             status = None
-        if self.on_call:
+        if self.observer is not None:
             elapsed = (time.perf_counter() - started) * 1000
             label = f"3-D Secure test page: {AUTHORIZE_BUTTON}"
-            self.on_call(ApiCall("POST", label, status, None, elapsed))
+            self.observer.called(ApiCall("POST", label, status, None, elapsed))
         return status is not None and 200 <= status < 300
 
     def _intent_payment(self, intent_id: str, a: Mapping[str, Any]) -> ProviderObject:
@@ -237,6 +239,7 @@ class PayMongo(PayMongoHttp):
         payment = payments[-1]
         return c.parse_payment(str(payment["id"]), payment["attributes"])
 
+    @reports_objects
     def refund(
         self,
         *,
@@ -270,6 +273,7 @@ class PayMongo(PayMongoHttp):
         refund_id, _, a = c.resource(body)
         return c.parse_refund(refund_id, a)
 
+    @reports_objects
     def subscribe(
         self,
         *,
@@ -310,8 +314,8 @@ class PayMongo(PayMongoHttp):
                     code=exc.code,
                 ) from None
             raise
-        if self.on_made is not None:
-            self.on_made(c.parse_subscription(sub_id, a))  # incomplete: the ledger knows it
+        if self.observer is not None:  # the ledger knows it if the run dies while waiting
+            self.observer.made(c.parse_subscription(sub_id, a))  # incomplete
         invoice = a.get("latest_invoice") or {}
         intent = invoice.get("payment_intent") or {}
         if invoice.get("status") == "paid" or not intent.get("id"):
@@ -381,6 +385,7 @@ class PayMongo(PayMongoHttp):
         sub_id, _, a = c.resource(self._post(c.CANCEL.format(id=subscription_id), body, None))
         return c.parse_subscription(sub_id, a)
 
+    @reports_objects
     def retrieve(self, kind: ObjectKind, object_id: str) -> ProviderObject:
         try:
             return self._retrieve(kind, object_id)
@@ -399,6 +404,7 @@ class PayMongo(PayMongoHttp):
         _, _, a = c.resource(self._get(c.SUBSCRIPTION.format(id=object_id)))
         return c.parse_subscription(object_id, a)
 
+    @reports_objects
     def subscription_payments(self, subscription_id: str) -> list[ProviderObject]:
         listing = self._get(f"{c.INVOICES}?subscription_id={subscription_id}")
         payments: list[ProviderObject] = []
@@ -414,6 +420,7 @@ class PayMongo(PayMongoHttp):
                     payments.append(payment)
         return payments
 
+    @reports_objects
     def find_by_idempotency_key(self, kind: str, key: str) -> ProviderObject | None:
         raise KeyLookupUnsupported("PayMongo has no lookup by Idempotency-Key")
 
@@ -595,7 +602,12 @@ def parse_event(body: bytes) -> NormalizedEvent:
     )
 
 
-def from_config(config: TargetConfig) -> PayMongo:
+def from_config(
+    config: TargetConfig,
+    *,
+    observer: ProviderObserver | None = None,
+    authorize: Authorize | None = None,
+) -> PayMongo:
     from rehearsal.ui.operator import show_authorization
 
     return PayMongo(
@@ -605,7 +617,8 @@ def from_config(config: TargetConfig) -> PayMongo:
         environment=config.environment,
         backoff=config.backoff,
         http_timeout=config.http_timeout,
-        on_authorize=show_authorization,
+        on_authorize=authorize or show_authorization,
+        observer=observer,
     )
 
 

@@ -3,7 +3,7 @@
 429, 5xx and network errors are retried with exponential backoff (tenacity), re-sending the
 same `Idempotency-Key`, so PayMongo answers a retry with its saved response. Refusals become
 one line for the operator from PayMongo's `{"errors": [{code, detail, source}]}`, never a
-header, a key or a raw body. Every exchange is reported to `on_call` (method, route, status).
+header, a key or a raw body. Every exchange is reported to the observer (method, route, status).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from rehearsal.errors import ProviderError
+from rehearsal.providers.base import ProviderObserver
 from rehearsal.providers.errorbody import CODE_LIMIT, one_line
 from rehearsal.providers.http import HttpCore, Wire, route
 from rehearsal.providers.paymongo import contract as c
@@ -25,6 +26,7 @@ class PayMongoHttp(HttpCore):
         http_timeout: float = 15.0,
         attempts: int = 4,
         backoff: float = 0.25,
+        observer: ProviderObserver | None = None,
     ) -> None:
         super().__init__(
             WIRE,
@@ -34,6 +36,7 @@ class PayMongoHttp(HttpCore):
             http_timeout=http_timeout,
             attempts=attempts,
             backoff=backoff,
+            observer=observer,
         )
 
     def _get(self, path: str) -> dict[str, Any]:

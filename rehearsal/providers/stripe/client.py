@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from rehearsal.errors import ProviderError
+from rehearsal.providers.base import ProviderObserver
 from rehearsal.providers.errorbody import CODE_LIMIT, one_line
 from rehearsal.providers.http import Answer, HttpCore, Wire, route
 from rehearsal.providers.stripe import contract as c
@@ -49,6 +50,7 @@ class StripeHttp(HttpCore):
         http_timeout: float = 15.0,
         attempts: int = 4,
         backoff: float = 0.25,
+        observer: ProviderObserver | None = None,
     ) -> None:
         super().__init__(
             WIRE,
@@ -61,6 +63,7 @@ class StripeHttp(HttpCore):
             http_timeout=http_timeout,
             attempts=attempts,
             backoff=backoff,
+            observer=observer,
         )
 
     def get(self, path: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:

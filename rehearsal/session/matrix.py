@@ -11,14 +11,11 @@ exit code is the worst (highest) of the runs'.
 
 from __future__ import annotations
 
-import json
 import sys
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from rehearsal.errors import Interrupted, UsageError
 from rehearsal.events import (
@@ -33,6 +30,7 @@ from rehearsal.ledger.db import StateDB
 from rehearsal.ledger.states import RunVerdict, StepState
 from rehearsal.plan.matrix import Rehearsal, Shard, expand, select
 from rehearsal.plan.model import read_plan_file, resolve_plan_path
+from rehearsal.session.matrix_reports import Slot, write_matrix_reports
 from rehearsal.session.options import RunArgs, check_report_paths, tunnel_spec
 
 if TYPE_CHECKING:
@@ -53,14 +51,6 @@ def wanted(args: RunArgs) -> bool:
         return True
     _, _, data = read_plan_file(resolve_plan_path(args.plan))
     return "matrix" in data
-
-
-@dataclass
-class _Slot:
-    rehearsal: Rehearsal
-    run_id: str
-    exit_code: int | None = None
-    verdict: str | None = None
 
 
 def run_matrix(args: RunArgs) -> int:
@@ -90,7 +80,7 @@ def run_matrix(args: RunArgs) -> int:
     out = _Lines(sys.stdout)
     if not chosen:
         out.line(f"matrix: shard {shard} of {len(found) * args.repeat} rehearsals is empty")
-        _reports(args, None, [], 0, shard)
+        write_matrix_reports(args, None, [], 0, shard)
         return 0
     return _Matrix(args, chosen, names.pop(), parallel, shard, out).run()
 
@@ -141,7 +131,7 @@ class _Matrix:
     ) -> None:
         self.args, self.chosen, self.provider_name = args, chosen, provider
         self.parallel, self.shard, self.out = parallel, shard, out
-        self.slots: list[_Slot] = []
+        self.slots: list[Slot] = []
         self.stop = threading.Event()
         self.done = {"passed": 0, "not passed": 0}
         self.done_lock = threading.Lock()
@@ -181,7 +171,9 @@ class _Matrix:
         reports written, the summary shown (unless a failure of ours stopped the matrix)."""
         unrouted = self.router.unrouted() if self.router is not None else 0
         self._finish_unbegun(store)
-        _reports(self.args, store, self.slots, unrouted, self.shard, self.matrix_id, stopped)
+        write_matrix_reports(
+            self.args, store, self.slots, unrouted, self.shard, self.matrix_id, stopped
+        )
         if stopped is None or isinstance(stopped, KeyboardInterrupt):
             self._summary(unrouted)
 
@@ -212,7 +204,7 @@ class _Matrix:
                 target=target,
                 scale=self.args.timeout_scale,
             )
-            self.slots.append(_Slot(rehearsal, run_id))
+            self.slots.append(Slot(rehearsal, run_id))
 
     def _open(
         self, session: RunSession, target: Target, store: StateDB, spec: TunnelSpec | None
@@ -248,7 +240,7 @@ class _Matrix:
 
     def _execute(self, target: Target, store: StateDB, router: Router) -> None:
         pool = ThreadPoolExecutor(max_workers=self.parallel, thread_name_prefix="rehearsal")
-        futures: dict[Future[None], _Slot] = {
+        futures: dict[Future[None], Slot] = {
             pool.submit(self._one, slot, target, store, router): slot for slot in self.slots
         }
         try:
@@ -270,12 +262,12 @@ class _Matrix:
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
-    def _collect(self, futures: dict[Future[None], _Slot]) -> None:
+    def _collect(self, futures: dict[Future[None], Slot]) -> None:
         for future in as_completed(list(futures)):
             futures.pop(future)
             future.result()  # a bug of ours in the worker: raised here, not swallowed
 
-    def _one(self, slot: _Slot, target: Target, store: StateDB, router: Router) -> None:
+    def _one(self, slot: Slot, target: Target, store: StateDB, router: Router) -> None:
         from rehearsal import providers
         from rehearsal.engine.runner import Options, Runner
         from rehearsal.ledger.settle import landing_window
@@ -314,7 +306,7 @@ class _Matrix:
             adapter.close()
         self._progress(slot)
 
-    def _progress(self, slot: _Slot) -> None:
+    def _progress(self, slot: Slot) -> None:
         with self.done_lock:
             self.done["passed" if slot.verdict == RunVerdict.PASSED else "not passed"] += 1
             passed, failed = self.done["passed"], self.done["not passed"]
@@ -366,63 +358,3 @@ def loud_only(view: Listener) -> Listener:
             view(event)
 
     return emit
-
-
-def _reports(
-    args: RunArgs,
-    store: StateDB | None,
-    slots: list[_Slot],
-    unrouted: int,
-    shard: Shard | None,
-    matrix_id: str = "matrix-empty",
-    stopped: BaseException | None = None,
-) -> None:
-    """One JSON per run plus a summary; one JUnit file with a suite per rehearsal; one
-    Markdown file with every run. Paths: rehearsal/reports/merge.py."""
-    from rehearsal.commands.report import ReportPaths, render, stopped_by, write_reports
-    from rehearsal.reports.merge import combine_junit, run_json_path, summary, summary_path
-
-    why = stopped_by(stopped) if stopped is not None else None
-    rows: list[dict[str, Any]] = []
-    junit: list[str] = []
-    markdown: list[str] = []
-    for n, slot in enumerate(slots, start=1):
-        report = None
-        if args.report_json is not None and store is not None:
-            path = run_json_path(args.report_json, n)
-            write_reports(store, slot.run_id, ReportPaths(json=path), why)
-            report = path.name
-        if args.junit is not None and store is not None:
-            junit.append(render(store, slot.run_id, "junit", why))
-        if args.report_md is not None and store is not None:
-            markdown.append(render(store, slot.run_id, "md", why))
-        rows.append(
-            {
-                "name": slot.rehearsal.name,
-                "run_id": slot.run_id,
-                "verdict": str(slot.verdict) if slot.verdict else "not run",
-                "exit_code": slot.exit_code or 0,
-                "report": report,
-            }
-        )
-    doc = summary(matrix_id, str(shard) if shard else None, rows, unrouted)
-    if args.report_json is not None:
-        _write(summary_path(args.report_json), json.dumps(doc, indent=2) + "\n")
-    if args.junit is not None:
-        _write(args.junit, combine_junit(junit))
-    if args.report_md is not None:
-        head = [
-            f"# Matrix {matrix_id}: {doc['passed']} of {doc['total']} passed",
-            "",
-            "| rehearsal | verdict | run |",
-            "|---|---|---|",
-            *(f"| {r['name']} | {r['verdict']} | {r['run_id']} |" for r in rows),
-            "",
-        ]
-        _write(args.report_md, "\n".join(head + markdown))
-
-
-def _write(path: Path, text: str) -> None:
-    from rehearsal.commands.report import _write as write
-
-    write(path, text)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from rehearsal import providers
 from rehearsal.errors import ProviderError, SafetyRefusal, UsageError
 from rehearsal.providers.config import (
     TargetConfig,
@@ -89,8 +90,6 @@ class _Adapter:
     authorize: Authorize | None = None
 
     def __call__(self, config: TargetConfig) -> Provider:
-        from rehearsal import providers
-
         return providers.make(config, observer=self.observer, authorize=self.authorize)
 
 
@@ -156,8 +155,6 @@ def _open(
     """`public_path`: a tunnel or --public-url was chosen, so a remote provider can reach
     the receiver. `api_only`: the caller only calls the provider's API (`cleanup`), never
     waits for a webhook, so it needs no receiver, no tunnel and no public path."""
-    from rehearsal import providers
-
     build = builder or _Adapter()
     declared = providers.declaration_of(provider)  # refused here if it declares no key modes
     names = declared.variables
@@ -366,7 +363,6 @@ def _embedded(
     own_process: bool = False,
     build: _Adapter | None = None,
 ) -> Target:
-    from rehearsal import providers
     from rehearsal.session.sim_control import SimulatorControl
     from rehearsal.simulator.faults import Faults, FaultSpecError
     from rehearsal.simulator.server import Simulator, dialect_names, speaks

@@ -13,6 +13,7 @@ import pytest
 
 from rehearsal.ledger.db import StateDB
 from rehearsal.providers import signatures
+from rehearsal.providers.base import ApiCall, Callbacks
 from rehearsal.providers.mintcash import contract
 from rehearsal.providers.mintcash.adapter import MintCash
 from rehearsal.simulator.server import Simulator
@@ -44,9 +45,16 @@ def sim_url(sim: Simulator) -> str:
 
 
 @pytest.fixture
-def mintcash(sim: Simulator, sim_url: str) -> Iterator[MintCash]:
+def mintcash_calls() -> list[ApiCall]:
+    """Every ApiCall the `mintcash` adapter reports to its observer."""
+    return []
+
+
+@pytest.fixture
+def mintcash(sim: Simulator, sim_url: str, mintcash_calls: list[ApiCall]) -> Iterator[MintCash]:
     """The MintCash adapter pointed at the simulator, in test mode."""
     adapter = MintCash(
+        observer=Callbacks(on_call=mintcash_calls.append),
         api_base=sim_url,
         secret_key=sim.keys.test_secret,
         webhook_secrets=[sim.keys.webhook_secret],

@@ -1,7 +1,8 @@
 """Each provider's declared capabilities (rehearsal/providers/declaration.py) say what its
 adapter really does: the run reads the declaration, never probes the adapter, so a
-declaration that lied would silently skip an events API, a webhook registration, the
-operator's 3-D Secure page or a subscription made before its flow finished."""
+declaration that lied would silently skip an events API or a webhook registration. (What
+a flow made before it finished and the operator's 3-D Secure page reach the run through
+the observer and the authorizer the adapter is built with: no capability to declare.)"""
 
 from __future__ import annotations
 
@@ -37,8 +38,6 @@ def test_the_declaration_says_what_the_adapter_does(adapter: Provider) -> None:
     declared = providers.capabilities(adapter)
     assert declared.events_api == isinstance(adapter, EventFeed)
     assert declared.webhook_secret_from_registration == isinstance(adapter, WebhookRegistrar)
-    assert declared.operator_pages == hasattr(adapter, "on_authorize")
-    assert declared.makes_before_finish == hasattr(adapter, "on_made")
     assert declared.test_clocks == adapter.can_advance_clock  # in test mode
 
 
@@ -48,5 +47,3 @@ def test_the_accessors_follow_the_declaration(adapter: Provider) -> None:
     assert (providers.webhook_registrar(adapter) is not None) == (
         declared.webhook_secret_from_registration
     )
-    assert (providers.operator_shown(adapter) is not None) == declared.operator_pages
-    assert (providers.tells_made(adapter) is not None) == declared.makes_before_finish

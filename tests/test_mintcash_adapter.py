@@ -27,7 +27,7 @@ from starlette.routing import Route
 from rehearsal.errors import ProviderError, RehearsalError, UsageError
 from rehearsal.net.server import ServerThread
 from rehearsal.providers import signatures
-from rehearsal.providers.base import ApiCall, MalformedEvent
+from rehearsal.providers.base import ApiCall, Callbacks, MalformedEvent
 from rehearsal.providers.mintcash import contract
 from rehearsal.providers.mintcash.adapter import MintCash
 from rehearsal.session.sim_control import SimulatorControl
@@ -39,11 +39,9 @@ def key() -> str:
 
 
 @pytest.fixture
-def calls(mintcash: MintCash) -> list[ApiCall]:
+def calls(mintcash_calls: list[ApiCall]) -> list[ApiCall]:
     """Every ApiCall the adapter reports."""
-    recorded: list[ApiCall] = []
-    mintcash.on_call = recorded.append
-    return recorded
+    return mintcash_calls
 
 
 @pytest.fixture
@@ -190,14 +188,14 @@ def test_a_lookup_in_the_other_environment_finds_nothing(
 
 
 def test_advance_clock_in_live_mode_makes_no_call(sim: Simulator, sim_url: str) -> None:
+    seen: list[ApiCall] = []
     live = MintCash(
         api_base=sim_url,
         secret_key=sim.keys.live_secret,
         webhook_secrets=[sim.keys.webhook_secret],
         environment="live",
+        observer=Callbacks(on_call=seen.append),
     )
-    seen: list[ApiCall] = []
-    live.on_call = seen.append
     try:
         assert live.can_advance_clock is False
         assert live.advance_clock("sub_anything", idempotency_key=key()) is False
@@ -285,6 +283,7 @@ def test_network_errors_give_up_with_a_provider_error(sim: Simulator) -> None:
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         closed = s.getsockname()[1]
+    seen: list[ApiCall] = []
     adapter = MintCash(
         api_base=f"http://127.0.0.1:{closed}",
         secret_key=sim.keys.test_secret,
@@ -292,9 +291,8 @@ def test_network_errors_give_up_with_a_provider_error(sim: Simulator) -> None:
         environment="test",
         attempts=2,
         backoff=0.01,
+        observer=Callbacks(on_call=seen.append),
     )
-    seen: list[ApiCall] = []
-    adapter.on_call = seen.append
     try:
         with pytest.raises(ProviderError) as caught:
             pay(adapter)

@@ -14,7 +14,7 @@ import pytest
 from rehearsal.errors import ProviderError, UsageError
 from rehearsal.ledger.db import StateDB
 from rehearsal.net.plain import PlainHttp
-from rehearsal.providers.base import FeatureUnavailable, NormalizedEvent
+from rehearsal.providers.base import ApiCall, Callbacks, FeatureUnavailable, NormalizedEvent
 from rehearsal.providers.paymongo.adapter import PayMongo
 from rehearsal.receiver.endpoint import Receiver
 from rehearsal.simulator.faults import Faults
@@ -77,15 +77,17 @@ def authorize(action: str = "authorize") -> Any:
     return operator
 
 
+def c_of(call: ApiCall) -> tuple[str, str, int | None]:
+    return call.method, call.path, call.status
+
+
 def books(sim: Simulator) -> dict[str, Any]:
     return sim.books.summary()
 
 
-def test_a_charge_is_intent_method_attach_and_a_paid_payment(
-    pm_sim: Simulator, paymongo: PayMongo
-) -> None:
+def test_a_charge_is_intent_method_attach_and_a_paid_payment(pm_sim: Simulator) -> None:
     calls: list[tuple[str, str, int | None]] = []
-    paymongo.on_call = lambda c: calls.append((c.method, c.path, c.status))
+    paymongo = make(pm_sim, observer=Callbacks(on_call=lambda c: calls.append(c_of(c))))
     payment = paymongo.create_payment(
         idempotency_key="rh-run-charge", amount=20000, currency="PHP", card="test:visa"
     )
@@ -309,9 +311,9 @@ def test_subscribe_renew_and_cancel(pm_sim: Simulator, paymongo: PayMongo) -> No
     assert row == {"cancel_reason": "other"}
 
 
-def test_daily_plans_are_refused_before_any_call(paymongo: PayMongo) -> None:
+def test_daily_plans_are_refused_before_any_call(pm_sim: Simulator) -> None:
     calls: list[object] = []
-    paymongo.on_call = calls.append
+    paymongo = make(pm_sim, observer=Callbacks(on_call=calls.append))
     with pytest.raises(UsageError, match="no 'day' interval"):
         paymongo.subscribe(
             idempotency_key="k", amount=20000, currency="PHP", card="test:visa", interval="day"
@@ -411,9 +413,10 @@ def test_the_adapter_backs_off_until_the_rate_limit_lifts(tmp_path: Path) -> Non
     sim.dialect.rate_window = 0.3  # type: ignore[union-attr]
     sim.start()
     try:
-        adapter = make(sim, attempts=8)
         statuses: list[int | None] = []
-        adapter.on_call = lambda call: statuses.append(call.status)
+        adapter = make(
+            sim, attempts=8, observer=Callbacks(on_call=lambda call: statuses.append(call.status))
+        )
         adapter._backoff = 0.1
         with pytest.raises(ProviderError, match="resource_not_found"):
             adapter.retrieve("payment", "pay_x")  # the first call is let through

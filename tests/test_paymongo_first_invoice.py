@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from rehearsal.errors import ProviderError
-from rehearsal.providers.base import ApiCall, ProviderObject
+from rehearsal.providers.base import ApiCall, Callbacks, ProviderObject
 from rehearsal.providers.paymongo import authorize as authorize_page
 from rehearsal.providers.paymongo import contract as c
 from rehearsal.providers.paymongo.adapter import PayMongo
@@ -177,17 +177,19 @@ def make(sim: Simulator, environment: str = "test", **kw: Any) -> PayMongo:
 
 def test_test_mode_authorizes_the_first_invoice_without_a_person(sim: Simulator) -> None:
     shown: list[str] = []
-    adapter = make(sim, on_authorize=lambda url, what: shown.append(url))
     calls: list[ApiCall] = []
     made: list[ProviderObject] = []
-    adapter.on_call = calls.append
 
     def told(obj: ProviderObject) -> None:
         # Told before the authentication: the subscription exists, incomplete, unpaid.
         assert sim.books.summary()["payments"] == []
         made.append(obj)
 
-    adapter.on_made = told
+    adapter = make(
+        sim,
+        on_authorize=lambda url, what: shown.append(url),
+        observer=Callbacks(on_call=calls.append, on_made=told),
+    )
     sub = adapter.subscribe(
         idempotency_key="rh-auto-sub",
         amount=20000,
@@ -235,9 +237,8 @@ def test_a_page_without_the_test_button_falls_back_to_the_operator(
         shown.append(what)
         httpx.post(url, data={"action": "authorize"}).raise_for_status()
 
-    adapter = make(sim, on_authorize=operator)
     calls: list[ApiCall] = []
-    adapter.on_call = calls.append
+    adapter = make(sim, on_authorize=operator, observer=Callbacks(on_call=calls.append))
     sub = adapter.subscribe(
         idempotency_key="rh-manual",
         amount=20000,

@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from rehearsal.providers.base import Callbacks
 from rehearsal.simulator.paymongo.dialect import PayMongoDialect
 from rehearsal.simulator.server import Simulator
 from tests.test_paymongo_adapter import make
@@ -45,9 +46,8 @@ def test_the_adapter_pages_through_the_webhook_list(crowded: Simulator) -> None:
     first_page_urls = {h["attributes"]["url"] for h in first["data"]}
     assert url(0) not in first_page_urls  # the oldest is on the second page
 
-    adapter = make(crowded)
     sent: list[tuple[str, str]] = []
-    adapter.on_send = lambda method, path: sent.append((method, path))
+    adapter = make(crowded, observer=Callbacks(on_send=lambda m, path: sent.append((m, path))))
     try:
         found = adapter.existing_webhook(url(0))
         assert found is not None and found.status == "enabled"

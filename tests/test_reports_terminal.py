@@ -8,8 +8,9 @@ import re
 
 import pytest
 
-from rehearsal.commands.run import RunArgs, _view
 from rehearsal.events import RunEvent, RunFinished, RunStarted, StepPassed, StepStarted
+from rehearsal.session.options import RunArgs
+from rehearsal.session.run import view_for as _view
 from rehearsal.ui.view import PlainView, RichView
 
 COLOUR = re.compile(r"\x1b\[(?:[0-9;]*;)?(?:3[0-7]|9[0-7]|38;[0-9;]+)m")

@@ -23,7 +23,7 @@ from rehearsal.providers.signatures import SignatureError
 from rehearsal.providers.stripe.adapter import Stripe
 from rehearsal.providers.stripe.form import encode
 from rehearsal.simulator.server import Simulator
-from tests.stripe_adapter_support import running
+from tests.stripe_adapter_support import adapter_for, running
 
 RUN = "20260101-000000-aaaaaaaaaaaaaaaaaaaa"
 
@@ -104,9 +104,9 @@ def test_a_declined_card_is_a_failed_payment_with_its_decline_code(
 
 
 def test_3ds_card_shows_the_page_and_does_not_wait(pair: tuple[Simulator, Stripe]) -> None:
-    _, stripe = pair
+    sim, _ = pair
     shown: list[str] = []
-    stripe.on_authorize = lambda url, what: shown.append(url)
+    stripe = adapter_for(sim, on_authorize=lambda url, what: shown.append(url))
     started = time.monotonic()
     pending = stripe.create_payment(
         idempotency_key=key("three_ds"),
@@ -114,6 +114,7 @@ def test_3ds_card_shows_the_page_and_does_not_wait(pair: tuple[Simulator, Stripe
         currency="usd",
         card="pm_card_threeDSecure2Required",
     )
+    stripe.close()
     assert pending.status == "requires_action" and len(shown) == 1
     assert time.monotonic() - started < 5
 

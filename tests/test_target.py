@@ -12,6 +12,7 @@ import pytest
 
 from rehearsal import providers
 from rehearsal.errors import RehearsalError, SafetyRefusal, UsageError
+from rehearsal.providers.base import Callbacks
 from rehearsal.providers.config import http_timeout_from_env, parse_webhook_secrets
 from rehearsal.providers.declaration import KeyVariable, LiveRefusal, ProviderDeclaration
 from rehearsal.session.target import open_target
@@ -302,10 +303,15 @@ def test_the_http_timeout_bounds_each_call_to_a_standalone_simulator(
     monkeypatch.setenv("REHEARSAL_HTTP_TIMEOUT", "0.3")
     calls: list[ApiCall] = []
     try:
-        target = open_target("mintcash", live=False, force_simulator=False, state_dir=tmp_path)
+        target = open_target(
+            "mintcash",
+            live=False,
+            force_simulator=False,
+            state_dir=tmp_path,
+            observer=Callbacks(on_call=calls.append),
+        )
         try:
             assert target.config.http_timeout == 0.3
-            target.provider.on_call = calls.append
             payment = target.provider.create_payment(
                 idempotency_key="rh-timeout-charge", amount=500, currency="USD", card="pm_card_visa"
             )

@@ -353,7 +353,6 @@ def cleanup(
         target, window = _open_books(run, folder)
         try:
             view = PlainView()
-            target.provider.on_call = None
             replayer = None
             if replay:
                 from rehearsal.engine.runner import Replayer

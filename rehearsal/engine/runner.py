@@ -50,7 +50,6 @@ from rehearsal.ledger.states import (
     StepState,
 )
 from rehearsal.plan.model import Plan, Step
-from rehearsal.providers import tells_made
 from rehearsal.providers.base import ApiCall, Provider, ProviderObject
 from rehearsal.receiver.hub import EventHub
 
@@ -79,6 +78,20 @@ def new_run_id() -> str:
     two CI jobs collided with probability 2^-24 and replayed each other's payments."""
     random = "".join(secrets.choice(RUN_ID_ALPHABET) for _ in range(RUN_ID_RANDOM_CHARS))
     return f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{random}"
+
+
+def check_plan(plan: Plan, provider: Provider, *, has_operator: bool) -> None:
+    """What would stop the run halfway, refused before any money moves: the plan's cards
+    and their variables, an operator where a payment or a manual step needs one. A function
+    of the plan and the adapter: preflight builds no runner (session/preflight.py)."""
+    if provider.needs_operator and not has_operator:
+        raise UsageError(
+            f"{provider.name} {provider.environment} payments need an operator "
+            "to authorize them in a browser (3-D Secure), and there is no terminal",
+            hint="run it in a terminal: the authorization URL and a QR code are shown there",
+        )
+    for step in plan.steps:
+        action_for(step).preflight(plan, provider, step, has_operator=has_operator)
 
 
 def step_done(row: StepRow) -> bool:
@@ -117,24 +130,12 @@ class Runner:
         self._resumed: set[str] = set()
         self._baselines: dict[str, int | None] = {}
         self._notes: dict[str, str] = {}  # step id -> what the report adds to its outcome
-        provider.on_call = self._on_call
-        provider.on_send = self._on_send
-        if (maker := tells_made(provider)) is not None:  # a flow that makes before it finishes
-            maker.on_made = self._made
 
     # --- the run ----------------------------------------------------------------------------
 
     def preflight(self) -> None:
         """Refuse, before any money moves, what would stop the run halfway."""
-        if self.provider.needs_operator and self.options.confirm_manual is None:
-            raise UsageError(
-                f"{self.provider.name} {self.provider.environment} payments need an operator "
-                "to authorize them in a browser (3-D Secure), and there is no terminal",
-                hint="run it in a terminal: the authorization URL and a QR code are shown there",
-            )
-        context = self._context()
-        for step in self.plan.steps:
-            action_for(step).preflight(context, step)
+        check_plan(self.plan, self.provider, has_operator=self.options.confirm_manual is not None)
 
     def run(self, stop_after: str | None = None) -> Outcome:
         """Run the steps not yet passed (all of them in a new run), or up to `stop_after`."""
@@ -319,7 +320,9 @@ class Runner:
             self._notes,
         )
 
-    def _made(self, obj: ProviderObject) -> None:
+    # What the adapter's observer (session/observe.py) hands the run it serves.
+
+    def made(self, obj: ProviderObject) -> None:
         """The step's call made `obj` and goes on (PayMongo's subscription awaits the
         authentication of its first invoice): the ledger knows it now, so if the run dies
         while waiting, cleanup settles it (cancels an incomplete subscription)."""
@@ -337,14 +340,14 @@ class Runner:
         self.store.observe(self.run_id, obj, step_id)
         _failpoint("after-made", step_id)
 
-    def _on_send(self, method: str, path: str) -> None:
+    def sending(self, method: str, path: str) -> None:
         # The last attempt of a call that may move money bounds when it can land (settle);
         # a GET moves none, nothing reads its attempt back, and its answer (or that none
         # came) is in api_calls: not written, one ledger transaction fewer per read.
         if method != "GET":
             self.store.record_send(self.run_id, self._step, method, path)
 
-    def _on_call(self, call: ApiCall) -> None:
+    def called(self, call: ApiCall) -> None:
         self.store.record_call(self.run_id, self._step, call)
         self.emit(ApiCalled(self._step, call))
 

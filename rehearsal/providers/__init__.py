@@ -17,10 +17,10 @@ from rehearsal.errors import SafetyRefusal, UsageError
 
 if TYPE_CHECKING:
     from rehearsal.providers.base import (
+        Authorize,
         EventFeed,
         Provider,
-        ShowsOperator,
-        TellsMade,
+        ProviderObserver,
         WebhookRegistrar,
     )
     from rehearsal.providers.config import TargetConfig
@@ -70,8 +70,25 @@ def declaration_of(name: str) -> ProviderDeclaration:
 
 
 def create(name: str, config: TargetConfig) -> Provider:
+    """The adapter, observed by no one (a one-off call: `rehearsal tunnel`)."""
     module_name, factory = declaration_of(name).adapter.split(":")
     provider: Provider = getattr(import_module(module_name), factory)(config)
+    return provider
+
+
+def make(
+    config: TargetConfig,
+    *,
+    observer: ProviderObserver | None = None,
+    authorize: Authorize | None = None,
+) -> Provider:
+    """The adapter for `config.provider`, built with the observer of the run it serves
+    (told of every call: rehearsal/providers/base.py) and, where a payment may need a
+    cardholder at a browser (3-D Secure), how the page is shown (None: the adapter's own
+    default). Both are fixed at construction, never assigned afterwards."""
+    module_name, factory = declaration_of(config.provider).adapter.split(":")
+    built = getattr(import_module(module_name), factory)
+    provider: Provider = built(config, observer=observer, authorize=authorize)
     return provider
 
 
@@ -98,13 +115,3 @@ def webhook_registrar(provider: Provider) -> WebhookRegistrar | None:
     webhook secret comes from registering one; else None."""
     declared = capabilities(provider).webhook_secret_from_registration
     return cast("WebhookRegistrar", provider) if declared else None
-
-
-def operator_shown(provider: Provider) -> ShowsOperator | None:
-    """The provider as one that shows the operator pages (operator_pages); else None."""
-    return cast("ShowsOperator", provider) if capabilities(provider).operator_pages else None
-
-
-def tells_made(provider: Provider) -> TellsMade | None:
-    """The provider as one whose flows tell of what they made (makes_before_finish)."""
-    return cast("TellsMade", provider) if capabilities(provider).makes_before_finish else None

@@ -7,9 +7,10 @@ signed webhook into a NormalizedEvent. Adding a provider adds a module; it edits
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Concatenate, Literal, ParamSpec, Protocol, TypeVar, runtime_checkable
 
 from rehearsal.errors import ProviderError
 
@@ -79,6 +80,84 @@ class FeatureUnavailable(ProviderError):
     expect it; otherwise it is a provider error like any other."""
 
 
+# How a page a cardholder must open (3-D Secure) is shown: (url, what waits for it).
+Authorize = Callable[[str, str], None]
+
+
+class ProviderObserver(Protocol):
+    """Told by an adapter, from the moment it is built, of what it does on a run's behalf:
+    `sending` before each attempt goes out (method and route: it bounds when a lost call can
+    land), `called` for every exchange (method, route, status, request id, time), `made`
+    when a flow makes an object before it finishes (PayMongo's subscription awaiting its
+    first invoice's authentication), and `returned` for each object an answer hands back
+    (what a matrix's router claims for the run). Given to `providers.make`, never assigned."""
+
+    def sending(self, method: str, route: str) -> None: ...
+
+    def called(self, call: ApiCall) -> None: ...
+
+    def made(self, obj: ProviderObject) -> None: ...
+
+    def returned(self, obj: ProviderObject) -> None: ...
+
+
+@dataclass(frozen=True)
+class Callbacks:
+    """A ProviderObserver from plain functions, each optional (a test, a one-off call)."""
+
+    on_send: Callable[[str, str], None] | None = None
+    on_call: Callable[[ApiCall], None] | None = None
+    on_made: Callable[[ProviderObject], None] | None = None
+    on_returned: Callable[[ProviderObject], None] | None = None
+
+    def sending(self, method: str, route: str) -> None:
+        if self.on_send is not None:
+            self.on_send(method, route)
+
+    def called(self, call: ApiCall) -> None:
+        if self.on_call is not None:
+            self.on_call(call)
+
+    def made(self, obj: ProviderObject) -> None:
+        if self.on_made is not None:
+            self.on_made(obj)
+
+    def returned(self, obj: ProviderObject) -> None:
+        if self.on_returned is not None:
+            self.on_returned(obj)
+
+
+class Observed(Protocol):
+    observer: ProviderObserver | None
+
+
+_Adapter = TypeVar("_Adapter", bound=Observed)
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def reports_objects(
+    method: Callable[Concatenate[_Adapter, _P], _R],
+) -> Callable[Concatenate[_Adapter, _P], _R]:
+    """An adapter call whose answer names objects (one, or a list): each ProviderObject in
+    it is reported to the adapter's observer (`returned`) before the caller sees it. On
+    create_payment, subscribe, refund, retrieve, subscription_payments and
+    find_by_idempotency_key (how settling finds a call whose answer was lost: its object is
+    the run's too)."""
+
+    @functools.wraps(method)
+    def call(self: _Adapter, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        result = method(self, *args, **kwargs)
+        observer = self.observer
+        if observer is not None:
+            for obj in result if isinstance(result, list | tuple) else [result]:
+                if isinstance(obj, ProviderObject):
+                    observer.returned(obj)
+        return result
+
+    return call
+
+
 class ObjectGone(ProviderError):
     """The provider no longer has an object the ledger knows it made: deleted with what held
     it (Stripe deletes a test clock's customers and their subscriptions with the clock).
@@ -97,8 +176,6 @@ class Provider(Protocol):
     # True where a payment needs an operator at a browser (PayMongo live: 3-D Secure on
     # every card payment); such a run is refused without a terminal, before any call.
     needs_operator: bool
-    on_call: Callable[[ApiCall], None] | None
-    on_send: Callable[[str, str], None] | None  # (method, path) before each attempt is sent
 
     def resolve_card(self, card: str) -> str:
         """A plan's card (a test-card name, or a token already resolved from env) to send."""
@@ -210,17 +287,3 @@ class EventFeed(Protocol):
         """Events created at or after `since` (unix seconds), oldest first, about this run's
         objects where the provider lets the adapter tell (others may be included)."""
         ...
-
-
-class ShowsOperator(Protocol):
-    """A provider whose payments may show the operator a page (3-D Secure): told through
-    `on_authorize` (the page's URL, what it is for). Its declaration says operator_pages."""
-
-    on_authorize: Callable[[str, str], None] | None
-
-
-class TellsMade(Protocol):
-    """A provider whose flows tell of what they made before they finish (`on_made`). Its
-    declaration says makes_before_finish."""
-
-    on_made: Callable[[ProviderObject], None] | None

@@ -79,11 +79,6 @@ class ProviderDeclaration:
     # Whether its test mode has clocks a renewal can be advanced to (advance_clock); the
     # adapter may still find, on first use, that this account or simulator has none.
     test_clocks: bool = False
-    # Whether a payment may show the operator a page (3-D Secure) through `on_authorize`.
-    operator_pages: bool = False
-    # Whether a flow tells of what it made before it finishes (`on_made`: a subscription
-    # awaiting its first invoice's authentication), so the ledger knows it if the run dies.
-    makes_before_finish: bool = False
     # The transitions a plan's `expect.event` may name, in the rehearsal's normalized
     # vocabulary (the provider's own names are mapped onto these by its adapter). Plans
     # and the simulator's fault switches are checked against it before anything runs.

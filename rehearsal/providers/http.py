@@ -2,8 +2,8 @@
 
 Each adapter declares how its provider speaks (a `Wire`: its name in messages, its
 idempotency, request-id and replay headers, how its error bodies read) and inherits
-`HttpCore`. The core tells the ledger before each attempt is sent (`on_send`: it bounds when
-a lost call can land), reports every exchange (`on_call`: method, route, status, request id,
+`HttpCore`. The core tells its observer before each attempt is sent (`sending`: it bounds
+when a lost call can land), reports every exchange (`called`: method, route, status, request id,
 time, replay), retries 429, 5xx and network errors with the same idempotency key
 (providers/retry.py), and never puts a header, a key or a raw body into a message.
 
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from rehearsal.errors import ProviderError
 from rehearsal.net.transport import NetworkError, Transport
-from rehearsal.providers.base import ApiCall
+from rehearsal.providers.base import ApiCall, ProviderObserver
 from rehearsal.providers.jsonwire import Body
 from rehearsal.providers.retry import Transient, with_retries
 
@@ -56,7 +56,8 @@ def route(path: str) -> str:
 
 
 class HttpCore:
-    """Inherited by each adapter; `on_send` and `on_call` are set by the runner."""
+    """Inherited by each adapter; `observer` (given when the adapter is built) is told of
+    each attempt before it is sent and of every exchange."""
 
     def __init__(
         self,
@@ -65,9 +66,9 @@ class HttpCore:
         *,
         attempts: int = 4,
         backoff: float = 0.25,
+        observer: ProviderObserver | None = None,
     ) -> None:
-        self.on_call: Callable[[ApiCall], None] | None = None
-        self.on_send: Callable[[str, str], None] | None = None
+        self.observer = observer
         self._wire = wire
         self._attempts = attempts
         self._backoff = backoff
@@ -113,8 +114,8 @@ class HttpCore:
         if key and wire.max_key is not None and len(key) > wire.max_key:
             key = hashlib.sha256(key.encode()).hexdigest()
         headers = {wire.idempotency_header: key} if key and wire.idempotency_header else {}
-        if self.on_send:
-            self.on_send(method, route(path))
+        if self.observer is not None:
+            self.observer.sending(method, route(path))
         started = time.perf_counter()
         try:
             reply = self._transport.request(
@@ -143,6 +144,6 @@ class HttpCore:
         started: float,
         replay: bool = False,
     ) -> None:
-        if self.on_call:
+        if self.observer is not None:
             elapsed = (time.perf_counter() - started) * 1000
-            self.on_call(ApiCall(method, route(path), status, request_id, elapsed, replay))
+            self.observer.called(ApiCall(method, route(path), status, request_id, elapsed, replay))

@@ -15,10 +15,8 @@ after the signature.
 
 from __future__ import annotations
 
-import functools
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
 
 from rehearsal.ledger.db import Delivery, StateDB
 from rehearsal.providers.base import MalformedEvent, NormalizedEvent, ProviderObject
@@ -26,18 +24,6 @@ from rehearsal.receiver import classify
 from rehearsal.receiver.classify import ACKNOWLEDGED, IGNORED, WEBHOOK, Answer, Verify
 from rehearsal.receiver.endpoint import Receiver
 from rehearsal.receiver.hub import RunHub
-
-# The adapter's calls whose answers are the run's objects; find_by_idempotency_key is how
-# the settle engine finds a call whose answer was lost (ledger/lookup.py), so its object is
-# the run's too.
-_CLAIMING = (
-    "create_payment",
-    "subscribe",
-    "refund",
-    "retrieve",
-    "subscription_payments",
-    "find_by_idempotency_key",
-)
 
 
 class Router(Receiver):
@@ -196,9 +182,9 @@ class ParkedEvents:
     stored under its own id (parked: they came before the run had claimed their object)
     that were never routed to it, because the process ended first. Each is taken into the
     run (stored under it, published to its hub) once the run owns its object: at once for
-    the objects in its ledger, and as settling finds the others (`claim`, through
-    `claiming`). Object ids are the provider's own, unique: an event about another run's
-    object is never taken."""
+    the objects in its ledger, and as settling finds the others (`claim`, told by the run's
+    adapter observer, session/observe.py). Object ids are the provider's own, unique: an
+    event about another run's object is never taken."""
 
     def __init__(
         self,
@@ -246,25 +232,3 @@ class ParkedEvents:
                 # once: a second resume finds it stored and routed
                 self.receiver.take(event, via=via)
             self.store.note_delivery(matrix_id, event.event_id, f"parked; routed to {run_id}")
-
-
-def claiming(provider: Any, claim: Callable[[ProviderObject], None]) -> None:
-    """Wrap the adapter's calls that return the run's objects, so the router learns, as
-    each answer comes back, which objects are this run's. The adapter is this run's own."""
-    for name in _CLAIMING:
-        method = getattr(provider, name, None)
-        if method is None:
-            continue
-        setattr(provider, name, _claims(method, claim))
-
-
-def _claims(method: Callable[..., Any], claim: Callable[[ProviderObject], None]) -> Any:
-    @functools.wraps(method)
-    def call(*args: Any, **kwargs: Any) -> Any:
-        result = method(*args, **kwargs)
-        for obj in result if isinstance(result, list | tuple) else [result]:
-            if isinstance(obj, ProviderObject):
-                claim(obj)
-        return result
-
-    return call

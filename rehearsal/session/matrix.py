@@ -11,14 +11,11 @@ exit code is the worst (highest) of the runs'.
 
 from __future__ import annotations
 
-import json
 import sys
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from rehearsal.errors import Interrupted, UsageError
 from rehearsal.events import (
@@ -29,18 +26,19 @@ from rehearsal.events import (
     StepFailed,
     StepInterrupted,
 )
-from rehearsal.ledger.db import STATE_DB, StateDB, state_dir
+from rehearsal.ledger.db import StateDB
 from rehearsal.ledger.states import RunVerdict, StepState
 from rehearsal.plan.builtin import resolve_plan_path
 from rehearsal.plan.load import read_plan_file
 from rehearsal.plan.matrix import Rehearsal, Shard, expand, select
+from rehearsal.session.matrix_reports import Slot, write_matrix_reports
+from rehearsal.session.options import RunArgs, check_report_paths, tunnel_spec
 
 if TYPE_CHECKING:
-    from rehearsal.commands.run import RunArgs
-    from rehearsal.receiver.feed import EventPoller
     from rehearsal.receiver.router import Router
+    from rehearsal.session.run import RunSession
     from rehearsal.session.target import Target
-    from rehearsal.tunnels.public_path import TunnelSession
+    from rehearsal.tunnels import TunnelSpec
 
 MAX_PARALLEL = 64
 # What a quiet PlainView prints: a failure, an interruption, a compensation, the verdict.
@@ -56,17 +54,7 @@ def wanted(args: RunArgs) -> bool:
     return "matrix" in data
 
 
-@dataclass
-class _Slot:
-    rehearsal: Rehearsal
-    run_id: str
-    exit_code: int | None = None
-    verdict: str | None = None
-
-
 def run_matrix(args: RunArgs) -> int:
-    from rehearsal.commands.run import check_report_paths
-
     parallel = args.parallel or 1
     if not 1 <= parallel <= MAX_PARALLEL:
         raise UsageError(f"--parallel must be between 1 and {MAX_PARALLEL}, got {parallel}")
@@ -93,7 +81,7 @@ def run_matrix(args: RunArgs) -> int:
     out = _Lines(sys.stdout)
     if not chosen:
         out.line(f"matrix: shard {shard} of {len(found) * args.repeat} rehearsals is empty")
-        _reports(args, None, [], 0, shard)
+        write_matrix_reports(args, None, [], 0, shard)
         return 0
     return _Matrix(args, chosen, names.pop(), parallel, shard, out).run()
 
@@ -144,82 +132,59 @@ class _Matrix:
     ) -> None:
         self.args, self.chosen, self.provider_name = args, chosen, provider
         self.parallel, self.shard, self.out = parallel, shard, out
-        self.slots: list[_Slot] = []
+        self.slots: list[Slot] = []
         self.stop = threading.Event()
         self.done = {"passed": 0, "not passed": 0}
         self.done_lock = threading.Lock()
+        self.router: Router | None = None
 
     def run(self) -> int:
-        from rehearsal.commands.run import _events_api, _public_path, _sigterm_as_interrupt, _tunnel
         from rehearsal.engine.runner import new_run_id
-        from rehearsal.session.target import open_target
+        from rehearsal.session.run import RunSession, sigterm_as_interrupt
 
         args = self.args
-        folder = state_dir(args.state_dir)
-        spec = _tunnel(args, self.chosen[0].plan)
-        target = open_target(
-            self.provider_name,
-            live=False,
-            force_simulator=args.simulator,
-            state_dir=folder,
-            sim_faults=args.sim_faults,
-            public_path=_public_path(spec),
-            events_api=_events_api(spec),
-            # Rehearsals at once: the built-in simulator on the machine's other core.
-            simulator_process=self.parallel > 1 and len(self.chosen) > 1,
-        )
-        store = StateDB(folder / STATE_DB)
-        self.matrix_id = f"matrix-{new_run_id()}"
-        router: Router | None = None
-        session: TunnelSession | None = None
-        poller: EventPoller | None = None
-        stopped: BaseException | None = None
-        try:
+        spec = tunnel_spec(args, self.chosen[0].plan)
+        with RunSession(args) as session:
+            target = session.open_target(
+                self.provider_name,
+                live=False,
+                force_simulator=args.simulator,
+                spec=spec,
+                # Rehearsals at once: the built-in simulator on the machine's other core.
+                simulator_process=self.parallel > 1 and len(self.chosen) > 1,
+            )
+            store = session.ledger()
+            self.matrix_id = f"matrix-{new_run_id()}"
+            session.reports(lambda stopped: self._close(store, stopped))
             self._record(target, store)
-            _sigterm_as_interrupt()
-            router, session, poller = self._open(target, store, spec)
+            sigterm_as_interrupt()
+            router = self._open(session, target, store, spec)
             self.out.line(
                 f"matrix {self.matrix_id}: {len(self.slots)} rehearsal(s)"
                 + (f" (shard {self.shard})" if self.shard else "")
                 + f", {self.parallel} at a time; target: {target.description}"
             )
             self._execute(target, store, router)
-        except BaseException as exc:
-            stopped = exc
-            raise
-        finally:
-            unrouted = 0
-            if router is not None:
-                router.request_stop()
-            if poller is not None:
-                poller.stop()
-            try:
-                from rehearsal.commands.run import _unregister
-
-                if self.slots:
-                    _unregister(target, store, self.slots[0].run_id)
-                target.close()
-            finally:
-                if session is not None:
-                    session.close()
-                if router is not None:
-                    router.stop()
-                    unrouted = router.unrouted()
-                try:
-                    self._finish_unbegun(store)
-                    _reports(args, store, self.slots, unrouted, self.shard, self.matrix_id, stopped)
-                    if stopped is None or isinstance(stopped, KeyboardInterrupt):
-                        self._summary(unrouted)
-                finally:
-                    store.close()
         return max((s.exit_code or 0 for s in self.slots), default=0)
+
+    def _close(self, store: StateDB, stopped: BaseException | None) -> None:
+        """Once the router has stopped: the rehearsals that never began closed, the
+        reports written, the summary shown (unless a failure of ours stopped the matrix)."""
+        unrouted = self.router.unrouted() if self.router is not None else 0
+        self._finish_unbegun(store)
+        write_matrix_reports(
+            self.args, store, self.slots, unrouted, self.shard, self.matrix_id, stopped
+        )
+        if stopped is None or isinstance(stopped, KeyboardInterrupt):
+            self._summary(unrouted)
 
     # --- set-up ----------------------------------------------------------------------------
 
     def _record(self, target: Target, store: StateDB) -> None:
         """Every rehearsal a run in the ledger, checked first (cards, operator)."""
-        from rehearsal.commands.run import _preflight
-        from rehearsal.engine.runner import Options, new_run_id
+        from rehearsal.engine.runner import new_run_id
+        from rehearsal.session.preflight import preflight
+        from rehearsal.session.run import record_run
 
         for rehearsal in self.chosen:
             if any(s.action == "manual" for s in rehearsal.plan.steps):
@@ -230,32 +195,23 @@ class _Matrix:
         for rehearsal in self.chosen:
             run_id = new_run_id()
             plan = rehearsal.plan
-            _preflight(plan, target, store, run_id, Options())
-            store.create_run(
+            preflight(plan, target.provider, has_operator=False)
+            record_run(
+                store,
                 run_id,
-                plan=rehearsal.name,
-                plan_path=str(rehearsal.path),
-                provider=self.provider_name,
-                environment=target.config.environment,
-                target=target.description,
-                target_kind="embedded" if target.simulator is not None else "env",
-                api_base=None if target.simulator is not None else target.config.api_base,
-                steps=[(s.id, s.action) for s in plan.steps],
-                plan_json=plan.model_dump_json(),
-                timeout_scale=self.args.timeout_scale,
-                http_timeout=target.config.http_timeout,
+                plan,
+                name=rehearsal.name,
+                path=str(rehearsal.path),
+                target=target,
+                scale=self.args.timeout_scale,
             )
-            self.slots.append(_Slot(rehearsal, run_id))
+            self.slots.append(Slot(rehearsal, run_id))
 
     def _open(
-        self, target: Target, store: StateDB, spec: Any
-    ) -> tuple[Router, TunnelSession | None, EventPoller | None]:
-        from rehearsal.commands.run import (
-            EVENTS_POLL,
-            EVENTS_POLL_SIMULATOR,
-            _open_and_prove,
-            _register,
-        )
+        self, session: RunSession, target: Target, store: StateDB, spec: TunnelSpec | None
+    ) -> Router:
+        """The router, with every rehearsal's run, reached by the events feed or through
+        the public path (registered once, under the first run, for every plan's events)."""
         from rehearsal.receiver.router import Router
 
         router = Router(
@@ -264,51 +220,28 @@ class _Matrix:
             store=store,
             matrix_id=self.matrix_id,
         )
+        session.listen(router)
+        self.router = router
         for slot in self.slots:
             router.add_run(slot.run_id)
+        holder = self.slots[0].run_id  # the registration is written down under the first run
+        session.unregister_on_close(holder)
         if target.delivery == "events-api":
-            from rehearsal.providers import event_feed
-            from rehearsal.receiver.feed import EventPoller
-
-            feed = event_feed(target.provider)
-            assert feed is not None  # open_target chose events-api for a declared events API
-            poller = EventPoller(
-                feed,
-                router,
-                since=time.time(),
-                every=EVENTS_POLL_SIMULATOR if target.simulated else EVENTS_POLL,
-            )
-            poller.start()
-            return router, None, poller
-        from rehearsal.tunnels.public_path import TunnelSession, probe_deadline, resolve
-
+            session.read_events(router, since=time.time())
+            return router
         events = sorted(
             {s.expect.event for slot in self.slots for s in slot.rehearsal.plan.money_steps()}  # type: ignore[union-attr]
         )
-        holder = self.slots[0].run_id  # the registration is written down under the first run
-        session = TunnelSession(
-            resolve(spec, simulated=target.simulated, provider=self.provider_name),
-            router,
-            register=lambda url: _register(target, store, holder, url, events),
-            probe_within=probe_deadline(self.args.timeout_scale),
-            state_dir=state_dir(self.args.state_dir),
-            remote=not target.simulated,
-        )
-        try:
-            row = store.run(holder)
-            assert row is not None
-            _open_and_prove(session, row, holder, target, store)
-        except BaseException:
-            session.close()
-            router.stop()
-            raise
-        return router, session, None
+        row = store.run(holder)
+        assert row is not None
+        session.public_path(spec, router, row, events)
+        return router
 
     # --- the runs --------------------------------------------------------------------------
 
     def _execute(self, target: Target, store: StateDB, router: Router) -> None:
         pool = ThreadPoolExecutor(max_workers=self.parallel, thread_name_prefix="rehearsal")
-        futures: dict[Future[None], _Slot] = {
+        futures: dict[Future[None], Slot] = {
             pool.submit(self._one, slot, target, store, router): slot for slot in self.slots
         }
         try:
@@ -330,23 +263,25 @@ class _Matrix:
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
-    def _collect(self, futures: dict[Future[None], _Slot]) -> None:
+    def _collect(self, futures: dict[Future[None], Slot]) -> None:
         for future in as_completed(list(futures)):
             futures.pop(future)
             future.result()  # a bug of ours in the worker: raised here, not swallowed
 
-    def _one(self, slot: _Slot, target: Target, store: StateDB, router: Router) -> None:
+    def _one(self, slot: Slot, target: Target, store: StateDB, router: Router) -> None:
         from rehearsal import providers
         from rehearsal.engine.runner import Options, Runner
         from rehearsal.ledger.waits import landing_window
-        from rehearsal.receiver.router import claiming
+        from rehearsal.session.observe import RunObserver
         from rehearsal.ui.view import PlainView
 
         if self.stop.is_set():
             return
-        adapter = providers.create(self.provider_name, target.config)
+        # Its own adapter, observed for its own run: the objects its answers name (and
+        # those a flow made before it finished) are claimed with the router as they come.
+        observer = RunObserver(lambda obj: router.claim_object(slot.run_id, obj), claim_made=True)
+        adapter = providers.make(target.config, observer=observer)
         try:
-            claiming(adapter, lambda obj: router.claim_object(slot.run_id, obj))
             quiet = self.args.quiet or (len(self.slots) > 1 and not self.args.plain)
             view: Listener = PlainView(
                 out=self.out.prefix(slot.rehearsal.name),  # type: ignore[arg-type]
@@ -365,22 +300,14 @@ class _Matrix:
             )
             hub = router.runs[slot.run_id].hub
             runner = Runner(slot.rehearsal.plan, adapter, hub, store, slot.run_id, view, options)
-            maker = providers.tells_made(adapter)  # a flow that makes before it finishes
-            made = maker.on_made if maker is not None else None
-            if maker is not None and made is not None:
-
-                def on_made(obj: Any) -> None:
-                    router.claim_object(slot.run_id, obj)
-                    made(obj)
-
-                maker.on_made = on_made
+            observer.record_to(runner)
             outcome = runner.run()
             slot.exit_code, slot.verdict = outcome.exit_code, outcome.verdict
         finally:
             adapter.close()
         self._progress(slot)
 
-    def _progress(self, slot: _Slot) -> None:
+    def _progress(self, slot: Slot) -> None:
         with self.done_lock:
             self.done["passed" if slot.verdict == RunVerdict.PASSED else "not passed"] += 1
             passed, failed = self.done["passed"], self.done["not passed"]
@@ -432,63 +359,3 @@ def loud_only(view: Listener) -> Listener:
             view(event)
 
     return emit
-
-
-def _reports(
-    args: RunArgs,
-    store: StateDB | None,
-    slots: list[_Slot],
-    unrouted: int,
-    shard: Shard | None,
-    matrix_id: str = "matrix-empty",
-    stopped: BaseException | None = None,
-) -> None:
-    """One JSON per run plus a summary; one JUnit file with a suite per rehearsal; one
-    Markdown file with every run. Paths: rehearsal/reports/merge.py."""
-    from rehearsal.commands.report import ReportPaths, render, stopped_by, write_reports
-    from rehearsal.reports.merge import combine_junit, run_json_path, summary, summary_path
-
-    why = stopped_by(stopped) if stopped is not None else None
-    rows: list[dict[str, Any]] = []
-    junit: list[str] = []
-    markdown: list[str] = []
-    for n, slot in enumerate(slots, start=1):
-        report = None
-        if args.report_json is not None and store is not None:
-            path = run_json_path(args.report_json, n)
-            write_reports(store, slot.run_id, ReportPaths(json=path), why)
-            report = path.name
-        if args.junit is not None and store is not None:
-            junit.append(render(store, slot.run_id, "junit", why))
-        if args.report_md is not None and store is not None:
-            markdown.append(render(store, slot.run_id, "md", why))
-        rows.append(
-            {
-                "name": slot.rehearsal.name,
-                "run_id": slot.run_id,
-                "verdict": str(slot.verdict) if slot.verdict else "not run",
-                "exit_code": slot.exit_code or 0,
-                "report": report,
-            }
-        )
-    doc = summary(matrix_id, str(shard) if shard else None, rows, unrouted)
-    if args.report_json is not None:
-        _write(summary_path(args.report_json), json.dumps(doc, indent=2) + "\n")
-    if args.junit is not None:
-        _write(args.junit, combine_junit(junit))
-    if args.report_md is not None:
-        head = [
-            f"# Matrix {matrix_id}: {doc['passed']} of {doc['total']} passed",
-            "",
-            "| rehearsal | verdict | run |",
-            "|---|---|---|",
-            *(f"| {r['name']} | {r['verdict']} | {r['run_id']} |" for r in rows),
-            "",
-        ]
-        _write(args.report_md, "\n".join(head + markdown))
-
-
-def _write(path: Path, text: str) -> None:
-    from rehearsal.commands.report import _write as write
-
-    write(path, text)

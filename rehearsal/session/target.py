@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from rehearsal import providers
 from rehearsal.errors import ProviderError, SafetyRefusal, UsageError
 from rehearsal.providers.config import (
     TargetConfig,
@@ -25,7 +26,8 @@ from rehearsal.providers.config import (
 )
 
 if TYPE_CHECKING:
-    from rehearsal.providers.base import Provider
+    from rehearsal.providers.base import Authorize, Provider, ProviderObserver
+    from rehearsal.providers.declaration import ProviderDeclaration
     from rehearsal.session.sim_child import ChildSimulator
     from rehearsal.session.sim_control import SimulatorControl
     from rehearsal.simulator.server import Simulator
@@ -44,7 +46,6 @@ class Target:
     simulator: Simulator | ChildSimulator | None = None
     control: SimulatorControl | None = None  # any simulator's control routes
     webhook_endpoint: str | None = None  # the run's endpoint; a resumed run re-points it
-    keep_webhook: bool = False  # a paused run: the provider's retries wait for the next process
     # How events reach the run: "webhook" (signed POSTs to the receiver) or "events-api"
     # (read from the provider's list of events: no public path needed; event_feed.py).
     delivery: str = "webhook"
@@ -69,15 +70,28 @@ class Target:
         self.webhook_endpoint = self.control.register_webhook(url, events, self.config.environment)
         return True
 
-    def close(self) -> None:
+    def close(self, *, keep_webhook: bool = False) -> None:
+        """`keep_webhook`: a paused run's endpoint stays, so the provider's retries wait
+        for the next process (the run session decides)."""
         if self.control is not None:
-            if self.webhook_endpoint and not self.keep_webhook:
+            if self.webhook_endpoint and not keep_webhook:
                 with contextlib.suppress(Exception):
                     self.control.remove_webhook(self.webhook_endpoint)
             self.control.close()
         self.provider.close()
         if self.simulator is not None:
             self.simulator.stop()
+
+
+@dataclass(frozen=True)
+class _Adapter:
+    """How the target's adapter is built: with the run's observer and 3-D Secure page."""
+
+    observer: ProviderObserver | None = None
+    authorize: Authorize | None = None
+
+    def __call__(self, config: TargetConfig) -> Provider:
+        return providers.make(config, observer=self.observer, authorize=self.authorize)
 
 
 def open_target(
@@ -91,11 +105,14 @@ def open_target(
     api_only: bool = False,
     events_api: bool = False,
     simulator_process: bool = False,
+    observer: ProviderObserver | None = None,
+    authorize: Authorize | None = None,
 ) -> Target:
     """`events_api`: read the run's events from the provider's events API instead of a
     receiver (`--delivery events-api`); also chosen, for a provider that has one, when
     nothing else can reach the receiver. `simulator_process`: the built-in simulator, if
-    it is the target, runs in a child process (a matrix: simulator/child.py). Otherwise as
+    it is the target, runs in a child process (a matrix: simulator/child.py). `observer`
+    and `authorize`: given to the adapter as it is built (providers.make). Otherwise as
     `_open`."""
     from rehearsal import providers
 
@@ -109,6 +126,7 @@ def open_target(
         api_only=api_only,
         feed_instead=events_api or not public_path,
         simulator_process=simulator_process,
+        builder=_Adapter(observer, authorize),
     )
     if events_api and target.delivery != "events-api":
         if providers.event_feed(target.provider) is None:
@@ -133,12 +151,12 @@ def _open(
     api_only: bool,
     feed_instead: bool,
     simulator_process: bool = False,
+    builder: _Adapter | None = None,
 ) -> Target:
     """`public_path`: a tunnel or --public-url was chosen, so a remote provider can reach
     the receiver. `api_only`: the caller only calls the provider's API (`cleanup`), never
     waits for a webhook, so it needs no receiver, no tunnel and no public path."""
-    from rehearsal import providers
-
+    build = builder or _Adapter()
     declared = providers.declaration_of(provider)  # refused here if it declares no key modes
     names = declared.variables
     values = [os.environ.get(n, "") for n in names]
@@ -158,7 +176,25 @@ def _open(
 
     refund_wait()  # REHEARSAL_REFUND_WAIT too: refused here, before anything moves
     if force_simulator or (not live and not any(values)):
-        return _embedded(provider, state_dir, sim_faults or [], simulator_process)
+        return _embedded(provider, state_dir, sim_faults or [], simulator_process, build)
+    config, loopback = _remote_config(declared, values, live=live, http_timeout=http_timeout)
+    return _remote(
+        config,
+        declared.api_base_variable,
+        loopback=loopback,
+        api_only=api_only,
+        public_path=public_path,
+        feed_instead=feed_instead,
+        build=build,
+    )
+
+
+def _remote_config(
+    declared: ProviderDeclaration, values: list[str], *, live: bool, http_timeout: float
+) -> tuple[TargetConfig, bool]:
+    """The provider's settings from its variables, checked (set, key modes, URL, secrets);
+    and whether its API is on this machine."""
+    provider, names = declared.name, declared.variables
     optional = declared.optional_variables
     missing = [n for n, v in zip(names, values, strict=True) if not v and n not in optional]
     if missing:
@@ -180,7 +216,27 @@ def _open(
     config = TargetConfig(
         provider, api_base, secret_key, secrets, environment, http_timeout=http_timeout
     )
+    return config, loopback
+
+
+def _remote(
+    config: TargetConfig,
+    variable: str,
+    *,
+    loopback: bool,
+    api_only: bool,
+    public_path: bool,
+    feed_instead: bool,
+    build: _Adapter,
+) -> Target:
+    """A provider (or a standalone simulator) at its API base: probed where it can matter,
+    then the target that reaches it, or a refusal if nothing can reach the receiver."""
     from rehearsal.session.sim_control import SimulatorControl
+
+    provider, api_base, secret_key = config.provider, config.api_base, config.secret_key
+    environment = config.environment
+    live = environment == "live"
+    http_timeout = config.http_timeout
 
     # Where it can matter, before anything else is opened: the provider answers at all. A
     # provider on another host without a public path is refused below without a probe.
@@ -196,7 +252,7 @@ def _open(
                 where = "the provider" if live else "the provider (or `rehearsal simulator`)"
             raise ProviderError(
                 f"cannot reach the provider at {api_base} ({why})",
-                hint=f"check {declared.api_base_variable}, and that {where} is running"
+                hint=f"check {variable}, and that {where} is running"
                 + ("" if loopback else " and reachable from this machine"),
             )
         simulator = answered_as_simulator and SimulatorControl.may_be_simulator(api_base)
@@ -205,7 +261,7 @@ def _open(
     if simulator:
         return Target(
             config,
-            providers.create(provider, config),
+            build(config),
             f"the rehearsal simulator at {api_base} (no real money)",
             True,
             control=SimulatorControl(api_base, secret_key),
@@ -213,18 +269,18 @@ def _open(
     if api_only:  # cleanup: refunds and cancels confirmed through the API
         return Target(
             config,
-            providers.create(provider, config),
+            build(config),
             f"{provider} at {api_base} ({environment} mode, API only)",
             False,
         )
     if public_path:  # live too: armed before this, the path proven before any money moves
         return Target(
             config,
-            providers.create(provider, config),
+            build(config),
             f"{provider} at {api_base} ({environment} mode, webhooks through a public URL)",
             False,
         )
-    adapter = providers.create(provider, config)
+    adapter = build(config)
     if feed_instead and providers.event_feed(adapter) is not None:  # no public path: its events API
         return Target(
             config,
@@ -300,9 +356,12 @@ def _reach(url: str, timeout: float) -> tuple[str | None, bool]:
 
 
 def _embedded(
-    provider: str, state_dir: Path, faults: list[str], own_process: bool = False
+    provider: str,
+    state_dir: Path,
+    faults: list[str],
+    own_process: bool = False,
+    build: _Adapter | None = None,
 ) -> Target:
-    from rehearsal import providers
     from rehearsal.session.sim_control import SimulatorControl
     from rehearsal.simulator.faults import Faults, FaultSpecError
     from rehearsal.simulator.server import Simulator, dialect_names, speaks
@@ -331,7 +390,7 @@ def _embedded(
     )
     return Target(
         config,
-        providers.create(provider, config),
+        (build or _Adapter())(config),
         f"the built-in simulator at {base} (no real provider, no real money)",
         True,
         simulator=sim,

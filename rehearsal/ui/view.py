@@ -88,6 +88,9 @@ class PlainView:
         self._t0 = time.monotonic()
         self._console = ConsoleSurface(self.out)
 
+    def stop(self) -> None:
+        """Nothing to take down: each line was written as it came (RichView has a live table)."""
+
     def _line(self, text: str, force: bool = False) -> None:
         if force or not self.quiet:
             print(f"[{time.monotonic() - self._t0:7.3f}s] {text}", file=self.out, flush=True)

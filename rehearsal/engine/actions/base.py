@@ -57,7 +57,7 @@ class StepAction(ABC, Generic[S]):
     def expect(self, step: S) -> Expect | None:
         """What the step waits for; None: it waits for no webhook."""
 
-    def preflight(self, run: StepContext, step: S) -> None:
+    def preflight(self, plan: Plan, provider: Provider, step: S, *, has_operator: bool) -> None:
         """Refuse, before any money moves, what would stop the run at this step."""
 
     def restore(self, run: StepContext, step: S, row: StepRow) -> None:

@@ -8,6 +8,7 @@ from rehearsal.engine.actions.base import Passed, StepAction
 from rehearsal.engine.context import StepContext
 from rehearsal.errors import AssertionFailed, UsageError
 from rehearsal.plan.model import ManualStep, Plan
+from rehearsal.providers.base import Provider
 
 
 class Manual(StepAction[ManualStep]):
@@ -17,8 +18,10 @@ class Manual(StepAction[ManualStep]):
     def expect(self, step: ManualStep) -> None:
         return None
 
-    def preflight(self, run: StepContext, step: ManualStep) -> None:
-        if run.options.confirm_manual is None:
+    def preflight(
+        self, plan: Plan, provider: Provider, step: ManualStep, *, has_operator: bool
+    ) -> None:
+        if not has_operator:
             raise UsageError(
                 f"step {step.id!r} is a manual checkpoint and needs an operator",
                 hint="run this plan in a terminal, or use a plan without manual steps",

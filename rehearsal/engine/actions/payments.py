@@ -32,8 +32,10 @@ class Charge(StepAction[ChargeStep]):
     def expect(self, step: ChargeStep) -> Expect:
         return step.expect
 
-    def preflight(self, run: StepContext, step: ChargeStep) -> None:
-        resolve_card(run.plan, run.provider, step.card)
+    def preflight(
+        self, plan: Plan, provider: Provider, step: ChargeStep, *, has_operator: bool
+    ) -> None:
+        resolve_card(plan, provider, step.card)
 
     def restore(self, run: StepContext, step: ChargeStep, row: StepRow) -> None:
         object_id = row["object_id"]

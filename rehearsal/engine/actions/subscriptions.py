@@ -27,8 +27,10 @@ class Subscribe(StepAction[SubscribeStep]):
     def expect(self, step: SubscribeStep) -> Expect:
         return step.expect
 
-    def preflight(self, run: StepContext, step: SubscribeStep) -> None:
-        resolve_card(run.plan, run.provider, step.card)
+    def preflight(
+        self, plan: Plan, provider: Provider, step: SubscribeStep, *, has_operator: bool
+    ) -> None:
+        resolve_card(plan, provider, step.card)
 
     def restore(self, run: StepContext, step: SubscribeStep, row: StepRow) -> None:
         object_id = row["object_id"]

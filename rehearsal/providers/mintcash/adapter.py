@@ -18,12 +18,15 @@ from rehearsal.errors import ProviderError, UsageError
 from rehearsal.net.transport import transport_for
 from rehearsal.providers import signatures
 from rehearsal.providers.base import (
+    Authorize,
     Environment,
     KeyedKind,
     MalformedEvent,
     NormalizedEvent,
     ObjectKind,
     ProviderObject,
+    ProviderObserver,
+    reports_objects,
 )
 from rehearsal.providers.errorbody import CODE_LIMIT, one_line
 from rehearsal.providers.http import HttpCore, Wire
@@ -53,6 +56,7 @@ class MintCash(HttpCore):
         http_timeout: float = 15.0,
         attempts: int = 4,
         backoff: float = 0.25,
+        observer: ProviderObserver | None = None,
     ) -> None:
         self.environment: Environment = environment
         self.can_advance_clock = environment == "test"
@@ -66,6 +70,7 @@ class MintCash(HttpCore):
             ),
             attempts=attempts,
             backoff=backoff,
+            observer=observer,
         )
 
     # --- money ------------------------------------------------------------------------------
@@ -85,6 +90,7 @@ class MintCash(HttpCore):
             hint=f"test cards: {', '.join(c.TEST_CARDS)}; or env:VARIABLE with a pm_ token",
         )
 
+    @reports_objects
     def create_payment(
         self,
         *,
@@ -104,6 +110,7 @@ class MintCash(HttpCore):
             body["description"] = description
         return self._object("POST", c.PAYMENTS, body)
 
+    @reports_objects
     def refund(
         self,
         *,
@@ -119,6 +126,7 @@ class MintCash(HttpCore):
             body["reason"] = reason
         return self._object("POST", c.REFUND, body)
 
+    @reports_objects
     def subscribe(
         self,
         *,
@@ -141,9 +149,11 @@ class MintCash(HttpCore):
         body: dict[str, JSONValue] = {"reason": reason} if reason else {}
         return self._object("POST", c.CANCEL.format(id=subscription_id), body)
 
+    @reports_objects
     def retrieve(self, kind: ObjectKind, object_id: str) -> ProviderObject:
         return self._object("GET", _PATHS[kind].format(id=object_id), None)
 
+    @reports_objects
     def subscription_payments(self, subscription_id: str) -> list[ProviderObject]:
         path = f"{c.PAYMENTS}?subscriptionId={subscription_id}"
         data, request_id = self._request("GET", path, None)
@@ -154,6 +164,7 @@ class MintCash(HttpCore):
                 f"MintCash GET {path} answered with an unexpected body", request_id=request_id
             ) from None
 
+    @reports_objects
     def find_by_idempotency_key(self, kind: KeyedKind, key: str) -> ProviderObject | None:
         base = {"payment": c.PAYMENTS, "refund": c.REFUNDS, "subscription": c.SUBSCRIPTIONS}[kind]
         path = f"{base}?externalId={quote(key, safe='')}"
@@ -278,8 +289,14 @@ def parse_event(body: bytes) -> NormalizedEvent:
     )
 
 
-def from_config(config: TargetConfig) -> MintCash:
+def from_config(
+    config: TargetConfig,
+    *,
+    observer: ProviderObserver | None = None,
+    authorize: Authorize | None = None,  # no 3-D Secure: a saved payment method
+) -> MintCash:
     return MintCash(
+        observer=observer,
         api_base=config.api_base,
         secret_key=config.secret_key,
         webhook_secrets=config.webhook_secrets,

@@ -28,6 +28,4 @@ DECLARATION = ProviderDeclaration(
     events=tuple(PROVIDER_EVENTS),  # the transitions PayMongo's own events are mapped onto
     native_events={**NORMALIZED_EVENT, "subscription.updated": "subscription.cancelled"},
     test_clocks=True,
-    operator_pages=True,
-    makes_before_finish=True,
 )

@@ -5,7 +5,7 @@ A charge is three calls (Payment Intent, Payment Method, attach) and a subscript
 intent). Each creating POST carries an `Idempotency-Key` derived from the run and step
 (`<key>.intent`, `<key>.method`, ...), and a retry of a 429/5xx re-sends the same key, so a
 retried or resumed call gets PayMongo's saved answer instead of moving money twice. When an
-intent needs 3-D Secure, the operator is shown the redirect URL (on_authorize) and the
+intent needs 3-D Secure, the operator is shown the redirect URL (`authorize`) and the
 intent is polled until it leaves `awaiting_next_action`, within a deadline. The secret key
 lives only in the client's auth; the webhook secret only in memory. Messages carry
 PayMongo's error code and detail, never a key, a header or a raw body. The charge flow and
@@ -16,7 +16,6 @@ the subscription's flow, the lookups and the clock.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from rehearsal.errors import ProviderError, UsageError
@@ -26,7 +25,9 @@ from rehearsal.providers.base import (
     KeyLookupUnsupported,
     ObjectKind,
     ProviderObject,
+    ProviderObserver,
     WebhookState,
+    reports_objects,
 )
 from rehearsal.providers.jsonwire import JSONValue
 from rehearsal.providers.paymongo import contract as c
@@ -72,6 +73,7 @@ class PayMongo(PayMongoCharges):
         activation_timeout: float = 60.0,
         poll_interval: float = 1.0,
         on_authorize: Authorize | None = None,
+        observer: ProviderObserver | None = None,
     ) -> None:
         self.environment: Environment = environment
         self.can_advance_clock = environment == "test"
@@ -83,17 +85,16 @@ class PayMongo(PayMongoCharges):
             http_timeout=http_timeout,
             attempts=attempts,
             backoff=backoff,
+            observer=observer,  # also told of what a flow made before it finished (`made`)
         )
-        self.on_authorize = on_authorize
+        self._authorize = on_authorize
         self.authorize_timeout = authorize_timeout
         self.activation_timeout = activation_timeout
-        # Told of what a flow made before it finished (a subscription awaiting its first
-        # invoice's authentication), so the ledger knows it if the run dies while waiting.
-        self.on_made: Callable[[ProviderObject], None] | None = None
         self.poll_interval = poll_interval
         self._webhook_secrets = [s for s in webhook_secrets if s]
         self._webhooks: dict[str, WebhookState | None] = {}  # id -> prior (None: created)
 
+    @reports_objects
     def refund(
         self,
         *,
@@ -127,6 +128,7 @@ class PayMongo(PayMongoCharges):
         refund_id, _, a = c.resource(body)
         return c.parse_refund(refund_id, a)
 
+    @reports_objects
     def subscribe(
         self,
         *,
@@ -167,8 +169,8 @@ class PayMongo(PayMongoCharges):
                     code=exc.code,
                 ) from None
             raise
-        if self.on_made is not None:
-            self.on_made(c.parse_subscription(sub_id, a))  # incomplete: the ledger knows it
+        if self.observer is not None:  # the ledger knows it if the run dies while waiting
+            self.observer.made(c.parse_subscription(sub_id, a))  # incomplete
         invoice = a.get("latest_invoice") or {}
         intent = invoice.get("payment_intent") or {}
         if invoice.get("status") == "paid" or not intent.get("id"):
@@ -238,6 +240,7 @@ class PayMongo(PayMongoCharges):
         sub_id, _, a = c.resource(self._post(c.CANCEL.format(id=subscription_id), body, None))
         return c.parse_subscription(sub_id, a)
 
+    @reports_objects
     def retrieve(self, kind: ObjectKind, object_id: str) -> ProviderObject:
         try:
             return self._retrieve(kind, object_id)
@@ -256,6 +259,7 @@ class PayMongo(PayMongoCharges):
         _, _, a = c.resource(self._get(c.SUBSCRIPTION.format(id=object_id)))
         return c.parse_subscription(object_id, a)
 
+    @reports_objects
     def subscription_payments(self, subscription_id: str) -> list[ProviderObject]:
         listing = self._get(f"{c.INVOICES}?subscription_id={subscription_id}")
         payments: list[ProviderObject] = []
@@ -271,6 +275,7 @@ class PayMongo(PayMongoCharges):
                     payments.append(payment)
         return payments
 
+    @reports_objects
     def find_by_idempotency_key(self, kind: str, key: str) -> ProviderObject | None:
         raise KeyLookupUnsupported("PayMongo has no lookup by Idempotency-Key")
 
@@ -297,7 +302,12 @@ class PayMongo(PayMongoCharges):
             super().close()  # HttpCore's: its connections, and httpx's client if made
 
 
-def from_config(config: TargetConfig) -> PayMongo:
+def from_config(
+    config: TargetConfig,
+    *,
+    observer: ProviderObserver | None = None,
+    authorize: Authorize | None = None,
+) -> PayMongo:
     from rehearsal.ui.operator import show_authorization
 
     return PayMongo(
@@ -307,5 +317,6 @@ def from_config(config: TargetConfig) -> PayMongo:
         environment=config.environment,
         backoff=config.backoff,
         http_timeout=config.http_timeout,
-        on_authorize=show_authorization,
+        on_authorize=authorize or show_authorization,
+        observer=observer,
     )

@@ -1,7 +1,7 @@
 """PayMongo's charge flow: a card resolved to a Payment Method, a Payment Intent made and the
 method attached (each POST with its own derived Idempotency-Key, `<key>.intent`,
 `<key>.method`, `<key>.attach`), and 3-D Secure seen through: the test page's button pressed
-without a person in test mode, or the operator shown the redirect URL (on_authorize), then
+without a person in test mode, or the operator shown the redirect URL (`authorize`), then
 the intent polled until it leaves `awaiting_next_action`, within a deadline. Used by the
 one-off charge and by a subscription's first invoice (rehearsal/providers/paymongo/adapter.py).
 Never sends a test card in live mode; never reports the redirect URL (its token authorizes).
@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from datetime import date
 
 from rehearsal.errors import ProviderError, UsageError
-from rehearsal.providers.base import ApiCall, Environment, ProviderObject
+from rehearsal.providers.base import ApiCall, Environment, ProviderObject, reports_objects
 from rehearsal.providers.jsonwire import Body, JSONValue
 from rehearsal.providers.paymongo import contract as c
 from rehearsal.providers.paymongo.webhooks import PayMongoWebhooks
@@ -26,7 +26,7 @@ class PayMongoCharges(PayMongoWebhooks):
     """Cards and payment intents; the adapter's constructor sets these attributes."""
 
     environment: Environment
-    on_authorize: Callable[[str, str], None] | None
+    _authorize: Callable[[str, str], None] | None
     authorize_timeout: float
     poll_interval: float
 
@@ -69,6 +69,7 @@ class PayMongoCharges(PayMongoWebhooks):
 
     # --- money ------------------------------------------------------------------------------
 
+    @reports_objects
     def create_payment(
         self,
         *,
@@ -114,13 +115,13 @@ class PayMongoCharges(PayMongoWebhooks):
                 _, _, a = c.resource(self._get(c.PAYMENT_INTENT.format(id=intent_id)))
             elif automatic and self._intent_status(intent_id) != c.THREE_DS_STATUS:
                 pass  # authorized before (a resumed run re-sent the attach): nothing to do
-            elif self.on_authorize is None:
+            elif self._authorize is None:
                 raise UsageError(
                     f"PayMongo intent {intent_id} needs 3-D Secure authorization by an operator",
                     hint="run in a terminal, where the URL is shown to open in a browser",
                 )
             else:
-                self.on_authorize(url, what or f"payment intent {intent_id}")
+                self._authorize(url, what or f"payment intent {intent_id}")
         deadline = time.monotonic() + self.authorize_timeout
         while a.get("status") in (c.THREE_DS_STATUS, "processing"):
             if time.monotonic() >= deadline:
@@ -149,10 +150,10 @@ class PayMongoCharges(PayMongoWebhooks):
             status = press_test_button(url, AUTHORIZE_BUTTON, timeout=self._http_timeout)
         except httpx.HTTPError:
             status = None
-        if self.on_call:
+        if self.observer is not None:
             elapsed = (time.perf_counter() - started) * 1000
             label = f"3-D Secure test page: {AUTHORIZE_BUTTON}"
-            self.on_call(ApiCall("POST", label, status, None, elapsed))
+            self.observer.called(ApiCall("POST", label, status, None, elapsed))
         return status is not None and 200 <= status < 300
 
     def _intent_payment(self, intent_id: str, a: Body) -> ProviderObject:

@@ -3,13 +3,14 @@
 429, 5xx and network errors are retried with exponential backoff (tenacity), re-sending the
 same `Idempotency-Key`, so PayMongo answers a retry with its saved response. Refusals become
 one line for the operator from PayMongo's `{"errors": [{code, detail, source}]}`, never a
-header, a key or a raw body. Every exchange is reported to `on_call` (method, route, status).
+header, a key or a raw body. Every exchange is reported to the observer (method, route, status).
 """
 
 from __future__ import annotations
 
 from rehearsal.errors import ProviderError
 from rehearsal.net.transport import transport_for
+from rehearsal.providers.base import ProviderObserver
 from rehearsal.providers.errorbody import CODE_LIMIT, one_line
 from rehearsal.providers.http import HttpCore, Wire, route
 from rehearsal.providers.jsonwire import Body, JSONObject
@@ -25,6 +26,7 @@ class PayMongoHttp(HttpCore):
         http_timeout: float = 15.0,
         attempts: int = 4,
         backoff: float = 0.25,
+        observer: ProviderObserver | None = None,
     ) -> None:
         self._http_timeout = http_timeout
         super().__init__(
@@ -37,6 +39,7 @@ class PayMongoHttp(HttpCore):
             ),
             attempts=attempts,
             backoff=backoff,
+            observer=observer,
         )
 
     def _get(self, path: str) -> Body:

@@ -34,5 +34,4 @@ DECLARATION = ProviderDeclaration(
     ),
     events_api=True,
     test_clocks=True,
-    operator_pages=True,
 )

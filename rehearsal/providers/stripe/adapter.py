@@ -24,6 +24,8 @@ from rehearsal.providers.base import (
     ObjectGone,
     ObjectKind,
     ProviderObject,
+    ProviderObserver,
+    reports_objects,
 )
 from rehearsal.providers.jsonwire import Body, JSONValue
 from rehearsal.providers.keys import step_of
@@ -54,12 +56,13 @@ class Stripe(StripeWebhooks):
         backoff: float = 0.25,
         clock_timeout: float = 120.0,
         on_authorize: Authorize | None = None,
+        observer: ProviderObserver | None = None,
     ) -> None:
         self.environment: Environment = environment
         self.can_advance_clock = environment == "test"  # test clocks exist in test mode only
         self.idempotency_window: float | None = c.IDEMPOTENCY_KEY_TTL
         self.needs_operator = False  # 3-D Secure is shown, never waited for (the plan says)
-        self.on_authorize = on_authorize
+        self._authorize = on_authorize
         self.clock_timeout = clock_timeout
         super().__init__(
             api_base=api_base,
@@ -67,6 +70,7 @@ class Stripe(StripeWebhooks):
             http_timeout=http_timeout,
             attempts=attempts,
             backoff=backoff,
+            observer=observer,
         )
         self._init_webhooks(webhook_secrets)
         self._customers: dict[str, str] = {}  # run id -> its Customer
@@ -88,6 +92,7 @@ class Stripe(StripeWebhooks):
 
     # --- money ------------------------------------------------------------------------------
 
+    @reports_objects
     def create_payment(
         self,
         *,
@@ -129,8 +134,8 @@ class Stripe(StripeWebhooks):
         an operator can meet) decides."""
         action = intent.get("next_action") or {}
         url = (action.get("redirect_to_url") or {}).get("url")
-        if url and self.on_authorize is not None:
-            self.on_authorize(str(url), f"payment intent {intent.get('id')}")
+        if url and self._authorize is not None:
+            self._authorize(str(url), f"payment intent {intent.get('id')}")
 
     def _run_customer(self, run_id: str) -> str:
         """The run's Customer: found by its email (a list call), else created once."""
@@ -147,6 +152,7 @@ class Stripe(StripeWebhooks):
         self._customers[run_id] = found
         return found
 
+    @reports_objects
     def refund(
         self,
         *,
@@ -167,6 +173,7 @@ class Stripe(StripeWebhooks):
         answer = self.post_answer(c.REFUNDS, params, idempotency_key)
         return c.parse_refund(answer.data, answer.request_id)
 
+    @reports_objects
     def subscribe(
         self,
         *,
@@ -232,6 +239,7 @@ class Stripe(StripeWebhooks):
 
     # --- reading the books ------------------------------------------------------------------
 
+    @reports_objects
     def retrieve(self, kind: ObjectKind, object_id: str) -> ProviderObject:
         try:
             return self._retrieve(kind, object_id)
@@ -271,6 +279,7 @@ class Stripe(StripeWebhooks):
         paid = self.list_all(c.INVOICES, {"subscription": subscription_id, "status": "paid"})
         return max((c.renewal_mark(i) for i in paid), default=0)
 
+    @reports_objects
     def subscription_payments(self, subscription_id: str) -> list[ProviderObject]:
         """The subscription's payments: its Customer's PaymentIntents (each subscription
         has a Customer of its own, so these are its invoices' payments and nothing else)."""
@@ -285,6 +294,7 @@ class Stripe(StripeWebhooks):
         payments = [c.parse_payment_intent(pi) for pi in self.list_all(c.PAYMENT_INTENTS, params)]
         return [p for p in payments if p.status not in ("failed", "requires_payment_method")]
 
+    @reports_objects
     def find_by_idempotency_key(self, kind: KeyedKind, key: str) -> ProviderObject | None:
         return lookup.find(self, kind, key)
 
@@ -365,8 +375,15 @@ class Stripe(StripeWebhooks):
         return True
 
 
-def from_config(config: TargetConfig) -> Stripe:
+def from_config(
+    config: TargetConfig,
+    *,
+    observer: ProviderObserver | None = None,
+    authorize: Authorize | None = None,
+) -> Stripe:
     return Stripe(
+        on_authorize=authorize,
+        observer=observer,
         api_base=config.api_base,
         secret_key=config.secret_key,
         webhook_secrets=config.webhook_secrets,

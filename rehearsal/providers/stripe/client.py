@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 
 from rehearsal.errors import ProviderError
 from rehearsal.net.transport import transport_for
+from rehearsal.providers.base import ProviderObserver
 from rehearsal.providers.errorbody import CODE_LIMIT, one_line
 from rehearsal.providers.http import Answer, HttpCore, Wire, route
 from rehearsal.providers.jsonwire import Body, JSONObject
@@ -50,6 +51,7 @@ class StripeHttp(HttpCore):
         http_timeout: float = 15.0,
         attempts: int = 4,
         backoff: float = 0.25,
+        observer: ProviderObserver | None = None,
     ) -> None:
         headers = {
             "Authorization": f"Bearer {secret_key}",
@@ -61,6 +63,7 @@ class StripeHttp(HttpCore):
             transport_for(api_base, headers=headers, timeout=http_timeout),
             attempts=attempts,
             backoff=backoff,
+            observer=observer,
         )
 
     def get(self, path: str, params: JSONObject | None = None) -> Body:

@@ -236,6 +236,92 @@ RULES = [
         ("rehearsal.cli",),
         "networking is a library for every layer; the entry point sits on top of it",
     ),
+    # The rest of docs/layout.md's table: each package reaches only what sits below it.
+    Rule(
+        "net-imports-nothing-above",
+        ("rehearsal.net",),
+        tuple(
+            f"rehearsal.{p}"
+            for p in [
+                "commands",
+                "session",
+                "plan",
+                "engine",
+                "ledger",
+                "receiver",
+                "providers",
+                "audit",
+                "tunnels",
+                "ui",
+                "reports",
+                "simulator",
+            ]
+        ),
+        "the wire is the bottom layer: a server thread, a loopback client, a TLS context",
+    ),
+    Rule(
+        "commands-import-no-cli",
+        ("rehearsal.commands",),
+        ("rehearsal.cli",),
+        "a command returns an exit code to the CLI; it never reaches back into it",
+    ),
+    Rule(
+        "session-imports-no-command",
+        ("rehearsal.session",),
+        ("rehearsal.cli", "rehearsal.commands"),
+        "the run session serves every command; a command is not a library",
+    ),
+    Rule(
+        "engine-imports-no-session",
+        ("rehearsal.engine",),
+        ("rehearsal.cli", "rehearsal.commands", "rehearsal.session"),
+        "the engine runs the steps it is handed; who opened the run is not its business",
+    ),
+    Rule(
+        "ledger-imports-no-engine",
+        ("rehearsal.ledger",),
+        ("rehearsal.engine", "rehearsal.cli", "rehearsal.commands", "rehearsal.session"),
+        "the ledger and the settle engine are judged by the provider's books, not by the run",
+    ),
+    Rule(
+        "plan-imports-no-engine",
+        ("rehearsal.plan",),
+        ("rehearsal.engine", "rehearsal.ledger", "rehearsal.session", "rehearsal.cli"),
+        "a plan is data, validated before anything runs",
+    ),
+    Rule(
+        "views-and-paths-import-no-engine",
+        ("rehearsal.ui", "rehearsal.tunnels", "rehearsal.receiver", "rehearsal.reports"),
+        ("rehearsal.engine", "rehearsal.session", "rehearsal.cli", "rehearsal.commands"),
+        "views consume events, tunnels and the receiver carry them, reports read the ledger",
+    ),
+    Rule(
+        "audit-imports-no-simulator",
+        ("rehearsal.audit",),
+        ("rehearsal.simulator",),
+        "the audit plays the provider with the adapters' own signing, never the simulator's",
+    ),
+    Rule(
+        "simulator-stands-apart",
+        ("rehearsal.simulator",),
+        tuple(
+            f"rehearsal.{p}"
+            for p in [
+                "cli",
+                "commands",
+                "session",
+                "plan",
+                "engine",
+                "ledger",
+                "receiver",
+                "audit",
+                "tunnels",
+                "ui",
+                "reports",
+            ]
+        ),
+        "the simulator is a stand-in provider: it shares only the wire and the error types",
+    ),
 ]
 
 

@@ -15,7 +15,6 @@ import pytest
 from typer.testing import CliRunner
 
 from rehearsal.cli.app import app
-from rehearsal.commands.report import ReportPaths, render, write_after_run
 from rehearsal.errors import ProviderError, UsageError
 from rehearsal.ledger.db import StateDB
 from rehearsal.plan.builtin import resolve_plan_path
@@ -24,6 +23,7 @@ from rehearsal.providers.base import ApiCall
 from rehearsal.providers.mintcash.adapter import MintCash
 from rehearsal.receiver.endpoint import Receiver
 from rehearsal.reports import json_report, markdown
+from rehearsal.reports.files import ReportPaths, render, write_after_run
 from tests.conftest import WEBHOOK_SECRET, event_body, signed_headers
 from tests.e2e.test_reports_cli import validate
 

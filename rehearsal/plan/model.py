@@ -139,6 +139,8 @@ class ManualStep(_Step):
     instructions: str = Field(min_length=1)
 
 
+# The steps that move or watch money, each expecting a transition (`expect`).
+MoneyStep = ChargeStep | RefundStep | SubscribeStep | AwaitRenewalStep | CancelStep
 Step = Annotated[
     ChargeStep | RefundStep | SubscribeStep | AwaitRenewalStep | CancelStep | ManualStep,
     Field(discriminator="action"),
@@ -221,7 +223,8 @@ class Plan(_Strict):
             raise PlanProblems(problems)
         return self
 
-    def money_steps(self) -> list[Step]:
+    def money_steps(self) -> list[MoneyStep]:
+        """Every step that expects a transition (all but the manual checkpoints)."""
         return [s for s in self.steps if not isinstance(s, ManualStep)]
 
 

@@ -230,7 +230,7 @@ class _Matrix:
             session.read_events(router, since=time.time())
             return router
         events = sorted(
-            {s.expect.event for slot in self.slots for s in slot.rehearsal.plan.money_steps()}  # type: ignore[union-attr]
+            {s.expect.event for slot in self.slots for s in slot.rehearsal.plan.money_steps()}
         )
         row = store.run(holder)
         assert row is not None
@@ -284,7 +284,7 @@ class _Matrix:
         try:
             quiet = self.args.quiet or (len(self.slots) > 1 and not self.args.plain)
             view: Listener = PlainView(
-                out=self.out.prefix(slot.rehearsal.name),  # type: ignore[arg-type]
+                out=self.out.prefix(slot.rehearsal.name),
                 quiet=quiet,
             )
             if quiet:

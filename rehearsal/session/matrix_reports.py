@@ -35,7 +35,7 @@ def write_matrix_reports(
 ) -> None:
     """One JSON per run plus a summary; one JUnit file with a suite per rehearsal; one
     Markdown file with every run. Paths: rehearsal/reports/merge.py."""
-    from rehearsal.commands.report import ReportPaths, render, stopped_by, write_reports
+    from rehearsal.reports.files import ReportPaths, render, stopped_by, write_reports
     from rehearsal.reports.merge import combine_junit, run_json_path, summary, summary_path
 
     why = stopped_by(stopped) if stopped is not None else None
@@ -79,6 +79,6 @@ def write_matrix_reports(
 
 
 def _write(path: Path, text: str) -> None:
-    from rehearsal.commands.report import _write as write
+    from rehearsal.reports.files import write_file as write
 
     write(path, text)

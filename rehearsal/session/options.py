@@ -37,7 +37,7 @@ class RunArgs:
     yes: bool = False
     max_amount: int | None = None
     sim_faults: list[str] = field(default_factory=list)
-    junit: Path | None = None  # reports: see rehearsal.commands.report
+    junit: Path | None = None  # reports: see rehearsal.reports.files
     report_md: Path | None = None
     tunnel: str | None = None  # none | ngrok | cloudflared | public-url (see rehearsal.tunnels)
     public_url: str | None = None

@@ -162,11 +162,14 @@ class RunSession:
 
     def read_events(self, receiver: Receiver, since: float) -> None:
         """No receiver path: the provider's own list of events is read instead."""
+        from rehearsal.providers import event_feed
         from rehearsal.receiver.feed import EventPoller
 
         target = self._target()
+        feed = event_feed(target.provider)
+        assert feed is not None  # open_target chose events-api for a declared events API
         poller = EventPoller(
-            target.provider,  # type: ignore[arg-type]  # open_target checked EventFeed
+            feed,
             receiver,
             since=since,
             every=EVENTS_POLL_SIMULATOR if target.simulated else EVENTS_POLL,
@@ -212,11 +215,11 @@ def carry(
     """Carry the open run on, through the session's target, to its end or `stop_after`:
     receiver, forwarder, events feed or public path opened, then the runner. Returns the
     run's exit code; the reports are written as the session closes."""
-    from rehearsal.commands.report import ReportPaths, write_after_run
     from rehearsal.engine.runner import Options, Runner
     from rehearsal.errors import UsageError
     from rehearsal.events import RunStarted
     from rehearsal.ledger.waits import landing_window
+    from rehearsal.reports.files import ReportPaths, write_after_run
     from rehearsal.session.preflight import confirm_manual
 
     args, target, store, run_id = session.args, session._target(), session.ledger(), run["id"]
@@ -235,7 +238,7 @@ def carry(
         session.read_events(receiver, since=run["started_at"])
         tunnel = None
     else:
-        events = sorted({s.expect.event for s in plan.money_steps()})  # type: ignore[union-attr]
+        events = sorted({s.expect.event for s in plan.money_steps()})
         tunnel = session.public_path(spec, receiver, run, events)
     steps = tuple((s.id, s.action) for s in plan.steps)
     view(

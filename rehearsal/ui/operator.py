@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import io
 import sys
-from collections.abc import Callable
-from typing import IO, Protocol, TextIO
+from typing import Protocol, TextIO
 
-# What an adapter calls when a payment waits for the cardholder: (page URL, what it is).
-Authorize = Callable[[str, str], None]
+from rehearsal.providers.base import Authorize  # (page URL, what it is): a payment waits
 
 
 class Surface(Protocol):
@@ -28,10 +26,19 @@ class Surface(Protocol):
     def ask(self, question: str) -> str: ...
 
 
+class TextOut(Protocol):
+    """Where plain lines go: a text stream, or anything that takes text as one (a matrix's
+    prefixed lines)."""
+
+    def write(self, text: str, /) -> int: ...
+
+    def flush(self) -> None: ...
+
+
 class ConsoleSurface:
     """Plain lines on stdout, answers from stdin: before a view owns the screen."""
 
-    def __init__(self, out: IO[str] | None = None) -> None:
+    def __init__(self, out: TextOut | None = None) -> None:
         self.out = out
 
     def show(self, text: str) -> None:

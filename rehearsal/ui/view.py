@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from rehearsal.amounts import money
 from rehearsal.events import (
@@ -35,7 +35,7 @@ from rehearsal.events import (
     event_name,
 )
 from rehearsal.ledger.states import RunVerdict
-from rehearsal.ui.operator import ConsoleSurface
+from rehearsal.ui.operator import ConsoleSurface, TextOut
 
 MARK = {
     "pending": "·",
@@ -80,7 +80,7 @@ class PlainView:
     """One line per event, for CI logs and pipes."""
 
     def __init__(
-        self, out: IO[str] | None = None, quiet: bool = False, reports: Sequence[Path] = ()
+        self, out: TextOut | None = None, quiet: bool = False, reports: Sequence[Path] = ()
     ) -> None:
         self.out = out or sys.stdout
         self.quiet = quiet

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from rehearsal.errors import ProviderError, UsageError
 from rehearsal.providers.base import (
+    Authorize,
     Environment,
     FeatureUnavailable,
     KeyLookupUnsupported,
@@ -32,7 +33,6 @@ from rehearsal.providers.base import (
 from rehearsal.providers.jsonwire import JSONValue
 from rehearsal.providers.paymongo import contract as c
 from rehearsal.providers.paymongo.charges import PayMongoCharges
-from rehearsal.ui.operator import Authorize  # shown through the core operator service
 
 if TYPE_CHECKING:
     from rehearsal.providers.config import TargetConfig

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING
 
 from rehearsal.errors import ProviderError, UsageError
 from rehearsal.providers.base import (
+    Authorize,
     Environment,
     KeyedKind,
-    ObjectGone,
     ObjectKind,
     ProviderObject,
     ProviderObserver,
@@ -31,9 +31,8 @@ from rehearsal.providers.jsonwire import Body, JSONValue
 from rehearsal.providers.keys import step_of
 from rehearsal.providers.stripe import contract as c
 from rehearsal.providers.stripe import lookup
-from rehearsal.providers.stripe.client import StripeRefusal
+from rehearsal.providers.stripe.client import StripeRefusal, gone
 from rehearsal.providers.stripe.webhooks import StripeWebhooks
-from rehearsal.ui.operator import Authorize  # shown through the core operator service
 
 if TYPE_CHECKING:
     from rehearsal.providers.config import TargetConfig
@@ -244,7 +243,7 @@ class Stripe(StripeWebhooks):
         try:
             return self._retrieve(kind, object_id)
         except StripeRefusal as exc:
-            raise _gone(exc, kind, object_id) from None
+            raise gone(exc, kind, object_id) from None
         except (KeyError, TypeError, ValueError, AttributeError):
             raise ProviderError(
                 f"Stripe answered GET {kind} {object_id} with an unexpected body"
@@ -286,7 +285,7 @@ class Stripe(StripeWebhooks):
         try:
             sub = self.get(c.SUBSCRIPTION.format(id=subscription_id))
         except StripeRefusal as exc:
-            raise _gone(exc, "subscription", subscription_id) from None
+            raise gone(exc, "subscription", subscription_id) from None
         customer = c.ident(sub.get("customer"))
         if customer is None:
             return []
@@ -391,17 +390,3 @@ def from_config(
         backoff=config.backoff,
         http_timeout=config.http_timeout,
     )
-
-
-def _gone(exc: StripeRefusal, kind: str, object_id: str) -> ProviderError:
-    """A subscription Stripe no longer has (404 resource_missing) went with its test clock
-    (the rehearsal deletes each clock once its subscription is cancelled and its payments
-    refunded: docs/providers/stripe.md); anything else is the refusal itself."""
-    if kind == "subscription" and exc.status == 404 and exc.code == "resource_missing":
-        return ObjectGone(
-            f"Stripe no longer has subscription {object_id}: deleted with its test clock",
-            status=404,
-            code=exc.code,
-            request_id=exc.request_id,
-        )
-    return exc

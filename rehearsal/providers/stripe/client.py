@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping
 
 from rehearsal.errors import ProviderError
 from rehearsal.net.transport import transport_for
-from rehearsal.providers.base import ProviderObserver
+from rehearsal.providers.base import ObjectGone, ProviderObserver
 from rehearsal.providers.errorbody import CODE_LIMIT, one_line
 from rehearsal.providers.http import Answer, HttpCore, Wire, route
 from rehearsal.providers.jsonwire import Body, JSONObject
@@ -133,3 +133,17 @@ WIRE = Wire(
     replay_header=c.REPLAY_HEADER,
     max_key=c.MAX_IDEMPOTENCY_KEY,
 )
+
+
+def gone(exc: StripeRefusal, kind: str, object_id: str) -> ProviderError:
+    """A subscription Stripe no longer has (404 resource_missing) went with its test clock
+    (the rehearsal deletes each clock once its subscription is cancelled and its payments
+    refunded: docs/providers/stripe.md); anything else is the refusal itself."""
+    if kind == "subscription" and exc.status == 404 and exc.code == "resource_missing":
+        return ObjectGone(
+            f"Stripe no longer has subscription {object_id}: deleted with its test clock",
+            status=404,
+            code=exc.code,
+            request_id=exc.request_id,
+        )
+    return exc

@@ -49,8 +49,8 @@ def exponent(currency: str) -> int:
     return 2
 
 
-def money(amount: int, currency: str) -> str:
-    """`money(500, "USD")` → "USD 5.00"; `money(500, "JPY")` → "JPY 500"."""
+def format_amount(amount: int, currency: str) -> str:
+    """`format_amount(500, "USD")` → "USD 5.00"; `format_amount(500, "JPY")` → "JPY 500"."""
     code = currency.upper()
     places = exponent(code)
     sign = "-" if amount < 0 else ""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rehearsal.amounts import exponent, money
+from rehearsal.amounts import exponent, format_amount
 
 
 @pytest.mark.parametrize(
@@ -24,7 +24,7 @@ from rehearsal.amounts import exponent, money
     ],
 )
 def test_minor_units_read_as_money(amount: int, currency: str, shown: str) -> None:
-    assert money(amount, currency) == shown
+    assert format_amount(amount, currency) == shown
 
 
 def test_exponents_follow_iso_4217() -> None:

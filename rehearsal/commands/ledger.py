@@ -48,9 +48,9 @@ def find_run(store: StateDB, run_id: str | None) -> RunRow:
 
 def _amount(amount: int, currency: str | None) -> str:
     """An amount as a person reads it (`USD 5.00`); minor units where the currency is unknown."""
-    from rehearsal.amounts import money
+    from rehearsal.amounts import format_amount
 
-    return money(amount, currency) if currency else f"{amount} (minor units)"
+    return format_amount(amount, currency) if currency else f"{amount} (minor units)"
 
 
 def _when(ts: float | None) -> str:

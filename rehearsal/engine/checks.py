@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from rehearsal.amounts import money
+from rehearsal.amounts import format_amount
 from rehearsal.plan.model import Expect
 from rehearsal.providers.base import ProviderObject
 
@@ -115,4 +115,4 @@ def same_books(obj: ProviderObject, currency: str | None, environment: str) -> s
 
 def _money(amount: int, currency: str | None) -> str:
     """An amount as people read it (`USD 5.00`) in assertion messages."""
-    return money(amount, currency) if currency else f"{amount} (minor units)"
+    return format_amount(amount, currency) if currency else f"{amount} (minor units)"

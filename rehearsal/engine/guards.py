@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-from rehearsal.amounts import money
+from rehearsal.amounts import format_amount
 from rehearsal.errors import SafetyRefusal
 from rehearsal.plan.model import ChargeStep, Plan, SubscribeStep
 from rehearsal.ui.operator import Operator
@@ -43,8 +43,9 @@ def check_cap(plan: Plan, cap: int | None) -> int:
     for step in plan.steps:
         if isinstance(step, ChargeStep | SubscribeStep) and step.amount > limit:
             raise SafetyRefusal(
-                f"step {step.id!r} moves {money(step.amount, step.currency or plan.currency)}, "
-                f"over the live cap of {money(limit, plan.currency)}",
+                f"step {step.id!r} moves "
+                f"{format_amount(step.amount, step.currency or plan.currency)}, "
+                f"over the live cap of {format_amount(limit, plan.currency)}",
                 hint="lower the amount, or raise the cap with --max-amount (or max_amount in "
                 "the plan); the confirmation names the new total",
             )
@@ -67,8 +68,9 @@ def arm(
     phrase = f"{provider}:{total}"
     summary = (
         f"LIVE MODE: real money on {provider} ({target}).\n"
-        f"  plan {plan.name!r}: up to {money(total, plan.currency)} ({total} in minor units), "
-        f"at most {money(limit, plan.currency)} per movement; card from the plan ({plan.card}).\n"
+        f"  plan {plan.name!r}: up to {format_amount(total, plan.currency)} "
+        f"({total} in minor units), at most {format_amount(limit, plan.currency)} "
+        f"per movement; card from the plan ({plan.card}).\n"
         "  Everything charged is refunded and every subscription cancelled at the "
         "end, or on failure."
     )
@@ -95,5 +97,6 @@ def arm(
                 else "no confirmation given"
             ),
             hint=f"without a terminal, give {' and '.join(missing)} (it names the provider and "
-            f"the most the run can charge in minor units: {total}, {money(total, plan.currency)})",
+            f"the most the run can charge in minor units: {total}, "
+            f"{format_amount(total, plan.currency)})",
         )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from dataclasses import astuple, dataclass
 
-from rehearsal.amounts import money
+from rehearsal.amounts import format_amount
 from rehearsal.events import event_name
 from rehearsal.reports.document import ExpectedEvent, Report, Step
 
@@ -128,14 +128,16 @@ def _money_text(doc: Report) -> str:
     currency = doc.get("currency") or "USD"
     summary = [
         f"{c['action']} {c['object_id']} "
-        f"{money(c['amount'], currency) if c['amount'] else ''} {c['state']}".replace("  ", " ")
+        f"{format_amount(c['amount'], currency) if c['amount'] else ''} "
+        f"{c['state']}".replace("  ", " ")
         + (f": {c['message']}" if c["message"] else "")
         for c in doc["compensations"]
     ]
     m = doc["money"]
     summary.append(
-        f"money: charged {money(m['charged'], currency)}, refunded "
-        f"{money(m['refunded'], currency)}, outstanding {money(m['outstanding'], currency)} "
+        f"money: charged {format_amount(m['charged'], currency)}, refunded "
+        f"{format_amount(m['refunded'], currency)}, outstanding "
+        f"{format_amount(m['outstanding'], currency)} "
         "(the JSON report keeps minor units)"
     )
     return "\n".join(summary)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from rehearsal.amounts import money
+from rehearsal.amounts import format_amount
 from rehearsal.events import event_name
 from rehearsal.reports.document import ExpectedEvent, Report, Step
 from rehearsal.reports.json_report import shown_object
@@ -208,15 +208,16 @@ def render(doc: Report) -> str:
         title = "Settling the rehearsal's money" if settling else "Compensation"
         out += ["", f"### {title}", ""]
         for c in doc["compensations"]:
-            amount = f" {money(c['amount'], currency)}" if c["amount"] else ""
+            amount = f" {format_amount(c['amount'], currency)}" if c["amount"] else ""
             note = f": {c['message']}" if c["message"] else ""
             out.append(f"- {c['action']}{amount} `{c['object_id']}`: {c['state']}{note}")
     m = doc["money"]
     subs = ", ".join(f"`{s}`" for s in m["active_subscriptions"]) or "none"
     out += [
         "",
-        f"**Money**: charged {money(m['charged'], currency)}, refunded "
-        f"{money(m['refunded'], currency)}, outstanding {money(m['outstanding'], currency)}; "
+        f"**Money**: charged {format_amount(m['charged'], currency)}, refunded "
+        f"{format_amount(m['refunded'], currency)}, outstanding "
+        f"{format_amount(m['outstanding'], currency)}; "
         f"active subscriptions: {subs}.",
         "",
         "### Sequence",

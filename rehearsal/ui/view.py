@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rehearsal.amounts import money
+from rehearsal.amounts import format_amount
 from rehearsal.events import (
     ApiCalled,
     Awaiting,
@@ -52,7 +52,7 @@ def compensation_line(ev: Compensated) -> str:
     failed (or interrupted) run's compensation."""
     amount = ""
     if ev.amount:
-        amount = f" {money(ev.amount, ev.currency) if ev.currency else ev.amount}"
+        amount = f" {format_amount(ev.amount, ev.currency) if ev.currency else ev.amount}"
     what = "settling the rehearsal's money" if ev.settling else "compensation"
     action, whose = ev.action, ""
     if action == "refund_subscription_payment":
@@ -63,8 +63,9 @@ def compensation_line(ev: Compensated) -> str:
 def money_line(m: Money) -> str:
     subs = ", ".join(m.active_subscriptions) or "none"
     return (
-        f"money: charged {money(m.charged, m.currency)}, refunded "
-        f"{money(m.refunded, m.currency)}, outstanding {money(m.outstanding, m.currency)}; "
+        f"money: charged {format_amount(m.charged, m.currency)}, refunded "
+        f"{format_amount(m.refunded, m.currency)}, outstanding "
+        f"{format_amount(m.outstanding, m.currency)}; "
         f"active subscriptions: {subs}"
     )
 

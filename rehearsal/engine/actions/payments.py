@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 
-from rehearsal.amounts import money
+from rehearsal.amounts import format_amount
 from rehearsal.engine.actions.base import Passed, StepAction, card_name, resolve_card
 from rehearsal.engine.checks import payment_check, refund_check, refund_state
 from rehearsal.engine.confirm import confirm
@@ -26,7 +26,7 @@ TEST_MODE_REFUNDED = "refunded in test mode"
 
 class Charge(StepAction[ChargeStep]):
     def describe(self, step: ChargeStep, plan: Plan) -> str:
-        amount = money(step.amount, step.currency or plan.currency)
+        amount = format_amount(step.amount, step.currency or plan.currency)
         return f"charge {amount} on the {card_name(plan, step.card)}"
 
     def expect(self, step: ChargeStep) -> Expect:
@@ -81,7 +81,7 @@ class Refund(StepAction[RefundStep]):
         charge = next((s for s in plan.steps if s.id == step.payment), None)
         if isinstance(charge, ChargeStep) and charge.currency:
             cur = charge.currency
-        what = money(step.amount, cur) if step.amount else "the rest"
+        what = format_amount(step.amount, cur) if step.amount else "the rest"
         return f"refund {what} of {step.payment!r}"
 
     def expect(self, step: RefundStep) -> Expect:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 
-from rehearsal.amounts import money
+from rehearsal.amounts import format_amount
 from rehearsal.engine.actions.base import Passed, StepAction, resolve_card
 from rehearsal.engine.checks import status_check
 from rehearsal.engine.confirm import confirm
@@ -22,7 +22,8 @@ from rehearsal.providers.keys import step_key
 
 class Subscribe(StepAction[SubscribeStep]):
     def describe(self, step: SubscribeStep, plan: Plan) -> str:
-        return f"subscribe {money(step.amount, step.currency or plan.currency)} per {step.interval}"
+        amount = format_amount(step.amount, step.currency or plan.currency)
+        return f"subscribe {amount} per {step.interval}"
 
     def expect(self, step: SubscribeStep) -> Expect:
         return step.expect

@@ -107,8 +107,10 @@ class Stripe(StripeWebhooks):
             "currency": currency.lower(),
             "confirm": True,
             "payment_method": card,
-            "payment_method_types": ["card"],
-            "return_url": RETURN_URL,  # 3-D Secure answers with a page to redirect to
+            # No payment_method_types: endive removed it from PaymentIntent create.
+            # Automatic payment methods are on by default, so confirm=true needs a
+            # return_url; 3-D Secure then answers with a page to redirect to.
+            "return_url": RETURN_URL,
             "description": description or "rehearsal charge",
             "metadata": lookup.tags(idempotency_key),
             "expand": ["latest_charge"],

@@ -16,7 +16,10 @@ import stripe
 from rehearsal.simulator.server import Simulator
 from tests.stripe_sim_support import client, inbox, st, st_sim  # noqa: F401
 
-CARD = {"payment_method_types": ["card"], "confirm": True}
+# endive (2026-10-28) has no payment_method_types on PaymentIntent create: a card
+# confirmed at creation without a return_url takes no redirect-based methods.
+NO_REDIRECTS = {"enabled": True, "allow_redirects": "never"}
+CARD = {"automatic_payment_methods": NO_REDIRECTS, "confirm": True}
 
 
 def charge(
@@ -140,7 +143,8 @@ def test_idempotency_replays_the_first_answer_and_refuses_other_parameters(
             "amount": "1200",
             "currency": "usd",
             "payment_method": "pm_card_visa",
-            "payment_method_types[0]": "card",
+            "automatic_payment_methods[enabled]": "true",
+            "automatic_payment_methods[allow_redirects]": "never",
             "confirm": "true",
         },
         headers={"Authorization": f"Bearer {st_sim.keys.test_secret}", "Idempotency-Key": key},

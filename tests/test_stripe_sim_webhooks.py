@@ -16,7 +16,10 @@ from rehearsal.simulator.server import Simulator
 from rehearsal.simulator.stripe.webhooks import sign
 from tests.stripe_sim_support import StripeInbox, client, inbox, st, st_sim, wait_until  # noqa: F401
 
-CARD = {"payment_method_types": ["card"], "confirm": True, "currency": "usd"}
+# endive (2026-10-28) has no payment_method_types on PaymentIntent create: a card
+# confirmed at creation without a return_url takes no redirect-based methods.
+NO_REDIRECTS = {"enabled": True, "allow_redirects": "never"}
+CARD = {"automatic_payment_methods": NO_REDIRECTS, "confirm": True, "currency": "usd"}
 
 
 def pay(st: stripe.StripeClient, amount: int = 1000) -> stripe.PaymentIntent:  # noqa: F811

@@ -39,6 +39,7 @@ from rehearsal.simulator.stripe.idempotency import Claim, Idempotency
 from rehearsal.simulator.stripe.payments import PaymentRoutes
 from rehearsal.simulator.stripe.refunds import RefundRoutes
 from rehearsal.simulator.stripe.store import API_VERSION, CURRENT_REQUEST, Store
+from rehearsal.simulator.stripe.strict import refuse_unknown
 from rehearsal.simulator.stripe.webhooks import WebhookRoutes, sign, widen_faults
 from rehearsal.simulator.stripe.wire import (
     Handler,
@@ -175,6 +176,8 @@ class StripeDialect(
             call.env = authenticate(self.store.books, request)
             self._catch_up()
             call.body = await read_params(request)
+            if not control:
+                refuse_unknown(request, call.body)  # before a key is claimed: nothing saved
             call.fingerprint = f"{request.method} {request.url.path} " + json.dumps(
                 call.body, sort_keys=True
             )

@@ -96,7 +96,8 @@ def unknown_names(route: str, raw: str) -> list[str]:
 
 
 def nonconforming(seen: list[tuple[str, str, str, str]]) -> list[str]:
-    problems = []
+    """`METHOD /route: name` for each name the route's params type does not know, once."""
+    problems: list[str] = []
     for method, route, query, body in seen:
         if route.startswith("/_sim/"):
             continue  # the simulator's own routes, not Stripe's
@@ -105,7 +106,7 @@ def nonconforming(seen: list[tuple[str, str, str, str]]) -> list[str]:
             problems.append(f"{key}: no stripe params type is mapped for this route")
             continue
         problems += [f"{key}: {name}" for name in unknown_names(key, query + "&" + body)]
-    return problems
+    return sorted(set(problems))
 
 
 def test_the_judge_knows_endive_and_refuses_what_it_removed() -> None:

@@ -154,8 +154,9 @@ def test_idempotency_replays_the_first_answer_and_refuses_other_parameters(
     assert len(st_sim.books.summary()["payments"]) == 1  # charged once
     with pytest.raises(stripe.IdempotencyError) as caught:
         st.v1.payment_intents.create(
-            params={**params, "amount": 1300}, options={"idempotency_key": key}
-        )  # type: ignore[arg-type]
+            params={**params, "amount": 1300},  # type: ignore[typeddict-item]
+            options={"idempotency_key": key},
+        )
     assert caught.value.http_status == 400
     with pytest.raises(stripe.InvalidRequestError):
         st.v1.payment_intents.create(params=params, options={"idempotency_key": "k" * 256})  # type: ignore[arg-type]

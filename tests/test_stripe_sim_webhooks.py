@@ -24,7 +24,7 @@ CARD = {"automatic_payment_methods": NO_REDIRECTS, "confirm": True, "currency": 
 
 def pay(st: stripe.StripeClient, amount: int = 1000) -> stripe.PaymentIntent:  # noqa: F811
     return st.v1.payment_intents.create(
-        params={"amount": amount, "payment_method": "pm_card_visa", **CARD}  # type: ignore[arg-type]
+        params={"amount": amount, "payment_method": "pm_card_visa", **CARD}  # type: ignore[typeddict-item]
     )
 
 

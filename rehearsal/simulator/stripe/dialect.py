@@ -8,6 +8,7 @@ is saved once the endpoint begins its work (successes, card declines and 500s al
 replayed for the same key and parameters with `Idempotent-Replayed: true`; the same key
 with other parameters is a 400 `idempotency_error`; a key whose first request is still
 running is a 409; validation errors save nothing; keys are at most 255 characters.
+A parameter the route does not know is a 400 `parameter_unknown` (strict.py, params.py).
 The fault switches apply to Stripe's paths (`fail:POST /v1/refunds`) and, for webhooks,
 to Stripe's types or the rehearsal's names for them. `/_sim/...` is the simulator's own.
 """
@@ -39,7 +40,7 @@ from rehearsal.simulator.stripe.idempotency import Claim, Idempotency
 from rehearsal.simulator.stripe.payments import PaymentRoutes
 from rehearsal.simulator.stripe.refunds import RefundRoutes
 from rehearsal.simulator.stripe.store import API_VERSION, CURRENT_REQUEST, Store
-from rehearsal.simulator.stripe.strict import refuse_unknown
+from rehearsal.simulator.stripe.strict import read_known_params
 from rehearsal.simulator.stripe.webhooks import WebhookRoutes, sign, widen_faults
 from rehearsal.simulator.stripe.wire import (
     Handler,
@@ -49,7 +50,6 @@ from rehearsal.simulator.stripe.wire import (
     expand_paths,
     new_request_id,
     public,
-    read_params,
 )
 
 SIGNATURE_HEADER = "Stripe-Signature"
@@ -175,9 +175,7 @@ class StripeDialect(
             request = call.request
             call.env = authenticate(self.store.books, request)
             self._catch_up()
-            call.body = await read_params(request)
-            if not control:
-                refuse_unknown(request, call.body)  # before a key is claimed: nothing saved
+            call.body = await read_known_params(request)  # before a key is claimed
             call.fingerprint = f"{request.method} {request.url.path} " + json.dumps(
                 call.body, sort_keys=True
             )

@@ -13,7 +13,7 @@ from starlette.requests import Request
 
 from rehearsal.simulator.books import Row
 from rehearsal.simulator.stripe.params import ALLOWED
-from rehearsal.simulator.stripe.wire import StripeError
+from rehearsal.simulator.stripe.wire import StripeError, read_params
 
 FREE = "[*]"
 
@@ -23,6 +23,14 @@ def route_key(request: Request) -> str | None:
     route = request.scope.get("route")
     path = getattr(route, "path", None)
     return f"{request.method} {path}" if isinstance(path, str) else None
+
+
+async def read_known_params(request: Request) -> Row:
+    """The request's parameters (`wire.read_params`), refused if the route does not know
+    one. The dialect reads them before an idempotency key is claimed: nothing is saved."""
+    params = await read_params(request)
+    refuse_unknown(request, params)
+    return params
 
 
 def refuse_unknown(request: Request, params: Row) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import select
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -160,3 +161,31 @@ def test_listings_into_a_closed_pipe_end_quietly(tmp_path: Path) -> None:
         os.close(write)
         assert proc.wait(timeout=60) == 0, (args, err.read_text(errors="replace"))
         assert err.read_text(errors="replace") == "", args
+
+
+def test_the_terminal_hangs_up_under_the_live_table(tmp_path: Path) -> None:
+    """The live table on a real pseudo-terminal; the terminal goes away as when a window
+    or an SSH session closes (its master closed: every write after that fails with EIO)
+    and SIGHUP arrives: the run settles and records `interrupted` all the same."""
+    state, master, slave = tmp_path / "s", *os.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rehearsal", "run", "--sim-fault", "drop:subscription.renewed"],
+        cwd=REPO,
+        env=cli_env(state),
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        start_new_session=True,
+    )
+    os.close(slave)
+    screen, end = "", time.monotonic() + 30
+    while "renewal: waiting for" not in screen:  # the table shows the renewal awaited
+        assert time.monotonic() < end and proc.poll() is None, screen
+        if select.select([master], [], [], end - time.monotonic())[0]:
+            screen += os.read(master, 65536).decode(errors="replace")
+    os.close(master)  # the terminal is gone
+    proc.send_signal(signal.SIGHUP)  # what the kernel sends its session as it goes
+    assert proc.wait(timeout=60) == 130
+    with sqlite3.connect(state / "rehearsal.sqlite") as db:
+        ((run_id,),) = db.execute("SELECT id FROM runs").fetchall()
+    _judge(state, run_id, "interrupted")

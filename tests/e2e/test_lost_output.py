@@ -47,7 +47,8 @@ def _lines_until(
 ) -> list[str]:
     """Whole lines of `proc`'s stdout until `done(lines)`, within `within` seconds."""
     assert proc.stdout is not None
-    fd, end, buffer, lines = proc.stdout.fileno(), time.monotonic() + within, b"", []
+    fd, end, buffer = proc.stdout.fileno(), time.monotonic() + within, b""
+    lines: list[str] = []
     while not done(lines):
         left = end - time.monotonic()
         assert left > 0, f"not within {within}s; seen: {lines}"

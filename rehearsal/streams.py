@@ -39,20 +39,30 @@ def reader_gone(stream: object) -> bool:
     try:
         import select
 
-        fd = stream.fileno()  # type: ignore[attr-defined]
+        fd = _fileno(stream)
         poller = select.poll()
         poller.register(fd, select.POLLOUT)
         return any(ev & (select.POLLERR | select.POLLHUP) for _, ev in poller.poll(0))
-    except (AttributeError, OSError, ValueError):
+    except (AttributeError, OSError, TypeError, ValueError):
         return False
+
+
+def _fileno(stream: object) -> int:
+    """`stream`'s file descriptor; AttributeError when it has none (a StringIO's
+    `fileno()` raises io.UnsupportedOperation, an OSError and a ValueError)."""
+    fileno = getattr(stream, "fileno")  # noqa: B009 (any object: typed, no type: ignore)
+    fd = fileno()
+    if not isinstance(fd, int):
+        raise TypeError(f"fileno() gave {fd!r}")
+    return fd
 
 
 def silence(stream: object) -> None:
     """Point `stream`'s file descriptor at /dev/null, when it has one: what is still
     buffered, and whatever is written later, goes nowhere without an error."""
     try:
-        fd = stream.fileno()  # type: ignore[attr-defined]
-    except (AttributeError, OSError, ValueError):
+        fd = _fileno(stream)
+    except (AttributeError, OSError, TypeError, ValueError):
         return
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)

@@ -7,7 +7,7 @@ import errno
 import os
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -91,9 +91,9 @@ def test_the_plain_view_never_dies_writing() -> None:
     assert closed.writes == 1
 
 
-def _exit_code(fn: object) -> int:
+def _exit_code(fn: Callable[[], int]) -> int:
     with pytest.raises(typer.Exit) as ended:
-        guard(fn)  # type: ignore[arg-type]
+        guard(fn)
     return int(ended.value.exit_code)
 
 

@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -31,13 +32,13 @@ def _books(state: Path) -> Path:
     return state / "simulator" / "mintcash.sqlite"  # the run's embedded simulator
 
 
-def _run(state: Path, *args: str, stderr: int | object) -> subprocess.Popen[bytes]:
+def _run(state: Path, *args: str, stderr: int | IO[bytes]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "rehearsal", "run", "--plain", *args],
         cwd=REPO,
         env=cli_env(state),
         stdout=subprocess.PIPE,
-        stderr=stderr,  # type: ignore[arg-type]
+        stderr=stderr,
         stdin=subprocess.DEVNULL,
     )
 

@@ -9,7 +9,7 @@ the exit code. Messages never carry secrets: callers pass ids, paths and field n
     │   └── PlanError     2  a plan file that does not validate (file, line, field)
     ├── ProviderError     3  the provider or the network failed us
     ├── SafetyRefusal     4  a guard refused to move money
-    └── Interrupted     130  Ctrl-C or SIGTERM
+    └── Interrupted     130  Ctrl-C, SIGTERM or SIGHUP
 """
 
 from __future__ import annotations

@@ -4,6 +4,11 @@ Our own errors (rehearsal.errors) become one line, a hint and their exit code; C
 becomes 130; anything else is a bug of ours: one line naming a log file that holds the
 traceback, and exit 70. A user never sees a traceback unless `--debug` asked for it. It
 must never swallow typer's own exits (usage errors, --help).
+
+Output nobody reads is no error (`rehearsal runs | head -1`, a closed terminal): what this
+boundary prints is dropped then (rehearsal.streams), and a command stopped only because
+its reader went away ends quietly with 0, as the reader asked for no more. A run's views
+drop their lines instead, so a run goes on, settles, and exits with its own code.
 """
 
 from __future__ import annotations
@@ -26,26 +31,41 @@ def set_debug(debug: bool) -> None:
 def guard(fn: Callable[[], int]) -> NoReturn:
     """Run a command; turn our errors into one line, a hint, and the exit code."""
     from rehearsal.errors import RehearsalError
+    from rehearsal.streams import say
 
     try:
         code = fn()
     except RehearsalError as exc:
         if _debug:
             raise
-        print(f"error: {exc.message}", file=sys.stderr)
+        say(f"error: {exc.message}", sys.stderr)
         if exc.hint:
-            print(f"hint: {exc.hint}", file=sys.stderr)
+            say(f"hint: {exc.hint}", sys.stderr)
         code = exc.exit_code
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        say("interrupted", sys.stderr)
         code = 130
     except (typer.Exit, SystemExit):
         raise
     except Exception as exc:  # a bug of ours: one line and a log file, never a traceback
         if _debug:
             raise
-        code = internal_error(exc)
+        code = 0 if nobody_left(exc) else internal_error(exc)
     raise typer.Exit(code)
+
+
+def nobody_left(exc: Exception) -> bool:
+    """`exc` is a write to stdout or stderr whose reader went away (`| head`, a closed
+    terminal): both are pointed at /dev/null, so nothing later raises it again."""
+    from rehearsal.streams import nobody_reading, reader_gone, silence
+
+    streams = (sys.stdout, sys.stderr)
+    if not nobody_reading(exc) or not any(reader_gone(s) for s in streams):
+        return False
+    for stream in streams:
+        if reader_gone(stream):
+            silence(stream)
+    return True
 
 
 def internal_error(exc: Exception) -> int:
@@ -66,8 +86,7 @@ def internal_error(exc: Exception) -> int:
         where = f"details in {path}"
     except OSError:
         pass
-    print(
-        f"error: internal error ({type(exc).__name__}): a bug in rehearsal; {where}",
-        file=sys.stderr,
-    )
+    from rehearsal.streams import say
+
+    say(f"error: internal error ({type(exc).__name__}): a bug in rehearsal; {where}", sys.stderr)
     return INTERNAL_ERROR_EXIT

@@ -52,6 +52,7 @@ _defaults: tuple[int, int, int] | None = None
 def main() -> None:
     """The `rehearsal` command (console script and `python -m rehearsal`)."""
     prepare()
+    _quiet_when_unread()
     from rehearsal.cli.app import app
 
     try:
@@ -66,6 +67,14 @@ def main() -> None:
     if not isinstance(code, int):
         raise SystemExit(code)  # a message to print: Python's own exit does that
     _end(code)
+
+
+def _quiet_when_unread() -> None:
+    """stdout and stderr drop what they are given once nobody reads them (a closed pipe, a
+    terminal gone: rehearsal.streams), so no command, thread or exit dies writing there."""
+    from rehearsal.streams import quiet
+
+    sys.stdout, sys.stderr = quiet(sys.stdout), quiet(sys.stderr)
 
 
 def app_for(app: typer.Typer, argv: list[str]) -> typer.Typer:

@@ -136,12 +136,12 @@ def _carry(session: RunSession, run_id: str, stop_after: str | None, operator: O
     """The run as the ledger holds it, checked, on the session's target (opened here for a
     run made by another process, and armed again if live), carried on by the session."""
     from rehearsal.session.preflight import preflight_and_arm
-    from rehearsal.session.run import carry, sigterm_as_interrupt
+    from rehearsal.session.run import carry, signals_as_interrupt
 
     args, store = session.args, session.ledger()
     run, plan = _resumable(store, run_id, stop_after)
     spec = tunnel_spec(args, plan)
-    sigterm_as_interrupt()
+    signals_as_interrupt()
     if session.target is None:
         live = run["environment"] == "live"
         target = session.open_target(

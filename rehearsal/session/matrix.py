@@ -140,7 +140,7 @@ class _Matrix:
 
     def run(self) -> int:
         from rehearsal.engine.runner import new_run_id
-        from rehearsal.session.run import RunSession, sigterm_as_interrupt
+        from rehearsal.session.run import RunSession, signals_as_interrupt
 
         args = self.args
         spec = tunnel_spec(args, self.chosen[0].plan)
@@ -157,7 +157,7 @@ class _Matrix:
             self.matrix_id = f"matrix-{new_run_id()}"
             session.reports(lambda stopped: self._close(store, stopped))
             self._record(target, store)
-            sigterm_as_interrupt()
+            signals_as_interrupt()
             router = self._open(session, target, store, spec)
             self.out.line(
                 f"matrix {self.matrix_id}: {len(self.slots)} rehearsal(s)"

@@ -330,13 +330,19 @@ def record_run(
     )
 
 
-def sigterm_as_interrupt() -> None:
-    """SIGTERM takes the same path as Ctrl-C: stop, compensate, exit 130."""
+def signals_as_interrupt() -> None:
+    """SIGTERM, and SIGHUP (the terminal closed, the SSH session dropped) where the
+    platform has it, take the same path as Ctrl-C: stop, compensate, record the verdict,
+    exit 130. What is printed meanwhile may reach nobody: the views drop it
+    (rehearsal.streams)."""
+    from rehearsal.engine.signals import INTERRUPTS
 
     def handler(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, handler)
+    for signum in INTERRUPTS:
+        if signum != signal.SIGINT:
+            signal.signal(signum, handler)
 
 
 def view_for(args: RunArgs) -> PlainView | RichView:

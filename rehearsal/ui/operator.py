@@ -16,6 +16,7 @@ import sys
 from typing import Protocol, TextIO
 
 from rehearsal.providers.base import Authorize  # (page URL, what it is): a payment waits
+from rehearsal.streams import quiet
 
 
 class Surface(Protocol):
@@ -42,10 +43,10 @@ class ConsoleSurface:
         self.out = out
 
     def show(self, text: str) -> None:
-        print(text, file=self.out or sys.stdout, flush=True)
+        print(text, file=quiet(self.out or sys.stdout), flush=True)
 
     def ask(self, question: str) -> str:
-        out = self.out or sys.stdout
+        out = quiet(self.out or sys.stdout)  # nobody reading: the answer is still awaited
         out.write(question)
         out.flush()
         line = sys.stdin.readline()
@@ -107,7 +108,7 @@ def authorization_message(what: str) -> str:
 def show_authorization(url: str, what: str, out: TextIO | None = None) -> None:
     """An adapter's default `on_authorize` outside a run: to stderr, which reaches the
     terminal whichever view draws on stdout. The URL is the customer's page: no key."""
-    stream = out or sys.stderr
+    stream = quiet(out or sys.stderr)
     stream.write(f"\n{authorization_message(what)}\n{url}\n{qr_code(url)}")
     stream.flush()
 

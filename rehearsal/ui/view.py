@@ -35,6 +35,7 @@ from rehearsal.events import (
     event_name,
 )
 from rehearsal.ledger.states import RunVerdict
+from rehearsal.streams import quiet as quiet_stream
 from rehearsal.ui.operator import ConsoleSurface, TextOut
 
 MARK = {
@@ -83,7 +84,9 @@ class PlainView:
     def __init__(
         self, out: TextOut | None = None, quiet: bool = False, reports: Sequence[Path] = ()
     ) -> None:
-        self.out = out or sys.stdout
+        # Nobody reading any more (`| head`, a closed terminal): lines are dropped, the
+        # run goes on and settles as it would have.
+        self.out = quiet_stream(out or sys.stdout)
         self.quiet = quiet
         self.reports = tuple(reports)
         self._t0 = time.monotonic()
@@ -186,7 +189,8 @@ class RichView:
     def __post_init__(self) -> None:
         from rich.console import Console
 
-        self.console = self.console or Console()
+        # Nobody reading any more (a closed terminal): the table is dropped, not the run.
+        self.console = self.console or Console(file=quiet_stream(sys.stdout))
 
     def _table(self) -> Any:
         from rich.table import Table

@@ -215,7 +215,8 @@ def test_interrupted_run_still_writes_its_reports(tmp_path: Path) -> None:
 def test_step_and_resume_write_reports_of_the_run_so_far(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sigterm = signal.getsignal(signal.SIGTERM)  # resume turns SIGTERM into an interrupt
+    # resume turns SIGTERM and SIGHUP into an interrupt
+    before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP)}
     monkeypatch.chdir(tmp_path)
     for name in [k for k in os.environ if k.startswith(("MINTCASH_", "REHEARSAL_", "GITHUB_"))]:
         monkeypatch.delenv(name)
@@ -243,7 +244,8 @@ def test_step_and_resume_write_reports_of_the_run_so_far(
         assert (root.get("tests"), root.get("skipped"), root.get("failures")) == ("5", "0", "0")
         assert "PASSED" in (tmp_path / "b.md").read_text()
     finally:
-        signal.signal(signal.SIGTERM, sigterm)
+        for s, handler in before.items():
+            signal.signal(s, handler)
 
 
 def test_at_a_terminal_no_color_keeps_the_live_table_without_colour(tmp_path: Path) -> None:

@@ -56,6 +56,35 @@ CREATE TABLE IF NOT EXISTS outbox (
   held INTEGER NOT NULL DEFAULT 0);
 """
 
+# The secondary indexes the books' per-request and per-delivery queries use (issue 28):
+# without them each of those queries scans its whole table, and the books are never pruned.
+# Created after the column migrations below (one of them reads `clock_offset`), so a books
+# file written before they existed gains them when it is opened. `INDEXES` names each.
+INDEXES: dict[str, str] = {
+    # due_deliveries (state = 'pending' AND next_at <= ? ORDER BY next_at) and the next due
+    # time after those (MIN(next_at) ... next_at > ?)
+    "outbox_due": "outbox (state, next_at)",
+    # newer_pending (endpoint_id = ? AND state = 'pending' AND seq > ? ORDER BY seq) and the
+    # endpoint's removal and repointing (endpoint_id = ? AND state = 'pending')
+    "outbox_endpoint": "outbox (endpoint_id, state)",
+    # events_after and a dialect's latest events (env = ? [AND seq > ?] ORDER BY seq)
+    "events_env": "events (env)",
+    # by_external (env = ? AND external_id = ?), an idempotent replay's lookup
+    "payments_external": "payments (env, external_id)",
+    "refunds_external": "refunds (env, external_id)",
+    "subscriptions_external": "subscriptions (env, external_id)",
+    # a subscription's payments (subscription_id = ? ORDER BY created_at, id)
+    "payments_subscription": "payments (subscription_id, created_at)",
+    # a payment's refunds (payment_id = ? ORDER BY created_at, id)
+    "refunds_payment": "refunds (payment_id, created_at)",
+    # the renewals due (status = 'active' AND period_end - clock_offset <= ? ORDER BY it)
+    # and the scheduler's next one (MIN(period_end - clock_offset) WHERE status = 'active')
+    "subscriptions_due": "subscriptions (status, period_end - clock_offset)",
+}
+_INDEX_SCRIPT = "".join(
+    f"CREATE INDEX IF NOT EXISTS {name} ON {target};\n" for name, target in INDEXES.items()
+)
+
 
 class BooksError(Exception):
     """A request the provider refuses: HTTP status, error type and code, a message."""
@@ -109,6 +138,7 @@ class Records:
             self._db.execute(
                 "ALTER TABLE subscriptions ADD COLUMN clock_offset REAL NOT NULL DEFAULT 0"
             )
+        self._db.executescript(_INDEX_SCRIPT)
         self._lock = threading.RLock()
         self._render_event = render_event
         self.on_enqueue: Callable[[], None] = lambda: None

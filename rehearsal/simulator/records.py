@@ -69,12 +69,14 @@ INDEXES: dict[str, str] = {
     "outbox_endpoint": "outbox (endpoint_id, state)",
     # events_after and a dialect's latest events (env = ? [AND seq > ?] ORDER BY seq)
     "events_env": "events (env)",
-    # by_external (env = ? AND external_id = ?), an idempotent replay's lookup
+    # by_external_id (env = ? AND external_id = ?), an idempotent replay's lookup
     "payments_external": "payments (env, external_id)",
     "refunds_external": "refunds (env, external_id)",
     "subscriptions_external": "subscriptions (env, external_id)",
     # a subscription's payments (subscription_id = ? ORDER BY created_at, id)
     "payments_subscription": "payments (subscription_id, created_at)",
+    # PayMongo's timed work, every deliverer pass: the refunds still pending (status = ?)
+    "refunds_status": "refunds (status)",
     # a payment's refunds (payment_id = ? ORDER BY created_at, id)
     "refunds_payment": "refunds (payment_id, created_at)",
     # the renewals due (status = 'active' AND period_end - clock_offset <= ? ORDER BY it)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import TypedDict
 
+from rehearsal.ledger.totals import MoneyTotals
+
 
 class Call(TypedDict):
     method: str
@@ -104,27 +106,9 @@ class Delivery(TypedDict):
     received_at: str | None
 
 
-class UnknownOutcome(TypedDict):
-    step: str
-    action: str
-    idempotency_key: str | None
-    amount: int | None
-    called_at: float | None
-
-
-class Money(TypedDict):
-    """Where the run's money stands, from the ledger (rehearsal.ledger.settle.money)."""
-
-    currency: str | None
-    charged: int
-    refunded: int
-    outstanding: int
-    not_refundable_in_test: int
-    refunds_pending: int
-    active_subscriptions: list[str]
-    subscription_payments: int
-    subscription_payments_refunded: int
-    unknown_outcomes: list[UnknownOutcome]
+# Where the run's money stands: the ledger's own totals (ledger/totals.run_totals), as the
+# report and `status --json` carry them.
+Money = MoneyTotals
 
 
 class Report(TypedDict):

@@ -27,8 +27,6 @@ from rehearsal.simulator.stripe.wire import (
     page,
 )
 
-CLOCK_CUSTOMERS = 3
-MAX_INTERVALS = {"day": 1095, "week": 156, "month": 36, "year": 3}  # three years at most
 NOT_ATTACHED = (
     "The customer does not have a payment method with the ID {pm}. The payment "
     "method must be attached to the customer."

@@ -14,7 +14,7 @@ import sqlite3
 from starlette.requests import Request
 
 from rehearsal.simulator.books import Row
-from rehearsal.simulator.stripe.billing import end_subscription
+from rehearsal.simulator.stripe.billing import NOT_ATTACHED, end_subscription
 from rehearsal.simulator.stripe.charging import currency_of
 from rehearsal.simulator.stripe.charging import resolve_method as resolve
 from rehearsal.simulator.stripe.store import Routes, stripe_id
@@ -28,10 +28,6 @@ from rehearsal.simulator.stripe.wire import (
 
 CLOCK_CUSTOMERS = 3
 MAX_INTERVALS = {"day": 1095, "week": 156, "month": 36, "year": 3}  # three years at most
-NOT_ATTACHED = (
-    "The customer does not have a payment method with the ID {pm}. The payment "
-    "method must be attached to the customer."
-)
 
 
 class CatalogRoutes(Routes):
